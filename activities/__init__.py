@@ -1,0 +1,3 @@
+from activities.request_activities import RequestActivities
+
+__all__ = ["RequestActivities"]

@@ -1,0 +1,152 @@
+"""``MutationApp``: the registry of mutations, validators and policies a user writes."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mutator.models import ON_STALE_CHOICES, ApprovalRequirement, OnStale
+from mutator.policies import (
+    Allow,
+    Deny,
+    NamedDecision,
+    PolicyContext,
+    PolicyDecision,
+    RequireApprovals,
+    combine,
+)
+
+Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+Validator = Callable[[dict[str, Any], dict[str, Any]], None]
+Policy = Callable[[PolicyContext], PolicyDecision]
+
+
+class UnknownMutationError(LookupError):
+    """The app has no mutation of that name."""
+
+
+class ValidationRefused(ValueError):
+    """A validator refused the payload or the state."""
+
+
+@dataclass
+class Mutation:
+    name: str
+    handler: Handler
+    on_stale: OnStale
+    validators: list[Validator] = field(default_factory=list)
+
+    def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        return self.handler(state, payload)
+
+    def validator(self, fn: Validator) -> Validator:
+        """Register ``fn(state, payload)``; it raises ValueError("why") to refuse."""
+        self.validators.append(fn)
+        return fn
+
+    def validate(self, state: dict[str, Any], payload: dict[str, Any]) -> None:
+        for check in self.validators:
+            try:
+                check(state, payload)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValidationRefused(f"{self.name}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Outcome of validators plus every matching policy for one request."""
+
+    outcome: str  # "allow" | "deny" | "invalid" | "require_approvals"
+    reason: str
+    requirements: list[ApprovalRequirement]
+
+
+class MutationApp:
+    """Holds the mutations and policies a worker runs.
+
+    ``directory`` maps user ids to their roles; it is the only source of roles.
+    """
+
+    def __init__(self, directory: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.directory: dict[str, frozenset[str]] = {
+            user: frozenset(roles) for user, roles in (directory or {}).items()
+        }
+        self.mutations: dict[str, Mutation] = {}
+        self.policies: list[tuple[str, str, Policy]] = []
+
+    def mutation(self, name: str, *, on_stale: OnStale = "reject") -> Callable[[Handler], Mutation]:
+        if on_stale not in ON_STALE_CHOICES:
+            raise ValueError(f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}")
+        if name in self.mutations:
+            raise ValueError(f"mutation {name!r} is registered twice")
+
+        def register(fn: Handler) -> Mutation:
+            registered = Mutation(name=name, handler=fn, on_stale=on_stale)
+            self.mutations[name] = registered
+            return registered
+
+        return register
+
+    def policy(self, pattern: str) -> Callable[[Policy], Policy]:
+        """Register a policy for every mutation whose name matches the glob ``pattern``."""
+
+        def register(fn: Policy) -> Policy:
+            self.policies.append((pattern, getattr(fn, "__name__", repr(fn)), fn))
+            return fn
+
+        return register
+
+    def get(self, name: str) -> Mutation:
+        try:
+            return self.mutations[name]
+        except KeyError:
+            known = ", ".join(sorted(self.mutations)) or "none"
+            raise UnknownMutationError(
+                f"unknown mutation {name!r} (registered: {known})"
+            ) from None
+
+    def users_with_roles(self, roles: Sequence[str] | frozenset[str] | set[str]) -> set[str]:
+        wanted = set(roles)
+        return {user for user, held in self.directory.items() if held & wanted}
+
+    def evaluate(self, ctx: PolicyContext) -> Evaluation:
+        """Validators first, then every policy matching ``ctx.mutation``."""
+        mutation = self.get(ctx.mutation)
+        try:
+            mutation.validate(ctx.state, ctx.payload)
+        except ValidationRefused as exc:
+            return Evaluation("invalid", str(exc), [])
+        decisions: list[NamedDecision] = []
+        for pattern, name, fn in self.policies:
+            if not fnmatch.fnmatchcase(ctx.mutation, pattern):
+                continue
+            decision = fn(ctx)
+            if not isinstance(decision, Allow | Deny | RequireApprovals):
+                raise TypeError(
+                    f"policy {name!r} returned {decision!r}; expected Allow(), Deny(reason) "
+                    "or RequireApprovals(...)"
+                )
+            decisions.append(NamedDecision(name, decision))
+        combined = combine(decisions)
+        if combined.denied:
+            return Evaluation("deny", combined.deny_reason, [])
+        if combined.requirements:
+            reqs = [self._requirement(d) for d in combined.requirements]
+            return Evaluation("require_approvals", "", reqs)
+        return Evaluation("allow", "", [])
+
+    def _requirement(self, named: NamedDecision) -> ApprovalRequirement:
+        decision = named.decision
+        assert isinstance(decision, RequireApprovals)
+        eligible = set(decision.approvers) | self.users_with_roles(decision.roles)
+        return ApprovalRequirement(
+            policy=named.policy,
+            count=decision.count,
+            approvers=sorted(decision.approvers),
+            roles=sorted(decision.roles),
+            eligible=sorted(eligible),
+            allow_self_approval=decision.allow_self_approval,
+            timeout_seconds=decision.timeout.total_seconds(),
+        )

@@ -1,0 +1,150 @@
+"""`mutator dev` and `mutator worker`: the long-running commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from mutator.cli.output import console
+from mutator.errors import MutatorUnavailable
+from mutator.loader import load_app
+from mutator.store import Store
+from mutator.temporal import SEARCH_ATTRIBUTES, binary_path, connect_temporal, run_worker
+
+SERVER_START_TIMEOUT_SECONDS = 60.0
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_dev_server(port: int, ui_port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    for which, value in (("--port", port), ("--ui-port", ui_port)):
+        if _port_in_use(value):
+            raise MutatorUnavailable(
+                f"{which} {value} is already in use (another `mutator dev` or Temporal server?); "
+                f"stop it or choose another {which}"
+            )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir / "temporal.log").open("ab")
+    command = [
+        binary_path("temporal"), "server", "start-dev",
+        "--port", str(port),
+        "--ui-port", str(ui_port),
+        "--db-filename", str(data_dir / "temporal.db"),
+        "--ip", "127.0.0.1",
+        "--log-level", "warn",
+        "--ui-disable-news-fetch",
+    ]
+    for name in SEARCH_ATTRIBUTES:
+        command += ["--search-attribute", f"{name}=Keyword"]
+    # Its own session, so Ctrl-C reaches it only through us and we stop it in order.
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+async def _wait_for_server(address: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SERVER_START_TIMEOUT_SECONDS
+    while True:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise MutatorUnavailable(f"the Temporal dev server exited at start; its log:\n{tail}")
+        try:
+            await connect_temporal(address, "default", timeout=2)
+            return
+        except MutatorUnavailable:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM cancel the running command, so `finally` blocks stop what it started.
+
+    Set explicitly: a command started in the background inherits an ignored SIGINT.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+
+
+async def run_dev(
+    *, port: int, ui_port: int, app_spec: str, db: str, data_dir: str, task_queue: str
+) -> None:
+    stop_on_signals()
+    app = load_app(app_spec)
+    store = Store.from_url(db)
+    await asyncio.to_thread(store.migrate)
+    directory = Path(data_dir)
+    address = f"127.0.0.1:{port}"
+    proc = start_dev_server(port, ui_port, directory)
+    try:
+        await _wait_for_server(address, proc, directory / "temporal.log")
+        ready = asyncio.Event()
+        worker = asyncio.create_task(
+            run_worker(app=app, store=store, address=address, namespace="default",
+                       task_queue=task_queue, ready=ready)
+        )
+        ready_wait = asyncio.create_task(ready.wait())
+        await asyncio.wait({worker, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if worker.done():
+            ready_wait.cancel()
+            worker.result()
+        _print_banner(port, ui_port, app_spec, store.url)
+        await worker
+    finally:
+        stop_process(proc)
+        store.dispose()
+
+
+def _print_banner(port: int, ui_port: int, app_spec: str, db_url: str) -> None:
+    env = "" if port == 7233 else f"TEMPORAL_ADDRESS=127.0.0.1:{port} "
+    console.print(f"[bold green]Mutator dev is running[/] (app {app_spec})")
+    console.print(f"  Temporal Web UI   http://localhost:{ui_port}")
+    console.print(f"  Temporal server   127.0.0.1:{port}")
+    console.print(f"  store             {db_url}")
+    console.print("Try, in another terminal:")
+    for example in (
+        "mutator submit acct-1 counter.add --payload '{\"amount\": 5}' --actor alice",
+        "mutator submit acct-1 limits.set --payload '{\"name\": \"daily\", \"value\": 500}' "
+        "--actor dave --request-id lim-1",
+        "mutator approve lim-1 --actor alice && mutator approve lim-1 --actor bob",
+        "mutator submit acct-1 counter.add --payload '{\"amount\": 5000}' --actor alice",
+        "mutator show lim-1 && mutator state acct-1 && mutator history acct-1 && mutator audit",
+    ):
+        console.print(f"  {env}{example}", highlight=False, markup=False, soft_wrap=True)
+    console.print("Ctrl-C stops the server and the worker.")
+
+
+async def run_worker_forever(
+    *, app_spec: str, address: str, namespace: str, db: str, task_queue: str
+) -> None:
+    stop_on_signals()
+    app = load_app(app_spec)
+    store = Store.from_url(db)
+    try:
+        await run_worker(app=app, store=store, address=address, namespace=namespace,
+                         task_queue=task_queue)
+    finally:
+        store.dispose()

@@ -1,0 +1,371 @@
+"""The `mutator` command. Exit codes: 0 ok, 1 refused by the domain, 2 bad usage or input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from mutator.cli import output
+from mutator.client import MutatorClient, StoreReader
+from mutator.errors import MutatorError, MutatorInputError
+from mutator.models import MutationRequest, RequestStatus
+from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE, Settings
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="mutator",
+    help="Governed state mutations on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+Address = Annotated[
+    str, typer.Option("--address", envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port.")
+]
+Namespace = Annotated[
+    str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace.")
+]
+Database = Annotated[
+    str,
+    typer.Option("--db", envvar="MUTATOR_DATABASE_URL", help="SQLAlchemy URL of the store."),
+]
+TaskQueue = Annotated[
+    str, typer.Option("--task-queue", envvar="MUTATOR_TASK_QUEUE", help="Worker task queue.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AppSpec = Annotated[
+    str,
+    typer.Option("--app", envvar="MUTATOR_APP", help="Your MutationApp as package.module:attr."),
+]
+Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_APP = "mutator.example_app:app"
+
+
+def _fail(error: MutatorError, as_json: bool) -> typer.Exit:
+    output.print_error(str(error), as_json)
+    return typer.Exit(error.exit_code)
+
+
+def run(as_json: bool, work: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except MutatorError as exc:
+        raise _fail(exc, as_json) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        output.err_console.print("stopped")
+        raise typer.Exit(0) from None
+
+
+def with_client(
+    address: str,
+    namespace: str,
+    db: str,
+    task_queue: str,
+    as_json: bool,
+    action: Callable[[MutatorClient], Awaitable[T]],
+) -> T:
+    async def work() -> T:
+        client = await MutatorClient.connect(address, namespace, db, task_queue=task_queue)
+        try:
+            return await action(client)
+        finally:
+            await client.close()
+
+    return run(as_json, work)
+
+
+def print_request(req: MutationRequest, as_json: bool, ui_url: str | None = None) -> None:
+    if as_json:
+        output.print_json(req)
+    else:
+        output.show_request(req, ui_url)
+
+
+def ui_link(req: MutationRequest, namespace: str) -> str:
+    base = Settings().ui_url.rstrip("/")
+    return f"{base}/namespaces/{namespace}/workflows/mutation-request:{req.request_id}"
+
+
+def exit_for(req: MutationRequest) -> None:
+    """A request the domain turned down ends the command with exit code 1."""
+    if req.status in (RequestStatus.REJECTED, RequestStatus.FAILED, RequestStatus.EXPIRED):
+        raise typer.Exit(1)
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+@cli.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+    app: AppSpec = DEFAULT_APP,
+    db: Database = DEFAULT_DATABASE_URL,
+    data_dir: Annotated[str, typer.Option(help="Where the dev server keeps its history.")] = (
+        ".mutator"
+    ),
+    task_queue: TaskQueue = TASK_QUEUE,
+) -> None:
+    """Start a Temporal dev server (with Web UI), a worker and a SQLite store."""
+    from mutator.cli.dev import run_dev
+
+    run(False, lambda: run_dev(port=port, ui_port=ui_port, app_spec=app, db=db,
+                               data_dir=data_dir, task_queue=task_queue))
+
+
+@cli.command()
+def worker(
+    app: AppSpec = DEFAULT_APP,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+) -> None:
+    """Run a worker: the request workflows and their activities for your app."""
+    from mutator.cli.dev import run_worker_forever
+
+    run(False, lambda: run_worker_forever(app_spec=app, address=address, namespace=namespace,
+                                          db=db, task_queue=task_queue))
+
+
+@db_cli.command("upgrade")
+def db_upgrade(db: Database = DEFAULT_DATABASE_URL, as_json: AsJson = False) -> None:
+    """Create or migrate the store's schema to the newest revision."""
+    from mutator.store import Store
+
+    async def work() -> tuple[str | None, str]:
+        store = Store.from_url(db)
+        await asyncio.to_thread(store.migrate)
+        return await asyncio.to_thread(store.schema_status)
+
+    current, head = run(as_json, work)
+    if as_json:
+        output.print_json({"database": db, "revision": current, "head": head})
+    else:
+        output.console.print(f"schema at revision {current} (newest {head})")
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+def parse_payload(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MutatorInputError(f"--payload is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise MutatorInputError(f"--payload must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+@cli.command()
+def submit(
+    state_id: Annotated[str, typer.Argument(help="The state to change.")],
+    mutation: Annotated[str, typer.Argument(help="A registered mutation name.")],
+    actor: Actor,
+    payload: Annotated[str, typer.Option(help="The mutation's payload, a JSON object.")] = "{}",
+    reason: Annotated[str, typer.Option(help="Why this change is needed.")] = "",
+    request_id: Annotated[
+        str | None, typer.Option(help="Idempotency key; resubmitting returns the same request.")
+    ] = None,
+    expected_version: Annotated[
+        int | None, typer.Option(help="Refuse to run unless the state is at this version.", min=0)
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the request ends.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="With --wait: seconds to wait.")] = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
+) -> None:
+    """Submit a mutation request; policies decide at once whether it runs, waits or is denied."""
+    try:
+        body = parse_payload(payload)
+    except MutatorInputError as exc:
+        raise _fail(exc, as_json) from None
+    req = with_client(
+        address, namespace, db, task_queue, as_json,
+        lambda c: c.submit(state_id, mutation, body, actor=actor, reason=reason,
+                           request_id=request_id, expected_version=expected_version,
+                           wait=wait, wait_timeout=timeout),
+    )
+    print_request(req, as_json)
+    exit_for(req)
+
+
+@cli.command()
+def approve(
+    request_id: str,
+    actor: Actor,
+    comment: Annotated[str, typer.Option(help="Shown in the request's record.")] = "",
+    update_id: Annotated[
+        str | None, typer.Option(help="Idempotency key: a retried approve with it counts once.")
+    ] = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
+) -> None:
+    """Approve a pending request (one vote per eligible approver)."""
+    req = with_client(address, namespace, db, task_queue, as_json,
+                      lambda c: c.approve(request_id, actor=actor, comment=comment,
+                                          update_id=update_id))
+    print_request(req, as_json)
+
+
+@cli.command()
+def reject(
+    request_id: str,
+    actor: Actor,
+    reason: Annotated[str, typer.Option(help="Why the request is rejected.")],
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
+) -> None:
+    """Reject a pending request; any eligible approver's rejection ends it."""
+    req = with_client(address, namespace, db, task_queue, as_json,
+                      lambda c: c.reject(request_id, actor=actor, reason=reason))
+    print_request(req, as_json)
+
+
+@cli.command()
+def cancel(
+    request_id: str,
+    actor: Actor,
+    reason: Annotated[str, typer.Option(help="Why it is canceled.")] = "",
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
+) -> None:
+    """Cancel a pending request (its requester or an eligible approver)."""
+    req = with_client(address, namespace, db, task_queue, as_json,
+                      lambda c: c.cancel(request_id, actor=actor, reason=reason))
+    print_request(req, as_json)
+
+
+@cli.command()
+def show(
+    request_id: str,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
+    """Show a request: status, approvals, versions and every decision."""
+    req = _read(db, as_json, lambda c: c.get(request_id))
+    print_request(req, as_json, ui_link(req, namespace))
+
+
+@cli.command()
+def wait(
+    request_id: str,
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
+) -> None:
+    """Wait until a request ends; exit 1 on timeout or when it did not execute."""
+    req = with_client(address, namespace, db, task_queue, as_json,
+                      lambda c: c.wait(request_id, timeout=timeout))
+    print_request(req, as_json)
+    exit_for(req)
+
+
+@cli.command("list")
+def list_requests(
+    status: Annotated[str | None, typer.Option(help="Only requests with this status.")] = None,
+    state: Annotated[str | None, typer.Option(help="Only requests on this state id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    db: Database = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
+    """List requests, newest first."""
+    reqs = _read(db, as_json, lambda c: c.list(status=status, state_id=state, limit=limit))
+    if as_json:
+        output.print_json(reqs)
+    else:
+        output.show_requests(reqs)
+
+
+@cli.command("state")
+def show_state(
+    state_id: str,
+    version: Annotated[int | None, typer.Option(help="An earlier version.", min=0)] = None,
+    db: Database = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
+    """Show a state's current (or an earlier) version."""
+    found = _read(db, as_json, lambda c: c.state(state_id, version=version))
+    if as_json:
+        output.print_json(found)
+    else:
+        output.show_state(found)
+
+
+@cli.command()
+def history(state_id: str, db: Database = DEFAULT_DATABASE_URL, as_json: AsJson = False) -> None:
+    """Every version of a state, with the request that made it."""
+    entries = _read(db, as_json, lambda c: c.history(state_id))
+    if as_json:
+        output.print_json(entries)
+    else:
+        output.show_history(entries)
+
+
+@cli.command()
+def audit(
+    state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
+    request: Annotated[str | None, typer.Option(help="Only this request.")] = None,
+    db: Database = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
+    """The decision record: every transition, vote and refused attempt."""
+    entries = _read(db, as_json, lambda c: c.audit(state_id=state, request_id=request))
+    if as_json:
+        output.print_json(entries)
+    else:
+        output.show_audit(entries)
+
+
+def _read(db: str, as_json: bool, action: Callable[[StoreReader], Awaitable[T]]) -> T:
+    """Reads come from the SQL store alone: they work while Temporal is down."""
+
+    async def work() -> T:
+        from mutator.store import Store
+
+        store = Store.from_url(db)
+        await asyncio.to_thread(store.check_schema)
+        reader = StoreReader(store)
+        try:
+            return await action(reader)
+        finally:
+            await reader.close()
+
+    return run(as_json, work)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli(args=list(argv) if argv is not None else None, prog_name="mutator")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""How the CLI prints results: JSON for scripts, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from mutator.models import AuditEntry, HistoryEntry, MutationRequest, StateView
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
+    if isinstance(value, BaseModel):
+        data: Any = value.model_dump(mode="json")
+    elif isinstance(value, dict):
+        data = value
+    else:
+        data = [item.model_dump(mode="json") for item in value]
+    print(json.dumps(data, indent=2))
+
+
+def print_error(message: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+
+
+def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    status = req.status.value + (f" ({req.pending_reason.value})" if req.pending_reason else "")
+    rows: list[tuple[str, str]] = [
+        ("request", req.request_id),
+        ("mutation", f"{req.mutation} on {req.state_id}"),
+        ("requester", req.requester + (f" — {req.reason}" if req.reason else "")),
+        ("payload", json.dumps(req.payload)),
+        ("status", status),
+    ]
+    if req.rejection:
+        rows.append(("rejection", f"{req.rejection.code.value}: {req.rejection.reason}"))
+    if req.error:
+        rows.append(("error", req.error))
+    for requirement in req.required_approvals:
+        rows.append(
+            (
+                "requires",
+                f"{requirement.count} of {', '.join(requirement.eligible)} ({requirement.policy})",
+            )
+        )
+    if req.approvals:
+        rows.append(("approvals", ", ".join(a.actor for a in req.approvals)))
+    if req.deadline and req.status.value == "pending":
+        rows.append(("deadline", req.deadline.isoformat()))
+    if req.base_version is not None:
+        rows.append(("base version", str(req.base_version)))
+    if req.resulting_version is not None:
+        rows.append(("resulting version", str(req.resulting_version)))
+    if ui_link:
+        rows.append(("temporal ui", ui_link))
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    decisions = Table("at", "category", "code", "actor", "reason", title="decisions")
+    for d in req.decisions:
+        decisions.add_row(d.at.strftime("%H:%M:%S"), d.category.value, d.code, d.actor, d.reason)
+    console.print(decisions)
+
+
+def show_requests(reqs: Sequence[MutationRequest]) -> None:
+    table = Table("request", "state", "mutation", "requester", "status", "created")
+    for r in reqs:
+        status = r.status.value + (f" ({r.pending_reason.value})" if r.pending_reason else "")
+        table.add_row(
+            r.request_id, r.state_id, r.mutation, r.requester, status,
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+
+
+def show_state(state: StateView) -> None:
+    console.print(f"[bold]{state.state_id}[/] version {state.version}")
+    console.print_json(json.dumps(state.data))
+
+
+def show_history(entries: Sequence[HistoryEntry]) -> None:
+    table = Table("version", "request", "actor", "at", "data")
+    for e in entries:
+        table.add_row(str(e.version), e.request_id, e.actor, e.at.isoformat(), json.dumps(e.data))
+    console.print(table)
+
+
+def show_audit(entries: Sequence[AuditEntry]) -> None:
+    table = Table("at", "request", "state", "category", "code", "actor", "reason")
+    for e in entries:
+        table.add_row(
+            e.at.isoformat(timespec="seconds"), e.request_id, e.state_id, e.category.value,
+            e.code, e.actor, e.reason,
+        )
+    console.print(table)

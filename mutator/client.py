@@ -1,0 +1,313 @@
+"""``MutatorClient``: submit, vote on, inspect and wait for governed mutation requests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from mutator.contracts import (
+    REQUEST_WORKFLOW,
+    AdmissionInput,
+    ApproveInput,
+    CancelInput,
+    RejectInput,
+    RequestUpdateResult,
+    RequestWorkflowResult,
+    request_workflow_id,
+)
+from mutator.errors import (
+    MutatorError,
+    MutatorInputError,
+    MutatorNotFound,
+    MutatorRefused,
+    MutatorUnavailable,
+)
+from mutator.models import (
+    AuditEntry,
+    HistoryEntry,
+    MutationRequest,
+    RequestStatus,
+    StateView,
+    SubmitRequestInput,
+)
+from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
+from mutator.store import Store
+from mutator.temporal import connect_temporal
+
+# How long submit waits for a worker to evaluate policies before telling the user.
+ADMISSION_TIMEOUT_SECONDS = 30.0
+
+
+class MutatorTimeout(MutatorError):
+    """``wait`` ran out of time before the request ended."""
+
+    exit_code = 1
+
+
+def _input_error(exc: ValidationError) -> MutatorInputError:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()
+    )
+    return MutatorInputError(problems)
+
+
+class StoreReader:
+    """Reads from the SQL store alone: they keep working while Temporal is down."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.store.dispose)
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def get(self, request_id: str) -> MutationRequest:
+        found = await asyncio.to_thread(self.store.get_request, request_id)
+        if found is None:
+            raise MutatorNotFound(f"request_id: no request with id {request_id!r}")
+        return found
+
+    async def list(
+        self,
+        *,
+        status: RequestStatus | str | None = None,
+        state_id: str | None = None,
+        limit: int = 100,
+    ) -> list[MutationRequest]:
+        if status is not None:
+            try:
+                status = RequestStatus(status)
+            except ValueError:
+                allowed = ", ".join(s.value for s in RequestStatus)
+                raise MutatorInputError(
+                    f"status: {status!r} is not a status (one of {allowed})"
+                ) from None
+        return await asyncio.to_thread(
+            self.store.list_requests,
+            status=status.value if status else None,
+            state_id=state_id,
+            limit=limit,
+        )
+
+    async def state(self, state_id: str, *, version: int | None = None) -> StateView:
+        found = await asyncio.to_thread(self.store.get_state, state_id, version)
+        if found is None:
+            if version is None:
+                raise MutatorNotFound(f"state_id: no state {state_id!r} (no mutation executed yet)")
+            raise MutatorNotFound(f"version: state {state_id!r} has no version {version}")
+        return found
+
+    async def history(self, state_id: str) -> list[HistoryEntry]:
+        return await asyncio.to_thread(self.store.history, state_id)
+
+    async def audit(
+        self, *, state_id: str | None = None, request_id: str | None = None
+    ) -> list[AuditEntry]:
+        if request_id is not None:
+            await self.get(request_id)
+        return await asyncio.to_thread(self.store.audit, state_id=state_id, request_id=request_id)
+
+
+class MutatorClient(StoreReader):
+    def __init__(self, temporal: Client, store: Store, *, task_queue: str = TASK_QUEUE) -> None:
+        super().__init__(store)
+        self.temporal = temporal
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str = "localhost:7233",
+        namespace: str = "default",
+        database_url: str = DEFAULT_DATABASE_URL,
+        *,
+        task_queue: str = TASK_QUEUE,
+    ) -> MutatorClient:
+        store = Store.from_url(database_url)
+        await asyncio.to_thread(store.check_schema)
+        temporal = await connect_temporal(address, namespace)
+        return cls(temporal, store, task_queue=task_queue)
+
+    # -- commands -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        state_id: str,
+        mutation: str,
+        payload: dict[str, Any],
+        *,
+        actor: str,
+        reason: str = "",
+        request_id: str | None = None,
+        expected_version: int | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+    ) -> MutationRequest:
+        try:
+            submitted = SubmitRequestInput(
+                request_id=request_id or f"req-{uuid.uuid4().hex[:16]}",
+                state_id=state_id,
+                mutation=mutation,
+                payload=payload,
+                requester=actor,
+                reason=reason,
+                expected_version=expected_version,
+            )
+        except ValidationError as exc:
+            raise _input_error(exc) from None
+        existing = await asyncio.to_thread(self.store.get_request, submitted.request_id)
+        if existing is None:
+            known = await asyncio.to_thread(self.store.registered_mutations)
+            if known and submitted.mutation not in known:
+                raise MutatorInputError(
+                    f"mutation: unknown mutation {submitted.mutation!r} "
+                    f"(registered: {', '.join(known)})"
+                )
+            existing = await self._start(submitted)
+        if wait and not existing.status.is_terminal:
+            return await self.wait(existing.request_id, timeout=wait_timeout)
+        return existing
+
+    async def _start(self, submitted: SubmitRequestInput) -> MutationRequest:
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(SearchAttributeKey.for_keyword("MutationStateId"), submitted.state_id),
+                SearchAttributePair(SearchAttributeKey.for_keyword("MutationName"), submitted.mutation),
+                SearchAttributePair(SearchAttributeKey.for_keyword("MutationRequester"), submitted.requester),
+                SearchAttributePair(SearchAttributeKey.for_keyword("MutationStatus"), "pending"),
+            ]
+        )
+        start = WithStartWorkflowOperation(
+            REQUEST_WORKFLOW,
+            submitted,
+            id=request_workflow_id(submitted.request_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=attributes,
+            static_summary=(
+                f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}"
+            ),
+            static_details=submitted.reason or None,
+            result_type=RequestWorkflowResult,
+        )
+        try:
+            result = await asyncio.wait_for(
+                self.temporal.execute_update_with_start_workflow(
+                    "admission",
+                    AdmissionInput(),
+                    start_workflow_operation=start,
+                    result_type=RequestUpdateResult,
+                ),
+                ADMISSION_TIMEOUT_SECONDS,
+            )
+        except WorkflowAlreadyStartedError:
+            # The request ended and its workflow id is closed: the store has the record.
+            return await self.get(submitted.request_id)
+        except TimeoutError:
+            raise MutatorUnavailable(
+                f"request {submitted.request_id} was submitted but no worker evaluated it within "
+                f"{ADMISSION_TIMEOUT_SECONDS:.0f}s on task queue {self.task_queue!r}: start "
+                "`mutator worker` (or `mutator dev`); the request runs once a worker is up"
+            ) from None
+        except RPCError as exc:
+            raise MutatorUnavailable(f"Temporal refused the submission: {exc}") from exc
+        request: MutationRequest = result.request
+        return request
+
+    async def approve(
+        self, request_id: str, *, actor: str, comment: str = "", update_id: str | None = None
+    ) -> MutationRequest:
+        return await self._vote(
+            request_id, "approve", ApproveInput(actor=actor, comment=comment), update_id
+        )
+
+    async def reject(
+        self, request_id: str, *, actor: str, reason: str, update_id: str | None = None
+    ) -> MutationRequest:
+        if not reason.strip():
+            raise MutatorInputError("reason: must not be empty; say why the request is rejected")
+        return await self._vote(
+            request_id, "reject", RejectInput(actor=actor, reason=reason), update_id
+        )
+
+    async def cancel(
+        self, request_id: str, *, actor: str, reason: str = "", update_id: str | None = None
+    ) -> MutationRequest:
+        return await self._vote(
+            request_id, "cancel", CancelInput(actor=actor, reason=reason), update_id
+        )
+
+    async def _vote(
+        self, request_id: str, update: str, arg: Any, update_id: str | None
+    ) -> MutationRequest:
+        if not getattr(arg, "actor", "").strip():
+            raise MutatorInputError("actor: must not be empty")
+        current = await self.get(request_id)
+        if current.status.is_terminal:
+            raise MutatorRefused(
+                f"request {request_id} is {current.status.value}; it can no longer be changed "
+                f"({update} refused)"
+            )
+        handle: WorkflowHandle[Any, Any] = self.temporal.get_workflow_handle(
+            request_workflow_id(request_id)
+        )
+        try:
+            result = await handle.execute_update(
+                update, arg, id=update_id, result_type=RequestUpdateResult
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise MutatorRefused(message) from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                latest = await self.get(request_id)
+                raise MutatorRefused(
+                    f"request {request_id} is {latest.status.value}; it can no longer be changed "
+                    f"({update} refused)"
+                ) from None
+            raise MutatorUnavailable(f"Temporal refused the {update}: {exc}") from exc
+        request: MutationRequest = result.request
+        return request
+
+    async def wait(self, request_id: str, *, timeout: float | None = None) -> MutationRequest:
+        """Wait until the request reaches a final status and return it."""
+        current = await self.get(request_id)
+        if current.status.is_terminal:
+            return current
+        handle = self.temporal.get_workflow_handle(
+            request_workflow_id(request_id), result_type=RequestWorkflowResult
+        )
+        try:
+            await asyncio.wait_for(handle.result(), timeout)
+        except TimeoutError:
+            latest = await self.get(request_id)
+            raise MutatorTimeout(
+                f"request {request_id} is still {latest.status.value}"
+                + (f" ({latest.pending_reason.value})" if latest.pending_reason else "")
+                + f" after {timeout:g}s"
+            ) from None
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise MutatorUnavailable(f"Temporal refused to wait: {exc}") from exc
+        return await self.get(request_id)

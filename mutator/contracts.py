@@ -1,0 +1,99 @@
+"""Inputs and results of the request workflow, its handlers and its activities.
+
+Both ``workflows/`` and ``activities/`` import these; neither imports the other.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from mutator.models import ApprovalRequirement, MutationRequest
+
+EVALUATE_ACTIVITY = "mutator.evaluate_request"
+RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
+EXECUTE_ACTIVITY = "mutator.execute_mutation"
+SAVE_REQUEST_ACTIVITY = "mutator.save_request"
+
+REQUEST_WORKFLOW = "MutationRequest"
+
+# ApplicationError types raised by activities; the workflow maps them to outcomes.
+ERR_UNKNOWN_MUTATION = "UnknownMutation"
+ERR_VALIDATION = "ValidationFailed"
+ERR_VERSION_CONFLICT = "VersionConflict"
+ERR_MUTATION_FAILED = "MutationFailed"
+ERR_POLICY_FAILED = "PolicyFailed"
+
+# Update and signal refusals, for callers to tell them apart.
+ERR_REFUSED = "Refused"
+
+
+def request_workflow_id(request_id: str) -> str:
+    return f"mutation-request:{request_id}"
+
+
+class EvaluateInput(BaseModel):
+    request: MutationRequest
+
+
+class EvaluateResult(BaseModel):
+    outcome: str  # "allow" | "deny" | "invalid" | "require_approvals"
+    reason: str = ""
+    requirements: list[ApprovalRequirement] = Field(default_factory=list)
+    state_version: int
+    on_stale: str = "reject"
+
+
+class ResolveVersionInput(BaseModel):
+    state_id: str
+    base_version: int | None
+
+
+class ResolveVersionResult(BaseModel):
+    current_version: int
+    stale: bool
+
+
+class ExecuteInput(BaseModel):
+    """``request`` is the snapshot to store when the change applies (status executed)."""
+
+    request: MutationRequest
+    expected_version: int | None
+
+
+class ExecuteResult(BaseModel):
+    request: MutationRequest
+
+
+class SaveRequestInput(BaseModel):
+    request: MutationRequest
+
+
+class SaveRequestResult(BaseModel):
+    revision: int
+
+
+class AdmissionInput(BaseModel):
+    """Empty: the submit update waits until policies have been evaluated."""
+
+
+class ApproveInput(BaseModel):
+    actor: str
+    comment: str = ""
+
+
+class RejectInput(BaseModel):
+    actor: str
+    reason: str
+
+
+class CancelInput(BaseModel):
+    actor: str
+    reason: str = ""
+
+
+class RequestUpdateResult(BaseModel):
+    request: MutationRequest
+
+
+class RequestWorkflowResult(BaseModel):
+    request: MutationRequest

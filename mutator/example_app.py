@@ -1,0 +1,63 @@
+"""The example app `mutator dev` runs: a counter, a feature-flag set and account limits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from mutator import Allow, Deny, MutationApp, PolicyContext, PolicyDecision, RequireApprovals
+
+app = MutationApp(directory={"alice": ["sre"], "bob": ["sre"], "carol": ["finance"]})
+
+
+@app.mutation("counter.add", on_stale="reject")
+def add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "value": state.get("value", 0) + payload["amount"]}
+
+
+@add.validator
+def _amount_is_integer(state: dict[str, Any], payload: dict[str, Any]) -> None:
+    amount = payload.get("amount")
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise ValueError(f"payload.amount must be an integer, got {amount!r}")
+
+
+@app.mutation("limits.set", on_stale="reapprove")
+def set_limit(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    return {**state, payload["name"]: payload["value"]}
+
+
+@set_limit.validator
+def _limit_is_valid(state: dict[str, Any], payload: dict[str, Any]) -> None:
+    if not isinstance(payload.get("name"), str) or not payload["name"]:
+        raise ValueError("payload.name must be a non-empty string")
+    value = payload.get("value")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"payload.value must be a non-negative integer, got {value!r}")
+
+
+@app.mutation("flags.set", on_stale="revalidate")
+def set_flag(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    return {**state, payload["flag"]: bool(payload["enabled"])}
+
+
+@app.policy("counter.*")
+def small_changes_only(ctx: PolicyContext) -> PolicyDecision:
+    amount = ctx.payload.get("amount", 0)
+    if isinstance(amount, int) and abs(amount) > 1000:
+        return Deny(f"amount {amount} is above the 1000 limit for a single change")
+    return Allow()
+
+
+@app.policy("limits.*")
+def two_of_three(ctx: PolicyContext) -> PolicyDecision:
+    return RequireApprovals(
+        2, approvers={"alice", "bob", "carol"}, timeout=timedelta(days=7)
+    )
+
+
+@app.policy("flags.*")
+def frozen_flags(ctx: PolicyContext) -> PolicyDecision:
+    if ctx.state.get("frozen"):
+        return Deny("flags on this state are frozen")
+    return Allow()

@@ -1,0 +1,37 @@
+"""Load a user's ``MutationApp`` from ``package.module:attr``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from mutator.app import MutationApp
+from mutator.errors import MutatorInputError
+
+EXAMPLE_APP = "mutator.example_app:app"
+
+
+def load_app(spec: str) -> MutationApp:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise MutatorInputError(
+            f"--app {spec!r} is not of the form package.module:attr (e.g. {EXAMPLE_APP})"
+        )
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        # A user runs `mutator worker --app myapp:app` from their project directory.
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MutatorInputError(f"--app {spec!r}: cannot import module {module_name!r}: {exc}") from exc
+    try:
+        app = getattr(module, attr)
+    except AttributeError:
+        raise MutatorInputError(f"--app {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
+    if not isinstance(app, MutationApp):
+        raise MutatorInputError(
+            f"--app {spec!r}: {attr!r} is a {type(app).__name__}, not a mutator.MutationApp"
+        )
+    return app

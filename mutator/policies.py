@@ -1,0 +1,90 @@
+"""Policy decisions and how several of them combine into one outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+DEFAULT_APPROVAL_TIMEOUT = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Allow:
+    """The policy has no objection."""
+
+
+@dataclass(frozen=True)
+class Deny:
+    """The request must not run; ``reason`` is shown to the requester and recorded."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RequireApprovals:
+    """``count`` distinct eligible approvers must approve before ``timeout`` runs out.
+
+    Eligible: every id in ``approvers`` plus every user whose directory roles include one of
+    ``roles``. The requester's own vote counts only when ``allow_self_approval`` is set.
+    """
+
+    count: int
+    approvers: set[str] | frozenset[str] = field(default_factory=frozenset)
+    roles: set[str] | frozenset[str] = field(default_factory=frozenset)
+    timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
+    allow_self_approval: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"RequireApprovals.count must be an integer >= 1, got {self.count!r}")
+        if not self.approvers and not self.roles:
+            raise ValueError("RequireApprovals needs at least one approver id or role")
+        if self.timeout <= timedelta(0):
+            raise ValueError(f"RequireApprovals.timeout must be positive, got {self.timeout}")
+
+
+PolicyDecision = Allow | Deny | RequireApprovals
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy sees: the request and the state as it is at evaluation time."""
+
+    state_id: str
+    mutation: str
+    payload: dict[str, Any]
+    state: dict[str, Any]
+    version: int
+    requester: str
+
+
+@dataclass(frozen=True)
+class NamedDecision:
+    policy: str
+    decision: PolicyDecision
+
+
+@dataclass(frozen=True)
+class CombinedDecision:
+    """Any Deny denies (all deny reasons are kept); else every RequireApprovals applies."""
+
+    denials: list[NamedDecision]
+    requirements: list[NamedDecision]
+
+    @property
+    def denied(self) -> bool:
+        return bool(self.denials)
+
+    @property
+    def deny_reason(self) -> str:
+        return "; ".join(
+            f"{d.policy}: {d.decision.reason}" for d in self.denials if isinstance(d.decision, Deny)
+        )
+
+
+def combine(decisions: list[NamedDecision]) -> CombinedDecision:
+    return CombinedDecision(
+        denials=[d for d in decisions if isinstance(d.decision, Deny)],
+        requirements=[d for d in decisions if isinstance(d.decision, RequireApprovals)],
+    )

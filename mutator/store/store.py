@@ -1,0 +1,424 @@
+"""The SQL store: the durable record of states, their history, requests and decisions.
+
+Synchronous SQLAlchemy: activities run in the worker's thread pool, the client calls it
+through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from mutator.errors import MutatorUnavailable
+from mutator.models import (
+    AuditEntry,
+    DecisionCategory,
+    HistoryEntry,
+    MutationRequest,
+    StateView,
+)
+from mutator.store.schema import decisions, mutation_catalog, requests, state_history, states
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class VersionConflict(Exception):
+    """The state's version is not the one the caller expected."""
+
+    def __init__(self, state_id: str, expected: int, current: int) -> None:
+        super().__init__(
+            f"state {state_id!r} is at version {current}, the request expected {expected}"
+        )
+        self.state_id = state_id
+        self.expected = expected
+        self.current = current
+
+
+class CompareAndSetLost(Exception):
+    """Another writer changed the state between read and write; retry on the new state."""
+
+
+class ProjectionConflict(Exception):
+    """The stored request revision does not follow from the one being written."""
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        parsed = make_url(url)
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        if is_sqlite and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            pool_pre_ping=not is_sqlite,
+            connect_args={"timeout": 30} if is_sqlite else {"connect_timeout": 5},
+        )
+        if is_sqlite:
+            _serialize_sqlite_writers(engine)
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _alembic_config(self, connection: Connection) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = connection
+        return cfg
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent)."""
+        with self._connect("migrate the schema") as conn:
+            command.upgrade(self._alembic_config(conn), "head")
+            conn.commit()
+
+    def schema_status(self) -> tuple[str | None, str]:
+        """(current revision, newest revision)."""
+        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() or ""
+        with self._connect("read the schema version") as conn:
+            ctx = MigrationContext.configure(
+                conn, opts={"version_table": "mutator_alembic_version"}
+            )
+            return ctx.get_current_revision(), head
+
+    def check_schema(self) -> None:
+        current, head = self.schema_status()
+        if current != head:
+            raise MutatorUnavailable(
+                f"the database {self.url} is at schema revision {current or 'none'}, "
+                f"this Mutator needs {head}: run `mutator db upgrade` (with the same --db)"
+            )
+
+    @contextmanager
+    def _connect(self, doing: str) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise MutatorUnavailable(
+                f"cannot reach the database {self.url} to {doing}: {exc.orig}. "
+                "Start the database or point --db / MUTATOR_DATABASE_URL at a running one."
+            ) from exc
+        with conn:
+            yield conn
+
+    # -- mutation catalog ---------------------------------------------------------------
+
+    def register_mutations(self, on_stale_by_name: dict[str, str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(mutation_catalog.delete())
+            if on_stale_by_name:
+                conn.execute(
+                    insert(mutation_catalog),
+                    [
+                        {"name": n, "on_stale": s, "registered_at": _now()}
+                        for n, s in on_stale_by_name.items()
+                    ],
+                )
+
+    def registered_mutations(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return sorted(conn.scalars(select(mutation_catalog.c.name)))
+
+    # -- states -------------------------------------------------------------------------
+
+    def get_state(self, state_id: str, version: int | None = None) -> StateView | None:
+        with self.engine.connect() as conn:
+            if version is None:
+                row = conn.execute(
+                    select(states.c.version, states.c.data).where(states.c.state_id == state_id)
+                ).one_or_none()
+            else:
+                row = conn.execute(
+                    select(state_history.c.version, state_history.c.data).where(
+                        state_history.c.state_id == state_id, state_history.c.version == version
+                    )
+                ).one_or_none()
+        if row is None:
+            return None
+        return StateView(state_id=state_id, version=row.version, data=row.data)
+
+    def current_version(self, state_id: str) -> int:
+        state = self.get_state(state_id)
+        return state.version if state else 0
+
+    def history(self, state_id: str) -> list[HistoryEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(state_history)
+                .where(state_history.c.state_id == state_id)
+                .order_by(state_history.c.version)
+            ).all()
+        return [
+            HistoryEntry(
+                version=r.version, request_id=r.request_id, actor=r.actor, at=_utc(r.at), data=r.data
+            )
+            for r in rows
+        ]
+
+    def apply(
+        self,
+        *,
+        request: MutationRequest,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        expected_version: int | None,
+    ) -> MutationRequest:
+        """Apply ``change`` to the request's state exactly once, by compare-and-set.
+
+        One transaction writes the new state, its history row, the request (status from
+        ``request``, ``resulting_version`` filled in) and its new decisions. A second call
+        for the same request id returns the recorded request without applying anything.
+        Raises VersionConflict when ``expected_version`` is given and differs, and
+        CompareAndSetLost when another writer won the race.
+        """
+        with self.engine.begin() as conn:
+            recorded = conn.execute(
+                select(state_history.c.version).where(
+                    state_history.c.request_id == request.request_id,
+                    state_history.c.state_id == request.state_id,
+                )
+            ).scalar_one_or_none()
+            if recorded is not None:
+                stored = self._get_request(conn, request.request_id)
+                if stored is not None and stored.resulting_version == recorded:
+                    return stored
+                return request.model_copy(update={"resulting_version": recorded})
+            row = conn.execute(
+                select(states.c.version, states.c.data).where(
+                    states.c.state_id == request.state_id
+                )
+            ).one_or_none()
+            current_version, current_data = (row.version, row.data) if row else (0, {})
+            if expected_version is not None and expected_version != current_version:
+                raise VersionConflict(request.state_id, expected_version, current_version)
+            new_data = change(dict(current_data))
+            new_version = current_version + 1
+            now = _now()
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(states).values(
+                                state_id=request.state_id,
+                                version=new_version,
+                                data=new_data,
+                                updated_at=now,
+                            )
+                        )
+                except IntegrityError as exc:
+                    raise CompareAndSetLost(str(exc.orig)) from exc
+            else:
+                changed = conn.execute(
+                    update(states)
+                    .where(states.c.state_id == request.state_id)
+                    .where(states.c.version == current_version)
+                    .values(version=new_version, data=new_data, updated_at=now)
+                ).rowcount
+                if changed != 1:
+                    raise CompareAndSetLost(
+                        f"state {request.state_id!r} moved past version {current_version}"
+                    )
+            conn.execute(
+                insert(state_history).values(
+                    state_id=request.state_id,
+                    version=new_version,
+                    request_id=request.request_id,
+                    actor=request.requester,
+                    at=now,
+                    data=new_data,
+                )
+            )
+            final = request.model_copy(update={"resulting_version": new_version}, deep=True)
+            if final.decisions and final.decisions[-1].code == "executed":
+                final.decisions[-1].reason = f"state {request.state_id} is now at version {new_version}"
+            self._save_request(conn, final)
+            return final
+
+    # -- requests -----------------------------------------------------------------------
+
+    def save_request(self, request: MutationRequest) -> None:
+        """Write the request projection at ``request.revision`` (optimistic concurrency).
+
+        Writing the revision already stored is a no-op (a retried activity); writing any
+        revision other than stored + 1 raises ProjectionConflict.
+        """
+        with self.engine.begin() as conn:
+            self._save_request(conn, request)
+
+    def _save_request(self, conn: Connection, request: MutationRequest) -> None:
+        stored_revision = conn.execute(
+            select(requests.c.revision).where(requests.c.request_id == request.request_id)
+        ).scalar_one_or_none()
+        if stored_revision is not None and stored_revision >= request.revision:
+            return
+        expected = request.revision - 1
+        if (stored_revision or 0) != expected:
+            raise ProjectionConflict(
+                f"request {request.request_id!r} is stored at revision {stored_revision}, "
+                f"cannot write revision {request.revision}"
+            )
+        body = request.model_dump_json(exclude={"decisions"})
+        values = {
+            "state_id": request.state_id,
+            "mutation": request.mutation,
+            "requester": request.requester,
+            "status": request.status.value,
+            "revision": request.revision,
+            "body": body,
+            "created_at": request.created_at,
+            "updated_at": request.updated_at,
+        }
+        if stored_revision is None:
+            conn.execute(insert(requests).values(request_id=request.request_id, **values))
+        else:
+            changed = conn.execute(
+                update(requests)
+                .where(requests.c.request_id == request.request_id)
+                .where(requests.c.revision == expected)
+                .values(**values)
+            ).rowcount
+            if changed != 1:
+                raise ProjectionConflict(
+                    f"request {request.request_id!r} changed while revision "
+                    f"{request.revision} was being written"
+                )
+        stored_decisions = conn.execute(
+            select(decisions.c.seq).where(decisions.c.request_id == request.request_id)
+        ).all()
+        new = request.decisions[len(stored_decisions) :]
+        if new:
+            conn.execute(
+                insert(decisions),
+                [
+                    {
+                        "request_id": request.request_id,
+                        "seq": len(stored_decisions) + i + 1,
+                        "state_id": request.state_id,
+                        "category": d.category.value,
+                        "code": d.code,
+                        "actor": d.actor,
+                        "reason": d.reason,
+                        "at": d.at,
+                    }
+                    for i, d in enumerate(new)
+                ],
+            )
+
+    def get_request(self, request_id: str) -> MutationRequest | None:
+        with self.engine.connect() as conn:
+            return self._get_request(conn, request_id)
+
+    def _get_request(self, conn: Connection, request_id: str) -> MutationRequest | None:
+        body = conn.execute(
+            select(requests.c.body).where(requests.c.request_id == request_id)
+        ).scalar_one_or_none()
+        if body is None:
+            return None
+        data = json.loads(body)
+        data["decisions"] = [
+            {
+                "category": r.category,
+                "code": r.code,
+                "actor": r.actor,
+                "reason": r.reason,
+                "at": _utc(r.at),
+            }
+            for r in conn.execute(
+                select(decisions)
+                .where(decisions.c.request_id == request_id)
+                .order_by(decisions.c.seq)
+            )
+        ]
+        return MutationRequest.model_validate(data)
+
+    def list_requests(
+        self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
+    ) -> list[MutationRequest]:
+        query = select(requests.c.request_id).order_by(requests.c.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(requests.c.status == status)
+        if state_id:
+            query = query.where(requests.c.state_id == state_id)
+        with self.engine.connect() as conn:
+            ids = list(conn.scalars(query))
+            found = [self._get_request(conn, rid) for rid in ids]
+        return [r for r in found if r is not None]
+
+    def audit(
+        self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
+        query = select(decisions).order_by(decisions.c.at, decisions.c.request_id, decisions.c.seq)
+        if state_id:
+            query = query.where(decisions.c.state_id == state_id)
+        if request_id:
+            query = query.where(decisions.c.request_id == request_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [
+            AuditEntry(
+                request_id=r.request_id,
+                state_id=r.state_id,
+                seq=r.seq,
+                category=DecisionCategory(r.category),
+                code=r.code,
+                actor=r.actor,
+                reason=r.reason,
+                at=_utc(r.at),
+            )
+            for r in rows
+        ]
+
+
+def _serialize_sqlite_writers(engine: Engine) -> None:
+    """BEGIN IMMEDIATE so concurrent writers queue on SQLite's lock instead of deadlocking."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+__all__ = [
+    "CompareAndSetLost",
+    "ProjectionConflict",
+    "SQLAlchemyError",
+    "Store",
+    "VersionConflict",
+]

@@ -1,0 +1,3 @@
+from workflows.mutation_request import MutationRequestWorkflow
+
+__all__ = ["MutationRequestWorkflow"]

@@ -1,0 +1,462 @@
+"""One governed mutation request, from submission to its final status.
+
+The workflow is the single writer of its request: handlers change the in-memory request,
+every change is written to the SQL projection with the next revision, and the execute
+activity writes the final ``executed`` revision in the same transaction as the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from mutator import approvals as rules
+    from mutator.contracts import (
+        ERR_MUTATION_FAILED,
+        ERR_POLICY_FAILED,
+        ERR_REFUSED,
+        ERR_UNKNOWN_MUTATION,
+        ERR_VALIDATION,
+        ERR_VERSION_CONFLICT,
+        EVALUATE_ACTIVITY,
+        EXECUTE_ACTIVITY,
+        REQUEST_WORKFLOW,
+        RESOLVE_VERSION_ACTIVITY,
+        SAVE_REQUEST_ACTIVITY,
+        AdmissionInput,
+        ApproveInput,
+        CancelInput,
+        EvaluateInput,
+        EvaluateResult,
+        ExecuteInput,
+        ExecuteResult,
+        RejectInput,
+        RequestUpdateResult,
+        RequestWorkflowResult,
+        ResolveVersionInput,
+        ResolveVersionResult,
+        SaveRequestInput,
+        SaveRequestResult,
+    )
+    from mutator.models import (
+        Approval,
+        Decision,
+        DecisionCategory,
+        MutationRequest,
+        PendingReason,
+        Rejection,
+        RejectionCode,
+        RequestStatus,
+        SubmitRequestInput,
+    )
+
+STATE_ID_KEY = SearchAttributeKey.for_keyword("MutationStateId")
+MUTATION_KEY = SearchAttributeKey.for_keyword("MutationName")
+STATUS_KEY = SearchAttributeKey.for_keyword("MutationStatus")
+REQUESTER_KEY = SearchAttributeKey.for_keyword("MutationRequester")
+
+SAVE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+EVALUATE_RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=[ERR_UNKNOWN_MUTATION, ERR_POLICY_FAILED],
+)
+EXECUTE_RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=[
+        ERR_UNKNOWN_MUTATION,
+        ERR_VALIDATION,
+        ERR_VERSION_CONFLICT,
+        ERR_MUTATION_FAILED,
+    ],
+)
+
+
+def _refused(message: str) -> ApplicationError:
+    return ApplicationError(message, type=ERR_REFUSED, non_retryable=True)
+
+
+@workflow.defn(name=REQUEST_WORKFLOW)
+class MutationRequestWorkflow:
+    @workflow.init
+    def __init__(self, input: SubmitRequestInput) -> None:
+        now = workflow.now()
+        self.request = MutationRequest(
+            request_id=input.request_id,
+            state_id=input.state_id,
+            mutation=input.mutation,
+            payload=input.payload,
+            requester=input.requester,
+            reason=input.reason,
+            status=RequestStatus.PENDING,
+            expected_version=input.expected_version,
+            base_version=input.expected_version,
+            created_at=now,
+            updated_at=now,
+        )
+        self.admitted = False
+        self.save_lock = asyncio.Lock()
+        self.on_stale = "reject"
+
+    # -- queries, updates and signals ---------------------------------------------------
+
+    @workflow.query
+    def status(self) -> MutationRequest:
+        return self.request
+
+    @workflow.update
+    async def admission(self, _input: AdmissionInput) -> RequestUpdateResult:
+        """Returns once the request waits for people or has ended.
+
+        A request that policy allows is executed before this returns, so `submit` shows
+        its resulting version.
+        """
+        await workflow.wait_condition(
+            lambda: self.admitted
+            and self.request.status not in (RequestStatus.APPROVED, RequestStatus.EXECUTING)
+        )
+        return RequestUpdateResult(request=self.request)
+
+    @workflow.update
+    async def approve(self, input: ApproveInput) -> RequestUpdateResult:
+        refusal = self._approval_refusal(input.actor)
+        if refusal:
+            raise _refused(refusal)
+        self._record_approval(input)
+        await self._save()
+        return RequestUpdateResult(request=self.request)
+
+    @approve.validator
+    def _validate_approve(self, input: ApproveInput) -> None:
+        refusal = self._approval_refusal(input.actor)
+        if refusal:
+            raise _refused(refusal)
+
+    @workflow.update
+    async def reject(self, input: RejectInput) -> RequestUpdateResult:
+        refusal = self._rejection_refusal(input)
+        if refusal:
+            raise _refused(refusal)
+        self._record_rejection(input)
+        await self._save()
+        return RequestUpdateResult(request=self.request)
+
+    @reject.validator
+    def _validate_reject(self, input: RejectInput) -> None:
+        refusal = self._rejection_refusal(input)
+        if refusal:
+            raise _refused(refusal)
+
+    @workflow.update
+    async def cancel(self, input: CancelInput) -> RequestUpdateResult:
+        refusal = self._cancel_refusal(input.actor)
+        if refusal:
+            raise _refused(refusal)
+        self._record_cancel(input)
+        await self._save()
+        return RequestUpdateResult(request=self.request)
+
+    @cancel.validator
+    def _validate_cancel(self, input: CancelInput) -> None:
+        refusal = self._cancel_refusal(input.actor)
+        if refusal:
+            raise _refused(refusal)
+
+    @workflow.signal
+    async def approve_signal(self, input: ApproveInput) -> None:
+        await self._signal(input.actor, self._approval_refusal(input.actor), "approve",
+                           lambda: self._record_approval(input))
+
+    @workflow.signal
+    async def reject_signal(self, input: RejectInput) -> None:
+        await self._signal(input.actor, self._rejection_refusal(input), "reject",
+                           lambda: self._record_rejection(input))
+
+    @workflow.signal
+    async def cancel_signal(self, input: CancelInput) -> None:
+        await self._signal(input.actor, self._cancel_refusal(input.actor), "cancel",
+                           lambda: self._record_cancel(input))
+
+    async def _signal(
+        self, actor: str, refusal: str | None, action: str, accept: Callable[[], None]
+    ) -> None:
+        # Signals cannot answer the sender, so a refused one stays on the record instead.
+        if refusal:
+            self._decide(DecisionCategory.APPROVAL, "refused_attempt", actor, f"{action}: {refusal}")
+        else:
+            accept()
+        await self._save()
+
+    # -- main line ----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
+        self._decide(DecisionCategory.LIFECYCLE, "submitted", input.requester, input.reason)
+        evaluation = await self._evaluate()
+        if evaluation is not None:
+            self._admit(evaluation)
+        await self._save()
+        self.admitted = True
+        while not self.request.status.is_terminal:
+            if self.request.status == RequestStatus.PENDING:
+                await self._await_approvals()
+            elif self.request.status == RequestStatus.APPROVED:
+                await self._resolve_and_execute()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return RequestWorkflowResult(request=self.request)
+
+    async def _evaluate(self) -> EvaluateResult | None:
+        try:
+            return await workflow.execute_activity(
+                EVALUATE_ACTIVITY,
+                EvaluateInput(request=self.request),
+                result_type=EvaluateResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=EVALUATE_RETRY,
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            message = str(cause) if cause else str(exc)
+            if isinstance(cause, ApplicationError) and cause.type == ERR_UNKNOWN_MUTATION:
+                self._reject(RejectionCode.VALIDATION_FAILED, message)
+            else:
+                self._fail(message)
+            return None
+
+    def _admit(self, evaluation: EvaluateResult) -> None:
+        self.on_stale = evaluation.on_stale
+        if evaluation.outcome == "deny":
+            self._reject(RejectionCode.POLICY_DENIED, evaluation.reason)
+        elif evaluation.outcome == "invalid":
+            self._reject(RejectionCode.VALIDATION_FAILED, evaluation.reason)
+        elif evaluation.outcome == "require_approvals":
+            self.request.required_approvals = evaluation.requirements
+            if self.request.base_version is None:
+                # Approvers judge the state as it was at submission: that is the base.
+                self.request.base_version = evaluation.state_version
+            self._await_approval_state(PendingReason.APPROVAL)
+        else:
+            self._set_status(RequestStatus.APPROVED, None, "approved", "policy",
+                             "allowed by policy")
+
+    def _await_approval_state(self, reason: PendingReason) -> None:
+        timeout = min(r.timeout_seconds for r in self.request.required_approvals)
+        self.request.deadline = workflow.now() + timedelta(seconds=timeout)
+        self._set_status(RequestStatus.PENDING, reason, "pending", "policy",
+                         rules.describe_progress(self.request.required_approvals,
+                                                 self.request.requester, self.request.approvals))
+
+    async def _await_approvals(self) -> None:
+        assert self.request.deadline is not None
+        remaining = (self.request.deadline - workflow.now()).total_seconds()
+        try:
+            await workflow.wait_condition(
+                lambda: self.request.status != RequestStatus.PENDING or self._quorum(),
+                timeout=max(remaining, 0.001),
+            )
+        except TimeoutError:
+            if self.request.status == RequestStatus.PENDING and not self._quorum():
+                self._set_status(RequestStatus.EXPIRED, None, "expired", "system",
+                                 "no quorum before the deadline")
+            await self._save()
+            return
+        if self.request.status == RequestStatus.PENDING:
+            self._set_status(RequestStatus.APPROVED, None, "approved", "approvers",
+                             rules.describe_progress(self.request.required_approvals,
+                                                     self.request.requester,
+                                                     self.request.approvals))
+            await self._save()
+
+    async def _resolve_and_execute(self) -> None:
+        base = self.request.base_version
+        if base is not None:
+            resolution = await workflow.execute_activity(
+                RESOLVE_VERSION_ACTIVITY,
+                ResolveVersionInput(state_id=self.request.state_id, base_version=base),
+                result_type=ResolveVersionResult,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            if resolution.stale:
+                await self._on_stale(resolution.current_version)
+                return
+            self._decide(DecisionCategory.VERSION_RESOLUTION, "current", "system",
+                         f"state is at the base version {base}")
+        self._set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
+        await self._save()
+        await self._execute(base)
+
+    async def _on_stale(self, current: int) -> None:
+        base = self.request.base_version
+        reason = f"base version {base}, state is at version {current}"
+        self._decide(DecisionCategory.VERSION_RESOLUTION, "stale", "system", reason)
+        if self.on_stale == "reapprove":
+            self.request.approvals = []
+            self.request.base_version = current
+            self._decide(DecisionCategory.APPROVAL, "approvals_reset", "system",
+                         f"re-approval needed against version {current}")
+            self._await_approval_state(PendingReason.APPROVAL)
+        elif self.on_stale == "revalidate":
+            self.request.base_version = current
+            evaluation = await self._evaluate()
+            if evaluation is None:
+                pass
+            elif evaluation.outcome in ("deny", "invalid"):
+                self._admit(evaluation)
+            elif evaluation.outcome == "require_approvals":
+                self.request.required_approvals = evaluation.requirements
+                if self._quorum():
+                    self._decide(DecisionCategory.VERSION_RESOLUTION, "revalidated", "system",
+                                 f"policies and validators pass on version {current}")
+                else:
+                    self._await_approval_state(PendingReason.REVALIDATION)
+            else:
+                self._decide(DecisionCategory.VERSION_RESOLUTION, "revalidated", "system",
+                             f"policies and validators pass on version {current}")
+        else:
+            self._reject(RejectionCode.STALE, reason)
+        await self._save()
+
+    async def _execute(self, expected_version: int | None) -> None:
+        executed = self.request.model_copy(deep=True)
+        now = workflow.now()
+        executed.status = RequestStatus.EXECUTED
+        executed.updated_at = now
+        executed.decisions.append(Decision(category=DecisionCategory.LIFECYCLE, code="executed",
+                                           actor="system", reason="", at=now))
+        async with self.save_lock:
+            executed.revision = self.request.revision + 1
+            try:
+                result = await workflow.execute_activity(
+                    EXECUTE_ACTIVITY,
+                    ExecuteInput(request=executed, expected_version=expected_version),
+                    result_type=ExecuteResult,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=EXECUTE_RETRY,
+                )
+            except ActivityError as exc:
+                failure = exc.cause if isinstance(exc.cause, ApplicationError) else None
+                message = str(failure) if failure else str(exc)
+                if failure and failure.type == ERR_VERSION_CONFLICT:
+                    self._decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", message)
+                    # Back to resolution: the on_stale strategy decides what happens next.
+                    self.request.status = RequestStatus.APPROVED
+                elif failure and failure.type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
+                    self._reject(RejectionCode.VALIDATION_FAILED, message)
+                else:
+                    self._fail(message)
+            else:
+                self.request = result.request
+                self._upsert_status()
+                return
+        await self._save()
+
+    # -- rules --------------------------------------------------------------------------
+
+    def _quorum(self) -> bool:
+        return rules.quorum_met(self.request.required_approvals, self.request.requester,
+                                self.request.approvals)
+
+    def _closed_refusal(self) -> str | None:
+        status = self.request.status
+        if not self.admitted:
+            return "the request is still being evaluated; try again in a moment"
+        if status != RequestStatus.PENDING:
+            return f"request {self.request.request_id} is {status.value}; it no longer takes votes"
+        return None
+
+    def _approval_refusal(self, actor: str) -> str | None:
+        return self._closed_refusal() or rules.refuse_approval(
+            self.request.required_approvals, self.request.requester, self.request.approvals, actor
+        )
+
+    def _rejection_refusal(self, input: RejectInput) -> str | None:
+        if not input.reason.strip():
+            return "reason must not be empty: say why the request is rejected"
+        return self._closed_refusal() or rules.refuse_rejection(
+            self.request.required_approvals, input.actor
+        )
+
+    def _cancel_refusal(self, actor: str) -> str | None:
+        status = self.request.status
+        if self.admitted and status != RequestStatus.PENDING:
+            return f"request {self.request.request_id} is {status.value}; it can no longer be canceled"
+        return self._closed_refusal() or rules.refuse_cancel(
+            self.request.required_approvals, self.request.requester, actor
+        )
+
+    def _record_approval(self, input: ApproveInput) -> None:
+        self.request.approvals.append(Approval(actor=input.actor, comment=input.comment,
+                                               at=workflow.now()))
+        self._decide(DecisionCategory.APPROVAL, "approved", input.actor, input.comment)
+        self._show_progress()
+
+    def _record_rejection(self, input: RejectInput) -> None:
+        self._decide(DecisionCategory.APPROVAL, "rejected", input.actor, input.reason)
+        self._reject(RejectionCode.APPROVER_REJECTED, input.reason, input.actor)
+
+    def _record_cancel(self, input: CancelInput) -> None:
+        self._set_status(RequestStatus.CANCELED, None, "canceled", input.actor, input.reason)
+
+    # -- bookkeeping --------------------------------------------------------------------
+
+    def _decide(self, category: DecisionCategory, code: str, actor: str, reason: str) -> None:
+        now = workflow.now()
+        self.request.decisions.append(
+            Decision(category=category, code=code, actor=actor, reason=reason, at=now)
+        )
+        self.request.updated_at = now
+
+    def _set_status(self, status: RequestStatus, pending: PendingReason | None, code: str,
+                    actor: str, reason: str) -> None:
+        self.request.status = status
+        self.request.pending_reason = pending
+        self._decide(DecisionCategory.LIFECYCLE, code, actor, reason)
+        self._upsert_status()
+
+    def _reject(self, code: RejectionCode, reason: str, actor: str = "system") -> None:
+        self.request.rejection = Rejection(code=code, reason=reason, actor=actor)
+        self._set_status(RequestStatus.REJECTED, None, f"rejected:{code.value}", actor, reason)
+
+    def _fail(self, error: str) -> None:
+        self.request.error = error
+        self._set_status(RequestStatus.FAILED, None, "failed", "system", error)
+
+    def _upsert_status(self) -> None:
+        workflow.upsert_search_attributes(
+            [SearchAttributePair(STATUS_KEY, self.request.status.value)]
+        )
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        req = self.request
+        lines = [f"**{req.status.value}**" + (f" ({req.pending_reason.value})"
+                                               if req.pending_reason else "")]
+        if req.required_approvals:
+            lines.append(rules.describe_progress(req.required_approvals, req.requester,
+                                                 req.approvals))
+        if req.approvals:
+            lines.append("approved by " + ", ".join(a.actor for a in req.approvals))
+        if req.rejection:
+            lines.append(f"rejected ({req.rejection.code.value}): {req.rejection.reason}")
+        if req.resulting_version is not None:
+            lines.append(f"executed: state {req.state_id} is now at version {req.resulting_version}")
+        workflow.set_current_details("\n\n".join(lines))
+
+    async def _save(self) -> None:
+        """Write the current request as the next revision; saves are serialized."""
+        async with self.save_lock:
+            snapshot = self.request.model_copy(deep=True)
+            snapshot.revision = self.request.revision + 1
+            await workflow.execute_local_activity(
+                SAVE_REQUEST_ACTIVITY,
+                SaveRequestInput(request=snapshot),
+                result_type=SaveRequestResult,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=SAVE_RETRY,
+            )
+            self.request.revision = snapshot.revision
