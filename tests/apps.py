@@ -1,0 +1,98 @@
+"""The MutationApp the integration tests run: one mutation per behaviour under test."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from mutator import Allow, Deny, MutationApp, PolicyContext, PolicyDecision, RequireApprovals
+
+app = MutationApp(
+    directory={"alice": ["sre"], "bob": ["sre"], "carol": ["finance"], "dave": ["dev"]}
+)
+
+# Lets a test hold an execution inside the handler (to move the state underneath it).
+execution_gate = threading.Event()
+execution_gate.set()
+
+
+def _add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "value": state.get("value", 0) + payload["amount"]}
+
+
+def _check_amount(state: dict[str, Any], payload: dict[str, Any]) -> None:
+    amount = payload.get("amount")
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise ValueError(f"payload.amount must be an integer, got {amount!r}")
+    if state.get("value", 0) + amount < 0:
+        raise ValueError("the counter cannot go below zero")
+
+
+counter_add = app.mutation("counter.add", on_stale="reject")(_add)
+counter_add.validator(_check_amount)
+reviewed_add = app.mutation("reviewed.add", on_stale="reject")(_add)
+reviewed_add.validator(_check_amount)
+reapproved_add = app.mutation("reapproved.add", on_stale="reapprove")(_add)
+reapproved_add.validator(_check_amount)
+revalidated_add = app.mutation("revalidated.add", on_stale="revalidate")(_add)
+revalidated_add.validator(_check_amount)
+roles_add = app.mutation("roles.add")(_add)
+self_add = app.mutation("self.add")(_add)
+quick_add = app.mutation("quick.add")(_add)
+denied_add = app.mutation("denied.add")(_add)
+
+
+@app.mutation("broken.explode")
+def explode(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    raise RuntimeError("the handler blew up")
+
+
+@app.mutation("slow.add")
+def slow_add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    execution_gate.wait(timeout=30)
+    return _add(state, payload)
+
+
+@app.policy("counter.*")
+def limit(ctx: PolicyContext) -> PolicyDecision:
+    if abs(ctx.payload.get("amount", 0)) > 1000:
+        return Deny("amount above 1000")
+    return Allow()
+
+
+@app.policy("re*.add")
+def two_of_three(ctx: PolicyContext) -> PolicyDecision:
+    return RequireApprovals(2, approvers={"alice", "bob", "carol"})
+
+
+@app.policy("revalidated.add")
+def no_big_values(ctx: PolicyContext) -> PolicyDecision:
+    if ctx.state.get("value", 0) >= 100:
+        return Deny("value is already at 100 or more")
+    return Allow()
+
+
+@app.policy("roles.add")
+def sre_role(ctx: PolicyContext) -> PolicyDecision:
+    return RequireApprovals(1, roles={"sre"})
+
+
+@app.policy("roles.add")
+def finance_person(ctx: PolicyContext) -> PolicyDecision:
+    return RequireApprovals(1, approvers={"carol"})
+
+
+@app.policy("self.add")
+def self_ok(ctx: PolicyContext) -> PolicyDecision:
+    return RequireApprovals(1, approvers={"alice", "bob"}, allow_self_approval=True)
+
+
+@app.policy("quick.add")
+def quick_deadline(ctx: PolicyContext) -> PolicyDecision:
+    return RequireApprovals(1, approvers={"bob"}, timeout=timedelta(hours=1))
+
+
+@app.policy("denied.*")
+def deny_all(ctx: PolicyContext) -> PolicyDecision:
+    return Deny("denied by test policy")
