@@ -105,7 +105,9 @@ class RequestActivities:
             try:
                 json.dumps(new)
             except (TypeError, ValueError) as exc:
-                raise HandlerFailed(f"{req.mutation} returned a state that is not JSON: {exc}") from exc
+                raise HandlerFailed(
+                    f"{req.mutation} returned a state that is not JSON: {exc}"
+                ) from exc
             return new
 
         for _ in range(MAX_CAS_ATTEMPTS):
@@ -121,7 +123,9 @@ class RequestActivities:
             except ValidationRefused as exc:
                 raise ApplicationError(str(exc), type=ERR_VALIDATION, non_retryable=True) from exc
             except HandlerFailed as exc:
-                raise ApplicationError(str(exc), type=ERR_MUTATION_FAILED, non_retryable=True) from exc
+                raise ApplicationError(
+                    str(exc), type=ERR_MUTATION_FAILED, non_retryable=True
+                ) from exc
             except CompareAndSetLost:
                 if input.expected_version is not None:
                     current = self.store.current_version(req.state_id)

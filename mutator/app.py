@@ -78,7 +78,9 @@ class MutationApp:
 
     def mutation(self, name: str, *, on_stale: OnStale = "reject") -> Callable[[Handler], Mutation]:
         if on_stale not in ON_STALE_CHOICES:
-            raise ValueError(f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}")
+            raise ValueError(
+                f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}"
+            )
         if name in self.mutations:
             raise ValueError(f"mutation {name!r} is registered twice")
 
@@ -103,9 +105,7 @@ class MutationApp:
             return self.mutations[name]
         except KeyError:
             known = ", ".join(sorted(self.mutations)) or "none"
-            raise UnknownMutationError(
-                f"unknown mutation {name!r} (registered: {known})"
-            ) from None
+            raise UnknownMutationError(f"unknown mutation {name!r} (registered: {known})") from None
 
     def users_with_roles(self, roles: Sequence[str] | frozenset[str] | set[str]) -> set[str]:
         wanted = set(roles)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import uuid
 from typing import Any
 
@@ -116,12 +117,12 @@ class StoreReader:
             raise MutatorNotFound(f"version: state {state_id!r} has no version {version}")
         return found
 
-    async def history(self, state_id: str) -> list[HistoryEntry]:
+    async def history(self, state_id: str) -> builtins.list[HistoryEntry]:
         return await asyncio.to_thread(self.store.history, state_id)
 
     async def audit(
         self, *, state_id: str | None = None, request_id: str | None = None
-    ) -> list[AuditEntry]:
+    ) -> builtins.list[AuditEntry]:
         if request_id is not None:
             await self.get(request_id)
         return await asyncio.to_thread(self.store.audit, state_id=state_id, request_id=request_id)
@@ -190,13 +191,19 @@ class MutatorClient(StoreReader):
     async def _start(self, submitted: SubmitRequestInput) -> MutationRequest:
         attributes = TypedSearchAttributes(
             [
-                SearchAttributePair(SearchAttributeKey.for_keyword("MutationStateId"), submitted.state_id),
-                SearchAttributePair(SearchAttributeKey.for_keyword("MutationName"), submitted.mutation),
-                SearchAttributePair(SearchAttributeKey.for_keyword("MutationRequester"), submitted.requester),
+                SearchAttributePair(
+                    SearchAttributeKey.for_keyword("MutationStateId"), submitted.state_id
+                ),
+                SearchAttributePair(
+                    SearchAttributeKey.for_keyword("MutationName"), submitted.mutation
+                ),
+                SearchAttributePair(
+                    SearchAttributeKey.for_keyword("MutationRequester"), submitted.requester
+                ),
                 SearchAttributePair(SearchAttributeKey.for_keyword("MutationStatus"), "pending"),
             ]
         )
-        start = WithStartWorkflowOperation(
+        start: WithStartWorkflowOperation[Any, RequestWorkflowResult] = WithStartWorkflowOperation(
             REQUEST_WORKFLOW,
             submitted,
             id=request_workflow_id(submitted.request_id),

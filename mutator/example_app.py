@@ -51,9 +51,7 @@ def small_changes_only(ctx: PolicyContext) -> PolicyDecision:
 
 @app.policy("limits.*")
 def two_of_three(ctx: PolicyContext) -> PolicyDecision:
-    return RequireApprovals(
-        2, approvers={"alice", "bob", "carol"}, timeout=timedelta(days=7)
-    )
+    return RequireApprovals(2, approvers={"alice", "bob", "carol"}, timeout=timedelta(days=7))
 
 
 @app.policy("flags.*")

@@ -25,11 +25,15 @@ def load_app(spec: str) -> MutationApp:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise MutatorInputError(f"--app {spec!r}: cannot import module {module_name!r}: {exc}") from exc
+        raise MutatorInputError(
+            f"--app {spec!r}: cannot import module {module_name!r}: {exc}"
+        ) from exc
     try:
         app = getattr(module, attr)
     except AttributeError:
-        raise MutatorInputError(f"--app {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
+        raise MutatorInputError(
+            f"--app {spec!r}: module {module_name!r} has no attribute {attr!r}"
+        ) from None
     if not isinstance(app, MutationApp):
         raise MutatorInputError(
             f"--app {spec!r}: {attr!r} is a {type(app).__name__}, not a mutator.MutationApp"

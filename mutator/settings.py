@@ -12,9 +12,7 @@ TASK_QUEUE = "mutator"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    temporal_address: str = Field(
-        default="localhost:7233", validation_alias="TEMPORAL_ADDRESS"
-    )
+    temporal_address: str = Field(default="localhost:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
     database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="MUTATOR_DATABASE_URL")
     app: str = Field(default="mutator.example_app:app", validation_alias="MUTATOR_APP")

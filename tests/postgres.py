@@ -37,8 +37,13 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, admin_url: str, datadir: Path | None = None, run_as: list[str] | None = None,
-                 bindir: Path | None = None) -> None:
+    def __init__(
+        self,
+        admin_url: str,
+        datadir: Path | None = None,
+        run_as: list[str] | None = None,
+        bindir: Path | None = None,
+    ) -> None:
         self.admin_url = admin_url
         self.datadir = datadir
         self.run_as = run_as or []
@@ -70,18 +75,40 @@ class PostgresServer:
             os.chmod(root, 0o700)
         port = _free_port()
         subprocess.run(
-            [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-             "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True,
+            [
+                *run_as,
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(root / "log"),
-             "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "-w",
-             "start"],
-            check=True, capture_output=True,
+            [
+                *run_as,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-l",
+                str(root / "log"),
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
         )
-        server = cls(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", datadir,
-                     run_as, bindir)
+        server = cls(
+            f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", datadir, run_as, bindir
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -103,8 +130,16 @@ class PostgresServer:
         self.engine.dispose()
         if self.datadir is not None and self.bindir is not None:
             subprocess.run(
-                [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast",
-                 "-w", "stop"],
+                [
+                    *self.run_as,
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ],
                 capture_output=True,
             )
             shutil.rmtree(self.datadir.parent, ignore_errors=True)

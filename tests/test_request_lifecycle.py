@@ -11,7 +11,9 @@ from mutator.store import Store
 from tests.conftest import running_mutator
 
 
-async def test_allowed_request_executes_at_once(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
+async def test_allowed_request_executes_at_once(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit("acct-1", "counter.add", {"amount": 5}, actor="alice")
         assert req.status == RequestStatus.EXECUTED
@@ -19,12 +21,16 @@ async def test_allowed_request_executes_at_once(dev_env: WorkflowEnvironment, sq
         state = await client.state("acct-1")
         assert (state.version, state.data) == (1, {"value": 5})
         history = await client.history("acct-1")
-        assert [(h.version, h.request_id, h.actor) for h in history] == [(1, req.request_id, "alice")]
+        assert [(h.version, h.request_id, h.actor) for h in history] == [
+            (1, req.request_id, "alice")
+        ]
         codes = [d.code for d in (await client.get(req.request_id)).decisions]
         assert codes == ["submitted", "approved", "executing", "executed"]
 
 
-async def test_two_of_three_approvals_then_executes(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
+async def test_two_of_three_approvals_then_executes(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit("acct-2", "reviewed.add", {"amount": 7}, actor="dave")
         assert (req.status, req.pending_reason) == (RequestStatus.PENDING, "approval")
@@ -85,7 +91,9 @@ async def test_retried_approve_with_same_update_id_counts_once(
         assert [a.actor for a in stored.approvals] == ["alice"]
 
 
-async def test_rejection_and_cancel_end_the_request(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
+async def test_rejection_and_cancel_end_the_request(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
     async with running_mutator(dev_env, sqlite_store) as client:
         rejected = await client.submit("acct-6", "reviewed.add", {"amount": 1}, actor="dave")
         out = await client.reject(rejected.request_id, actor="carol", reason="not this week")
@@ -104,7 +112,9 @@ async def test_rejection_and_cancel_end_the_request(dev_env: WorkflowEnvironment
         assert await client.history("acct-6") == []
 
 
-async def test_signal_approvals_follow_the_same_rules(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
+async def test_signal_approvals_follow_the_same_rules(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
     from mutator.contracts import ApproveInput, request_workflow_id
     from tests.conftest import assert_eventually
 
@@ -126,10 +136,16 @@ async def test_signal_approvals_follow_the_same_rules(dev_env: WorkflowEnvironme
         assert done.status == RequestStatus.EXECUTED
 
 
-async def test_submit_is_idempotent_by_request_id(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
+async def test_submit_is_idempotent_by_request_id(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
     async with running_mutator(dev_env, sqlite_store) as client:
-        first = await client.submit("acct-8", "counter.add", {"amount": 2}, actor="alice", request_id="same-1")
-        second = await client.submit("acct-8", "counter.add", {"amount": 2}, actor="alice", request_id="same-1")
+        first = await client.submit(
+            "acct-8", "counter.add", {"amount": 2}, actor="alice", request_id="same-1"
+        )
+        second = await client.submit(
+            "acct-8", "counter.add", {"amount": 2}, actor="alice", request_id="same-1"
+        )
         assert first.request_id == second.request_id == "same-1"
         assert second.status == RequestStatus.EXECUTED
         assert len(await client.history("acct-8")) == 1
@@ -155,7 +171,9 @@ async def test_bad_input_is_refused_before_anything_is_stored(
         assert await client.history("acct-9") == []
 
 
-async def test_handler_exception_fails_with_error_kept(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
+async def test_handler_exception_fails_with_error_kept(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit("acct-10", "broken.explode", {}, actor="alice")
         assert req.status == RequestStatus.FAILED

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -61,7 +61,9 @@ MUTATION_KEY = SearchAttributeKey.for_keyword("MutationName")
 STATUS_KEY = SearchAttributeKey.for_keyword("MutationStatus")
 REQUESTER_KEY = SearchAttributeKey.for_keyword("MutationRequester")
 
-SAVE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+SAVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
 EVALUATE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=[ERR_UNKNOWN_MUTATION, ERR_POLICY_FAILED],
@@ -117,8 +119,10 @@ class MutationRequestWorkflow:
         its resulting version.
         """
         await workflow.wait_condition(
-            lambda: self.admitted
-            and self.request.status not in (RequestStatus.APPROVED, RequestStatus.EXECUTING)
+            lambda: (
+                self.admitted
+                and self.request.status not in (RequestStatus.APPROVED, RequestStatus.EXECUTING)
+            )
         )
         return RequestUpdateResult(request=self.request)
 
@@ -169,25 +173,39 @@ class MutationRequestWorkflow:
 
     @workflow.signal
     async def approve_signal(self, input: ApproveInput) -> None:
-        await self._signal(input.actor, self._approval_refusal(input.actor), "approve",
-                           lambda: self._record_approval(input))
+        await self._signal(
+            input.actor,
+            self._approval_refusal(input.actor),
+            "approve",
+            lambda: self._record_approval(input),
+        )
 
     @workflow.signal
     async def reject_signal(self, input: RejectInput) -> None:
-        await self._signal(input.actor, self._rejection_refusal(input), "reject",
-                           lambda: self._record_rejection(input))
+        await self._signal(
+            input.actor,
+            self._rejection_refusal(input),
+            "reject",
+            lambda: self._record_rejection(input),
+        )
 
     @workflow.signal
     async def cancel_signal(self, input: CancelInput) -> None:
-        await self._signal(input.actor, self._cancel_refusal(input.actor), "cancel",
-                           lambda: self._record_cancel(input))
+        await self._signal(
+            input.actor,
+            self._cancel_refusal(input.actor),
+            "cancel",
+            lambda: self._record_cancel(input),
+        )
 
     async def _signal(
         self, actor: str, refusal: str | None, action: str, accept: Callable[[], None]
     ) -> None:
         # Signals cannot answer the sender, so a refused one stays on the record instead.
         if refusal:
-            self._decide(DecisionCategory.APPROVAL, "refused_attempt", actor, f"{action}: {refusal}")
+            self._decide(
+                DecisionCategory.APPROVAL, "refused_attempt", actor, f"{action}: {refusal}"
+            )
         else:
             accept()
         await self._save()
@@ -212,13 +230,14 @@ class MutationRequestWorkflow:
 
     async def _evaluate(self) -> EvaluateResult | None:
         try:
-            return await workflow.execute_activity(
+            evaluation: EvaluateResult = await workflow.execute_activity(
                 EVALUATE_ACTIVITY,
                 EvaluateInput(request=self.request),
                 result_type=EvaluateResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=EVALUATE_RETRY,
             )
+            return evaluation
         except ActivityError as exc:
             cause = exc.cause
             message = str(cause) if cause else str(exc)
@@ -241,15 +260,22 @@ class MutationRequestWorkflow:
                 self.request.base_version = evaluation.state_version
             self._await_approval_state(PendingReason.APPROVAL)
         else:
-            self._set_status(RequestStatus.APPROVED, None, "approved", "policy",
-                             "allowed by policy")
+            self._set_status(
+                RequestStatus.APPROVED, None, "approved", "policy", "allowed by policy"
+            )
 
     def _await_approval_state(self, reason: PendingReason) -> None:
         timeout = min(r.timeout_seconds for r in self.request.required_approvals)
         self.request.deadline = workflow.now() + timedelta(seconds=timeout)
-        self._set_status(RequestStatus.PENDING, reason, "pending", "policy",
-                         rules.describe_progress(self.request.required_approvals,
-                                                 self.request.requester, self.request.approvals))
+        self._set_status(
+            RequestStatus.PENDING,
+            reason,
+            "pending",
+            "policy",
+            rules.describe_progress(
+                self.request.required_approvals, self.request.requester, self.request.approvals
+            ),
+        )
 
     async def _await_approvals(self) -> None:
         assert self.request.deadline is not None
@@ -261,15 +287,25 @@ class MutationRequestWorkflow:
             )
         except TimeoutError:
             if self.request.status == RequestStatus.PENDING and not self._quorum():
-                self._set_status(RequestStatus.EXPIRED, None, "expired", "system",
-                                 "no quorum before the deadline")
+                self._set_status(
+                    RequestStatus.EXPIRED,
+                    None,
+                    "expired",
+                    "system",
+                    "no quorum before the deadline",
+                )
             await self._save()
             return
         if self.request.status == RequestStatus.PENDING:
-            self._set_status(RequestStatus.APPROVED, None, "approved", "approvers",
-                             rules.describe_progress(self.request.required_approvals,
-                                                     self.request.requester,
-                                                     self.request.approvals))
+            self._set_status(
+                RequestStatus.APPROVED,
+                None,
+                "approved",
+                "approvers",
+                rules.describe_progress(
+                    self.request.required_approvals, self.request.requester, self.request.approvals
+                ),
+            )
             await self._save()
 
     async def _resolve_and_execute(self) -> None:
@@ -284,8 +320,12 @@ class MutationRequestWorkflow:
             if resolution.stale:
                 await self._on_stale(resolution.current_version)
                 return
-            self._decide(DecisionCategory.VERSION_RESOLUTION, "current", "system",
-                         f"state is at the base version {base}")
+            self._decide(
+                DecisionCategory.VERSION_RESOLUTION,
+                "current",
+                "system",
+                f"state is at the base version {base}",
+            )
         self._set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
         await self._save()
         await self._execute(base)
@@ -297,8 +337,12 @@ class MutationRequestWorkflow:
         if self.on_stale == "reapprove":
             self.request.approvals = []
             self.request.base_version = current
-            self._decide(DecisionCategory.APPROVAL, "approvals_reset", "system",
-                         f"re-approval needed against version {current}")
+            self._decide(
+                DecisionCategory.APPROVAL,
+                "approvals_reset",
+                "system",
+                f"re-approval needed against version {current}",
+            )
             self._await_approval_state(PendingReason.APPROVAL)
         elif self.on_stale == "revalidate":
             self.request.base_version = current
@@ -310,13 +354,21 @@ class MutationRequestWorkflow:
             elif evaluation.outcome == "require_approvals":
                 self.request.required_approvals = evaluation.requirements
                 if self._quorum():
-                    self._decide(DecisionCategory.VERSION_RESOLUTION, "revalidated", "system",
-                                 f"policies and validators pass on version {current}")
+                    self._decide(
+                        DecisionCategory.VERSION_RESOLUTION,
+                        "revalidated",
+                        "system",
+                        f"policies and validators pass on version {current}",
+                    )
                 else:
                     self._await_approval_state(PendingReason.REVALIDATION)
             else:
-                self._decide(DecisionCategory.VERSION_RESOLUTION, "revalidated", "system",
-                             f"policies and validators pass on version {current}")
+                self._decide(
+                    DecisionCategory.VERSION_RESOLUTION,
+                    "revalidated",
+                    "system",
+                    f"policies and validators pass on version {current}",
+                )
         else:
             self._reject(RejectionCode.STALE, reason)
         await self._save()
@@ -326,8 +378,15 @@ class MutationRequestWorkflow:
         now = workflow.now()
         executed.status = RequestStatus.EXECUTED
         executed.updated_at = now
-        executed.decisions.append(Decision(category=DecisionCategory.LIFECYCLE, code="executed",
-                                           actor="system", reason="", at=now))
+        executed.decisions.append(
+            Decision(
+                category=DecisionCategory.LIFECYCLE,
+                code="executed",
+                actor="system",
+                reason="",
+                at=now,
+            )
+        )
         async with self.save_lock:
             executed.revision = self.request.revision + 1
             try:
@@ -358,8 +417,9 @@ class MutationRequestWorkflow:
     # -- rules --------------------------------------------------------------------------
 
     def _quorum(self) -> bool:
-        return rules.quorum_met(self.request.required_approvals, self.request.requester,
-                                self.request.approvals)
+        return rules.quorum_met(
+            self.request.required_approvals, self.request.requester, self.request.approvals
+        )
 
     def _closed_refusal(self) -> str | None:
         status = self.request.status
@@ -384,14 +444,17 @@ class MutationRequestWorkflow:
     def _cancel_refusal(self, actor: str) -> str | None:
         status = self.request.status
         if self.admitted and status != RequestStatus.PENDING:
-            return f"request {self.request.request_id} is {status.value}; it can no longer be canceled"
+            return (
+                f"request {self.request.request_id} is {status.value}; it can no longer be canceled"
+            )
         return self._closed_refusal() or rules.refuse_cancel(
             self.request.required_approvals, self.request.requester, actor
         )
 
     def _record_approval(self, input: ApproveInput) -> None:
-        self.request.approvals.append(Approval(actor=input.actor, comment=input.comment,
-                                               at=workflow.now()))
+        self.request.approvals.append(
+            Approval(actor=input.actor, comment=input.comment, at=workflow.now())
+        )
         self._decide(DecisionCategory.APPROVAL, "approved", input.actor, input.comment)
         self._show_progress()
 
@@ -411,8 +474,14 @@ class MutationRequestWorkflow:
         )
         self.request.updated_at = now
 
-    def _set_status(self, status: RequestStatus, pending: PendingReason | None, code: str,
-                    actor: str, reason: str) -> None:
+    def _set_status(
+        self,
+        status: RequestStatus,
+        pending: PendingReason | None,
+        code: str,
+        actor: str,
+        reason: str,
+    ) -> None:
         self.request.status = status
         self.request.pending_reason = pending
         self._decide(DecisionCategory.LIFECYCLE, code, actor, reason)
@@ -427,24 +496,27 @@ class MutationRequestWorkflow:
         self._set_status(RequestStatus.FAILED, None, "failed", "system", error)
 
     def _upsert_status(self) -> None:
-        workflow.upsert_search_attributes(
-            [SearchAttributePair(STATUS_KEY, self.request.status.value)]
-        )
+        workflow.upsert_search_attributes([STATUS_KEY.value_set(self.request.status.value)])
         self._show_progress()
 
     def _show_progress(self) -> None:
         req = self.request
-        lines = [f"**{req.status.value}**" + (f" ({req.pending_reason.value})"
-                                               if req.pending_reason else "")]
+        lines = [
+            f"**{req.status.value}**"
+            + (f" ({req.pending_reason.value})" if req.pending_reason else "")
+        ]
         if req.required_approvals:
-            lines.append(rules.describe_progress(req.required_approvals, req.requester,
-                                                 req.approvals))
+            lines.append(
+                rules.describe_progress(req.required_approvals, req.requester, req.approvals)
+            )
         if req.approvals:
             lines.append("approved by " + ", ".join(a.actor for a in req.approvals))
         if req.rejection:
             lines.append(f"rejected ({req.rejection.code.value}): {req.rejection.reason}")
         if req.resulting_version is not None:
-            lines.append(f"executed: state {req.state_id} is now at version {req.resulting_version}")
+            lines.append(
+                f"executed: state {req.state_id} is now at version {req.resulting_version}"
+            )
         workflow.set_current_details("\n\n".join(lines))
 
     async def _save(self) -> None:

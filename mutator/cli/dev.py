@@ -34,12 +34,19 @@ def start_dev_server(port: int, ui_port: int, data_dir: Path) -> subprocess.Pope
     data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "temporal.log").open("ab")
     command = [
-        binary_path("temporal"), "server", "start-dev",
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--db-filename", str(data_dir / "temporal.db"),
-        "--ip", "127.0.0.1",
-        "--log-level", "warn",
+        binary_path("temporal"),
+        "server",
+        "start-dev",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "warn",
         "--ui-disable-news-fetch",
     ]
     for name in SEARCH_ATTRIBUTES:
@@ -103,8 +110,14 @@ async def run_dev(
         await _wait_for_server(address, proc, directory / "temporal.log")
         ready = asyncio.Event()
         worker = asyncio.create_task(
-            run_worker(app=app, store=store, address=address, namespace="default",
-                       task_queue=task_queue, ready=ready)
+            run_worker(
+                app=app,
+                store=store,
+                address=address,
+                namespace="default",
+                task_queue=task_queue,
+                ready=ready,
+            )
         )
         ready_wait = asyncio.create_task(ready.wait())
         await asyncio.wait({worker, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -127,7 +140,7 @@ def _print_banner(port: int, ui_port: int, app_spec: str, db_url: str) -> None:
     console.print("Try, in another terminal:")
     for example in (
         "mutator submit acct-1 counter.add --payload '{\"amount\": 5}' --actor alice",
-        "mutator submit acct-1 limits.set --payload '{\"name\": \"daily\", \"value\": 500}' "
+        'mutator submit acct-1 limits.set --payload \'{"name": "daily", "value": 500}\' '
         "--actor dave --request-id lim-1",
         "mutator approve lim-1 --actor alice && mutator approve lim-1 --actor bob",
         "mutator submit acct-1 counter.add --payload '{\"amount\": 5000}' --actor alice",
@@ -144,7 +157,8 @@ async def run_worker_forever(
     app = load_app(app_spec)
     store = Store.from_url(db)
     try:
-        await run_worker(app=app, store=store, address=address, namespace=namespace,
-                         task_queue=task_queue)
+        await run_worker(
+            app=app, store=store, address=address, namespace=namespace, task_queue=task_queue
+        )
     finally:
         store.dispose()

@@ -120,8 +120,17 @@ def dev(
     """Start a Temporal dev server (with Web UI), a worker and a SQLite store."""
     from mutator.cli.dev import run_dev
 
-    run(False, lambda: run_dev(port=port, ui_port=ui_port, app_spec=app, db=db,
-                               data_dir=data_dir, task_queue=task_queue))
+    run(
+        False,
+        lambda: run_dev(
+            port=port,
+            ui_port=ui_port,
+            app_spec=app,
+            db=db,
+            data_dir=data_dir,
+            task_queue=task_queue,
+        ),
+    )
 
 
 @cli.command()
@@ -135,8 +144,12 @@ def worker(
     """Run a worker: the request workflows and their activities for your app."""
     from mutator.cli.dev import run_worker_forever
 
-    run(False, lambda: run_worker_forever(app_spec=app, address=address, namespace=namespace,
-                                          db=db, task_queue=task_queue))
+    run(
+        False,
+        lambda: run_worker_forever(
+            app_spec=app, address=address, namespace=namespace, db=db, task_queue=task_queue
+        ),
+    )
 
 
 @db_cli.command("upgrade")
@@ -196,10 +209,22 @@ def submit(
     except MutatorInputError as exc:
         raise _fail(exc, as_json) from None
     req = with_client(
-        address, namespace, db, task_queue, as_json,
-        lambda c: c.submit(state_id, mutation, body, actor=actor, reason=reason,
-                           request_id=request_id, expected_version=expected_version,
-                           wait=wait, wait_timeout=timeout),
+        address,
+        namespace,
+        db,
+        task_queue,
+        as_json,
+        lambda c: c.submit(
+            state_id,
+            mutation,
+            body,
+            actor=actor,
+            reason=reason,
+            request_id=request_id,
+            expected_version=expected_version,
+            wait=wait,
+            wait_timeout=timeout,
+        ),
     )
     print_request(req, as_json)
     exit_for(req)
@@ -220,9 +245,14 @@ def approve(
     as_json: AsJson = False,
 ) -> None:
     """Approve a pending request (one vote per eligible approver)."""
-    req = with_client(address, namespace, db, task_queue, as_json,
-                      lambda c: c.approve(request_id, actor=actor, comment=comment,
-                                          update_id=update_id))
+    req = with_client(
+        address,
+        namespace,
+        db,
+        task_queue,
+        as_json,
+        lambda c: c.approve(request_id, actor=actor, comment=comment, update_id=update_id),
+    )
     print_request(req, as_json)
 
 
@@ -238,8 +268,14 @@ def reject(
     as_json: AsJson = False,
 ) -> None:
     """Reject a pending request; any eligible approver's rejection ends it."""
-    req = with_client(address, namespace, db, task_queue, as_json,
-                      lambda c: c.reject(request_id, actor=actor, reason=reason))
+    req = with_client(
+        address,
+        namespace,
+        db,
+        task_queue,
+        as_json,
+        lambda c: c.reject(request_id, actor=actor, reason=reason),
+    )
     print_request(req, as_json)
 
 
@@ -255,8 +291,14 @@ def cancel(
     as_json: AsJson = False,
 ) -> None:
     """Cancel a pending request (its requester or an eligible approver)."""
-    req = with_client(address, namespace, db, task_queue, as_json,
-                      lambda c: c.cancel(request_id, actor=actor, reason=reason))
+    req = with_client(
+        address,
+        namespace,
+        db,
+        task_queue,
+        as_json,
+        lambda c: c.cancel(request_id, actor=actor, reason=reason),
+    )
     print_request(req, as_json)
 
 
@@ -284,8 +326,9 @@ def wait(
     as_json: AsJson = False,
 ) -> None:
     """Wait until a request ends; exit 1 on timeout or when it did not execute."""
-    req = with_client(address, namespace, db, task_queue, as_json,
-                      lambda c: c.wait(request_id, timeout=timeout))
+    req = with_client(
+        address, namespace, db, task_queue, as_json, lambda c: c.wait(request_id, timeout=timeout)
+    )
     print_request(req, as_json)
     exit_for(req)
 

@@ -80,7 +80,11 @@ def show_requests(reqs: Sequence[MutationRequest]) -> None:
     for r in reqs:
         status = r.status.value + (f" ({r.pending_reason.value})" if r.pending_reason else "")
         table.add_row(
-            r.request_id, r.state_id, r.mutation, r.requester, status,
+            r.request_id,
+            r.state_id,
+            r.mutation,
+            r.requester,
+            status,
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
     console.print(table)
@@ -102,7 +106,12 @@ def show_audit(entries: Sequence[AuditEntry]) -> None:
     table = Table("at", "request", "state", "category", "code", "actor", "reason")
     for e in entries:
         table.add_row(
-            e.at.isoformat(timespec="seconds"), e.request_id, e.state_id, e.category.value,
-            e.code, e.actor, e.reason,
+            e.at.isoformat(timespec="seconds"),
+            e.request_id,
+            e.state_id,
+            e.category.value,
+            e.code,
+            e.actor,
+            e.reason,
         )
     console.print(table)

@@ -181,7 +181,11 @@ class Store:
             ).all()
         return [
             HistoryEntry(
-                version=r.version, request_id=r.request_id, actor=r.actor, at=_utc(r.at), data=r.data
+                version=r.version,
+                request_id=r.request_id,
+                actor=r.actor,
+                at=_utc(r.at),
+                data=r.data,
             )
             for r in rows
         ]
@@ -214,9 +218,7 @@ class Store:
                     return stored
                 return request.model_copy(update={"resulting_version": recorded})
             row = conn.execute(
-                select(states.c.version, states.c.data).where(
-                    states.c.state_id == request.state_id
-                )
+                select(states.c.version, states.c.data).where(states.c.state_id == request.state_id)
             ).one_or_none()
             current_version, current_data = (row.version, row.data) if row else (0, {})
             if expected_version is not None and expected_version != current_version:
@@ -260,7 +262,9 @@ class Store:
             )
             final = request.model_copy(update={"resulting_version": new_version}, deep=True)
             if final.decisions and final.decisions[-1].code == "executed":
-                final.decisions[-1].reason = f"state {request.state_id} is now at version {new_version}"
+                final.decisions[
+                    -1
+                ].reason = f"state {request.state_id} is now at version {new_version}"
             self._save_request(conn, final)
             return final
 
