@@ -129,10 +129,19 @@ class StoreReader:
 
 
 class MutatorClient(StoreReader):
-    def __init__(self, temporal: Client, store: Store, *, task_queue: str = TASK_QUEUE) -> None:
+    def __init__(
+        self,
+        temporal: Client,
+        store: Store,
+        *,
+        task_queue: str = TASK_QUEUE,
+        search_attributes: bool = True,
+    ) -> None:
         super().__init__(store)
         self.temporal = temporal
         self.task_queue = task_queue
+        # Off only where the server cannot register them (the time-skipping test server).
+        self.search_attributes = search_attributes
 
     @classmethod
     async def connect(
@@ -210,7 +219,7 @@ class MutatorClient(StoreReader):
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=attributes,
+            search_attributes=attributes if self.search_attributes else None,
             static_summary=(
                 f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}"
             ),

@@ -121,7 +121,12 @@ async def running_mutator(
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     worker = new_worker(env.client, store, app=app)
     async with worker:
-        yield MutatorClient(env.client, store, task_queue=worker.task_queue)
+        yield MutatorClient(
+            env.client,
+            store,
+            task_queue=worker.task_queue,
+            search_attributes=not env.supports_time_skipping_v1,
+        )
 
 
 async def assert_eventually(

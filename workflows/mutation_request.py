@@ -496,7 +496,9 @@ class MutationRequestWorkflow:
         self._set_status(RequestStatus.FAILED, None, "failed", "system", error)
 
     def _upsert_status(self) -> None:
-        workflow.upsert_search_attributes([STATUS_KEY.value_set(self.request.status.value)])
+        # Started without search attributes (e.g. on a server that cannot register them).
+        if workflow.info().typed_search_attributes.get(STATUS_KEY) is not None:
+            workflow.upsert_search_attributes([STATUS_KEY.value_set(self.request.status.value)])
         self._show_progress()
 
     def _show_progress(self) -> None:
