@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
+    ERR_FENCED_OUT,
     ERR_MUTATION_FAILED,
     ERR_POLICY_FAILED,
     ERR_UNKNOWN_MUTATION,
@@ -29,7 +30,7 @@ from mutator.contracts import (
     SaveRequestResult,
 )
 from mutator.policies import PolicyContext
-from mutator.store import CompareAndSetLost, Store, VersionConflict
+from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
 
 # A state written by many auto-approved requests at once: each lost compare-and-set
 # re-reads and retries here, cheaper than a full activity retry.
@@ -113,9 +114,14 @@ class RequestActivities:
         for _ in range(MAX_CAS_ATTEMPTS):
             try:
                 applied = self.store.apply(
-                    request=req, change=change, expected_version=input.expected_version
+                    request=req,
+                    change=change,
+                    expected_version=input.expected_version,
+                    fencing_token=input.fencing_token,
                 )
                 return ExecuteResult(request=applied)
+            except FencedOut as exc:
+                raise ApplicationError(str(exc), type=ERR_FENCED_OUT, non_retryable=True) from exc
             except VersionConflict as exc:
                 raise ApplicationError(
                     str(exc), exc.current, type=ERR_VERSION_CONFLICT, non_retryable=True
@@ -144,4 +150,5 @@ class RequestActivities:
         return SaveRequestResult(revision=input.request.revision)
 
     def all(self) -> list[Any]:
-        return [self.evaluate, self.resolve_version, self.execute, self.save_request]
+        """Everything but the execution, which runs on its own, slot-limited task queue."""
+        return [self.evaluate, self.resolve_version, self.save_request]

@@ -55,6 +55,8 @@ from mutator.temporal import connect_temporal
 
 # How long submit waits for a worker to evaluate policies before telling the user.
 ADMISSION_TIMEOUT_SECONDS = 30.0
+# How long submit waits for an allowed request to execute (it may queue behind others).
+SETTLE_TIMEOUT_SECONDS = 10.0
 
 
 class MutatorTimeout(MutatorError):
@@ -195,6 +197,12 @@ class MutatorClient(StoreReader):
             existing = await self._start(submitted)
         if wait and not existing.status.is_terminal:
             return await self.wait(existing.request_id, timeout=wait_timeout)
+        if existing.status in (RequestStatus.APPROVED, RequestStatus.EXECUTING):
+            # Allowed at once: usually executed within milliseconds, so show the outcome.
+            try:
+                return await self.wait(existing.request_id, timeout=SETTLE_TIMEOUT_SECONDS)
+            except MutatorTimeout:
+                return await self.get(existing.request_id)
         return existing
 
     async def _start(self, submitted: SubmitRequestInput) -> MutationRequest:

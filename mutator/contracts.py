@@ -22,6 +22,11 @@ ERR_VALIDATION = "ValidationFailed"
 ERR_VERSION_CONFLICT = "VersionConflict"
 ERR_MUTATION_FAILED = "MutationFailed"
 ERR_POLICY_FAILED = "PolicyFailed"
+ERR_FENCED_OUT = "FencedOut"
+
+# The execution activity runs on its own task queue, whose slot limit is
+# MaxConcurrentMutations: "<task queue>-execute".
+EXECUTION_QUEUE_SUFFIX = "-execute"
 
 # Update and signal refusals, for callers to tell them apart.
 ERR_REFUSED = "Refused"
@@ -58,6 +63,7 @@ class ExecuteInput(BaseModel):
 
     request: MutationRequest
     expected_version: int | None
+    fencing_token: int | None = None
 
 
 class ExecuteResult(BaseModel):

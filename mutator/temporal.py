@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import shutil
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -18,7 +20,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from mutator.app import MutationApp
-from mutator.errors import MutatorUnavailable
+from mutator.contracts import EXECUTION_QUEUE_SUFFIX
+from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.store import Store
 
 SEARCH_ATTRIBUTES = ("MutationStateId", "MutationName", "MutationStatus", "MutationRequester")
@@ -73,29 +76,82 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     return missing
 
 
-def build_worker(
+DEFAULT_MAX_CONCURRENT_MUTATIONS = 10
+
+
+def validate_max_concurrent_mutations(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise MutatorInputError(f"max_concurrent_mutations must be an integer >= 1, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise MutatorInputError(
+            f"max_concurrent_mutations must be an integer >= 1, got {value!r}"
+        ) from None
+    if number < 1:
+        raise MutatorInputError(f"max_concurrent_mutations must be an integer >= 1, got {number}")
+    return number
+
+
+@dataclass
+class MutatorWorkers:
+    """The two workers of one Mutator worker process.
+
+    ``main`` runs the workflows and the light activities; ``execution`` runs only the
+    mutation-execution activity on ``<task queue>-execute`` with MaxConcurrentMutations slots.
+    """
+
+    main: Worker
+    execution: Worker
+
+    @property
+    def task_queue(self) -> str:
+        return self.main.task_queue
+
+    async def __aenter__(self) -> MutatorWorkers:
+        await self._stack.__aenter__()
+        await self._stack.enter_async_context(self.execution)
+        await self._stack.enter_async_context(self.main)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.__aexit__(None, None, None)
+
+    def __post_init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+
+
+def build_workers(
     client: Client,
     *,
     app: MutationApp,
     store: Store,
     task_queue: str,
-    max_concurrent_activities: int = 20,
-) -> Worker:
+    max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
+) -> MutatorWorkers:
     # Imported here so `mutator` (the domain) stays importable without the worker code paths.
-    from activities import RequestActivities
-    from workflows import MutationRequestWorkflow
+    from activities import LaneActivities, RequestActivities
+    from workflows import MutationRequestWorkflow, StateLaneWorkflow
 
-    activities = RequestActivities(app, store)
-    return Worker(
+    slots = validate_max_concurrent_mutations(max_concurrent_mutations)
+    request_activities = RequestActivities(app, store)
+    lane_activities = LaneActivities(store)
+    main = Worker(
         client,
         task_queue=task_queue,
-        workflows=[MutationRequestWorkflow],
-        activities=activities.all(),
-        activity_executor=concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_concurrent_activities + 4
-        ),
-        max_concurrent_activities=max_concurrent_activities,
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        activities=[*request_activities.all(), *lane_activities.all()],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
+        max_concurrent_activities=20,
     )
+    execution = Worker(
+        client,
+        task_queue=task_queue + EXECUTION_QUEUE_SUFFIX,
+        activities=[request_activities.execute],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
+        max_concurrent_activities=slots,
+    )
+    return MutatorWorkers(main=main, execution=execution)
 
 
 async def run_worker(
@@ -105,14 +161,21 @@ async def run_worker(
     address: str,
     namespace: str,
     task_queue: str,
+    max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     ready: asyncio.Event | None = None,
 ) -> None:
     store.check_schema()
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     client = await connect_temporal(address, namespace)
     await ensure_search_attributes(client, namespace)
-    worker = build_worker(client, app=app, store=store, task_queue=task_queue)
-    async with worker:
+    workers = build_workers(
+        client,
+        app=app,
+        store=store,
+        task_queue=task_queue,
+        max_concurrent_mutations=max_concurrent_mutations,
+    )
+    async with workers:
         if ready is not None:
             ready.set()
         await asyncio.Event().wait()

@@ -14,12 +14,11 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from mutator.app import MutationApp
 from mutator.client import MutatorClient
 from mutator.store import Store
-from mutator.temporal import SEARCH_ATTRIBUTES, binary_path, build_worker
+from mutator.temporal import SEARCH_ATTRIBUTES, MutatorWorkers, binary_path, build_workers
 from tests import apps
 from tests.postgres import PostgresServer
 
@@ -108,18 +107,35 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 
 def new_worker(
-    client: Client, store: Store, *, app: MutationApp = apps.app, task_queue: str | None = None
-) -> Worker:
-    return build_worker(client, app=app, store=store, task_queue=task_queue or f"tq-{uuid.uuid4()}")
+    client: Client,
+    store: Store,
+    *,
+    app: MutationApp = apps.app,
+    task_queue: str | None = None,
+    max_concurrent_mutations: int = 10,
+) -> MutatorWorkers:
+    return build_workers(
+        client,
+        app=app,
+        store=store,
+        task_queue=task_queue or f"tq-{uuid.uuid4()}",
+        max_concurrent_mutations=max_concurrent_mutations,
+    )
 
 
 @asynccontextmanager
 async def running_mutator(
-    env: WorkflowEnvironment, store: Store, app: MutationApp = apps.app
+    env: WorkflowEnvironment,
+    store: Store,
+    app: MutationApp = apps.app,
+    *,
+    max_concurrent_mutations: int = 10,
 ) -> AsyncIterator[MutatorClient]:
     """A worker on a fresh task queue and a client that submits to it."""
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
-    worker = new_worker(env.client, store, app=app)
+    worker = new_worker(
+        env.client, store, app=app, max_concurrent_mutations=max_concurrent_mutations
+    )
     async with worker:
         yield MutatorClient(
             env.client,

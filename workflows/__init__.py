@@ -1,3 +1,4 @@
 from workflows.mutation_request import MutationRequestWorkflow
+from workflows.state_lane import StateLaneWorkflow
 
-__all__ = ["MutationRequestWorkflow"]
+__all__ = ["MutationRequestWorkflow", "StateLaneWorkflow"]

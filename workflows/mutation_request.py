@@ -15,9 +15,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.lane_session import LaneSession
+
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
     from mutator.contracts import (
+        ERR_FENCED_OUT,
         ERR_MUTATION_FAILED,
         ERR_POLICY_FAILED,
         ERR_REFUSED,
@@ -26,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         ERR_VERSION_CONFLICT,
         EVALUATE_ACTIVITY,
         EXECUTE_ACTIVITY,
+        EXECUTION_QUEUE_SUFFIX,
         REQUEST_WORKFLOW,
         RESOLVE_VERSION_ACTIVITY,
         SAVE_REQUEST_ACTIVITY,
@@ -44,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         SaveRequestInput,
         SaveRequestResult,
     )
+    from mutator.lane_contracts import LaneGrant
     from mutator.models import (
         Approval,
         Decision,
@@ -75,6 +80,7 @@ EXECUTE_RETRY = RetryPolicy(
         ERR_VALIDATION,
         ERR_VERSION_CONFLICT,
         ERR_MUTATION_FAILED,
+        ERR_FENCED_OUT,
     ],
 )
 
@@ -103,9 +109,14 @@ class MutationRequestWorkflow:
         )
         self.admitted = False
         self.save_lock = asyncio.Lock()
+        self.lane = LaneSession(input.state_id, workflow.info().workflow_id, input.request_id)
         self.on_stale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
+
+    @workflow.signal
+    def lane_granted(self, grant: LaneGrant) -> None:
+        self.lane.on_grant(grant)
 
     @workflow.query
     def status(self) -> MutationRequest:
@@ -113,17 +124,8 @@ class MutationRequestWorkflow:
 
     @workflow.update
     async def admission(self, _input: AdmissionInput) -> RequestUpdateResult:
-        """Returns once the request waits for people or has ended.
-
-        A request that policy allows is executed before this returns, so `submit` shows
-        its resulting version.
-        """
-        await workflow.wait_condition(
-            lambda: (
-                self.admitted
-                and self.request.status not in (RequestStatus.APPROVED, RequestStatus.EXECUTING)
-            )
-        )
+        """Returns once policies have decided what happens to the request."""
+        await workflow.wait_condition(lambda: self.admitted)
         return RequestUpdateResult(request=self.request)
 
     @workflow.update
@@ -309,6 +311,16 @@ class MutationRequestWorkflow:
             await self._save()
 
     async def _resolve_and_execute(self) -> None:
+        grant = await self.lane.acquire()
+        self._decide(
+            DecisionCategory.LIFECYCLE, "lane_acquired", "system", f"fencing token {grant.token}"
+        )
+        try:
+            await self._resolve_and_execute_holding(grant.token)
+        finally:
+            await self.lane.release()
+
+    async def _resolve_and_execute_holding(self, token: int) -> None:
         base = self.request.base_version
         if base is not None:
             resolution = await workflow.execute_activity(
@@ -328,7 +340,7 @@ class MutationRequestWorkflow:
             )
         self._set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
         await self._save()
-        await self._execute(base)
+        await self._execute(base, token)
 
     async def _on_stale(self, current: int) -> None:
         base = self.request.base_version
@@ -373,7 +385,7 @@ class MutationRequestWorkflow:
             self._reject(RejectionCode.STALE, reason)
         await self._save()
 
-    async def _execute(self, expected_version: int | None) -> None:
+    async def _execute(self, expected_version: int | None, token: int) -> None:
         executed = self.request.model_copy(deep=True)
         now = workflow.now()
         executed.status = RequestStatus.EXECUTED
@@ -390,17 +402,29 @@ class MutationRequestWorkflow:
         async with self.save_lock:
             executed.revision = self.request.revision + 1
             try:
-                result = await workflow.execute_activity(
-                    EXECUTE_ACTIVITY,
-                    ExecuteInput(request=executed, expected_version=expected_version),
-                    result_type=ExecuteResult,
-                    start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=EXECUTE_RETRY,
+                execution = asyncio.create_task(
+                    workflow.execute_activity(
+                        EXECUTE_ACTIVITY,
+                        ExecuteInput(
+                            request=executed,
+                            expected_version=expected_version,
+                            fencing_token=token,
+                        ),
+                        result_type=ExecuteResult,
+                        task_queue=workflow.info().task_queue + EXECUTION_QUEUE_SUFFIX,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=EXECUTE_RETRY,
+                    )
                 )
+                result = await self.lane.hold_while(execution)
             except ActivityError as exc:
                 failure = exc.cause if isinstance(exc.cause, ApplicationError) else None
                 message = str(failure) if failure else str(exc)
-                if failure and failure.type == ERR_VERSION_CONFLICT:
+                if failure and failure.type == ERR_FENCED_OUT:
+                    self._decide(DecisionCategory.LIFECYCLE, "lease_lost", "system", message)
+                    # Our lease expired before we applied: queue again.
+                    self.request.status = RequestStatus.APPROVED
+                elif failure and failure.type == ERR_VERSION_CONFLICT:
                     self._decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", message)
                     # Back to resolution: the on_stale strategy decides what happens next.
                     self.request.status = RequestStatus.APPROVED

@@ -1,8 +1,9 @@
 from mutator.store.store import (
     CompareAndSetLost,
+    FencedOut,
     ProjectionConflict,
     Store,
     VersionConflict,
 )
 
-__all__ = ["CompareAndSetLost", "ProjectionConflict", "Store", "VersionConflict"]
+__all__ = ["CompareAndSetLost", "FencedOut", "ProjectionConflict", "Store", "VersionConflict"]

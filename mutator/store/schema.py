@@ -74,3 +74,10 @@ mutation_catalog = Table(
     Column("on_stale", String(20), nullable=False),
     Column("registered_at", DateTime(timezone=True), nullable=False),
 )
+
+fences = Table(
+    "mutator_fences",
+    metadata,
+    Column("state_id", String(200), primary_key=True),
+    Column("token", Integer, nullable=False),
+)

@@ -29,7 +29,14 @@ from mutator.models import (
     MutationRequest,
     StateView,
 )
-from mutator.store.schema import decisions, mutation_catalog, requests, state_history, states
+from mutator.store.schema import (
+    decisions,
+    fences,
+    mutation_catalog,
+    requests,
+    state_history,
+    states,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,6 +55,10 @@ class VersionConflict(Exception):
 
 class CompareAndSetLost(Exception):
     """Another writer changed the state between read and write; retry on the new state."""
+
+
+class FencedOut(Exception):
+    """The caller's lease expired: a newer fencing token owns the state now."""
 
 
 class ProjectionConflict(Exception):
@@ -135,7 +146,7 @@ class Store:
     # -- mutation catalog ---------------------------------------------------------------
 
     def register_mutations(self, on_stale_by_name: dict[str, str]) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(mutation_catalog.delete())
             if on_stale_by_name:
                 conn.execute(
@@ -190,41 +201,71 @@ class Store:
             for r in rows
         ]
 
+    def fence(self, state_id: str) -> int:
+        """The lowest fencing token the store still accepts for ``state_id`` (0: none yet)."""
+        with self.engine.connect() as conn:
+            token = conn.execute(
+                select(fences.c.token).where(fences.c.state_id == state_id)
+            ).scalar_one_or_none()
+        return int(token or 0)
+
+    def advance_fence(self, state_id: str, token: int) -> int:
+        """Refuse every token below ``token`` from now on; returns the fence."""
+        with self._write() as conn:
+            return self._raise_fence(conn, state_id, token)
+
+    def _raise_fence(self, conn: Connection, state_id: str, token: int) -> int:
+        current = conn.execute(
+            select(fences.c.token).where(fences.c.state_id == state_id)
+        ).scalar_one_or_none()
+        if current is None:
+            conn.execute(insert(fences).values(state_id=state_id, token=token))
+            return token
+        if token > current:
+            conn.execute(update(fences).where(fences.c.state_id == state_id).values(token=token))
+            return token
+        return int(current)
+
     def apply(
         self,
         *,
         request: MutationRequest,
         change: Callable[[dict[str, Any]], dict[str, Any]],
         expected_version: int | None,
+        fencing_token: int | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
-        One transaction writes the new state, its history row, the request (status from
-        ``request``, ``resulting_version`` filled in) and its new decisions. A second call
-        for the same request id returns the recorded request without applying anything.
-        Raises VersionConflict when ``expected_version`` is given and differs, and
+        ``change`` runs outside any transaction (a slow handler holds no lock); one
+        transaction then writes the new state, its history row, the request (status from
+        ``request``, ``resulting_version`` filled in) and its new decisions, provided the
+        state is still at the version ``change`` saw and ``fencing_token`` is not below the
+        state's fence. A second call for the same request id returns the recorded request
+        without applying anything. Raises VersionConflict when ``expected_version`` is
+        given and differs, FencedOut when the token is below the fence, and
         CompareAndSetLost when another writer won the race.
         """
-        with self.engine.begin() as conn:
-            recorded = conn.execute(
-                select(state_history.c.version).where(
-                    state_history.c.request_id == request.request_id,
-                    state_history.c.state_id == request.state_id,
-                )
-            ).scalar_one_or_none()
+        with self.engine.connect() as conn:
+            recorded = self._recorded(conn, request)
             if recorded is not None:
-                stored = self._get_request(conn, request.request_id)
-                if stored is not None and stored.resulting_version == recorded:
-                    return stored
-                return request.model_copy(update={"resulting_version": recorded})
+                return recorded
             row = conn.execute(
                 select(states.c.version, states.c.data).where(states.c.state_id == request.state_id)
             ).one_or_none()
-            current_version, current_data = (row.version, row.data) if row else (0, {})
-            if expected_version is not None and expected_version != current_version:
-                raise VersionConflict(request.state_id, expected_version, current_version)
-            new_data = change(dict(current_data))
-            new_version = current_version + 1
+            if fencing_token is not None:
+                self._check_fence(conn, request.state_id, fencing_token)
+        current_version, current_data = (row.version, row.data) if row else (0, {})
+        if expected_version is not None and expected_version != current_version:
+            raise VersionConflict(request.state_id, expected_version, current_version)
+        new_data = change(dict(current_data))
+        new_version = current_version + 1
+        with self._write() as conn:
+            recorded = self._recorded(conn, request)
+            if recorded is not None:
+                return recorded
+            if fencing_token is not None:
+                self._check_fence(conn, request.state_id, fencing_token)
+                self._raise_fence(conn, request.state_id, fencing_token)
             now = _now()
             if row is None:
                 try:
@@ -268,6 +309,38 @@ class Store:
             self._save_request(conn, final)
             return final
 
+    def _recorded(self, conn: Connection, request: MutationRequest) -> MutationRequest | None:
+        version = conn.execute(
+            select(state_history.c.version).where(
+                state_history.c.request_id == request.request_id,
+                state_history.c.state_id == request.state_id,
+            )
+        ).scalar_one_or_none()
+        if version is None:
+            return None
+        stored = self._get_request(conn, request.request_id)
+        if stored is not None and stored.resulting_version == version:
+            return stored
+        return request.model_copy(update={"resulting_version": version})
+
+    def _check_fence(self, conn: Connection, state_id: str, token: int) -> None:
+        fence = conn.execute(
+            select(fences.c.token).where(fences.c.state_id == state_id)
+        ).scalar_one_or_none()
+        if fence is not None and token < fence:
+            raise FencedOut(
+                f"fencing token {token} on state {state_id!r} is below the fence {fence}: "
+                "the lease expired and passed on"
+            )
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (on SQLite: BEGIN IMMEDIATE, so writers queue on the lock)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(mutator_write=True)
+            with conn.begin():
+                yield conn
+
     # -- requests -----------------------------------------------------------------------
 
     def save_request(self, request: MutationRequest) -> None:
@@ -276,7 +349,7 @@ class Store:
         Writing the revision already stored is a no-op (a retried activity); writing any
         revision other than stored + 1 raises ProjectionConflict.
         """
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._save_request(conn, request)
 
     def _save_request(self, conn: Connection, request: MutationRequest) -> None:
@@ -404,7 +477,8 @@ class Store:
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:
-    """BEGIN IMMEDIATE so concurrent writers queue on SQLite's lock instead of deadlocking."""
+    """Writers BEGIN IMMEDIATE so they queue on SQLite's lock instead of deadlocking;
+    readers BEGIN deferred and, with WAL, never wait for writers."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -416,11 +490,13 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        write = conn.get_execution_options().get("mutator_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 __all__ = [
     "CompareAndSetLost",
+    "FencedOut",
     "ProjectionConflict",
     "SQLAlchemyError",
     "Store",

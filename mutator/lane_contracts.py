@@ -1,0 +1,100 @@
+"""Inputs, signals and results of the per-state lane workflow (FIFO lock with lease + fencing)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+LANE_WORKFLOW = "StateLane"
+ACQUIRE_LANE_ACTIVITY = "mutator.acquire_lane"
+FENCE_ACTIVITY = "mutator.advance_fence"
+
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_IDLE_SECONDS = 30.0
+
+
+def lane_workflow_id(state_id: str) -> str:
+    return f"state-lane:{state_id}"
+
+
+class LaneEntry(BaseModel):
+    owner: str  # workflow id of the request waiting for the lane
+    request_id: str
+    enqueued_at: datetime
+
+
+class LaneHolder(BaseModel):
+    owner: str
+    request_id: str
+    token: int
+    acquired_at: datetime
+    expires_at: datetime
+    depth: int = 1  # re-entrant acquisitions by the same owner
+
+
+class LaneInput(BaseModel):
+    state_id: str
+    next_token: int = Field(default=1, ge=1)
+    lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
+    idle_seconds: float = Field(default=DEFAULT_IDLE_SECONDS, gt=0)
+    holder: LaneHolder | None = None
+    queue: list[LaneEntry] = Field(default_factory=list)
+    grants: int = 0
+    expirations: int = 0
+
+
+class LaneResult(BaseModel):
+    state_id: str
+    grants: int
+    expirations: int
+
+
+class LaneStatus(BaseModel):
+    state_id: str
+    holder: LaneHolder | None
+    queue: list[LaneEntry]
+    next_token: int
+    grants: int
+    expirations: int
+    lease_seconds: float
+
+
+class AcquireLaneRequest(BaseModel):
+    owner: str
+    request_id: str
+
+
+class LaneTokenSignal(BaseModel):
+    """Release or renew: only the current holder with its token counts."""
+
+    owner: str
+    token: int
+
+
+class LaneGrant(BaseModel):
+    state_id: str
+    token: int
+    expires_at: datetime
+    lease_seconds: float
+
+
+class AcquireLaneInput(BaseModel):
+    state_id: str
+    owner: str
+    request_id: str
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    idle_seconds: float = DEFAULT_IDLE_SECONDS
+
+
+class AcquireLaneResult(BaseModel):
+    lane_run_id: str
+
+
+class AdvanceFenceInput(BaseModel):
+    state_id: str
+    token: int
+
+
+class AdvanceFenceResult(BaseModel):
+    fence: int

@@ -1,0 +1,73 @@
+"""The request side of a state lane: acquire, hold (renewing the lease), release."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from mutator.lane_contracts import (
+        ACQUIRE_LANE_ACTIVITY,
+        AcquireLaneInput,
+        AcquireLaneResult,
+        LaneGrant,
+        LaneTokenSignal,
+        lane_workflow_id,
+    )
+
+T = TypeVar("T")
+
+ACQUIRE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5))
+
+
+class LaneSession:
+    def __init__(self, state_id: str, owner: str, request_id: str) -> None:
+        self.state_id = state_id
+        self.owner = owner
+        self.request_id = request_id
+        self.grant: LaneGrant | None = None
+
+    def on_grant(self, grant: LaneGrant) -> None:
+        if grant.state_id == self.state_id:
+            self.grant = grant
+
+    async def acquire(self) -> LaneGrant:
+        """Queue on the state's lane and wait (without limit) for our turn."""
+        self.grant = None
+        await workflow.execute_activity(
+            ACQUIRE_LANE_ACTIVITY,
+            AcquireLaneInput(state_id=self.state_id, owner=self.owner, request_id=self.request_id),
+            result_type=AcquireLaneResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ACQUIRE_RETRY,
+        )
+        await workflow.wait_condition(lambda: self.grant is not None)
+        assert self.grant is not None
+        return self.grant
+
+    async def hold_while(self, task: asyncio.Task[T]) -> T:
+        """Await ``task``, renewing the lease at a third of its length until it finishes."""
+        assert self.grant is not None
+        interval = max(self.grant.lease_seconds / 3, 0.5)
+        while not task.done():
+            try:
+                await workflow.wait_condition(task.done, timeout=interval)
+            except TimeoutError:
+                await self._signal_lane("renew")
+        return await task
+
+    async def release(self) -> None:
+        if self.grant is None:
+            return
+        await self._signal_lane("release")
+        self.grant = None
+
+    async def _signal_lane(self, name: str) -> None:
+        assert self.grant is not None
+        await workflow.get_external_workflow_handle(lane_workflow_id(self.state_id)).signal(
+            name, LaneTokenSignal(owner=self.owner, token=self.grant.token)
+        )
