@@ -1,4 +1,4 @@
-from activities.lane_activities import LaneActivities
+from activities.lane_activities import LaneActivities, LaneSettings
 from activities.request_activities import RequestActivities
 
-__all__ = ["LaneActivities", "RequestActivities"]
+__all__ = ["LaneActivities", "LaneSettings", "RequestActivities"]

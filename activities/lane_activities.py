@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio import activity
 
 from mutator.lane_contracts import (
     ACQUIRE_LANE_ACTIVITY,
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_HISTORY_EVENTS,
     FENCE_ACTIVITY,
     LANE_WORKFLOW,
     AcquireLaneInput,
@@ -22,9 +26,17 @@ from mutator.lane_contracts import (
 from mutator.store import Store
 
 
+@dataclass(frozen=True)
+class LaneSettings:
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    idle_seconds: float = DEFAULT_IDLE_SECONDS
+    max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS
+
+
 class LaneActivities:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, settings: LaneSettings | None = None) -> None:
         self.store = store
+        self.settings = settings or LaneSettings()
 
     @activity.defn(name=ACQUIRE_LANE_ACTIVITY)
     async def acquire_lane(self, input: AcquireLaneInput) -> AcquireLaneResult:
@@ -36,8 +48,9 @@ class LaneActivities:
             LaneInput(
                 state_id=input.state_id,
                 next_token=fence + 1,
-                lease_seconds=input.lease_seconds,
-                idle_seconds=input.idle_seconds,
+                lease_seconds=self.settings.lease_seconds,
+                idle_seconds=self.settings.idle_seconds,
+                max_history_events=self.settings.max_history_events,
             ),
             id=lane_workflow_id(input.state_id),
             task_queue=activity.info().task_queue,

@@ -12,6 +12,8 @@ FENCE_ACTIVITY = "mutator.advance_fence"
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_IDLE_SECONDS = 30.0
+# Carry the queue over (continue-as-new) well before Temporal's own suggestion.
+DEFAULT_MAX_HISTORY_EVENTS = 4000
 
 
 def lane_workflow_id(state_id: str) -> str:
@@ -38,6 +40,7 @@ class LaneInput(BaseModel):
     next_token: int = Field(default=1, ge=1)
     lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
     idle_seconds: float = Field(default=DEFAULT_IDLE_SECONDS, gt=0)
+    max_history_events: int = Field(default=DEFAULT_MAX_HISTORY_EVENTS, ge=100)
     holder: LaneHolder | None = None
     queue: list[LaneEntry] = Field(default_factory=list)
     grants: int = 0
@@ -52,6 +55,7 @@ class LaneResult(BaseModel):
 
 class LaneStatus(BaseModel):
     state_id: str
+    run_id: str
     holder: LaneHolder | None
     queue: list[LaneEntry]
     next_token: int
@@ -83,8 +87,6 @@ class AcquireLaneInput(BaseModel):
     state_id: str
     owner: str
     request_id: str
-    lease_seconds: float = DEFAULT_LEASE_SECONDS
-    idle_seconds: float = DEFAULT_IDLE_SECONDS
 
 
 class AcquireLaneResult(BaseModel):

@@ -9,6 +9,7 @@ import shutil
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -20,6 +21,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from mutator.app import MutationApp
+
+if TYPE_CHECKING:
+    from activities import LaneSettings
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.store import Store
@@ -128,6 +132,7 @@ def build_workers(
     store: Store,
     task_queue: str,
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
+    lane_settings: LaneSettings | None = None,
 ) -> MutatorWorkers:
     # Imported here so `mutator` (the domain) stays importable without the worker code paths.
     from activities import LaneActivities, RequestActivities
@@ -135,7 +140,7 @@ def build_workers(
 
     slots = validate_max_concurrent_mutations(max_concurrent_mutations)
     request_activities = RequestActivities(app, store)
-    lane_activities = LaneActivities(store)
+    lane_activities = LaneActivities(store, lane_settings)
     main = Worker(
         client,
         task_queue=task_queue,

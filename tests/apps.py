@@ -96,3 +96,48 @@ def quick_deadline(ctx: PolicyContext) -> PolicyDecision:
 @app.policy("denied.*")
 def deny_all(ctx: PolicyContext) -> PolicyDecision:
     return Deny("denied by test policy")
+
+
+class ExecutionProbe:
+    """Measures, from inside the handler, how many executions run at the same instant."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active: dict[str, int] = {}
+        self.total_active = 0
+        self.peak_total = 0
+        self.peak_per_state: dict[str, int] = {}
+        self.calls: list[tuple[str, int]] = []  # (request marker, state value seen)
+        self.hold_seconds = 0.0
+        self.gated: set[str] = set()  # markers that wait for execution_gate
+
+    def reset(self, hold_seconds: float, gated: set[str] | None = None) -> None:
+        with self.lock:
+            self.__init__()  # type: ignore[misc]
+            self.hold_seconds = hold_seconds
+            self.gated = gated or set()
+
+    def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        state_key = payload["state"]
+        with self.lock:
+            self.total_active += 1
+            self.active[state_key] = self.active.get(state_key, 0) + 1
+            self.peak_total = max(self.peak_total, self.total_active)
+            self.peak_per_state[state_key] = max(
+                self.peak_per_state.get(state_key, 0), self.active[state_key]
+            )
+            self.calls.append((payload["marker"], state.get("value", 0)))
+        try:
+            if payload["marker"] in self.gated:
+                execution_gate.wait(timeout=30)
+            if self.hold_seconds:
+                threading.Event().wait(self.hold_seconds)
+            return {**state, "value": state.get("value", 0) + 1, "last": payload["marker"]}
+        finally:
+            with self.lock:
+                self.total_active -= 1
+                self.active[state_key] -= 1
+
+
+probe = ExecutionProbe()
+app.mutation("probe.add")(probe)

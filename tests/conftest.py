@@ -15,6 +15,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities import LaneSettings
 from mutator.app import MutationApp
 from mutator.client import MutatorClient
 from mutator.store import Store
@@ -113,6 +114,7 @@ def new_worker(
     app: MutationApp = apps.app,
     task_queue: str | None = None,
     max_concurrent_mutations: int = 10,
+    lane_settings: LaneSettings | None = None,
 ) -> MutatorWorkers:
     return build_workers(
         client,
@@ -120,6 +122,7 @@ def new_worker(
         store=store,
         task_queue=task_queue or f"tq-{uuid.uuid4()}",
         max_concurrent_mutations=max_concurrent_mutations,
+        lane_settings=lane_settings,
     )
 
 
@@ -130,11 +133,16 @@ async def running_mutator(
     app: MutationApp = apps.app,
     *,
     max_concurrent_mutations: int = 10,
+    lane_settings: LaneSettings | None = None,
 ) -> AsyncIterator[MutatorClient]:
     """A worker on a fresh task queue and a client that submits to it."""
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     worker = new_worker(
-        env.client, store, app=app, max_concurrent_mutations=max_concurrent_mutations
+        env.client,
+        store,
+        app=app,
+        max_concurrent_mutations=max_concurrent_mutations,
+        lane_settings=lane_settings,
     )
     async with worker:
         yield MutatorClient(

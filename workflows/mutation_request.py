@@ -315,10 +315,13 @@ class MutationRequestWorkflow:
         self._decide(
             DecisionCategory.LIFECYCLE, "lane_acquired", "system", f"fencing token {grant.token}"
         )
+        # Not `finally`: a workflow evicted from the cache must not send signals.
         try:
             await self._resolve_and_execute_holding(grant.token)
-        finally:
+        except (Exception, asyncio.CancelledError):
             await self.lane.release()
+            raise
+        await self.lane.release()
 
     async def _resolve_and_execute_holding(self, token: int) -> None:
         base = self.request.base_version

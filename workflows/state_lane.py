@@ -30,8 +30,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 GRANT_SIGNAL = "lane_granted"
-# Keep histories short: carry the queue over well before Temporal would suggest it.
-MAX_HISTORY_EVENTS = 4000
 
 
 @workflow.defn(name=LANE_WORKFLOW)
@@ -42,6 +40,7 @@ class StateLaneWorkflow:
         self.next_token = input.next_token
         self.lease = timedelta(seconds=input.lease_seconds)
         self.idle = input.idle_seconds
+        self.max_history_events = input.max_history_events
         self.holder: LaneHolder | None = input.holder
         self.queue: list[LaneEntry] = list(input.queue)
         self.grants = input.grants
@@ -52,6 +51,7 @@ class StateLaneWorkflow:
     def status(self) -> LaneStatus:
         return LaneStatus(
             state_id=self.state_id,
+            run_id=workflow.info().run_id,
             holder=self.holder,
             queue=self.queue,
             next_token=self.next_token,
@@ -183,8 +183,9 @@ class StateLaneWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > (
-            MAX_HISTORY_EVENTS
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self.max_history_events
         )
 
     def _carry_over(self) -> LaneInput:
@@ -193,6 +194,7 @@ class StateLaneWorkflow:
             next_token=self.next_token,
             lease_seconds=self.lease.total_seconds(),
             idle_seconds=self.idle,
+            max_history_events=self.max_history_events,
             holder=self.holder,
             queue=self.queue,
             grants=self.grants,

@@ -1,0 +1,191 @@
+"""Core execution concurrency: the MaxConcurrentMutations cap and per-state FIFO lanes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from activities import LaneSettings
+from mutator.client import MutatorClient
+from mutator.contracts import request_workflow_id
+from mutator.errors import MutatorInputError
+from mutator.lane_contracts import LaneStatus, lane_workflow_id
+from mutator.models import MutationRequest, RequestStatus
+from mutator.store import Store
+from mutator.temporal import build_workers
+from tests import apps
+from tests.conftest import assert_eventually, new_worker, running_mutator
+
+
+@pytest.fixture(autouse=True)
+def open_gate() -> Iterator[None]:
+    apps.execution_gate.set()
+    yield
+    apps.execution_gate.set()
+
+
+def _token(req: MutationRequest) -> int:
+    acquired = [d for d in req.decisions if d.code == "lane_acquired"]
+    assert acquired, f"{req.request_id} never acquired its lane"
+    return int(acquired[-1].reason.split()[-1])
+
+
+async def _probe(client: MutatorClient, state_id: str, marker: str) -> MutationRequest:
+    return await client.submit(
+        state_id,
+        "probe.add",
+        {"state": state_id, "marker": marker},
+        actor="alice",
+        request_id=f"{state_id}-{marker}",
+    )
+
+
+async def test_cap_bounds_executions_running_at_once(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0.4)
+    async with running_mutator(dev_env, sqlite_store, max_concurrent_mutations=2) as client:
+        states = [f"cap-{i}-{uuid.uuid4().hex[:6]}" for i in range(8)]
+        done = await asyncio.gather(*(_probe(client, s, "m") for s in states))
+        done = [await client.wait(r.request_id, timeout=30) for r in done]
+    assert [r.status for r in done] == [RequestStatus.EXECUTED] * 8
+    assert apps.probe.peak_total == 2
+    assert len(apps.probe.calls) == 8
+
+
+def test_cap_below_one_is_refused(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
+    for bad in (0, -3, "many"):
+        with pytest.raises(MutatorInputError, match="max_concurrent_mutations must be an integer"):
+            build_workers(
+                dev_env.client,
+                app=apps.app,
+                store=sqlite_store,
+                task_queue="x",
+                max_concurrent_mutations=bad,
+            )  # type: ignore[arg-type]
+
+
+async def test_one_state_runs_fifo_one_at_a_time(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0.02)
+    state_id = f"hot-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(dev_env, sqlite_store) as client:
+        submitted = await asyncio.gather(
+            *(_probe(client, state_id, f"m{i:02d}") for i in range(20))
+        )
+        done = [await client.wait(r.request_id, timeout=60) for r in submitted]
+    assert all(r.status == RequestStatus.EXECUTED for r in done)
+    history = await client.history(state_id)
+    assert [h.version for h in history] == list(range(1, 21))
+    # Ready order is the lane's grant order: fencing tokens, increasing, match versions.
+    by_token = sorted(done, key=_token)
+    assert [r.resulting_version for r in by_token] == list(range(1, 21))
+    assert [h.request_id for h in history] == [r.request_id for r in by_token]
+    # No overlap and no compare-and-set retry: each handler ran once, on the previous value.
+    assert apps.probe.peak_per_state[state_id] == 1
+    assert sorted(value for _, value in apps.probe.calls) == list(range(20))
+    assert len(apps.probe.calls) == 20
+    assert not [d for r in done for d in r.decisions if d.code in ("conflict", "lease_lost")]
+
+
+async def test_pending_request_never_blocks_its_state(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(dev_env, sqlite_store) as client:
+        waiting = await client.submit("lane-pending", "reapproved.add", {"amount": 1}, actor="dave")
+        assert waiting.status == RequestStatus.PENDING
+        done = await client.submit("lane-pending", "counter.add", {"amount": 2}, actor="alice")
+        assert done.status == RequestStatus.EXECUTED
+
+
+async def test_expired_lease_passes_on_and_fences_the_old_holder(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    """A holder whose lease expired cannot apply, even though its execution still runs."""
+    apps.probe.reset(hold_seconds=0, gated={"old"})
+    state_id = f"fence-{uuid.uuid4().hex[:6]}"
+    workers = new_worker(
+        dev_env.client, sqlite_store, lane_settings=LaneSettings(lease_seconds=1.5)
+    )
+    client = MutatorClient(dev_env.client, sqlite_store, task_queue=workers.task_queue)
+    async with workers:
+        apps.execution_gate.clear()
+        first = asyncio.create_task(_probe(client, state_id, "old"))
+
+        async def old_is_executing() -> None:
+            assert ("old", 0) in apps.probe.calls
+
+        await assert_eventually(old_is_executing)
+        # The old holder's workflow dies mid-execution: nobody renews its lease any more.
+        await dev_env.client.get_workflow_handle(request_workflow_id(f"{state_id}-old")).terminate(
+            "simulated crash of the holder"
+        )
+        first.cancel()
+        second = await _probe(client, state_id, "new")
+        second = await client.wait(second.request_id, timeout=30)
+        assert second.status == RequestStatus.EXECUTED
+        assert _token(second) == 2
+        lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
+        status = await lane.query("status", result_type=LaneStatus)
+        assert status.expirations == 1
+        # Now let the old execution finish; leaving the worker context waits for it.
+        apps.execution_gate.set()
+    assert sqlite_store.fence(state_id) == 2
+    history = await client.history(state_id)
+    assert [(h.version, h.request_id) for h in history] == [(1, f"{state_id}-new")]
+    assert (await client.state(state_id)).data == {"value": 1, "last": "new"}
+
+
+async def test_idle_lane_closes_and_restarts_without_losing_requests(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0)
+    state_id = f"idle-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(
+        dev_env, sqlite_store, lane_settings=LaneSettings(idle_seconds=0.3)
+    ) as client:
+        lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
+        for i in range(6):
+            await _probe(client, state_id, f"m{i}")
+            if i % 2:
+
+                async def closed() -> None:
+                    desc = await lane.describe()
+                    assert desc.status == WorkflowExecutionStatus.COMPLETED
+
+                await assert_eventually(closed)
+            else:
+                # Arrive right around the moment the idle lane decides to close.
+                await asyncio.sleep(0.3)
+        history = await client.history(state_id)
+    assert [h.version for h in history] == list(range(1, 7))
+    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId = "{lane.id}"')]
+    assert len(runs) >= 3
+
+
+async def test_lane_continues_as_new_with_its_queue(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0.01)
+    state_id = f"can-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(
+        dev_env, sqlite_store, lane_settings=LaneSettings(max_history_events=100)
+    ) as client:
+        submitted = await asyncio.gather(
+            *(_probe(client, state_id, f"m{i:02d}") for i in range(15))
+        )
+        done = [await client.wait(r.request_id, timeout=60) for r in submitted]
+        lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
+        status = await lane.query("status", result_type=LaneStatus)
+    assert all(r.status == RequestStatus.EXECUTED for r in done)
+    assert [h.version for h in await client.history(state_id)] == list(range(1, 16))
+    assert sorted(_token(r) for r in done) == list(range(1, 16))
+    assert status.grants == 15
+    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId = "{lane.id}"')]
+    assert len(runs) >= 2
