@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -59,7 +60,8 @@ async def test_cap_bounds_executions_running_at_once(
 
 
 def test_cap_below_one_is_refused(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
-    for bad in (0, -3, "many"):
+    bad_values: list[Any] = [0, -3, "many"]
+    for bad in bad_values:
         with pytest.raises(MutatorInputError, match="max_concurrent_mutations must be an integer"):
             build_workers(
                 dev_env.client,
@@ -67,7 +69,7 @@ def test_cap_below_one_is_refused(dev_env: WorkflowEnvironment, sqlite_store: St
                 store=sqlite_store,
                 task_queue="x",
                 max_concurrent_mutations=bad,
-            )  # type: ignore[arg-type]
+            )
 
 
 async def test_one_state_runs_fifo_one_at_a_time(
