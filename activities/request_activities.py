@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
@@ -97,6 +97,8 @@ class RequestActivities:
             mutation.validate(data, req.payload)
             try:
                 new = mutation(data, req.payload)
+            except CancelledError:
+                raise  # the worker is shutting down or the activity was canceled: not a failure
             except Exception as exc:
                 raise HandlerFailed(f"{req.mutation} raised {type(exc).__name__}: {exc}") from exc
             if not isinstance(new, dict):

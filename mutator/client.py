@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,6 +13,7 @@ from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
@@ -41,9 +43,11 @@ from mutator.errors import (
     MutatorRefused,
     MutatorUnavailable,
 )
+from mutator.lane_contracts import LANE_WORKFLOW, LaneStatus
 from mutator.models import (
     AuditEntry,
     HistoryEntry,
+    LockInfo,
     MutationRequest,
     RequestStatus,
     StateView,
@@ -57,6 +61,8 @@ from mutator.temporal import connect_temporal
 ADMISSION_TIMEOUT_SECONDS = 30.0
 # How long submit waits for an allowed request to execute (it may queue behind others).
 SETTLE_TIMEOUT_SECONDS = 10.0
+# A lane whose worker is gone would hold a status query until the server gives up.
+LOCK_QUERY_SECONDS = 3.0
 
 
 class MutatorTimeout(MutatorError):
@@ -335,3 +341,41 @@ class MutatorClient(StoreReader):
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise MutatorUnavailable(f"Temporal refused to wait: {exc}") from exc
         return await self.get(request_id)
+
+    async def locks(self) -> builtins.list[LockInfo]:
+        """Every state lane that is open now: holder, fencing token, queue, lease."""
+        query = f'WorkflowType = "{LANE_WORKFLOW}" AND ExecutionStatus = "Running"'
+        lane_ids = [execution.id async for execution in self.temporal.list_workflows(query)]
+        found = await asyncio.gather(*(self._lock_info(lane_id) for lane_id in lane_ids))
+        return sorted(found, key=lambda lock: lock.state_id)
+
+    async def _lock_info(self, lane_id: str) -> LockInfo:
+        handle = self.temporal.get_workflow_handle(lane_id)
+        state_id = lane_id.removeprefix("state-lane:")
+        try:
+            status = await handle.query(
+                "status", result_type=LaneStatus, rpc_timeout=timedelta(seconds=LOCK_QUERY_SECONDS)
+            )
+        except (RPCError, WorkflowQueryFailedError) as exc:
+            return LockInfo(
+                state_id=state_id,
+                holder_request_id=None,
+                fencing_token=None,
+                queue_length=0,
+                queued_request_ids=[],
+                acquired_at=None,
+                expires_at=None,
+                stale=False,
+                note=f"lane did not answer (is a worker running?): {exc}",
+            )
+        holder = status.holder
+        return LockInfo(
+            state_id=status.state_id,
+            holder_request_id=holder.request_id if holder else None,
+            fencing_token=holder.token if holder else None,
+            queue_length=len(status.queue),
+            queued_request_ids=[e.request_id for e in status.queue],
+            acquired_at=holder.acquired_at if holder else None,
+            expires_at=holder.expires_at if holder else None,
+            stale=bool(holder and holder.expires_at < datetime.now(UTC)),
+        )

@@ -167,3 +167,17 @@ class SubmitRequestInput(BaseModel):
     requester: str = Field(min_length=1, max_length=200)
     reason: str = ""
     expected_version: int | None = Field(default=None, ge=0)
+
+
+class LockInfo(BaseModel):
+    """One state's lane as `mutator locks` shows it."""
+
+    state_id: str
+    holder_request_id: str | None
+    fencing_token: int | None
+    queue_length: int
+    queued_request_ids: list[str]
+    acquired_at: datetime | None
+    expires_at: datetime | None
+    stale: bool  # the lease is past its expiry and has not been passed on yet
+    note: str = ""

@@ -191,3 +191,37 @@ async def test_lane_continues_as_new_with_its_queue(
     assert status.grants == 15
     runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId = "{lane.id}"')]
     assert len(runs) >= 2
+
+
+async def test_locks_lists_holder_queue_and_lease(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0, gated={"held"})
+    state_id = f"locks-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(dev_env, sqlite_store) as client:
+        apps.execution_gate.clear()
+        held = asyncio.create_task(_probe(client, state_id, "held"))
+
+        async def held_is_executing() -> None:
+            assert ("held", 0) in apps.probe.calls
+
+        await assert_eventually(held_is_executing)
+        queued = asyncio.create_task(_probe(client, state_id, "queued"))
+
+        async def visible() -> None:
+            locks = [lock for lock in await client.locks() if lock.state_id == state_id]
+            assert len(locks) == 1
+            lock = locks[0]
+            assert lock.holder_request_id == f"{state_id}-held"
+            assert lock.fencing_token == 1
+            assert lock.queued_request_ids == [f"{state_id}-queued"]
+            assert lock.queue_length == 1
+            assert lock.acquired_at is not None and lock.expires_at is not None
+            assert lock.expires_at > lock.acquired_at
+            assert lock.stale is False
+
+        await assert_eventually(visible)
+        apps.execution_gate.set()
+        await asyncio.gather(held, queued)
+        done = await client.wait(f"{state_id}-queued", timeout=30)
+        assert done.status == RequestStatus.EXECUTED
