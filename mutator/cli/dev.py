@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
-from mutator.cli.output import console
+from mutator.cli.output import console, print_json
 from mutator.errors import MutatorUnavailable
 from mutator.loader import load_app
+from mutator.settings import DEFAULT_DATABASE_URL
 from mutator.store import Store
 from mutator.temporal import SEARCH_ATTRIBUTES, binary_path, connect_temporal, run_worker
 
@@ -32,7 +36,6 @@ def start_dev_server(port: int, ui_port: int, data_dir: Path) -> subprocess.Pope
                 f"stop it or choose another {which}"
             )
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = (data_dir / "temporal.log").open("ab")
     command = [
         binary_path("temporal"),
         "server",
@@ -52,7 +55,21 @@ def start_dev_server(port: int, ui_port: int, data_dir: Path) -> subprocess.Pope
     for name in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{name}=Keyword"]
     # Its own session, so Ctrl-C reaches it only through us and we stop it in order.
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with (data_dir / "temporal.log").open("ab") as log:
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+
+def _die_with_parent() -> None:
+    """In the server's process: SIGTERM when `mutator dev` dies without stopping it (kill -9)."""
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -97,68 +114,147 @@ def stop_on_signals() -> None:
 
 
 async def run_dev(
-    *, port: int, ui_port: int, app_spec: str, db: str, data_dir: str, task_queue: str
+    *,
+    port: int,
+    ui_port: int,
+    app_spec: str,
+    db: str,
+    data_dir: str,
+    task_queue: str,
+    as_json: bool = False,
 ) -> None:
     stop_on_signals()
     app = load_app(app_spec)
     store = Store.from_url(db)
-    await asyncio.to_thread(store.migrate)
-    directory = Path(data_dir)
-    address = f"127.0.0.1:{port}"
-    proc = start_dev_server(port, ui_port, directory)
     try:
-        await _wait_for_server(address, proc, directory / "temporal.log")
+        await asyncio.to_thread(store.migrate)
+        directory = Path(data_dir)
+        address = f"127.0.0.1:{port}"
+        proc = start_dev_server(port, ui_port, directory)
+        try:
+            await _wait_for_server(address, proc, directory / "temporal.log")
+            ready = asyncio.Event()
+            worker = asyncio.create_task(
+                run_worker(
+                    app=app,
+                    store=store,
+                    address=address,
+                    namespace="default",
+                    task_queue=task_queue,
+                    ready=ready,
+                )
+            )
+            await _until_ready(worker, ready)
+            ui_url = f"http://localhost:{ui_port}"
+            if as_json:
+                print_json(
+                    {
+                        "status": "running",
+                        "temporal_address": address,
+                        "ui_url": ui_url,
+                        "database": store.url,
+                        "app": app_spec,
+                        "task_queue": task_queue,
+                    }
+                )
+            else:
+                _print_banner(address, ui_url, app_spec, store.url, db)
+            await worker
+        finally:
+            stop_process(proc)
+    finally:
+        store.dispose()
+
+
+async def _until_ready(worker: asyncio.Task[None], ready: asyncio.Event) -> None:
+    """Return once the worker polls; raise what stopped it if it ended first."""
+    ready_wait = asyncio.create_task(ready.wait())
+    try:
+        await asyncio.wait({worker, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        worker.cancel()
+        with contextlib.suppress(BaseException):
+            await worker
+        raise
+    finally:
+        ready_wait.cancel()
+    if worker.done():
+        worker.result()
+
+
+def _print_banner(address: str, ui_url: str, app_spec: str, db_url: str, db: str) -> None:
+    console.print(f"[bold green]Mutator dev is running[/] (app {app_spec})")
+    console.print(f"  Temporal Web UI   {ui_url}")
+    console.print(f"  Temporal server   {address}")
+    console.print(f"  store             {db_url}")
+    console.print("Try, in another terminal:", highlight=False)
+    exports = []
+    if address != "127.0.0.1:7233":
+        exports.append(f"TEMPORAL_ADDRESS={address}")
+    if db != DEFAULT_DATABASE_URL:
+        exports.append(f"MUTATOR_DATABASE_URL={shlex.quote(db)}")
+    examples = [
+        "mutator submit acct-1 counter.add --payload '{\"amount\": 5}' --actor alice",
+        'mutator submit acct-1 limits.set --payload \'{"name": "daily", "value": 500}\' '
+        "--actor dave --request-id lim-1",
+        "mutator approve lim-1 --actor alice",
+        "mutator approve lim-1 --actor bob",
+        "mutator submit acct-1 counter.add --payload '{\"amount\": 5000}' --actor alice",
+        "mutator show lim-1",
+        "mutator state acct-1",
+        "mutator history acct-1",
+        "mutator audit --state acct-1",
+    ]
+    if exports:
+        examples.insert(0, "export " + " ".join(exports))
+    for example in examples:
+        console.print(f"  {example}", highlight=False, markup=False, soft_wrap=True)
+    console.print("Ctrl-C stops the server and the worker.")
+
+
+async def run_worker_forever(
+    *,
+    app_spec: str,
+    address: str,
+    namespace: str,
+    db: str,
+    task_queue: str,
+    as_json: bool = False,
+) -> None:
+    stop_on_signals()
+    app = load_app(app_spec)
+    store = Store.from_url(db)
+    try:
         ready = asyncio.Event()
         worker = asyncio.create_task(
             run_worker(
                 app=app,
                 store=store,
                 address=address,
-                namespace="default",
+                namespace=namespace,
                 task_queue=task_queue,
                 ready=ready,
             )
         )
-        ready_wait = asyncio.create_task(ready.wait())
-        await asyncio.wait({worker, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if worker.done():
-            ready_wait.cancel()
-            worker.result()
-        _print_banner(port, ui_port, app_spec, store.url)
+        await _until_ready(worker, ready)
+        if as_json:
+            print_json(
+                {
+                    "status": "running",
+                    "temporal_address": address,
+                    "namespace": namespace,
+                    "database": store.url,
+                    "app": app_spec,
+                    "task_queue": task_queue,
+                }
+            )
+        else:
+            console.print(
+                f"[bold green]worker running[/] app {app_spec} on task queue {task_queue!r} "
+                f"({address}, namespace {namespace!r}); Ctrl-C stops it",
+                highlight=False,
+                soft_wrap=True,
+            )
         await worker
-    finally:
-        stop_process(proc)
-        store.dispose()
-
-
-def _print_banner(port: int, ui_port: int, app_spec: str, db_url: str) -> None:
-    env = "" if port == 7233 else f"TEMPORAL_ADDRESS=127.0.0.1:{port} "
-    console.print(f"[bold green]Mutator dev is running[/] (app {app_spec})")
-    console.print(f"  Temporal Web UI   http://localhost:{ui_port}")
-    console.print(f"  Temporal server   127.0.0.1:{port}")
-    console.print(f"  store             {db_url}")
-    console.print("Try, in another terminal:")
-    for example in (
-        "mutator submit acct-1 counter.add --payload '{\"amount\": 5}' --actor alice",
-        'mutator submit acct-1 limits.set --payload \'{"name": "daily", "value": 500}\' '
-        "--actor dave --request-id lim-1",
-        "mutator approve lim-1 --actor alice && mutator approve lim-1 --actor bob",
-        "mutator submit acct-1 counter.add --payload '{\"amount\": 5000}' --actor alice",
-        "mutator show lim-1 && mutator state acct-1 && mutator history acct-1 && mutator audit",
-    ):
-        console.print(f"  {env}{example}", highlight=False, markup=False, soft_wrap=True)
-    console.print("Ctrl-C stops the server and the worker.")
-
-
-async def run_worker_forever(
-    *, app_spec: str, address: str, namespace: str, db: str, task_queue: str
-) -> None:
-    stop_on_signals()
-    app = load_app(app_spec)
-    store = Store.from_url(db)
-    try:
-        await run_worker(
-            app=app, store=store, address=address, namespace=namespace, task_queue=task_queue
-        )
     finally:
         store.dispose()

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from mutator.cli import output
-from mutator.client import MutatorClient, StoreReader
-from mutator.errors import MutatorError, MutatorInputError
-from mutator.models import MutationRequest, RequestStatus
+from mutator.cli.common import (
+    DEFAULT_ADDRESS,
+    DEFAULT_APP,
+    DEFAULT_NAMESPACE,
+    Actor,
+    Address,
+    AppSpec,
+    AsJson,
+    Database,
+    Namespace,
+    ReadAddress,
+    TaskQueue,
+    exit_for,
+    fail,
+    print_request,
+    read,
+    run,
+    with_client,
+)
+from mutator.cli.entry import exit_process, invoke
+from mutator.errors import MutatorInputError
+from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE, Settings
-
-T = TypeVar("T")
 
 cli = typer.Typer(
     name="mutator",
@@ -27,80 +42,10 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 
-Address = Annotated[
-    str, typer.Option("--address", envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port.")
-]
-Namespace = Annotated[
-    str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace.")
-]
-Database = Annotated[
-    str,
-    typer.Option("--db", envvar="MUTATOR_DATABASE_URL", help="SQLAlchemy URL of the store."),
-]
-TaskQueue = Annotated[
-    str, typer.Option("--task-queue", envvar="MUTATOR_TASK_QUEUE", help="Worker task queue.")
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-AppSpec = Annotated[
-    str,
-    typer.Option("--app", envvar="MUTATOR_APP", help="Your MutationApp as package.module:attr."),
-]
-Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
-
-DEFAULT_ADDRESS = "localhost:7233"
-DEFAULT_NAMESPACE = "default"
-DEFAULT_APP = "mutator.example_app:app"
-
-
-def _fail(error: MutatorError, as_json: bool) -> typer.Exit:
-    output.print_error(str(error), as_json)
-    return typer.Exit(error.exit_code)
-
-
-def run(as_json: bool, work: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(work())  # type: ignore[arg-type]
-    except MutatorError as exc:
-        raise _fail(exc, as_json) from None
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        output.err_console.print("stopped")
-        raise typer.Exit(0) from None
-
-
-def with_client(
-    address: str,
-    namespace: str,
-    db: str,
-    task_queue: str,
-    as_json: bool,
-    action: Callable[[MutatorClient], Awaitable[T]],
-) -> T:
-    async def work() -> T:
-        client = await MutatorClient.connect(address, namespace, db, task_queue=task_queue)
-        try:
-            return await action(client)
-        finally:
-            await client.close()
-
-    return run(as_json, work)
-
-
-def print_request(req: MutationRequest, as_json: bool, ui_url: str | None = None) -> None:
-    if as_json:
-        output.print_json(req)
-    else:
-        output.show_request(req, ui_url)
-
 
 def ui_link(req: MutationRequest, namespace: str) -> str:
     base = Settings().ui_url.rstrip("/")
     return f"{base}/namespaces/{namespace}/workflows/mutation-request:{req.request_id}"
-
-
-def exit_for(req: MutationRequest) -> None:
-    """A request the domain turned down ends the command with exit code 1."""
-    if req.status in (RequestStatus.REJECTED, RequestStatus.FAILED, RequestStatus.EXPIRED):
-        raise typer.Exit(1)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -108,20 +53,21 @@ def exit_for(req: MutationRequest) -> None:
 
 @cli.command()
 def dev(
-    port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
-    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+    port: Annotated[int, typer.Option(help="Temporal gRPC port.", min=1, max=65535)] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.", min=1, max=65535)] = 8233,
     app: AppSpec = DEFAULT_APP,
     db: Database = DEFAULT_DATABASE_URL,
     data_dir: Annotated[str, typer.Option(help="Where the dev server keeps its history.")] = (
         ".mutator"
     ),
     task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
 ) -> None:
-    """Start a Temporal dev server (with Web UI), a worker and a SQLite store."""
+    """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all."""
     from mutator.cli.dev import run_dev
 
     run(
-        False,
+        as_json,
         lambda: run_dev(
             port=port,
             ui_port=ui_port,
@@ -129,7 +75,9 @@ def dev(
             db=db,
             data_dir=data_dir,
             task_queue=task_queue,
+            as_json=as_json,
         ),
+        interrupted_exit=0,
     )
 
 
@@ -140,27 +88,39 @@ def worker(
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
 ) -> None:
     """Run a worker: the request workflows and their activities for your app."""
     from mutator.cli.dev import run_worker_forever
 
     run(
-        False,
+        as_json,
         lambda: run_worker_forever(
-            app_spec=app, address=address, namespace=namespace, db=db, task_queue=task_queue
+            app_spec=app,
+            address=address,
+            namespace=namespace,
+            db=db,
+            task_queue=task_queue,
+            as_json=as_json,
         ),
+        interrupted_exit=0,
     )
 
 
 @db_cli.command("upgrade")
 def db_upgrade(db: Database = DEFAULT_DATABASE_URL, as_json: AsJson = False) -> None:
     """Create or migrate the store's schema to the newest revision."""
+    import asyncio
+
     from mutator.store import Store
 
     async def work() -> tuple[str | None, str]:
         store = Store.from_url(db)
-        await asyncio.to_thread(store.migrate)
-        return await asyncio.to_thread(store.schema_status)
+        try:
+            await asyncio.to_thread(store.migrate)
+            return await asyncio.to_thread(store.schema_status)
+        finally:
+            store.dispose()
 
     current, head = run(as_json, work)
     if as_json:
@@ -196,18 +156,23 @@ def submit(
         int | None, typer.Option(help="Refuse to run unless the state is at this version.", min=0)
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the request ends.")] = False,
-    timeout: Annotated[float | None, typer.Option(help="With --wait: seconds to wait.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="With --wait: seconds to wait.", min=0)
+    ] = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     task_queue: TaskQueue = TASK_QUEUE,
     as_json: AsJson = False,
 ) -> None:
-    """Submit a mutation request; policies decide at once whether it runs, waits or is denied."""
+    """Submit a mutation request; policies decide at once whether it runs, waits or is denied.
+
+    Exit 1 when it is rejected (policy, validator) or, with --wait, ends without executing.
+    """
     try:
         body = parse_payload(payload)
     except MutatorInputError as exc:
-        raise _fail(exc, as_json) from None
+        raise fail(exc, as_json) from None
     req = with_client(
         address,
         namespace,
@@ -303,29 +268,18 @@ def cancel(
 
 
 @cli.command()
-def show(
-    request_id: str,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    as_json: AsJson = False,
-) -> None:
-    """Show a request: status, approvals, versions and every decision."""
-    req = _read(db, as_json, lambda c: c.get(request_id))
-    print_request(req, as_json, ui_link(req, namespace))
-
-
-@cli.command()
 def wait(
     request_id: str,
-    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Give up after this many seconds.", min=0)
+    ] = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     task_queue: TaskQueue = TASK_QUEUE,
     as_json: AsJson = False,
 ) -> None:
-    """Wait until a request ends; exit 1 on timeout or when it did not execute."""
+    """Wait until a request ends; exit 1 on timeout or when it ended without executing."""
     req = with_client(
         address, namespace, db, task_queue, as_json, lambda c: c.wait(request_id, timeout=timeout)
     )
@@ -333,16 +287,34 @@ def wait(
     exit_for(req)
 
 
+# -- reads (from the store alone: they work while Temporal is down) -----------------------
+
+
+@cli.command()
+def show(
+    request_id: str,
+    address: ReadAddress = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
+    """Show a request: status, approvals, versions and every decision."""
+    req = read(db, as_json, lambda c: c.get(request_id))
+    print_request(req, as_json, ui_link(req, namespace))
+
+
 @cli.command("list")
 def list_requests(
     status: Annotated[str | None, typer.Option(help="Only requests with this status.")] = None,
     state: Annotated[str | None, typer.Option(help="Only requests on this state id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    address: ReadAddress = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     as_json: AsJson = False,
 ) -> None:
     """List requests, newest first."""
-    reqs = _read(db, as_json, lambda c: c.list(status=status, state_id=state, limit=limit))
+    reqs = read(db, as_json, lambda c: c.list(status=status, state_id=state, limit=limit))
     if as_json:
         output.print_json(reqs)
     else:
@@ -353,11 +325,13 @@ def list_requests(
 def show_state(
     state_id: str,
     version: Annotated[int | None, typer.Option(help="An earlier version.", min=0)] = None,
+    address: ReadAddress = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     as_json: AsJson = False,
 ) -> None:
     """Show a state's current (or an earlier) version."""
-    found = _read(db, as_json, lambda c: c.state(state_id, version=version))
+    found = read(db, as_json, lambda c: c.state(state_id, version=version))
     if as_json:
         output.print_json(found)
     else:
@@ -365,9 +339,15 @@ def show_state(
 
 
 @cli.command()
-def history(state_id: str, db: Database = DEFAULT_DATABASE_URL, as_json: AsJson = False) -> None:
+def history(
+    state_id: str,
+    address: ReadAddress = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
     """Every version of a state, with the request that made it."""
-    entries = _read(db, as_json, lambda c: c.history(state_id))
+    entries = read(db, as_json, lambda c: c.history(state_id))
     if as_json:
         output.print_json(entries)
     else:
@@ -378,36 +358,22 @@ def history(state_id: str, db: Database = DEFAULT_DATABASE_URL, as_json: AsJson 
 def audit(
     state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
     request: Annotated[str | None, typer.Option(help="Only this request.")] = None,
+    address: ReadAddress = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     as_json: AsJson = False,
 ) -> None:
     """The decision record: every transition, vote and refused attempt."""
-    entries = _read(db, as_json, lambda c: c.audit(state_id=state, request_id=request))
+    entries = read(db, as_json, lambda c: c.audit(state_id=state, request_id=request))
     if as_json:
         output.print_json(entries)
     else:
         output.show_audit(entries)
 
 
-def _read(db: str, as_json: bool, action: Callable[[StoreReader], Awaitable[T]]) -> T:
-    """Reads come from the SQL store alone: they work while Temporal is down."""
-
-    async def work() -> T:
-        from mutator.store import Store
-
-        store = Store.from_url(db)
-        await asyncio.to_thread(store.check_schema)
-        reader = StoreReader(store)
-        try:
-            return await action(reader)
-        finally:
-            await reader.close()
-
-    return run(as_json, work)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    cli(args=list(argv) if argv is not None else None, prog_name="mutator")
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The `mutator` script: run one command and exit with its code."""
+    exit_process(invoke(cli, argv))
 
 
 if __name__ == "__main__":

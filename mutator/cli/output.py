@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, StateView
 
@@ -27,10 +28,13 @@ def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
 
 
 def print_error(message: str, as_json: bool) -> None:
+    """``{"error": ...}`` on stdout for scripts; one unwrapped line on stderr for people."""
     if as_json:
-        print(json.dumps({"error": message}))
+        print(json.dumps({"error": message}), flush=True)
     else:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        err_console.print(
+            Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
+        )
 
 
 def show_request(req: MutationRequest, ui_link: str | None = None) -> None:

@@ -1,0 +1,604 @@
+"""The `mutator` command end to end: subprocesses against a real `mutator dev` stack.
+
+One stack (Temporal dev server + worker + SQLite store, started by `mutator dev` exactly as
+a user starts it) serves the whole module; the restart test runs its own.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mutator.store import Store
+from tests.cli_stack import (
+    CliResult,
+    CliStack,
+    children_of,
+    clean_env,
+    free_port,
+    mutator_command,
+    poll,
+    process_alive,
+    run_mutator,
+)
+
+pytestmark = pytest.mark.slow
+
+REQUEST_FIELDS = {
+    "request_id",
+    "state_id",
+    "mutation",
+    "payload",
+    "requester",
+    "status",
+    "pending_reason",
+    "rejection",
+    "required_approvals",
+    "approvals",
+    "base_version",
+    "resulting_version",
+    "error",
+    "decisions",
+    "created_at",
+    "updated_at",
+}
+DECISION_FIELDS = {"category", "code", "actor", "reason", "at"}
+APPROVAL_FIELDS = {"actor", "comment", "at"}
+HISTORY_FIELDS = {"version", "request_id", "actor", "at", "data"}
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def ok(result: CliResult, code: int = 0) -> Any:
+    """The JSON a command printed, after checking its exit code."""
+    assert result.code == code, result
+    assert "Traceback" not in result.stderr, result
+    return result.json()
+
+
+def submit(stack: CliStack, acct: str, mutation: str, payload: str, actor: str) -> CliResult:
+    return stack.run("submit", acct, mutation, "--payload", payload, "--actor", actor, "--json")
+
+
+def parallel(stack: CliStack, *commands: tuple[str, ...]) -> list[CliResult]:
+    """Independent commands at once (each is a process that spends most of its time starting)."""
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        return list(pool.map(lambda args: stack.run(*args), commands))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    s = CliStack(tmp_path_factory.mktemp("cli-stack"))
+    s.start()
+    try:
+        yield s
+    finally:
+        if s.proc is not None:
+            assert s.stop() == 0, s.logs()
+
+
+@pytest.fixture(scope="session")
+def cli_store(stack: CliStack) -> Iterator[Store]:
+    """The stack's store, read in-process to prove a refused command changed nothing."""
+    store = Store.from_url(stack.db_url)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: Any
+    history: Any
+    requests: dict[str, tuple[str, int]]
+    audit: int
+
+    @classmethod
+    def take(cls, store: Store, state_id: str) -> Snapshot:
+        state = store.get_state(state_id)
+        return cls(
+            state=state.model_dump() if state else None,
+            history=[h.model_dump() for h in store.history(state_id)],
+            requests={
+                r.request_id: (r.status.value, r.revision)
+                for r in store.list_requests(state_id=state_id, limit=10_000)
+            },
+            audit=len(store.audit(state_id=state_id)),
+        )
+
+
+# -- the README story ---------------------------------------------------------------------
+
+
+def test_readme_story(stack: CliStack) -> None:
+    acct = uid("acct")
+    lim = uid("lim")
+
+    added = ok(submit(stack, acct, "counter.add", '{"amount": 5}', "alice"))
+    assert set(added) >= REQUEST_FIELDS
+    assert added["status"] == "executed"
+    assert added["resulting_version"] == 1
+    assert added["requester"] == "alice"
+    assert added["decisions"][0]["code"] == "submitted"
+    assert added["decisions"][-1]["code"] == "executed"
+
+    pending = ok(
+        stack.run(
+            "submit",
+            acct,
+            "limits.set",
+            "--payload",
+            '{"name": "daily", "value": 500}',
+            "--actor",
+            "dave",
+            "--reason",
+            "raise the daily limit",
+            "--request-id",
+            lim,
+            "--json",
+        )
+    )
+    assert pending["request_id"] == lim
+    assert (pending["status"], pending["pending_reason"]) == ("pending", "approval")
+    [requirement] = pending["required_approvals"]
+    assert requirement["count"] == 2
+    assert sorted(requirement["eligible"]) == ["alice", "bob", "carol"]
+    assert pending["approvals"] == []
+
+    first = ok(stack.run("approve", lim, "--actor", "alice", "--comment", "fine", "--json"))
+    assert first["status"] == "pending"
+    [vote] = first["approvals"]
+    assert set(vote) >= APPROVAL_FIELDS
+    assert (vote["actor"], vote["comment"]) == ("alice", "fine")
+
+    second = ok(stack.run("approve", lim, "--actor", "bob", "--json"))
+    assert [a["actor"] for a in second["approvals"]] == ["alice", "bob"]
+
+    done = ok(stack.run("wait", lim, "--timeout", "30", "--json"))
+    assert done["status"] == "executed"
+    assert (done["base_version"], done["resulting_version"]) == (1, 2)
+
+    denied = ok(submit(stack, acct, "counter.add", '{"amount": 5000}', "alice"), code=1)
+    assert denied["status"] == "rejected"
+    assert denied["rejection"]["code"] == "policy_denied"
+    assert "amount 5000 is above the 1000 limit" in denied["rejection"]["reason"]
+    assert denied["resulting_version"] is None
+
+    show, state, v1, history, audit, all_reqs, rejected, executed, again = parallel(
+        stack,
+        ("show", lim, "--json"),
+        ("state", acct, "--json"),
+        ("state", acct, "--version", "1", "--json"),
+        ("history", acct, "--json"),
+        ("audit", "--request", lim, "--json"),
+        ("list", "--state", acct, "--json"),
+        ("list", "--status", "rejected", "--state", acct, "--json"),
+        ("list", "--status", "executed", "--state", acct, "--json"),
+        # The same --request-id again: that request, not a second one.
+        ("submit", acct, "limits.set", "--actor", "eve", "--request-id", lim, "--json"),
+    )
+    shown = ok(show)
+    assert set(shown) >= REQUEST_FIELDS
+    assert shown["status"] == "executed"
+    assert shown["reason"] == "raise the daily limit"
+    assert shown["resulting_version"] == 2
+    assert all(set(d) >= DECISION_FIELDS for d in shown["decisions"])
+    codes = [d["code"] for d in shown["decisions"]]
+    assert codes[0] == "submitted" and codes[-1] == "executed"
+
+    assert ok(state) == {"state_id": acct, "version": 2, "data": {"value": 5, "daily": 500}}
+    assert ok(v1) == {"state_id": acct, "version": 1, "data": {"value": 5}}
+
+    entries = ok(history)
+    assert [set(e) for e in entries] == [HISTORY_FIELDS, HISTORY_FIELDS]
+    assert [(e["version"], e["request_id"], e["actor"]) for e in entries] == [
+        (1, added["request_id"], "alice"),
+        (2, lim, "dave"),
+    ]
+    assert entries[1]["data"] == {"value": 5, "daily": 500}
+
+    records = ok(audit)
+    assert {r["request_id"] for r in records} == {lim}
+    assert all(set(r) >= DECISION_FIELDS | {"state_id"} for r in records)
+    assert [(r["category"], r["actor"]) for r in records if r["category"] == "approval"] == [
+        ("approval", "alice"),
+        ("approval", "bob"),
+    ]
+    assert records[-1]["code"] == "executed"
+
+    assert {r["request_id"] for r in ok(all_reqs)} == {
+        added["request_id"],
+        lim,
+        denied["request_id"],
+    }
+    assert [r["request_id"] for r in ok(rejected)] == [denied["request_id"]]
+    assert {r["request_id"] for r in ok(executed)} == {added["request_id"], lim}
+    resubmitted = ok(again)
+    assert (resubmitted["request_id"], resubmitted["requester"]) == (lim, "dave")
+    assert resubmitted["status"] == "executed"
+
+
+def test_human_output(stack: CliStack) -> None:
+    acct = uid("acct")
+    added = ok(submit(stack, acct, "counter.add", '{"amount": 7}', "bob"))
+    rid = added["request_id"]
+    show, listing, state, history, audit = parallel(
+        stack,
+        ("show", rid),
+        ("list", "--state", acct),
+        ("state", acct),
+        ("history", acct),
+        ("audit", "--state", acct),
+    )
+    for result in (show, listing, state, history, audit):
+        assert result.code == 0, result
+        assert rid in result.stdout or result is state, result
+    assert "executed" in show.stdout and "counter.add on " + acct in show.stdout
+    assert f"mutation-request:{rid}" in show.stdout  # the Temporal UI link
+    assert "version 1" in state.stdout and '"value": 7' in state.stdout
+    assert "executed" in audit.stdout
+
+
+# -- bad input: a clear error, the right exit code, nothing changed -----------------------
+
+
+@dataclass(frozen=True)
+class World:
+    """A state with one executed request, a pending one alice submitted and carol approved."""
+
+    acct: str
+    executed: str
+    pending: str
+    baseline: Snapshot
+
+
+@pytest.fixture(scope="session")
+def world(stack: CliStack, cli_store: Store) -> World:
+    acct = uid("bad")
+    executed = ok(submit(stack, acct, "counter.add", '{"amount": 1}', "bob"))
+    assert executed["status"] == "executed"
+    pending = uid("pend")
+    ok(
+        stack.run(
+            "submit",
+            acct,
+            "limits.set",
+            "--payload",
+            '{"name": "weekly", "value": 9}',
+            "--actor",
+            "alice",
+            "--request-id",
+            pending,
+            "--json",
+        )
+    )
+    voted = ok(stack.run("approve", pending, "--actor", "carol", "--json"))
+    assert voted["status"] == "pending"
+    return World(acct, executed["request_id"], pending, Snapshot.take(cli_store, acct))
+
+
+SUBMIT_ONE = ["submit", "{acct}", "counter.add", "--payload", '{{"amount": 1}}', "--actor", "bob"]
+
+# (case id, argv with {acct}/{executed}/{pending}/{tmp} placeholders, exit code, message parts)
+BAD_INPUT: list[tuple[str, list[str], int, list[str]]] = [
+    (
+        "unknown-mutation",
+        ["submit", "{acct}", "nosuch.op", "--payload", "{{}}", "--actor", "alice"],
+        2,
+        ["unknown mutation 'nosuch.op'", "counter.add"],
+    ),
+    (
+        "payload-not-json",
+        ["submit", "{acct}", "counter.add", "--payload", "{{amount: 1", "--actor", "alice"],
+        2,
+        ["--payload is not valid JSON"],
+    ),
+    (
+        "payload-not-object",
+        ["submit", "{acct}", "counter.add", "--payload", "[1, 2]", "--actor", "alice"],
+        2,
+        ["--payload must be a JSON object, got list"],
+    ),
+    ("approve-unknown-id", ["approve", "nosuch-req", "--actor", "bob"], 2, ["no request"]),
+    ("show-unknown-id", ["show", "nosuch-req"], 2, ["no request with id 'nosuch-req'"]),
+    ("wait-unknown-id", ["wait", "nosuch-req"], 2, ["no request with id 'nosuch-req'"]),
+    ("audit-unknown-id", ["audit", "--request", "nosuch-req"], 2, ["no request"]),
+    ("state-unknown-version", ["state", "{acct}", "--version", "99"], 2, ["no version 99"]),
+    (
+        "approver-not-eligible",
+        ["approve", "{pending}", "--actor", "dave"],
+        1,
+        ["'dave' is not an eligible approver (eligible: alice, bob, carol)"],
+    ),
+    (
+        "self-approval",
+        ["approve", "{pending}", "--actor", "alice"],
+        1,
+        ["'alice' requested this change and cannot approve it"],
+    ),
+    (
+        "second-vote",
+        ["approve", "{pending}", "--actor", "carol"],
+        1,
+        ["'carol' has already approved this request"],
+    ),
+    (
+        "reject-not-eligible",
+        ["reject", "{pending}", "--actor", "dave", "--reason", "no"],
+        1,
+        ["'dave' is not an eligible approver and cannot reject"],
+    ),
+    (
+        "reject-empty-reason",
+        ["reject", "{pending}", "--actor", "bob", "--reason", " "],
+        2,
+        ["reason: must not be empty"],
+    ),
+    (
+        "cancel-not-allowed",
+        ["cancel", "{pending}", "--actor", "dave"],
+        1,
+        ["'dave' is neither the requester nor an eligible approver"],
+    ),
+    (
+        "approve-after-end",
+        ["approve", "{executed}", "--actor", "carol"],
+        1,
+        ["is executed", "no longer be changed"],
+    ),
+    (
+        "reject-after-end",
+        ["reject", "{executed}", "--actor", "carol", "--reason", "late"],
+        1,
+        ["is executed", "no longer be changed"],
+    ),
+    (
+        "cancel-after-end",
+        ["cancel", "{executed}", "--actor", "bob"],
+        1,
+        ["is executed", "no longer be changed"],
+    ),
+    ("wait-timeout", ["wait", "{pending}", "--timeout", "0.5"], 1, ["still pending"]),
+    ("list-bogus-status", ["list", "--status", "bogus"], 2, ["'bogus' is not a status"]),
+    ("usage-missing-actor", ["submit", "{acct}", "counter.add"], 2, ["Missing option '--actor'"]),
+    ("usage-bad-int", ["state", "{acct}", "--version", "abc"], 2, ["--version"]),
+    ("usage-unknown-command", ["frobnicate"], 2, ["No such command"]),
+    (
+        "temporal-unreachable",
+        [*SUBMIT_ONE, "--address", "127.0.0.1:1"],
+        2,
+        ["cannot reach the Temporal server at 127.0.0.1:1", "mutator dev", "TEMPORAL_ADDRESS"],
+    ),
+    (
+        "database-unreachable",
+        [*SUBMIT_ONE, "--db", "postgresql+psycopg://x@127.0.0.1:1/x"],
+        2,
+        ["cannot reach the database", "MUTATOR_DATABASE_URL"],
+    ),
+    (
+        "database-unreachable-read",
+        ["list", "--db", "postgresql+psycopg://x@127.0.0.1:1/x"],
+        2,
+        ["cannot reach the database", "--db"],
+    ),
+    (
+        "database-not-migrated",
+        [*SUBMIT_ONE, "--db", "sqlite:///{tmp}/fresh.db"],
+        2,
+        ["mutator db upgrade"],
+    ),
+    (
+        "database-not-migrated-read",
+        ["show", "{executed}", "--db", "sqlite:///{tmp}/fresh-read.db"],
+        2,
+        ["mutator db upgrade"],
+    ),
+    (
+        "app-no-module",
+        ["worker", "--app", "nosuch.module:app"],
+        2,
+        ["cannot import module 'nosuch.module'"],
+    ),
+    (
+        "app-no-attribute",
+        ["worker", "--app", "mutator.example_app:nope"],
+        2,
+        ["has no attribute 'nope'"],
+    ),
+    ("app-no-format", ["worker", "--app", "noformat"], 2, ["package.module:attr"]),
+    ("dev-app-no-format", ["dev", "--app", "noformat", "--port", "1"], 2, ["package.module:attr"]),
+]
+
+
+def _argv(template: list[str], world: World, tmp: Path) -> list[str]:
+    return [
+        part.format(acct=world.acct, executed=world.executed, pending=world.pending, tmp=tmp)
+        for part in template
+    ]
+
+
+# Cases also run without --json, for people: one of each kind of failure.
+TEXT_TOO = {
+    "payload-not-json",
+    "show-unknown-id",
+    "approver-not-eligible",
+    "usage-missing-actor",
+    "temporal-unreachable",
+    "database-not-migrated",
+    "app-no-module",
+    "app-no-attribute",
+    "app-no-format",
+    "dev-app-no-format",
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message", "text_too"),
+    [
+        pytest.param(argv, code, msg, case in TEXT_TOO, id=case)
+        for case, argv, code, msg in BAD_INPUT
+    ],
+)
+def test_bad_input_changes_nothing(
+    stack: CliStack,
+    cli_store: Store,
+    world: World,
+    tmp_path: Path,
+    argv: list[str],
+    code: int,
+    message: list[str],
+    text_too: bool,
+) -> None:
+    """With --json the error is {"error": ...} on stdout; for people, one line on stderr."""
+    args = _argv(argv, world, tmp_path)
+    if text_too:
+        as_json, as_text = parallel(stack, (*args, "--json"), tuple(args))
+    else:
+        as_json, as_text = stack.run(*args, "--json"), None
+    for result in (as_json, as_text):
+        if result is not None:
+            assert result.code == code, result
+            assert "Traceback" not in result.stderr, result
+    for part in message:
+        assert part in as_json.error, as_json
+    if as_text is not None:
+        assert as_text.stdout == "", as_text
+        assert "error" in as_text.stderr.lower(), as_text
+        for part in message:
+            assert part in as_text.stderr, as_text
+    assert Snapshot.take(cli_store, world.acct) == world.baseline
+
+
+def test_validator_refusal_keeps_state(stack: CliStack, cli_store: Store, world: World) -> None:
+    refused = ok(submit(stack, world.acct, "counter.add", '{"amount": "x"}', "bob"), code=1)
+    assert refused["status"] == "rejected"
+    assert refused["rejection"]["code"] == "validation_failed"
+    assert "payload.amount must be an integer, got 'x'" in refused["rejection"]["reason"]
+    after = Snapshot.take(cli_store, world.acct)
+    assert (after.state, after.history) == (world.baseline.state, world.baseline.history)
+    assert after.requests == {
+        **world.baseline.requests,
+        refused["request_id"]: ("rejected", after.requests[refused["request_id"]][1]),
+    }
+    # Refused on its own record; the earlier requests did not move.
+    assert {k: after.requests[k] for k in world.baseline.requests} == world.baseline.requests
+
+
+# -- running: worker, dev ------------------------------------------------------------------
+
+
+def test_dev_banner(stack: CliStack) -> None:
+    banner = stack.stdout_path.read_text()
+    assert f"Temporal Web UI   http://localhost:{stack.ui_port}" in banner
+    assert f"Temporal server   {stack.address}" in banner
+    # Not the default port and database: the examples say how to reach this stack.
+    assert f"export TEMPORAL_ADDRESS={stack.address} MUTATOR_DATABASE_URL={stack.db_url}" in banner
+    assert "mutator approve lim-1 --actor alice" in banner
+    assert "Ctrl-C stops" in banner
+
+
+def test_worker_starts_and_stops_on_ctrl_c(stack: CliStack) -> None:
+    out = stack.workdir / f"{uid('worker')}.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*mutator_command(), "worker", "--json"],
+            cwd=stack.workdir,
+            env=stack.env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def running() -> dict[str, Any] | None:
+            assert proc.poll() is None, out.read_text()
+            text = out.read_text()
+            return CliResult([], 0, text, "").json() if '"running"' in text else None
+
+        ready = poll(running, timeout=30, what="`mutator worker` to start")
+        assert ready["task_queue"] == "mutator"
+        assert ready["temporal_address"] == stack.address
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, out.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_dev_refuses_a_port_in_use(stack: CliStack, tmp_path: Path) -> None:
+    result = run_mutator(
+        "dev",
+        "--port",
+        str(stack.port),
+        "--ui-port",
+        str(free_port()),
+        "--db",
+        f"sqlite:///{tmp_path / 'other.db'}",
+        "--data-dir",
+        str(tmp_path / ".mutator"),
+        "--json",
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert result.code == 2, result
+    assert f"--port {stack.port} is already in use" in result.error
+
+
+def test_restart_keeps_requests(tmp_path: Path) -> None:
+    first = CliStack(tmp_path)
+    first.start()
+    try:
+        acct = uid("acct")
+        lim = uid("lim")
+        added = ok(submit(first, acct, "counter.add", '{"amount": 3}', "alice"))
+        ok(
+            first.run(
+                "submit",
+                acct,
+                "limits.set",
+                "--payload",
+                '{"name": "daily", "value": 1}',
+                "--actor",
+                "dave",
+                "--request-id",
+                lim,
+                "--json",
+            )
+        )
+        ok(first.run("approve", lim, "--actor", "alice", "--json"))
+        dev_pid = first.proc.pid if first.proc else 0
+        server_pid = first.server_pid
+        assert server_pid is not None
+    finally:
+        code = first.stop() if first.proc is not None else None
+    assert code == 0, first.logs()
+    assert not process_alive(dev_pid) and not process_alive(server_pid)
+    assert "stopped" in first.stderr_path.read_text()
+
+    second = CliStack(tmp_path, port=first.port, ui_port=first.ui_port)
+    second.start()
+    try:
+        assert children_of(second.proc.pid if second.proc else 0)
+        listing, shown = parallel(second, ("list", "--json"), ("show", lim, "--json"))
+        assert {r["request_id"] for r in ok(listing)} == {added["request_id"], lim}
+        before = ok(shown)
+        assert before["status"] == "pending"
+        assert [a["actor"] for a in before["approvals"]] == ["alice"]
+        # The pending request's workflow survived too: the second approval executes it.
+        ok(second.run("approve", lim, "--actor", "bob", "--json"))
+        done = ok(second.run("wait", lim, "--timeout", "30", "--json"))
+        assert (done["status"], done["resulting_version"]) == ("executed", 2)
+    finally:
+        code = second.stop() if second.proc is not None else None
+    assert code == 0, second.logs()
