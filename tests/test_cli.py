@@ -503,7 +503,10 @@ def test_dev_banner(stack: CliStack) -> None:
     assert f"Temporal Web UI   http://localhost:{stack.ui_port}" in banner
     assert f"Temporal server   {stack.address}" in banner
     # Not the default port and database: the examples say how to reach this stack.
-    assert f"export TEMPORAL_ADDRESS={stack.address} MUTATOR_DATABASE_URL={stack.db_url}" in banner
+    assert (
+        f"export TEMPORAL_ADDRESS={stack.address} MUTATOR_DATABASE_URL={stack.db_url} "
+        f"MUTATOR_UI_URL=http://localhost:{stack.ui_port}"
+    ) in banner
     assert "mutator approve lim-1 --actor alice" in banner
     assert "Ctrl-C stops" in banner
 

@@ -193,6 +193,8 @@ def _print_banner(address: str, ui_url: str, app_spec: str, db_url: str, db: str
         exports.append(f"TEMPORAL_ADDRESS={address}")
     if db != DEFAULT_DATABASE_URL:
         exports.append(f"MUTATOR_DATABASE_URL={shlex.quote(db)}")
+    if ui_url != "http://localhost:8233":
+        exports.append(f"MUTATOR_UI_URL={ui_url}")  # for the links `mutator show` prints
     examples = [
         "mutator submit acct-1 counter.add --payload '{\"amount\": 5}' --actor alice",
         'mutator submit acct-1 limits.set --payload \'{"name": "daily", "value": 500}\' '
