@@ -29,6 +29,7 @@ from mutator.contracts import (
     SaveRequestInput,
     SaveRequestResult,
 )
+from mutator.models import MutationRequest
 from mutator.policies import PolicyContext
 from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
 
@@ -49,6 +50,8 @@ class RequestActivities:
     @activity.defn(name=EVALUATE_ACTIVITY)
     def evaluate(self, input: EvaluateInput) -> EvaluateResult:
         req = input.request
+        if req.items:
+            return self._evaluate_batch(req)
         try:
             mutation = self.app.get(req.mutation)
         except UnknownMutationError as exc:
@@ -77,6 +80,37 @@ class RequestActivities:
             requirements=evaluation.requirements,
             state_version=ctx.version,
             on_stale=mutation.on_stale,
+        )
+
+    def _evaluate_batch(self, req: MutationRequest) -> EvaluateResult:
+        contexts = []
+        for item in req.items:
+            state = self.store.get_state(item.state_id)
+            contexts.append(
+                PolicyContext(
+                    state_id=item.state_id,
+                    mutation=item.mutation,
+                    payload=item.payload,
+                    state=dict(state.data) if state else {},
+                    version=state.version if state else 0,
+                    requester=req.requester,
+                )
+            )
+        try:
+            evaluation = self.app.evaluate_batch(contexts)
+        except Exception as exc:
+            raise ApplicationError(
+                f"policy evaluation raised {type(exc).__name__}: {exc}",
+                type=ERR_POLICY_FAILED,
+                non_retryable=True,
+            ) from exc
+        return EvaluateResult(
+            outcome=evaluation.outcome,
+            reason=evaluation.reason,
+            requirements=evaluation.requirements,
+            state_version=0,
+            on_stale="reject",
+            item_versions=[ctx.version for ctx in contexts],
         )
 
     @activity.defn(name=RESOLVE_VERSION_ACTIVITY)

@@ -137,6 +137,30 @@ class MutationApp:
             return Evaluation("require_approvals", "", reqs)
         return Evaluation("allow", "", [])
 
+    def evaluate_batch(self, contexts: Sequence[PolicyContext]) -> Evaluation:
+        """One governance decision over every item: any invalid or denied item decides it;
+        otherwise every distinct approval requirement of every item applies."""
+        denials: list[str] = []
+        requirements: list[ApprovalRequirement] = []
+        for index, ctx in enumerate(contexts):
+            label = f"item {index} ({ctx.mutation} on {ctx.state_id})"
+            try:
+                evaluation = self.evaluate(ctx)
+            except UnknownMutationError as exc:
+                return Evaluation("invalid", f"{label}: {exc}", [])
+            if evaluation.outcome == "invalid":
+                return Evaluation("invalid", f"{label}: {evaluation.reason}", [])
+            if evaluation.outcome == "deny":
+                denials.append(f"{label}: {evaluation.reason}")
+            for requirement in evaluation.requirements:
+                if requirement not in requirements:
+                    requirements.append(requirement)
+        if denials:
+            return Evaluation("deny", "; ".join(denials), [])
+        if requirements:
+            return Evaluation("require_approvals", "", requirements)
+        return Evaluation("allow", "", [])
+
     def _requirement(self, named: NamedDecision) -> ApprovalRequirement:
         decision = named.decision
         assert isinstance(decision, RequireApprovals)

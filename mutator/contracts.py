@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from mutator.models import ApprovalRequirement, MutationRequest
+from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
 RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ACTIVITY = "mutator.execute_mutation"
 SAVE_REQUEST_ACTIVITY = "mutator.save_request"
+RESOLVE_VERSIONS_ACTIVITY = "mutator.resolve_versions"
+EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
 
 REQUEST_WORKFLOW = "MutationRequest"
 
@@ -46,6 +48,7 @@ class EvaluateResult(BaseModel):
     requirements: list[ApprovalRequirement] = Field(default_factory=list)
     state_version: int
     on_stale: str = "reject"
+    item_versions: list[int] = Field(default_factory=list)
 
 
 class ResolveVersionInput(BaseModel):
@@ -68,6 +71,33 @@ class ExecuteInput(BaseModel):
 
 class ExecuteResult(BaseModel):
     request: MutationRequest
+
+
+class ResolveVersionsInput(BaseModel):
+    items: list[ResolveVersionInput]
+
+
+class ResolveVersionsResult(BaseModel):
+    items: list[ResolveVersionResult]
+
+
+class ExecuteItemsInput(BaseModel):
+    """Batch items applied in one transaction (all or none) under their lanes' tokens.
+
+    ``request`` is stored in the same transaction when given (atomic batches), with the
+    items' outcomes filled in.
+    """
+
+    request_id: str
+    requester: str
+    items: list[BatchItemResult]
+    tokens: dict[str, int]
+    request: MutationRequest | None = None
+
+
+class ExecuteItemsResult(BaseModel):
+    versions: list[int]
+    request: MutationRequest | None = None
 
 
 class SaveRequestInput(BaseModel):

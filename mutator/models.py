@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RequestStatus(StrEnum):
@@ -71,6 +71,42 @@ OnStale = Literal["reject", "reapprove", "revalidate"]
 ON_STALE_CHOICES: tuple[str, ...] = ("reject", "reapprove", "revalidate")
 
 
+class BatchMode(StrEnum):
+    ATOMIC = "atomic"  # all states locked in sorted order, all items in one transaction, or none
+    SEQUENTIAL = "sequential"  # in order, stop at the first failure; applied items stay
+    INDEPENDENT = "independent"  # every item runs; each has its own outcome
+
+
+class ItemOutcome(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REJECTED = "rejected"  # stale, validation or conflict: refused before applying
+    FAILED = "failed"  # the handler raised
+    NOT_RUN = "not_run"  # sequential: an earlier item failed
+    ROLLED_BACK = "rolled_back"  # atomic: another item failed, nothing was applied
+
+
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-/]+$")
+    mutation: str = Field(min_length=1, max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    state_id: str
+    mutation: str
+    payload: dict[str, Any]
+    expected_version: int | None = None
+    base_version: int | None = None
+    outcome: ItemOutcome = ItemOutcome.PENDING
+    resulting_version: int | None = None
+    reason: str = ""
+
+
 class Decision(BaseModel):
     """One entry of a request's record: every transition and every approval attempt."""
 
@@ -124,6 +160,8 @@ class MutationRequest(BaseModel):
     resulting_version: int | None = None
     error: str | None = None
     deadline: datetime | None = None
+    batch_mode: BatchMode | None = None
+    items: list[BatchItemResult] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
     revision: int = 0
     created_at: datetime
@@ -161,12 +199,30 @@ class SubmitRequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")
-    state_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-/]+$")
+    state_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-/,]+$")
     mutation: str = Field(min_length=1, max_length=200)
     payload: dict[str, Any]
     requester: str = Field(min_length=1, max_length=200)
     reason: str = ""
     expected_version: int | None = Field(default=None, ge=0)
+    batch_mode: BatchMode | None = None
+    items: list[BatchItem] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _batch_is_complete(self) -> SubmitRequestInput:
+        if self.items and self.batch_mode is None:
+            raise ValueError("batch_mode is required with items (atomic, sequential, independent)")
+        if self.batch_mode is not None and not self.items:
+            raise ValueError("items: a batch needs at least one item")
+        if not self.items and "," in self.state_id:
+            raise ValueError("state_id: must not contain ','")
+        return self
+
+
+def batch_state_id(items: list[BatchItem]) -> str:
+    """The request's state id for a batch: its states, sorted, comma-separated."""
+    joined = ",".join(sorted({item.state_id for item in items}))
+    return joined if len(joined) <= 200 else joined[:197] + "..."
 
 
 class LockInfo(BaseModel):

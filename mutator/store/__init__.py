@@ -1,9 +1,11 @@
-from mutator.store.store import (
-    CompareAndSetLost,
-    FencedOut,
-    ProjectionConflict,
-    Store,
-    VersionConflict,
-)
+from mutator.store.changes import CompareAndSetLost, FencedOut, StateChange, VersionConflict
+from mutator.store.store import ProjectionConflict, Store
 
-__all__ = ["CompareAndSetLost", "FencedOut", "ProjectionConflict", "Store", "VersionConflict"]
+__all__ = [
+    "CompareAndSetLost",
+    "FencedOut",
+    "ProjectionConflict",
+    "StateChange",
+    "Store",
+    "VersionConflict",
+]

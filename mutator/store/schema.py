@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -14,6 +16,31 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A ``TIMESTAMP WITH TIME ZONE`` that is written and read as an aware UTC datetime.
+
+    SQLite keeps no offset (it would store a +02:00 time's wall clock and read it back
+    naive), so every time is converted to UTC before it is written; naive times are taken
+    as UTC. Times read back are aware and in UTC on every backend.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 metadata = MetaData()
 
@@ -23,7 +50,7 @@ states = Table(
     Column("state_id", String(200), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("data", JSON, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 state_history = Table(
@@ -33,7 +60,7 @@ state_history = Table(
     Column("version", Integer, nullable=False),
     Column("request_id", String(200), nullable=False),
     Column("actor", String(200), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
     Column("data", JSON, nullable=False),
     PrimaryKeyConstraint("state_id", "version"),
     UniqueConstraint("request_id", "state_id", name="uq_history_request_state"),
@@ -49,8 +76,8 @@ requests = Table(
     Column("status", String(20), nullable=False, index=True),
     Column("revision", Integer, nullable=False),
     Column("body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 decisions = Table(
@@ -63,7 +90,7 @@ decisions = Table(
     Column("code", String(60), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("request_id", "seq"),
 )
 
@@ -72,7 +99,7 @@ mutation_catalog = Table(
     metadata,
     Column("name", String(200), primary_key=True),
     Column("on_stale", String(20), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UTCDateTime(), nullable=False),
 )
 
 fences = Table(

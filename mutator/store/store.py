@@ -7,6 +7,7 @@ through ``asyncio.to_thread``.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,17 +18,25 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from mutator.errors import MutatorUnavailable
+from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.models import (
     AuditEntry,
     DecisionCategory,
     HistoryEntry,
     MutationRequest,
     StateView,
+)
+from mutator.store.changes import (
+    CompareAndSetLost,
+    FencedOut,
+    StateChange,
+    VersionConflict,
+    apply_changes,
+    raise_fence,
 )
 from mutator.store.schema import (
     decisions,
@@ -41,33 +50,8 @@ from mutator.store.schema import (
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-class VersionConflict(Exception):
-    """The state's version is not the one the caller expected."""
-
-    def __init__(self, state_id: str, expected: int, current: int) -> None:
-        super().__init__(
-            f"state {state_id!r} is at version {current}, the request expected {expected}"
-        )
-        self.state_id = state_id
-        self.expected = expected
-        self.current = current
-
-
-class CompareAndSetLost(Exception):
-    """Another writer changed the state between read and write; retry on the new state."""
-
-
-class FencedOut(Exception):
-    """The caller's lease expired: a newer fencing token owns the state now."""
-
-
 class ProjectionConflict(Exception):
     """The stored request revision does not follow from the one being written."""
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _now() -> datetime:
@@ -80,15 +64,33 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str) -> Store:
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise MutatorInputError(f"not a database URL: {url!r} ({exc})") from exc
+        if parsed.drivername == "postgresql":
+            # The driver that is installed with Mutator, not SQLAlchemy's default psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg")
         is_sqlite = parsed.get_backend_name() == "sqlite"
         if is_sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            parsed,
-            pool_pre_ping=not is_sqlite,
-            connect_args={"timeout": 30} if is_sqlite else {"connect_timeout": 5},
-        )
+            directory = Path(parsed.database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise MutatorUnavailable(
+                    f"cannot create the directory of the SQLite database {directory}: {exc}"
+                ) from exc
+        try:
+            engine = create_engine(
+                parsed,
+                pool_pre_ping=not is_sqlite,
+                connect_args={"timeout": 30} if is_sqlite else {"connect_timeout": 5},
+            )
+        except (ArgumentError, ImportError) as exc:
+            raise MutatorInputError(
+                f"unsupported database URL {_safe(parsed)}: {exc}; "
+                "use sqlite:///path or postgresql+psycopg://user@host/db"
+            ) from exc
         if is_sqlite:
             _serialize_sqlite_writers(engine)
         return cls(engine)
@@ -109,8 +111,13 @@ class Store:
         return cfg
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
-        with self._connect("migrate the schema") as conn:
+        """Bring the schema to the newest revision (idempotent, safe to run concurrently)."""
+        # Alembic's context is module-global: one upgrade at a time in this process.
+        with _ALEMBIC_LOCK, self._connect("migrate the schema", write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                # Concurrent upgrades queue here instead of racing to CREATE TABLE; on SQLite
+                # the write transaction's BEGIN IMMEDIATE serializes them.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
             command.upgrade(self._alembic_config(conn), "head")
             conn.commit()
 
@@ -124,15 +131,28 @@ class Store:
             return ctx.get_current_revision(), head
 
     def check_schema(self) -> None:
+        """Raise MutatorUnavailable unless the database is reachable and fully migrated."""
         current, head = self.schema_status()
-        if current != head:
+        if current == head:
+            return
+        known = {s.revision for s in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}
+        if current is not None and current not in known:
             raise MutatorUnavailable(
-                f"the database {self.url} is at schema revision {current or 'none'}, "
-                f"this Mutator needs {head}: run `mutator db upgrade` (with the same --db)"
+                f"the database {self.url} is at schema revision {current}, which this Mutator "
+                f"does not know (it needs {head}): upgrade Mutator to the version that wrote it"
             )
+        raise MutatorUnavailable(
+            f"the database {self.url} is at schema revision {current or 'none'}, "
+            f"this Mutator needs {head}: run `mutator db upgrade` (with the same --db)"
+        )
 
     @contextmanager
-    def _connect(self, doing: str) -> Iterator[Connection]:
+    def _connect(self, doing: str, *, write: bool = False) -> Iterator[Connection]:
+        """A connection; an unreachable database becomes MutatorUnavailable.
+
+        ``write``: its transactions are writes (on SQLite: BEGIN IMMEDIATE, so writers queue
+        on the lock instead of deadlocking on a lock upgrade).
+        """
         try:
             conn = self.engine.connect()
         except OperationalError as exc:
@@ -141,12 +161,14 @@ class Store:
                 "Start the database or point --db / MUTATOR_DATABASE_URL at a running one."
             ) from exc
         with conn:
+            if write:
+                conn.execution_options(mutator_write=True)
             yield conn
 
     # -- mutation catalog ---------------------------------------------------------------
 
     def register_mutations(self, on_stale_by_name: dict[str, str]) -> None:
-        with self._write() as conn:
+        with self._write("register mutations") as conn:
             conn.execute(mutation_catalog.delete())
             if on_stale_by_name:
                 conn.execute(
@@ -158,13 +180,13 @@ class Store:
                 )
 
     def registered_mutations(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._connect("read the registered mutations") as conn:
             return sorted(conn.scalars(select(mutation_catalog.c.name)))
 
     # -- states -------------------------------------------------------------------------
 
     def get_state(self, state_id: str, version: int | None = None) -> StateView | None:
-        with self.engine.connect() as conn:
+        with self._connect("read a state") as conn:
             if version is None:
                 row = conn.execute(
                     select(states.c.version, states.c.data).where(states.c.state_id == state_id)
@@ -184,7 +206,7 @@ class Store:
         return state.version if state else 0
 
     def history(self, state_id: str) -> list[HistoryEntry]:
-        with self.engine.connect() as conn:
+        with self._connect("read a state's history") as conn:
             rows = conn.execute(
                 select(state_history)
                 .where(state_history.c.state_id == state_id)
@@ -195,7 +217,7 @@ class Store:
                 version=r.version,
                 request_id=r.request_id,
                 actor=r.actor,
-                at=_utc(r.at),
+                at=r.at,
                 data=r.data,
             )
             for r in rows
@@ -203,7 +225,7 @@ class Store:
 
     def fence(self, state_id: str) -> int:
         """The lowest fencing token the store still accepts for ``state_id`` (0: none yet)."""
-        with self.engine.connect() as conn:
+        with self._connect("read a fence") as conn:
             token = conn.execute(
                 select(fences.c.token).where(fences.c.state_id == state_id)
             ).scalar_one_or_none()
@@ -211,20 +233,8 @@ class Store:
 
     def advance_fence(self, state_id: str, token: int) -> int:
         """Refuse every token below ``token`` from now on; returns the fence."""
-        with self._write() as conn:
-            return self._raise_fence(conn, state_id, token)
-
-    def _raise_fence(self, conn: Connection, state_id: str, token: int) -> int:
-        current = conn.execute(
-            select(fences.c.token).where(fences.c.state_id == state_id)
-        ).scalar_one_or_none()
-        if current is None:
-            conn.execute(insert(fences).values(state_id=state_id, token=token))
-            return token
-        if token > current:
-            conn.execute(update(fences).where(fences.c.state_id == state_id).values(token=token))
-            return token
-        return int(current)
+        with self._write("advance a fence") as conn:
+            return raise_fence(conn, state_id, token)
 
     def apply(
         self,
@@ -245,111 +255,50 @@ class Store:
         given and differs, FencedOut when the token is below the fence, and
         CompareAndSetLost when another writer won the race.
         """
-        with self.engine.connect() as conn:
-            recorded = self._recorded(conn, request)
-            if recorded is not None:
-                return recorded
-            row = conn.execute(
-                select(states.c.version, states.c.data).where(states.c.state_id == request.state_id)
-            ).one_or_none()
-            if fencing_token is not None:
-                self._check_fence(conn, request.state_id, fencing_token)
-        current_version, current_data = (row.version, row.data) if row else (0, {})
-        if expected_version is not None and expected_version != current_version:
-            raise VersionConflict(request.state_id, expected_version, current_version)
-        new_data = change(dict(current_data))
-        new_version = current_version + 1
-        with self._write() as conn:
-            recorded = self._recorded(conn, request)
-            if recorded is not None:
-                return recorded
-            if fencing_token is not None:
-                self._check_fence(conn, request.state_id, fencing_token)
-                self._raise_fence(conn, request.state_id, fencing_token)
-            now = _now()
-            if row is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(states).values(
-                                state_id=request.state_id,
-                                version=new_version,
-                                data=new_data,
-                                updated_at=now,
-                            )
-                        )
-                except IntegrityError as exc:
-                    raise CompareAndSetLost(str(exc.orig)) from exc
-            else:
-                changed = conn.execute(
-                    update(states)
-                    .where(states.c.state_id == request.state_id)
-                    .where(states.c.version == current_version)
-                    .values(version=new_version, data=new_data, updated_at=now)
-                ).rowcount
-                if changed != 1:
-                    raise CompareAndSetLost(
-                        f"state {request.state_id!r} moved past version {current_version}"
-                    )
-            conn.execute(
-                insert(state_history).values(
-                    state_id=request.state_id,
-                    version=new_version,
-                    request_id=request.request_id,
-                    actor=request.requester,
-                    at=now,
-                    data=new_data,
-                )
-            )
-            final = request.model_copy(update={"resulting_version": new_version}, deep=True)
+        written: list[MutationRequest] = []
+
+        def finalize(versions: list[int]) -> MutationRequest:
+            final = request.model_copy(update={"resulting_version": versions[0]}, deep=True)
             if final.decisions and final.decisions[-1].code == "executed":
                 final.decisions[
                     -1
-                ].reason = f"state {request.state_id} is now at version {new_version}"
-            self._save_request(conn, final)
+                ].reason = f"state {request.state_id} is now at version {versions[0]}"
+            written.append(final)
             return final
 
-    def _recorded(self, conn: Connection, request: MutationRequest) -> MutationRequest | None:
-        version = conn.execute(
-            select(state_history.c.version).where(
-                state_history.c.request_id == request.request_id,
-                state_history.c.state_id == request.state_id,
-            )
-        ).scalar_one_or_none()
-        if version is None:
-            return None
-        stored = self._get_request(conn, request.request_id)
+        step = StateChange(
+            key=request.request_id,
+            state_id=request.state_id,
+            actor=request.requester,
+            change=change,
+            expected_version=expected_version,
+            fencing_token=fencing_token,
+        )
+        [version] = apply_changes(self, [step], finalize)
+        if written:
+            return written[0]
+        # Recorded by an earlier call: return the request as it was stored with the change.
+        stored = self.get_request(request.request_id)
         if stored is not None and stored.resulting_version == version:
             return stored
         return request.model_copy(update={"resulting_version": version})
 
-    def _check_fence(self, conn: Connection, state_id: str, token: int) -> None:
-        fence = conn.execute(
-            select(fences.c.token).where(fences.c.state_id == state_id)
-        ).scalar_one_or_none()
-        if fence is not None and token < fence:
-            raise FencedOut(
-                f"fencing token {token} on state {state_id!r} is below the fence {fence}: "
-                "the lease expired and passed on"
-            )
-
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction (on SQLite: BEGIN IMMEDIATE, so writers queue on the lock)."""
-        with self.engine.connect() as conn:
-            conn.execution_options(mutator_write=True)
-            with conn.begin():
-                yield conn
+    def _write(self, doing: str = "write") -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any error."""
+        with self._connect(doing, write=True) as conn, conn.begin():
+            yield conn
 
     # -- requests -----------------------------------------------------------------------
 
     def save_request(self, request: MutationRequest) -> None:
         """Write the request projection at ``request.revision`` (optimistic concurrency).
 
-        Writing the revision already stored is a no-op (a retried activity); writing any
-        revision other than stored + 1 raises ProjectionConflict.
+        Writing the revision already stored, or an older one, is a no-op (a retried or late
+        activity attempt never moves the projection back); skipping a revision raises
+        ProjectionConflict. Decisions beyond those already stored are appended.
         """
-        with self._write() as conn:
+        with self._write("save a request") as conn:
             self._save_request(conn, request)
 
     def _save_request(self, conn: Connection, request: MutationRequest) -> None:
@@ -412,7 +361,7 @@ class Store:
             )
 
     def get_request(self, request_id: str) -> MutationRequest | None:
-        with self.engine.connect() as conn:
+        with self._connect("read a request") as conn:
             return self._get_request(conn, request_id)
 
     def _get_request(self, conn: Connection, request_id: str) -> MutationRequest | None:
@@ -428,7 +377,7 @@ class Store:
                 "code": r.code,
                 "actor": r.actor,
                 "reason": r.reason,
-                "at": _utc(r.at),
+                "at": r.at,
             }
             for r in conn.execute(
                 select(decisions)
@@ -441,12 +390,16 @@ class Store:
     def list_requests(
         self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
     ) -> list[MutationRequest]:
-        query = select(requests.c.request_id).order_by(requests.c.created_at.desc()).limit(limit)
+        query = (
+            select(requests.c.request_id)
+            .order_by(requests.c.created_at.desc(), requests.c.request_id.desc())
+            .limit(limit)
+        )
         if status:
             query = query.where(requests.c.status == status)
         if state_id:
             query = query.where(requests.c.state_id == state_id)
-        with self.engine.connect() as conn:
+        with self._connect("list requests") as conn:
             ids = list(conn.scalars(query))
             found = [self._get_request(conn, rid) for rid in ids]
         return [r for r in found if r is not None]
@@ -459,7 +412,7 @@ class Store:
             query = query.where(decisions.c.state_id == state_id)
         if request_id:
             query = query.where(decisions.c.request_id == request_id)
-        with self.engine.connect() as conn:
+        with self._connect("read the audit log") as conn:
             rows = conn.execute(query.limit(limit)).all()
         return [
             AuditEntry(
@@ -470,10 +423,19 @@ class Store:
                 code=r.code,
                 actor=r.actor,
                 reason=r.reason,
-                at=_utc(r.at),
+                at=r.at,
             )
             for r in rows
         ]
+
+
+_ALEMBIC_LOCK = threading.Lock()
+# Any constant: the key of the PostgreSQL advisory lock that serializes schema upgrades.
+_MIGRATE_LOCK = 0x6D757461746F72
+
+
+def _safe(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:

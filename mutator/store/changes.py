@@ -1,0 +1,216 @@
+"""Applying changes to states exactly once: compare-and-set, fencing, one transaction.
+
+Handlers run outside any transaction (a slow handler holds no lock). One write transaction
+then checks every state is still at the version its handler saw and every fencing token is
+not below its state's fence, and writes the new states, one history row per change and,
+when given, the request. A change already recorded (by its history key) is never applied
+again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mutator.models import MutationRequest
+from mutator.store.schema import fences, state_history, states
+
+StateData = dict[str, Any]
+
+
+class VersionConflict(Exception):
+    """The state's version is not the one the caller expected."""
+
+    def __init__(self, state_id: str, expected: int, current: int, index: int = 0) -> None:
+        super().__init__(
+            f"state {state_id!r} is at version {current}, the request expected {expected}"
+        )
+        self.state_id = state_id
+        self.expected = expected
+        self.current = current
+        self.index = index
+
+
+class CompareAndSetLost(Exception):
+    """Another writer changed the state between read and write; retry on the new state."""
+
+
+class FencedOut(Exception):
+    """The caller's lease expired: a newer fencing token owns the state now."""
+
+    def __init__(self, state_id: str, token: int, fence: int) -> None:
+        super().__init__(
+            f"fencing token {token} on state {state_id!r} is below the fence {fence}: "
+            "the lease expired and passed on"
+        )
+        self.state_id = state_id
+
+
+@dataclass(frozen=True)
+class StateChange:
+    key: str  # the history row's request id: "<request id>" or "<request id>#<item>"
+    state_id: str
+    actor: str
+    change: Callable[[StateData], StateData]
+    expected_version: int | None = None
+    fencing_token: int | None = None
+
+
+@dataclass
+class _Slot:
+    """One state as the changes see it: what was read, and where the changes took it."""
+
+    read_version: int
+    exists: bool
+    version: int
+    data: StateData
+
+
+class _Writer(Protocol):
+    def _connect(self, doing: str) -> AbstractContextManager[Connection]: ...
+
+    def _write(self, doing: str) -> AbstractContextManager[Connection]: ...
+
+    def _save_request(self, conn: Connection, request: MutationRequest) -> None: ...
+
+    @property
+    def engine(self) -> Any: ...
+
+
+def recorded_version(conn: Connection, key: str, state_id: str) -> int | None:
+    version: int | None = conn.execute(
+        select(state_history.c.version).where(
+            state_history.c.request_id == key, state_history.c.state_id == state_id
+        )
+    ).scalar_one_or_none()
+    return version
+
+
+def check_fence(conn: Connection, state_id: str, token: int) -> None:
+    fence = conn.execute(
+        select(fences.c.token).where(fences.c.state_id == state_id)
+    ).scalar_one_or_none()
+    if fence is not None and token < fence:
+        raise FencedOut(state_id, token, fence)
+
+
+def raise_fence(conn: Connection, state_id: str, token: int) -> int:
+    current = conn.execute(
+        select(fences.c.token).where(fences.c.state_id == state_id)
+    ).scalar_one_or_none()
+    if current is None:
+        conn.execute(insert(fences).values(state_id=state_id, token=token))
+        return token
+    if token > current:
+        conn.execute(update(fences).where(fences.c.state_id == state_id).values(token=token))
+        return token
+    return int(current)
+
+
+def apply_changes(
+    store: _Writer,
+    changes: Sequence[StateChange],
+    finalize: Callable[[list[int]], MutationRequest | None],
+) -> list[int]:
+    """Apply ``changes`` in order, all or none; returns each change's resulting version.
+
+    ``finalize(versions)`` returns the request to store in the same transaction (or None).
+    If every change is already recorded, returns the recorded versions and writes nothing.
+    """
+    with store._connect("apply a change") as conn:
+        recorded = [recorded_version(conn, c.key, c.state_id) for c in changes]
+        if all(v is not None for v in recorded):
+            return [v for v in recorded if v is not None]
+        slots = _read_slots(conn, changes)
+        for c in changes:
+            if c.fencing_token is not None:
+                check_fence(conn, c.state_id, c.fencing_token)
+    results = _run_handlers(changes, slots)
+    versions = [version for version, _ in results]
+    with store._write("apply a change") as conn:
+        if any(recorded_version(conn, c.key, c.state_id) is not None for c in changes):
+            raise CompareAndSetLost("a change of this batch was recorded concurrently")
+        for c in changes:
+            if c.fencing_token is not None:
+                check_fence(conn, c.state_id, c.fencing_token)
+                raise_fence(conn, c.state_id, c.fencing_token)
+        now = datetime.now(UTC)
+        for state_id, slot in slots.items():
+            if slot.version != slot.read_version:
+                _write_state(conn, state_id, slot, now)
+        conn.execute(
+            insert(state_history),
+            [
+                {
+                    "state_id": c.state_id,
+                    "version": version,
+                    "request_id": c.key,
+                    "actor": c.actor,
+                    "at": now,
+                    "data": data,
+                }
+                for c, (version, data) in zip(changes, results, strict=True)
+            ],
+        )
+        request = finalize(versions)
+        if request is not None:
+            store._save_request(conn, request)
+    return versions
+
+
+def _read_slots(conn: Connection, changes: Sequence[StateChange]) -> dict[str, _Slot]:
+    slots: dict[str, _Slot] = {}
+    for c in changes:
+        if c.state_id in slots:
+            continue
+        row = conn.execute(
+            select(states.c.version, states.c.data).where(states.c.state_id == c.state_id)
+        ).one_or_none()
+        version, data = (row.version, dict(row.data)) if row else (0, {})
+        slots[c.state_id] = _Slot(
+            read_version=version, exists=row is not None, version=version, data=data
+        )
+    return slots
+
+
+def _run_handlers(
+    changes: Sequence[StateChange], slots: dict[str, _Slot]
+) -> list[tuple[int, StateData]]:
+    """Run every handler in order, threading each state; returns (version, data) per change."""
+    results: list[tuple[int, StateData]] = []
+    for index, c in enumerate(changes):
+        slot = slots[c.state_id]
+        if c.expected_version is not None and c.expected_version != slot.version:
+            raise VersionConflict(c.state_id, c.expected_version, slot.version, index)
+        slot.data = c.change(dict(slot.data))
+        slot.version += 1
+        results.append((slot.version, slot.data))
+    return results
+
+
+def _write_state(conn: Connection, state_id: str, slot: _Slot, now: datetime) -> None:
+    if not slot.exists:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(states).values(
+                        state_id=state_id, version=slot.version, data=slot.data, updated_at=now
+                    )
+                )
+        except IntegrityError as exc:
+            raise CompareAndSetLost(str(exc.orig)) from exc
+        return
+    changed = conn.execute(
+        update(states)
+        .where(states.c.state_id == state_id)
+        .where(states.c.version == slot.read_version)
+        .values(version=slot.version, data=slot.data, updated_at=now)
+    ).rowcount
+    if changed != 1:
+        raise CompareAndSetLost(f"state {state_id!r} moved past version {slot.read_version}")
