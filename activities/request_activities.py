@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
+from mutator.app import Mutation, MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
     ERR_MUTATION_FAILED,
@@ -18,20 +19,28 @@ from mutator.contracts import (
     ERR_VERSION_CONFLICT,
     EVALUATE_ACTIVITY,
     EXECUTE_ACTIVITY,
+    EXECUTE_ITEMS_ACTIVITY,
     RESOLVE_VERSION_ACTIVITY,
+    RESOLVE_VERSIONS_ACTIVITY,
     SAVE_REQUEST_ACTIVITY,
     EvaluateInput,
     EvaluateResult,
     ExecuteInput,
+    ExecuteItemsInput,
+    ExecuteItemsResult,
     ExecuteResult,
     ResolveVersionInput,
     ResolveVersionResult,
+    ResolveVersionsInput,
+    ResolveVersionsResult,
     SaveRequestInput,
     SaveRequestResult,
 )
-from mutator.models import MutationRequest
+from mutator.models import ItemOutcome, MutationRequest
 from mutator.policies import PolicyContext
-from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
+from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
+
+StateData = dict[str, Any]
 
 # A state written by many auto-approved requests at once: each lost compare-and-set
 # re-reads and retries here, cheaper than a full activity retry.
@@ -40,6 +49,41 @@ MAX_CAS_ATTEMPTS = 50
 
 class HandlerFailed(Exception):
     """The user's mutation handler raised or returned something that is not a JSON object."""
+
+
+def _change_for(mutation: Mutation, payload: dict[str, Any]) -> Callable[[StateData], StateData]:
+    """Validators, then the handler, on the state the change applies to."""
+
+    def change(data: StateData) -> StateData:
+        mutation.validate(data, payload)
+        try:
+            new = mutation(data, payload)
+        except CancelledError:
+            raise  # the worker is shutting down or the activity was canceled: not a failure
+        except Exception as exc:
+            raise HandlerFailed(f"{mutation.name} raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(new, dict):
+            raise HandlerFailed(
+                f"{mutation.name} returned {type(new).__name__}, expected a dict (the new state)"
+            )
+        try:
+            json.dumps(new)
+        except (TypeError, ValueError) as exc:
+            raise HandlerFailed(
+                f"{mutation.name} returned a state that is not JSON: {exc}"
+            ) from exc
+        return new
+
+    return change
+
+
+class ItemError(Exception):
+    """A batch item refused or failed; ``index`` says which."""
+
+    def __init__(self, index: int, kind: str, message: str) -> None:
+        super().__init__(f"item {index}: {message}")
+        self.index = index
+        self.kind = kind
 
 
 class RequestActivities:
@@ -127,25 +171,7 @@ class RequestActivities:
         except UnknownMutationError as exc:
             raise ApplicationError(str(exc), type=ERR_UNKNOWN_MUTATION, non_retryable=True) from exc
 
-        def change(data: dict[str, Any]) -> dict[str, Any]:
-            mutation.validate(data, req.payload)
-            try:
-                new = mutation(data, req.payload)
-            except CancelledError:
-                raise  # the worker is shutting down or the activity was canceled: not a failure
-            except Exception as exc:
-                raise HandlerFailed(f"{req.mutation} raised {type(exc).__name__}: {exc}") from exc
-            if not isinstance(new, dict):
-                raise HandlerFailed(
-                    f"{req.mutation} returned {type(new).__name__}, expected a dict (the new state)"
-                )
-            try:
-                json.dumps(new)
-            except (TypeError, ValueError) as exc:
-                raise HandlerFailed(
-                    f"{req.mutation} returned a state that is not JSON: {exc}"
-                ) from exc
-            return new
+        change = _change_for(mutation, req.payload)
 
         for _ in range(MAX_CAS_ATTEMPTS):
             try:
@@ -185,6 +211,87 @@ class RequestActivities:
         self.store.save_request(input.request)
         return SaveRequestResult(revision=input.request.revision)
 
+    @activity.defn(name=RESOLVE_VERSIONS_ACTIVITY)
+    def resolve_versions(self, input: ResolveVersionsInput) -> ResolveVersionsResult:
+        return ResolveVersionsResult(items=[self.resolve_version(item) for item in input.items])
+
+    @activity.defn(name=EXECUTE_ITEMS_ACTIVITY)
+    def execute_items(self, input: ExecuteItemsInput) -> ExecuteItemsResult:
+        """Apply batch items in one transaction; a refused item raises with its index."""
+        changes = []
+        for item in input.items:
+            try:
+                mutation = self.app.get(item.mutation)
+            except UnknownMutationError as exc:
+                raise _item_failure(item.index, ERR_UNKNOWN_MUTATION, str(exc)) from exc
+            change = _change_for(mutation, item.payload)
+            changes.append(
+                StateChange(
+                    key=f"{input.request_id}#{item.index}",
+                    state_id=item.state_id,
+                    actor=input.requester,
+                    change=_with_index(item.index, change),
+                    expected_version=item.expected_version,
+                    fencing_token=input.tokens.get(item.state_id),
+                )
+            )
+        stored: list[MutationRequest] = []
+
+        def finalize(versions: list[int]) -> MutationRequest | None:
+            if input.request is None:
+                return None
+            final = input.request.model_copy(deep=True)
+            by_index = {item.index: v for item, v in zip(input.items, versions, strict=True)}
+            for item in final.items:
+                if item.index in by_index:
+                    item.outcome = ItemOutcome.APPLIED
+                    item.resulting_version = by_index[item.index]
+            stored.append(final)
+            return final
+
+        for _ in range(MAX_CAS_ATTEMPTS):
+            try:
+                versions = self.store.apply_changes(changes, finalize)
+                return ExecuteItemsResult(versions=versions, request=stored[0] if stored else None)
+            except ItemError as exc:
+                kind = ERR_VALIDATION if exc.kind == "validation" else ERR_MUTATION_FAILED
+                raise _item_failure(exc.index, kind, str(exc.__cause__ or exc)) from exc
+            except VersionConflict as exc:
+                index = input.items[exc.index].index
+                raise _item_failure(index, ERR_VERSION_CONFLICT, str(exc)) from exc
+            except FencedOut as exc:
+                index = next(i.index for i in input.items if i.state_id == exc.state_id)
+                raise _item_failure(index, ERR_FENCED_OUT, str(exc)) from exc
+            except CompareAndSetLost:
+                if any(item.expected_version is not None for item in input.items):
+                    raise _item_failure(
+                        input.items[0].index, ERR_VERSION_CONFLICT, "a state moved during execution"
+                    ) from None
+                stored.clear()
+        raise RuntimeError(f"compare-and-set lost {MAX_CAS_ATTEMPTS} times")
+
     def all(self) -> list[Any]:
         """Everything but the execution, which runs on its own, slot-limited task queue."""
-        return [self.evaluate, self.resolve_version, self.save_request]
+        return [self.evaluate, self.resolve_version, self.resolve_versions, self.save_request]
+
+    def execution(self) -> list[Any]:
+        """The activities on the slot-limited execution task queue."""
+        return [self.execute, self.execute_items]
+
+
+def _with_index(
+    index: int, change: Callable[[StateData], StateData]
+) -> Callable[[StateData], StateData]:
+    def indexed(data: StateData) -> StateData:
+        try:
+            return change(data)
+        except ValidationRefused as exc:
+            raise ItemError(index, "validation", str(exc)) from exc
+        except HandlerFailed as exc:
+            raise ItemError(index, "handler", str(exc)) from exc
+
+    return indexed
+
+
+def _item_failure(index: int, kind: str, message: str) -> ApplicationError:
+    return ApplicationError(message, index, type=kind, non_retryable=True)

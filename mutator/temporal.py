@@ -152,7 +152,7 @@ def build_workers(
     execution = Worker(
         client,
         task_queue=task_queue + EXECUTION_QUEUE_SUFFIX,
-        activities=[request_activities.execute],
+        activities=request_activities.execution(),
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
         max_concurrent_activities=slots,
     )

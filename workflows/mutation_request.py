@@ -12,10 +12,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.lane_session import LaneSession
+from workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         EXECUTION_QUEUE_SUFFIX,
         REQUEST_WORKFLOW,
         RESOLVE_VERSION_ACTIVITY,
-        SAVE_REQUEST_ACTIVITY,
         AdmissionInput,
         ApproveInput,
         CancelInput,
@@ -45,8 +44,6 @@ with workflow.unsafe.imports_passed_through():
         RequestWorkflowResult,
         ResolveVersionInput,
         ResolveVersionResult,
-        SaveRequestInput,
-        SaveRequestResult,
     )
     from mutator.lane_contracts import LaneGrant
     from mutator.models import (
@@ -55,16 +52,11 @@ with workflow.unsafe.imports_passed_through():
         DecisionCategory,
         MutationRequest,
         PendingReason,
-        Rejection,
         RejectionCode,
         RequestStatus,
         SubmitRequestInput,
     )
 
-STATE_ID_KEY = SearchAttributeKey.for_keyword("MutationStateId")
-MUTATION_KEY = SearchAttributeKey.for_keyword("MutationName")
-STATUS_KEY = SearchAttributeKey.for_keyword("MutationStatus")
-REQUESTER_KEY = SearchAttributeKey.for_keyword("MutationRequester")
 
 SAVE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
@@ -90,7 +82,7 @@ def _refused(message: str) -> ApplicationError:
 
 
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow:
+class MutationRequestWorkflow(RequestRecord):
     @workflow.init
     def __init__(self, input: SubmitRequestInput) -> None:
         now = workflow.now()
@@ -109,14 +101,14 @@ class MutationRequestWorkflow:
         )
         self.admitted = False
         self.save_lock = asyncio.Lock()
-        self.lane = LaneSession(input.state_id, workflow.info().workflow_id, input.request_id)
+        self.lanes = {}
         self.on_stale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
 
     @workflow.signal
     def lane_granted(self, grant: LaneGrant) -> None:
-        self.lane.on_grant(grant)
+        self.on_lane_grant(grant)
 
     @workflow.query
     def status(self) -> MutationRequest:
@@ -134,7 +126,7 @@ class MutationRequestWorkflow:
         if refusal:
             raise _refused(refusal)
         self._record_approval(input)
-        await self._save()
+        await self.save()
         return RequestUpdateResult(request=self.request)
 
     @approve.validator
@@ -149,7 +141,7 @@ class MutationRequestWorkflow:
         if refusal:
             raise _refused(refusal)
         self._record_rejection(input)
-        await self._save()
+        await self.save()
         return RequestUpdateResult(request=self.request)
 
     @reject.validator
@@ -164,7 +156,7 @@ class MutationRequestWorkflow:
         if refusal:
             raise _refused(refusal)
         self._record_cancel(input)
-        await self._save()
+        await self.save()
         return RequestUpdateResult(request=self.request)
 
     @cancel.validator
@@ -205,22 +197,20 @@ class MutationRequestWorkflow:
     ) -> None:
         # Signals cannot answer the sender, so a refused one stays on the record instead.
         if refusal:
-            self._decide(
-                DecisionCategory.APPROVAL, "refused_attempt", actor, f"{action}: {refusal}"
-            )
+            self.decide(DecisionCategory.APPROVAL, "refused_attempt", actor, f"{action}: {refusal}")
         else:
             accept()
-        await self._save()
+        await self.save()
 
     # -- main line ----------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
-        self._decide(DecisionCategory.LIFECYCLE, "submitted", input.requester, input.reason)
+        self.decide(DecisionCategory.LIFECYCLE, "submitted", input.requester, input.reason)
         evaluation = await self._evaluate()
         if evaluation is not None:
             self._admit(evaluation)
-        await self._save()
+        await self.save()
         self.admitted = True
         while not self.request.status.is_terminal:
             if self.request.status == RequestStatus.PENDING:
@@ -244,17 +234,17 @@ class MutationRequestWorkflow:
             cause = exc.cause
             message = str(cause) if cause else str(exc)
             if isinstance(cause, ApplicationError) and cause.type == ERR_UNKNOWN_MUTATION:
-                self._reject(RejectionCode.VALIDATION_FAILED, message)
+                self.reject_with(RejectionCode.VALIDATION_FAILED, message)
             else:
-                self._fail(message)
+                self.fail(message)
             return None
 
     def _admit(self, evaluation: EvaluateResult) -> None:
         self.on_stale = evaluation.on_stale
         if evaluation.outcome == "deny":
-            self._reject(RejectionCode.POLICY_DENIED, evaluation.reason)
+            self.reject_with(RejectionCode.POLICY_DENIED, evaluation.reason)
         elif evaluation.outcome == "invalid":
-            self._reject(RejectionCode.VALIDATION_FAILED, evaluation.reason)
+            self.reject_with(RejectionCode.VALIDATION_FAILED, evaluation.reason)
         elif evaluation.outcome == "require_approvals":
             self.request.required_approvals = evaluation.requirements
             if self.request.base_version is None:
@@ -262,14 +252,12 @@ class MutationRequestWorkflow:
                 self.request.base_version = evaluation.state_version
             self._await_approval_state(PendingReason.APPROVAL)
         else:
-            self._set_status(
-                RequestStatus.APPROVED, None, "approved", "policy", "allowed by policy"
-            )
+            self.set_status(RequestStatus.APPROVED, None, "approved", "policy", "allowed by policy")
 
     def _await_approval_state(self, reason: PendingReason) -> None:
         timeout = min(r.timeout_seconds for r in self.request.required_approvals)
         self.request.deadline = workflow.now() + timedelta(seconds=timeout)
-        self._set_status(
+        self.set_status(
             RequestStatus.PENDING,
             reason,
             "pending",
@@ -289,17 +277,17 @@ class MutationRequestWorkflow:
             )
         except TimeoutError:
             if self.request.status == RequestStatus.PENDING and not self._quorum():
-                self._set_status(
+                self.set_status(
                     RequestStatus.EXPIRED,
                     None,
                     "expired",
                     "system",
                     "no quorum before the deadline",
                 )
-            await self._save()
+            await self.save()
             return
         if self.request.status == RequestStatus.PENDING:
-            self._set_status(
+            self.set_status(
                 RequestStatus.APPROVED,
                 None,
                 "approved",
@@ -308,20 +296,20 @@ class MutationRequestWorkflow:
                     self.request.required_approvals, self.request.requester, self.request.approvals
                 ),
             )
-            await self._save()
+            await self.save()
 
     async def _resolve_and_execute(self) -> None:
-        grant = await self.lane.acquire()
-        self._decide(
+        grant = await self.lane(self.request.state_id).acquire()
+        self.decide(
             DecisionCategory.LIFECYCLE, "lane_acquired", "system", f"fencing token {grant.token}"
         )
         # Not `finally`: a workflow evicted from the cache must not send signals.
         try:
             await self._resolve_and_execute_holding(grant.token)
         except (Exception, asyncio.CancelledError):
-            await self.lane.release()
+            await self.lane(self.request.state_id).release()
             raise
-        await self.lane.release()
+        await self.lane(self.request.state_id).release()
 
     async def _resolve_and_execute_holding(self, token: int) -> None:
         base = self.request.base_version
@@ -335,24 +323,24 @@ class MutationRequestWorkflow:
             if resolution.stale:
                 await self._on_stale(resolution.current_version)
                 return
-            self._decide(
+            self.decide(
                 DecisionCategory.VERSION_RESOLUTION,
                 "current",
                 "system",
                 f"state is at the base version {base}",
             )
-        self._set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
-        await self._save()
+        self.set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
+        await self.save()
         await self._execute(base, token)
 
     async def _on_stale(self, current: int) -> None:
         base = self.request.base_version
         reason = f"base version {base}, state is at version {current}"
-        self._decide(DecisionCategory.VERSION_RESOLUTION, "stale", "system", reason)
+        self.decide(DecisionCategory.VERSION_RESOLUTION, "stale", "system", reason)
         if self.on_stale == "reapprove":
             self.request.approvals = []
             self.request.base_version = current
-            self._decide(
+            self.decide(
                 DecisionCategory.APPROVAL,
                 "approvals_reset",
                 "system",
@@ -369,7 +357,7 @@ class MutationRequestWorkflow:
             elif evaluation.outcome == "require_approvals":
                 self.request.required_approvals = evaluation.requirements
                 if self._quorum():
-                    self._decide(
+                    self.decide(
                         DecisionCategory.VERSION_RESOLUTION,
                         "revalidated",
                         "system",
@@ -378,15 +366,15 @@ class MutationRequestWorkflow:
                 else:
                     self._await_approval_state(PendingReason.REVALIDATION)
             else:
-                self._decide(
+                self.decide(
                     DecisionCategory.VERSION_RESOLUTION,
                     "revalidated",
                     "system",
                     f"policies and validators pass on version {current}",
                 )
         else:
-            self._reject(RejectionCode.STALE, reason)
-        await self._save()
+            self.reject_with(RejectionCode.STALE, reason)
+        await self.save()
 
     async def _execute(self, expected_version: int | None, token: int) -> None:
         executed = self.request.model_copy(deep=True)
@@ -419,27 +407,27 @@ class MutationRequestWorkflow:
                         retry_policy=EXECUTE_RETRY,
                     )
                 )
-                result = await self.lane.hold_while(execution)
+                result = await self.lane(self.request.state_id).hold_while(execution)
             except ActivityError as exc:
                 failure = exc.cause if isinstance(exc.cause, ApplicationError) else None
                 message = str(failure) if failure else str(exc)
                 if failure and failure.type == ERR_FENCED_OUT:
-                    self._decide(DecisionCategory.LIFECYCLE, "lease_lost", "system", message)
+                    self.decide(DecisionCategory.LIFECYCLE, "lease_lost", "system", message)
                     # Our lease expired before we applied: queue again.
                     self.request.status = RequestStatus.APPROVED
                 elif failure and failure.type == ERR_VERSION_CONFLICT:
-                    self._decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", message)
+                    self.decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", message)
                     # Back to resolution: the on_stale strategy decides what happens next.
                     self.request.status = RequestStatus.APPROVED
                 elif failure and failure.type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
-                    self._reject(RejectionCode.VALIDATION_FAILED, message)
+                    self.reject_with(RejectionCode.VALIDATION_FAILED, message)
                 else:
-                    self._fail(message)
+                    self.fail(message)
             else:
                 self.request = result.request
-                self._upsert_status()
+                self.upsert_status()
                 return
-        await self._save()
+        await self.save()
 
     # -- rules --------------------------------------------------------------------------
 
@@ -482,82 +470,14 @@ class MutationRequestWorkflow:
         self.request.approvals.append(
             Approval(actor=input.actor, comment=input.comment, at=workflow.now())
         )
-        self._decide(DecisionCategory.APPROVAL, "approved", input.actor, input.comment)
-        self._show_progress()
+        self.decide(DecisionCategory.APPROVAL, "approved", input.actor, input.comment)
+        self.show_progress()
 
     def _record_rejection(self, input: RejectInput) -> None:
-        self._decide(DecisionCategory.APPROVAL, "rejected", input.actor, input.reason)
-        self._reject(RejectionCode.APPROVER_REJECTED, input.reason, input.actor)
+        self.decide(DecisionCategory.APPROVAL, "rejected", input.actor, input.reason)
+        self.reject_with(RejectionCode.APPROVER_REJECTED, input.reason, input.actor)
 
     def _record_cancel(self, input: CancelInput) -> None:
-        self._set_status(RequestStatus.CANCELED, None, "canceled", input.actor, input.reason)
+        self.set_status(RequestStatus.CANCELED, None, "canceled", input.actor, input.reason)
 
     # -- bookkeeping --------------------------------------------------------------------
-
-    def _decide(self, category: DecisionCategory, code: str, actor: str, reason: str) -> None:
-        now = workflow.now()
-        self.request.decisions.append(
-            Decision(category=category, code=code, actor=actor, reason=reason, at=now)
-        )
-        self.request.updated_at = now
-
-    def _set_status(
-        self,
-        status: RequestStatus,
-        pending: PendingReason | None,
-        code: str,
-        actor: str,
-        reason: str,
-    ) -> None:
-        self.request.status = status
-        self.request.pending_reason = pending
-        self._decide(DecisionCategory.LIFECYCLE, code, actor, reason)
-        self._upsert_status()
-
-    def _reject(self, code: RejectionCode, reason: str, actor: str = "system") -> None:
-        self.request.rejection = Rejection(code=code, reason=reason, actor=actor)
-        self._set_status(RequestStatus.REJECTED, None, f"rejected:{code.value}", actor, reason)
-
-    def _fail(self, error: str) -> None:
-        self.request.error = error
-        self._set_status(RequestStatus.FAILED, None, "failed", "system", error)
-
-    def _upsert_status(self) -> None:
-        # Started without search attributes (e.g. on a server that cannot register them).
-        if workflow.info().typed_search_attributes.get(STATUS_KEY) is not None:
-            workflow.upsert_search_attributes([STATUS_KEY.value_set(self.request.status.value)])
-        self._show_progress()
-
-    def _show_progress(self) -> None:
-        req = self.request
-        lines = [
-            f"**{req.status.value}**"
-            + (f" ({req.pending_reason.value})" if req.pending_reason else "")
-        ]
-        if req.required_approvals:
-            lines.append(
-                rules.describe_progress(req.required_approvals, req.requester, req.approvals)
-            )
-        if req.approvals:
-            lines.append("approved by " + ", ".join(a.actor for a in req.approvals))
-        if req.rejection:
-            lines.append(f"rejected ({req.rejection.code.value}): {req.rejection.reason}")
-        if req.resulting_version is not None:
-            lines.append(
-                f"executed: state {req.state_id} is now at version {req.resulting_version}"
-            )
-        workflow.set_current_details("\n\n".join(lines))
-
-    async def _save(self) -> None:
-        """Write the current request as the next revision; saves are serialized."""
-        async with self.save_lock:
-            snapshot = self.request.model_copy(deep=True)
-            snapshot.revision = self.request.revision + 1
-            await workflow.execute_local_activity(
-                SAVE_REQUEST_ACTIVITY,
-                SaveRequestInput(request=snapshot),
-                result_type=SaveRequestResult,
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=SAVE_RETRY,
-            )
-            self.request.revision = snapshot.revision

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -282,6 +282,14 @@ class Store:
         if stored is not None and stored.resulting_version == version:
             return stored
         return request.model_copy(update={"resulting_version": version})
+
+    def apply_changes(
+        self,
+        changes: Sequence[StateChange],
+        finalize: Callable[[list[int]], MutationRequest | None],
+    ) -> list[int]:
+        """All of ``changes`` or none, in one transaction (batch items); see changes.py."""
+        return apply_changes(self, changes, finalize)
 
     @contextmanager
     def _write(self, doing: str = "write") -> Iterator[Connection]:

@@ -1,0 +1,117 @@
+"""What every request workflow keeps: the request, its record, its lanes, its projection."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+from workflows.lane_session import LaneSession
+
+with workflow.unsafe.imports_passed_through():
+    from mutator import approvals as rules
+    from mutator.contracts import SAVE_REQUEST_ACTIVITY, SaveRequestInput, SaveRequestResult
+    from mutator.lane_contracts import LaneGrant
+    from mutator.models import (
+        Decision,
+        DecisionCategory,
+        MutationRequest,
+        PendingReason,
+        Rejection,
+        RejectionCode,
+        RequestStatus,
+    )
+
+STATUS_KEY = SearchAttributeKey.for_keyword("MutationStatus")
+
+SAVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
+
+
+class RequestRecord:
+    """The single writer of one request: every change is a decision and a saved revision."""
+
+    request: MutationRequest
+    save_lock: asyncio.Lock
+    lanes: dict[str, LaneSession]
+
+    def lane(self, state_id: str) -> LaneSession:
+        if state_id not in self.lanes:
+            self.lanes[state_id] = LaneSession(
+                state_id, workflow.info().workflow_id, self.request.request_id
+            )
+        return self.lanes[state_id]
+
+    def on_lane_grant(self, grant: LaneGrant) -> None:
+        self.lane(grant.state_id).on_grant(grant)
+
+    def decide(self, category: DecisionCategory, code: str, actor: str, reason: str) -> None:
+        now = workflow.now()
+        self.request.decisions.append(
+            Decision(category=category, code=code, actor=actor, reason=reason, at=now)
+        )
+        self.request.updated_at = now
+
+    def set_status(
+        self,
+        status: RequestStatus,
+        pending: PendingReason | None,
+        code: str,
+        actor: str,
+        reason: str,
+    ) -> None:
+        self.request.status = status
+        self.request.pending_reason = pending
+        self.decide(DecisionCategory.LIFECYCLE, code, actor, reason)
+        self.upsert_status()
+
+    def reject_with(self, code: RejectionCode, reason: str, actor: str = "system") -> None:
+        self.request.rejection = Rejection(code=code, reason=reason, actor=actor)
+        self.set_status(RequestStatus.REJECTED, None, f"rejected:{code.value}", actor, reason)
+
+    def fail(self, error: str) -> None:
+        self.request.error = error
+        self.set_status(RequestStatus.FAILED, None, "failed", "system", error)
+
+    def upsert_status(self) -> None:
+        # Started without search attributes (e.g. on a server that cannot register them).
+        if workflow.info().typed_search_attributes.get(STATUS_KEY) is not None:
+            workflow.upsert_search_attributes([STATUS_KEY.value_set(self.request.status.value)])
+        self.show_progress()
+
+    def show_progress(self) -> None:
+        req = self.request
+        lines = [
+            f"**{req.status.value}**"
+            + (f" ({req.pending_reason.value})" if req.pending_reason else "")
+        ]
+        if req.required_approvals:
+            lines.append(
+                rules.describe_progress(req.required_approvals, req.requester, req.approvals)
+            )
+        if req.approvals:
+            lines.append("approved by " + ", ".join(a.actor for a in req.approvals))
+        if req.rejection:
+            lines.append(f"rejected ({req.rejection.code.value}): {req.rejection.reason}")
+        if req.resulting_version is not None:
+            lines.append(
+                f"executed: state {req.state_id} is now at version {req.resulting_version}"
+            )
+        workflow.set_current_details("\n\n".join(lines))
+
+    async def save(self) -> None:
+        """Write the current request as the next revision; saves are serialized."""
+        async with self.save_lock:
+            snapshot = self.request.model_copy(deep=True)
+            snapshot.revision = self.request.revision + 1
+            await workflow.execute_local_activity(
+                SAVE_REQUEST_ACTIVITY,
+                SaveRequestInput(request=snapshot),
+                result_type=SaveRequestResult,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=SAVE_RETRY,
+            )
+            self.request.revision = snapshot.revision
