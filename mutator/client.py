@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,12 +47,15 @@ from mutator.errors import (
 from mutator.lane_contracts import LANE_WORKFLOW, LaneStatus
 from mutator.models import (
     AuditEntry,
+    BatchItem,
+    BatchMode,
     HistoryEntry,
     LockInfo,
     MutationRequest,
     RequestStatus,
     StateView,
     SubmitRequestInput,
+    batch_state_id,
 )
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
@@ -192,14 +196,58 @@ class MutatorClient(StoreReader):
             )
         except ValidationError as exc:
             raise _input_error(exc) from None
+        return await self._submit(submitted, wait=wait, wait_timeout=wait_timeout)
+
+    async def submit_batch(
+        self,
+        items: Sequence[BatchItem | dict[str, Any]],
+        *,
+        mode: BatchMode | str,
+        actor: str,
+        reason: str = "",
+        request_id: str | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+    ) -> MutationRequest:
+        """Several mutations, possibly over several states, governed as one request."""
+        try:
+            batch_mode = BatchMode(mode)
+        except ValueError:
+            allowed = ", ".join(m.value for m in BatchMode)
+            raise MutatorInputError(
+                f"mode: {mode!r} is not a batch mode (one of {allowed})"
+            ) from None
+        try:
+            parsed = [BatchItem.model_validate(item) for item in items]
+            submitted = SubmitRequestInput(
+                request_id=request_id or f"batch-{uuid.uuid4().hex[:16]}",
+                state_id=batch_state_id(parsed) if parsed else "batch",
+                mutation="batch",
+                payload={},
+                requester=actor,
+                reason=reason,
+                batch_mode=batch_mode,
+                items=parsed,
+            )
+        except ValidationError as exc:
+            raise _input_error(exc) from None
+        return await self._submit(submitted, wait=wait, wait_timeout=wait_timeout)
+
+    async def _submit(
+        self, submitted: SubmitRequestInput, *, wait: bool, wait_timeout: float | None
+    ) -> MutationRequest:
         existing = await asyncio.to_thread(self.store.get_request, submitted.request_id)
         if existing is None:
             known = await asyncio.to_thread(self.store.registered_mutations)
-            if known and submitted.mutation not in known:
-                raise MutatorInputError(
-                    f"mutation: unknown mutation {submitted.mutation!r} "
-                    f"(registered: {', '.join(known)})"
-                )
+            names = (
+                [i.mutation for i in submitted.items] if submitted.items else [submitted.mutation]
+            )
+            for index, name in enumerate(names):
+                if known and name not in known:
+                    field = f"items.{index}.mutation" if submitted.items else "mutation"
+                    raise MutatorInputError(
+                        f"{field}: unknown mutation {name!r} (registered: {', '.join(known)})"
+                    )
             existing = await self._start(submitted)
         if wait and not existing.status.is_terminal:
             return await self.wait(existing.request_id, timeout=wait_timeout)

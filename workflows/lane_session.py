@@ -60,6 +60,21 @@ class LaneSession:
                 await self._signal_lane("renew")
         return await task
 
+    @staticmethod
+    async def hold_all_while(lanes: list[LaneSession], task: asyncio.Task[T]) -> T:
+        """Await ``task`` while renewing every lane in ``lanes``."""
+        held = [lane for lane in lanes if lane.grant is not None]
+        if not held:
+            return await task
+        interval = max(min(lane.grant.lease_seconds for lane in held if lane.grant) / 3, 0.5)
+        while not task.done():
+            try:
+                await workflow.wait_condition(task.done, timeout=interval)
+            except TimeoutError:
+                for lane in held:
+                    await lane._signal_lane("renew")
+        return await task
+
     async def release(self) -> None:
         if self.grant is None:
             return

@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.batch_execution import execute_batch
 from workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
@@ -48,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
     from mutator.lane_contracts import LaneGrant
     from mutator.models import (
         Approval,
+        BatchItemResult,
+        ItemOutcome,
         Decision,
         DecisionCategory,
         MutationRequest,
@@ -58,9 +61,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-SAVE_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
-)
 EVALUATE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=[ERR_UNKNOWN_MUTATION, ERR_POLICY_FAILED],
@@ -96,6 +96,18 @@ class MutationRequestWorkflow(RequestRecord):
             status=RequestStatus.PENDING,
             expected_version=input.expected_version,
             base_version=input.expected_version,
+            batch_mode=input.batch_mode,
+            items=[
+                BatchItemResult(
+                    index=index,
+                    state_id=item.state_id,
+                    mutation=item.mutation,
+                    payload=item.payload,
+                    expected_version=item.expected_version,
+                    base_version=item.expected_version,
+                )
+                for index, item in enumerate(input.items)
+            ],
             created_at=now,
             updated_at=now,
         )
@@ -215,6 +227,8 @@ class MutationRequestWorkflow(RequestRecord):
         while not self.request.status.is_terminal:
             if self.request.status == RequestStatus.PENDING:
                 await self._await_approvals()
+            elif self.request.status == RequestStatus.APPROVED and self.request.items:
+                await execute_batch(self)
             elif self.request.status == RequestStatus.APPROVED:
                 await self._resolve_and_execute()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -241,13 +255,20 @@ class MutationRequestWorkflow(RequestRecord):
 
     def _admit(self, evaluation: EvaluateResult) -> None:
         self.on_stale = evaluation.on_stale
+        if evaluation.outcome in ("deny", "invalid"):
+            for item in self.request.items:
+                item.outcome = ItemOutcome.NOT_RUN
+                item.reason = f"not run: the request was refused ({evaluation.outcome})"
         if evaluation.outcome == "deny":
             self.reject_with(RejectionCode.POLICY_DENIED, evaluation.reason)
         elif evaluation.outcome == "invalid":
             self.reject_with(RejectionCode.VALIDATION_FAILED, evaluation.reason)
         elif evaluation.outcome == "require_approvals":
             self.request.required_approvals = evaluation.requirements
-            if self.request.base_version is None:
+            for item, version in zip(self.request.items, evaluation.item_versions, strict=False):
+                if item.base_version is None:
+                    item.base_version = version
+            if self.request.base_version is None and not self.request.items:
                 # Approvers judge the state as it was at submission: that is the base.
                 self.request.base_version = evaluation.state_version
             self._await_approval_state(PendingReason.APPROVAL)
