@@ -18,7 +18,14 @@ from mutator.errors import MutatorUnavailable
 from mutator.loader import load_app
 from mutator.settings import DEFAULT_DATABASE_URL
 from mutator.store import Store
-from mutator.temporal import SEARCH_ATTRIBUTES, binary_path, connect_temporal, run_worker
+from mutator.temporal import (
+    DEFAULT_MAX_CONCURRENT_MUTATIONS,
+    SEARCH_ATTRIBUTES,
+    binary_path,
+    connect_temporal,
+    run_worker,
+    validate_max_concurrent_mutations,
+)
 
 SERVER_START_TIMEOUT_SECONDS = 60.0
 
@@ -221,9 +228,11 @@ async def run_worker_forever(
     namespace: str,
     db: str,
     task_queue: str,
+    max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     as_json: bool = False,
 ) -> None:
     stop_on_signals()
+    slots = validate_max_concurrent_mutations(max_concurrent_mutations)
     app = load_app(app_spec)
     store = Store.from_url(db)
     try:
@@ -235,6 +244,7 @@ async def run_worker_forever(
                 address=address,
                 namespace=namespace,
                 task_queue=task_queue,
+                max_concurrent_mutations=slots,
                 ready=ready,
             )
         )
@@ -248,11 +258,13 @@ async def run_worker_forever(
                     "database": store.url,
                     "app": app_spec,
                     "task_queue": task_queue,
+                    "max_concurrent_mutations": slots,
                 }
             )
         else:
             console.print(
-                f"[bold green]worker running[/] app {app_spec} on task queue {task_queue!r} "
+                f"[bold green]worker running[/] app {app_spec} on task queue {task_queue!r}, "
+                f"at most {slots} mutations at once "
                 f"({address}, namespace {namespace!r}); Ctrl-C stops it",
                 highlight=False,
                 soft_wrap=True,

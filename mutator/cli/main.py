@@ -27,6 +27,7 @@ from mutator.cli.common import (
     run,
     with_client,
 )
+from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.entry import exit_process, invoke
 from mutator.errors import MutatorInputError
 from mutator.models import MutationRequest
@@ -88,6 +89,14 @@ def worker(
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     task_queue: TaskQueue = TASK_QUEUE,
+    max_concurrent_mutations: Annotated[
+        str,
+        typer.Option(
+            envvar="MUTATOR_MAX_CONCURRENT_MUTATIONS",
+            help="Mutations this worker process executes at once (slots of the execution "
+            "task queue). The global cap is the sum over worker processes.",
+        ),
+    ] = "10",
     as_json: AsJson = False,
 ) -> None:
     """Run a worker: the request workflows and their activities for your app."""
@@ -101,10 +110,20 @@ def worker(
             namespace=namespace,
             db=db,
             task_queue=task_queue,
+            max_concurrent_mutations=_slots(max_concurrent_mutations, as_json),
             as_json=as_json,
         ),
         interrupted_exit=0,
     )
+
+
+def _slots(value: str, as_json: bool) -> int:
+    from mutator.temporal import validate_max_concurrent_mutations
+
+    try:
+        return validate_max_concurrent_mutations(value)
+    except MutatorInputError as exc:
+        raise fail(MutatorInputError(f"--max-concurrent-mutations: {exc}"), as_json) from None
 
 
 @db_cli.command("upgrade")
@@ -369,6 +388,9 @@ def audit(
         output.print_json(entries)
     else:
         output.show_audit(entries)
+
+
+register_concurrency_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

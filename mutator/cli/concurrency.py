@@ -1,0 +1,124 @@
+"""`mutator batch` and `mutator locks`: core execution concurrency from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mutator.cli import output
+from mutator.cli.common import (
+    DEFAULT_ADDRESS,
+    DEFAULT_NAMESPACE,
+    Actor,
+    Address,
+    AsJson,
+    Database,
+    Namespace,
+    TaskQueue,
+    exit_for,
+    fail,
+    print_request,
+    with_client,
+)
+from mutator.errors import MutatorInputError
+from mutator.models import BatchMode, LockInfo
+from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
+
+
+def read_batch_file(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise MutatorInputError(f"FILE: cannot read {str(path)!r}: {exc.strerror}") from None
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MutatorInputError(f"FILE: {str(path)!r} is not valid JSON: {exc}") from None
+    if isinstance(items, dict) and "items" in items:
+        items = items["items"]
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise MutatorInputError(
+            f"FILE: {str(path)!r} must hold a JSON list of items "
+            '[{"state_id": ..., "mutation": ..., "payload": {...}}, ...]'
+        )
+    return items
+
+
+def batch(
+    file: Annotated[Path, typer.Argument(help="JSON list of {state_id, mutation, payload}.")],
+    actor: Actor,
+    mode: Annotated[
+        BatchMode,
+        typer.Option(
+            help="atomic: all or none; sequential: stop at the first "
+            "failure; independent: every item runs."
+        ),
+    ] = BatchMode.ATOMIC,
+    reason: Annotated[str, typer.Option(help="Why this change is needed.")] = "",
+    request_id: Annotated[
+        str | None, typer.Option(help="Idempotency key; resubmitting returns the same request.")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the batch ends.")] = False,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
+) -> None:
+    """Submit several mutations, over one or more states, governed as one request."""
+    try:
+        items = read_batch_file(file)
+    except MutatorInputError as exc:
+        raise fail(exc, as_json) from None
+    req = with_client(
+        address,
+        namespace,
+        db,
+        task_queue,
+        as_json,
+        lambda c: c.submit_batch(
+            items, mode=mode, actor=actor, reason=reason, request_id=request_id, wait=wait
+        ),
+    )
+    print_request(req, as_json)
+    exit_for(req)
+
+
+def locks(
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    db: Database = DEFAULT_DATABASE_URL,
+    task_queue: TaskQueue = TASK_QUEUE,
+    as_json: AsJson = False,
+) -> None:
+    """Open state lanes: holder, fencing token, queue, lease; flags stale leases."""
+    found = with_client(address, namespace, db, task_queue, as_json, lambda c: c.locks())
+    if as_json:
+        output.print_json(found)
+    else:
+        show_locks(found)
+
+
+def show_locks(found: list[LockInfo]) -> None:
+    table = Table("state", "holder", "token", "queue", "acquired", "expires", "stale", "note")
+    for lock in found:
+        table.add_row(
+            lock.state_id,
+            lock.holder_request_id or "-",
+            str(lock.fencing_token or "-"),
+            str(lock.queue_length),
+            lock.acquired_at.isoformat(timespec="seconds") if lock.acquired_at else "-",
+            lock.expires_at.isoformat(timespec="seconds") if lock.expires_at else "-",
+            "STALE" if lock.stale else "",
+            lock.note,
+        )
+    output.console.print(table)
+
+
+def register_concurrency_commands(cli: typer.Typer) -> None:
+    cli.command("batch")(batch)
+    cli.command("locks")(locks)
