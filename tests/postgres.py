@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -16,18 +15,41 @@ import pytest
 from sqlalchemy import create_engine, text
 
 ENV_URL = "MUTATOR_TEST_POSTGRES_URL"
+# Set by .ci/run: a missing PostgreSQL fails the session instead of skipping its tests.
+ENV_REQUIRE = "MUTATOR_TEST_REQUIRE_POSTGRES"
+
+
+def _version_key(bindir: Path) -> tuple[int, ...]:
+    # /usr/lib/postgresql/15/bin -> (15,): 15 sorts above 9.6.
+    return tuple(int(p) for p in bindir.parent.name.split(".") if p.isdigit())
 
 
 def _bindir() -> Path | None:
+    """Where initdb and pg_ctl are: pg_config's bindir, else Debian's newest
+    /usr/lib/postgresql/<version>/bin (Debian does not put them, or pg_config, on PATH)."""
     pg_config = shutil.which("pg_config")
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         candidate = Path(out.stdout.strip())
         if (candidate / "initdb").exists():
             return candidate
-    for found in sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True):
-        return Path(found).parent
-    return None
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    found = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")]
+    return max(found, key=_version_key, default=None)
+
+
+def _run(command: list[str], what: str, *, cwd: Path, log: Path | None = None) -> None:
+    """Run a PostgreSQL tool; on failure, raise with its output and the server log."""
+    done = subprocess.run(
+        command, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        details = done.stdout + done.stderr
+        if log is not None and log.exists():
+            details += log.read_text(errors="replace")
+        raise RuntimeError(f"{what} failed ({' '.join(command)}):\n{details}")
 
 
 def _free_port() -> int:
@@ -57,24 +79,32 @@ class PostgresServer:
             return cls(url)
         bindir = _bindir()
         if bindir is None:
-            pytest.skip(
+            message = (
                 f"PostgreSQL is not installed (no initdb found) and {ENV_URL} is not set; "
                 ".ci/run installs it from Debian's packages"
             )
+            if os.environ.get(ENV_REQUIRE):
+                pytest.fail(message)
+            pytest.skip(message)
         return cls.start(bindir)
 
     @classmethod
     def start(cls, bindir: Path) -> PostgresServer:
         root = Path(tempfile.mkdtemp(prefix="mutator-pg-"))
-        datadir = root / "data"
+        datadir, log = root / "data", root / "log"
         run_as: list[str] = []
         if os.geteuid() == 0:
-            # initdb refuses to run as root; Debian's package creates the postgres user.
+            # PostgreSQL refuses to run as root; Debian's package creates the postgres user.
             run_as = ["runuser", "-u", "postgres", "--"]
-            shutil.chown(root, "postgres")
+            try:
+                shutil.chown(root, "postgres")
+            except LookupError:
+                shutil.rmtree(root)
+                pytest.fail("running as root needs a `postgres` user to start PostgreSQL")
             os.chmod(root, 0o700)
         port = _free_port()
-        subprocess.run(
+        # cwd: a directory the postgres user can enter; --no-locale: no generated locales needed.
+        _run(
             [
                 *run_as,
                 str(bindir / "initdb"),
@@ -85,40 +115,40 @@ class PostgresServer:
                 "--auth=trust",
                 "-E",
                 "UTF8",
+                "--no-locale",
                 "--no-sync",
             ],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                *run_as,
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(datadir),
-                "-l",
-                str(root / "log"),
-                "-o",
-                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-                "-w",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
+            "initdb",
+            cwd=root,
         )
         server = cls(
             f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", datadir, run_as, bindir
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with server.engine.connect() as conn:
-                    conn.execute(text("select 1"))
-                return server
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        try:
+            # -w: returns once the server accepts connections.
+            _run(
+                [
+                    *run_as,
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(datadir),
+                    "-l",
+                    str(log),
+                    "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "-w",
+                    "start",
+                ],
+                "starting PostgreSQL",
+                cwd=root,
+                log=log,
+            )
+            with server.engine.connect() as conn:
+                conn.execute(text("select 1"))
+        except BaseException:
+            server.stop()
+            raise
+        return server
 
     def create_database(self) -> str:
         name = f"mutator_test_{uuid.uuid4().hex[:12]}"
@@ -141,5 +171,6 @@ class PostgresServer:
                     "stop",
                 ],
                 capture_output=True,
+                cwd=self.datadir.parent,
             )
             shutil.rmtree(self.datadir.parent, ignore_errors=True)
