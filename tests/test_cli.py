@@ -6,6 +6,7 @@ a user starts it) serves the whole module; the restart test runs its own.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import uuid
@@ -605,3 +606,58 @@ def test_restart_keeps_requests(tmp_path: Path) -> None:
     finally:
         code = second.stop() if second.proc is not None else None
     assert code == 0, second.logs()
+
+
+def test_batch_and_locks_from_the_cli(stack: CliStack, cli_store: Store, tmp_path: Path) -> None:
+    a, b = uid("ba"), uid("bb")
+    items = tmp_path / "items.json"
+    items.write_text(
+        json.dumps(
+            [
+                {"state_id": a, "mutation": "counter.add", "payload": {"amount": 1}},
+                {"state_id": b, "mutation": "counter.add", "payload": {"amount": 2}},
+            ]
+        )
+    )
+    done = ok(stack.run("batch", str(items), "--mode", "atomic", "--actor", "alice", "--json"))
+    assert done["status"] == "executed"
+    assert [i["outcome"] for i in done["items"]] == ["applied", "applied"]
+    assert cli_store.current_version(a) == cli_store.current_version(b) == 1
+
+    refused = tmp_path / "refused.json"
+    refused.write_text(
+        json.dumps([{"state_id": a, "mutation": "counter.add", "payload": {"amount": 5000}}])
+    )
+    denied = ok(
+        stack.run("batch", str(refused), "--mode", "sequential", "--actor", "alice", "--json"),
+        code=1,
+    )
+    assert denied["status"] == "rejected"
+    assert cli_store.current_version(a) == 1
+
+    not_json = tmp_path / "bad.json"
+    not_json.write_text("[{")
+    result = stack.run("batch", str(not_json), "--actor", "alice", "--json")
+    assert result.code == 2 and "is not valid JSON" in result.json()["error"]
+    result = stack.run("batch", str(items), "--mode", "sometimes", "--actor", "alice", "--json")
+    assert result.code == 2
+
+    lanes = ok(stack.run("locks", "--json"))
+    assert {a, b} <= {lane["state_id"] for lane in lanes}
+    for lane in lanes:
+        assert set(lane) >= {
+            "state_id",
+            "holder_request_id",
+            "fencing_token",
+            "queue_length",
+            "acquired_at",
+            "expires_at",
+            "stale",
+        }
+
+
+def test_worker_refuses_a_bad_cap(stack: CliStack) -> None:
+    for bad in ("0", "-1", "many"):
+        result = stack.run("worker", "--max-concurrent-mutations", bad, "--json")
+        assert result.code == 2, result
+        assert "max_concurrent_mutations must be an integer >= 1" in result.json()["error"]
