@@ -165,8 +165,12 @@ class MutatorClient(StoreReader):
         task_queue: str = TASK_QUEUE,
     ) -> MutatorClient:
         store = Store.from_url(database_url)
-        await asyncio.to_thread(store.check_schema)
-        temporal = await connect_temporal(address, namespace)
+        try:
+            await asyncio.to_thread(store.check_schema)
+            temporal = await connect_temporal(address, namespace)
+        except BaseException:
+            store.dispose()
+            raise
         return cls(temporal, store, task_queue=task_queue)
 
     # -- commands -----------------------------------------------------------------------

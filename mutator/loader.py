@@ -28,6 +28,11 @@ def load_app(spec: str) -> MutationApp:
         raise MutatorInputError(
             f"--app {spec!r}: cannot import module {module_name!r}: {exc}"
         ) from exc
+    except Exception as exc:
+        # The user's module itself is broken (SyntaxError, an error at import time).
+        raise MutatorInputError(
+            f"--app {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         app = getattr(module, attr)
     except AttributeError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import shutil
 import sysconfig
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from mutator.store import Store
 
 SEARCH_ATTRIBUTES = ("MutationStateId", "MutationName", "MutationStatus", "MutationRequester")
 CONNECT_TIMEOUT_SECONDS = 10.0
+# How long a starting worker waits for Temporal (MUTATOR_CONNECT_WAIT_SECONDS).
+WORKER_CONNECT_WAIT_SECONDS = float(os.environ.get("MUTATOR_CONNECT_WAIT_SECONDS", "30"))
 
 
 def binary_path(name: str) -> str:
@@ -60,6 +63,19 @@ async def connect_temporal(
             f"cannot reach the Temporal server at {address} (namespace {namespace!r}): {exc}. "
             "Start one with `mutator dev`, or set --address / TEMPORAL_ADDRESS to a running server."
         ) from exc
+
+
+async def connect_with_retry(address: str, namespace: str, *, wait_seconds: float) -> Client:
+    """A worker starting beside its Temporal server waits for it, for a bounded time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        try:
+            return await connect_temporal(address, namespace, timeout=min(5.0, wait_seconds))
+        except MutatorUnavailable as exc:
+            if loop.time() >= deadline:
+                raise MutatorUnavailable(f"{exc} (gave up after {wait_seconds:g}s)") from exc
+            await asyncio.sleep(1.0)
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
@@ -168,10 +184,11 @@ async def run_worker(
     task_queue: str,
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     ready: asyncio.Event | None = None,
+    connect_wait_seconds: float = WORKER_CONNECT_WAIT_SECONDS,
 ) -> None:
     store.check_schema()
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
-    client = await connect_temporal(address, namespace)
+    client = await connect_with_retry(address, namespace, wait_seconds=connect_wait_seconds)
     await ensure_search_attributes(client, namespace)
     workers = build_workers(
         client,

@@ -661,3 +661,15 @@ def test_worker_refuses_a_bad_cap(stack: CliStack) -> None:
         result = stack.run("worker", "--max-concurrent-mutations", bad, "--json")
         assert result.code == 2, result
         assert "max_concurrent_mutations must be an integer >= 1" in result.json()["error"]
+
+
+def test_worker_gives_up_on_an_unreachable_temporal_after_a_bounded_wait(
+    stack: CliStack, tmp_path: Path
+) -> None:
+    env = clean_env({"MUTATOR_DATABASE_URL": stack.db_url, "MUTATOR_CONNECT_WAIT_SECONDS": "2"})
+    result = run_mutator("worker", "--address", "127.0.0.1:1", "--json", env=env, cwd=tmp_path)
+    assert result.code == 2, result
+    message = result.json()["error"]
+    assert "cannot reach the Temporal server at 127.0.0.1:1" in message
+    assert "gave up after 2s" in message
+    assert "Traceback" not in result.stderr
