@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from mutator import metrics
 from mutator.app import Mutation, MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
@@ -172,7 +175,25 @@ class RequestActivities:
             raise ApplicationError(str(exc), type=ERR_UNKNOWN_MUTATION, non_retryable=True) from exc
 
         change = _change_for(mutation, req.payload)
+        meter = activity.metric_meter()
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            result = self._execute(input, change)
+            outcome = "applied"
+            return result
+        finally:
+            meter.create_histogram_timedelta(
+                metrics.EXECUTION, "Mutation execution activity", "s"
+            ).record(
+                timedelta(seconds=time.monotonic() - started),
+                {"mutation": req.mutation, "outcome": outcome},
+            )
 
+    def _execute(
+        self, input: ExecuteInput, change: Callable[[StateData], StateData]
+    ) -> ExecuteResult:
+        req = input.request
         for _ in range(MAX_CAS_ATTEMPTS):
             try:
                 applied = self.store.apply(
@@ -204,6 +225,9 @@ class RequestActivities:
                         non_retryable=True,
                     ) from None
                 activity.logger.info("compare-and-set lost on %s; retrying", req.state_id)
+                activity.metric_meter().create_counter(
+                    metrics.CAS_RETRIES, "Compare-and-set conflicts retried on the new state"
+                ).add(1, {"mutation": req.mutation})
         raise RuntimeError(f"compare-and-set on {req.state_id!r} lost {MAX_CAS_ATTEMPTS} times")
 
     @activity.defn(name=SAVE_REQUEST_ACTIVITY)

@@ -19,6 +19,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from mutator.app import MutationApp
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from activities import LaneSettings
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorInputError, MutatorUnavailable
+from mutator.metrics import prometheus_runtime
 from mutator.store import Store
 
 SEARCH_ATTRIBUTES = ("MutationStateId", "MutationName", "MutationStatus", "MutationRequester")
@@ -51,11 +53,20 @@ def binary_path(name: str) -> str:
 
 
 async def connect_temporal(
-    address: str, namespace: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS
+    address: str,
+    namespace: str,
+    *,
+    timeout: float = CONNECT_TIMEOUT_SECONDS,
+    runtime: Runtime | None = None,
 ) -> Client:
     try:
         return await asyncio.wait_for(
-            Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter),
+            Client.connect(
+                address,
+                namespace=namespace,
+                data_converter=pydantic_data_converter,
+                runtime=runtime,
+            ),
             timeout,
         )
     except (RuntimeError, OSError, TimeoutError) as exc:
@@ -65,13 +76,17 @@ async def connect_temporal(
         ) from exc
 
 
-async def connect_with_retry(address: str, namespace: str, *, wait_seconds: float) -> Client:
+async def connect_with_retry(
+    address: str, namespace: str, *, wait_seconds: float, runtime: Runtime | None = None
+) -> Client:
     """A worker starting beside its Temporal server waits for it, for a bounded time."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
         try:
-            return await connect_temporal(address, namespace, timeout=min(5.0, wait_seconds))
+            return await connect_temporal(
+                address, namespace, timeout=min(5.0, wait_seconds), runtime=runtime
+            )
         except MutatorUnavailable as exc:
             if loop.time() >= deadline:
                 raise MutatorUnavailable(f"{exc} (gave up after {wait_seconds:g}s)") from exc
@@ -185,10 +200,21 @@ async def run_worker(
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     ready: asyncio.Event | None = None,
     connect_wait_seconds: float = WORKER_CONNECT_WAIT_SECONDS,
+    metrics_port: int | None = None,
 ) -> None:
     store.check_schema()
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
-    client = await connect_with_retry(address, namespace, wait_seconds=connect_wait_seconds)
+    runtime = None
+    if metrics_port is not None:
+        try:
+            runtime = prometheus_runtime(metrics_port)
+        except Exception as exc:
+            raise MutatorUnavailable(
+                f"cannot serve metrics on port {metrics_port}: {exc}; choose another --metrics-port"
+            ) from exc
+    client = await connect_with_retry(
+        address, namespace, wait_seconds=connect_wait_seconds, runtime=runtime
+    )
     await ensure_search_attributes(client, namespace)
     workers = build_workers(
         client,

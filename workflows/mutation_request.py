@@ -20,6 +20,7 @@ from workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
+    from mutator import metrics
     from mutator.contracts import (
         ERR_FENCED_OUT,
         ERR_MUTATION_FAILED,
@@ -50,9 +51,9 @@ with workflow.unsafe.imports_passed_through():
     from mutator.models import (
         Approval,
         BatchItemResult,
-        ItemOutcome,
         Decision,
         DecisionCategory,
+        ItemOutcome,
         MutationRequest,
         PendingReason,
         RejectionCode,
@@ -308,6 +309,9 @@ class MutationRequestWorkflow(RequestRecord):
             await self.save()
             return
         if self.request.status == RequestStatus.PENDING:
+            workflow.metric_meter().create_histogram_timedelta(
+                metrics.APPROVAL_WAIT, "Submission to approval quorum", "s"
+            ).record(workflow.now() - self.request.created_at, {"mutation": self.request.mutation})
             self.set_status(
                 RequestStatus.APPROVED,
                 None,
@@ -355,6 +359,9 @@ class MutationRequestWorkflow(RequestRecord):
         await self._execute(base, token)
 
     async def _on_stale(self, current: int) -> None:
+        workflow.metric_meter().create_counter(metrics.STALE, "Stale version resolutions").add(
+            1, {"mutation": self.request.mutation, "strategy": self.on_stale}
+        )
         base = self.request.base_version
         reason = f"base version {base}, state is at version {current}"
         self.decide(DecisionCategory.VERSION_RESOLUTION, "stale", "system", reason)

@@ -12,6 +12,7 @@ from workflows.lane_session import LaneSession
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
+    from mutator import metrics
     from mutator.contracts import SAVE_REQUEST_ACTIVITY, SaveRequestInput, SaveRequestResult
     from mutator.lane_contracts import LaneGrant
     from mutator.models import (
@@ -77,6 +78,9 @@ class RequestRecord:
         self.set_status(RequestStatus.FAILED, None, "failed", "system", error)
 
     def upsert_status(self) -> None:
+        workflow.metric_meter().create_counter(metrics.REQUESTS, "Request status transitions").add(
+            1, {"status": self.request.status.value, "mutation": self.request.mutation}
+        )
         # Started without search attributes (e.g. on a server that cannot register them).
         if workflow.info().typed_search_attributes.get(STATUS_KEY) is not None:
             workflow.upsert_search_attributes([STATUS_KEY.value_set(self.request.status.value)])

@@ -229,6 +229,7 @@ async def run_worker_forever(
     db: str,
     task_queue: str,
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
+    metrics_port: int | None = None,
     as_json: bool = False,
 ) -> None:
     stop_on_signals()
@@ -245,6 +246,7 @@ async def run_worker_forever(
                 namespace=namespace,
                 task_queue=task_queue,
                 max_concurrent_mutations=slots,
+                metrics_port=metrics_port,
                 ready=ready,
             )
         )
@@ -259,6 +261,7 @@ async def run_worker_forever(
                     "app": app_spec,
                     "task_queue": task_queue,
                     "max_concurrent_mutations": slots,
+                    "metrics_port": metrics_port,
                 }
             )
         else:

@@ -97,6 +97,15 @@ def worker(
             "task queue). The global cap is the sum over worker processes.",
         ),
     ] = "10",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="MUTATOR_METRICS_PORT",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics (Temporal SDK + Mutator) on this port at /metrics.",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Run a worker: the request workflows and their activities for your app."""
@@ -111,6 +120,7 @@ def worker(
             db=db,
             task_queue=task_queue,
             max_concurrent_mutations=_slots(max_concurrent_mutations, as_json),
+            metrics_port=metrics_port,
             as_json=as_json,
         ),
         interrupted_exit=0,
