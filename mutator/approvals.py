@@ -47,6 +47,8 @@ def refuse_rejection(requirements: Sequence[ApprovalRequirement], actor: str) ->
 def refuse_cancel(
     requirements: Sequence[ApprovalRequirement], requester: str, actor: str
 ) -> str | None:
+    if not actor.strip():
+        return "actor must not be empty"
     if actor == requester or is_eligible(requirements, actor):
         return None
     return f"{actor!r} is neither the requester nor an eligible approver and cannot cancel"

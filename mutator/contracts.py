@@ -112,18 +112,20 @@ class AdmissionInput(BaseModel):
     """Empty: the submit update waits until policies have been evaluated."""
 
 
+# Defaults so that a malformed signal (e.g. sent from the UI without "actor") is decoded
+# and recorded as a refused attempt rather than dropped by the SDK.
 class ApproveInput(BaseModel):
-    actor: str
+    actor: str = ""
     comment: str = ""
 
 
 class RejectInput(BaseModel):
-    actor: str
-    reason: str
+    actor: str = ""
+    reason: str = ""
 
 
 class CancelInput(BaseModel):
-    actor: str
+    actor: str = ""
     reason: str = ""
 
 

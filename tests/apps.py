@@ -40,6 +40,7 @@ revalidated_add.validator(_check_amount)
 roles_add = app.mutation("roles.add")(_add)
 self_add = app.mutation("self.add")(_add)
 quick_add = app.mutation("quick.add")(_add)
+auto_reapprove_add = app.mutation("autore.add", on_stale="reapprove")(_add)
 denied_add = app.mutation("denied.add")(_add)
 
 

@@ -179,3 +179,85 @@ async def test_handler_exception_fails_with_error_kept(
         assert req.status == RequestStatus.FAILED
         assert req.error is not None and "the handler blew up" in req.error
         assert await client.history("acct-10") == []
+
+
+async def test_allowed_request_stale_under_reapprove_is_rejected(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(dev_env, sqlite_store) as client:
+        req = await client.submit(
+            "acct-11", "autore.add", {"amount": 1}, actor="alice", expected_version=3
+        )
+        assert req.status == RequestStatus.REJECTED
+        assert req.rejection is not None and req.rejection.code == RejectionCode.STALE
+        assert "no approvals to renew" in req.rejection.reason
+        assert await client.history("acct-11") == []
+
+
+async def test_malformed_signals_are_recorded_as_refused(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    from mutator.contracts import request_workflow_id
+    from tests.conftest import assert_eventually
+
+    async with running_mutator(dev_env, sqlite_store) as client:
+        req = await client.submit("acct-12", "reviewed.add", {"amount": 1}, actor="dave")
+        handle = dev_env.client.get_workflow_handle(request_workflow_id(req.request_id))
+        await handle.signal("approve_signal", {"comment": "no actor"})
+        await handle.signal("reject_signal", {"actor": "alice"})
+        await handle.signal("cancel_signal", {})
+
+        async def recorded() -> None:
+            stored = await client.get(req.request_id)
+            refused = [d.reason for d in stored.decisions if d.code == "refused_attempt"]
+            assert len(refused) == 3
+            assert "approve: actor must not be empty" in refused
+            assert "reject: reason must not be empty: say why the request is rejected" in refused
+            assert "cancel: actor must not be empty" in refused
+            assert stored.status == RequestStatus.PENDING
+
+        await assert_eventually(recorded)
+
+
+async def test_refused_signal_during_execution_stays_on_the_record(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    import asyncio
+
+    from mutator.contracts import ApproveInput, request_workflow_id
+    from tests import apps
+    from tests.conftest import assert_eventually
+
+    apps.probe.reset(hold_seconds=0, gated={"slow"})
+    apps.execution_gate.clear()
+    try:
+        async with running_mutator(dev_env, sqlite_store) as client:
+            submitted = asyncio.create_task(
+                client.submit(
+                    "acct-13",
+                    "probe.add",
+                    {"state": "acct-13", "marker": "slow"},
+                    actor="alice",
+                    request_id="acct-13-slow",
+                )
+            )
+
+            async def executing() -> None:
+                assert ("slow", 0) in apps.probe.calls
+
+            await assert_eventually(executing)
+            handle = dev_env.client.get_workflow_handle(request_workflow_id("acct-13-slow"))
+            await handle.signal("approve_signal", ApproveInput(actor="mallory"))
+            apps.execution_gate.set()
+            await submitted
+
+            async def kept() -> None:
+                stored = await client.get("acct-13-slow")
+                assert stored.status == RequestStatus.EXECUTED
+                assert ("refused_attempt", "mallory") in [
+                    (d.code, d.actor) for d in stored.decisions
+                ]
+
+            await assert_eventually(kept)
+    finally:
+        apps.execution_gate.set()

@@ -106,6 +106,7 @@ async def _apply_atomically(record: RequestRecord, lanes: list[LaneSession]) -> 
     executed.decisions.append(_executed_decision(record))
     async with record.save_lock:
         executed.revision = record.request.revision + 1
+        seen = len(record.request.decisions)
         try:
             result = await _run_items(record, executed.items, lanes, executed)
         except ActivityError as exc:
@@ -117,7 +118,9 @@ async def _apply_atomically(record: RequestRecord, lanes: list[LaneSession]) -> 
                     _mark(item, ItemOutcome.ROLLED_BACK, f"not applied: item {index} {kind}")
         else:
             assert result.request is not None
+            arrived = record.request.decisions[seen:]
             record.request = result.request
+            record.request.decisions.extend(arrived)
             record.upsert_status()
             return
     if kind in REFUSALS:

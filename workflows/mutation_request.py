@@ -365,7 +365,10 @@ class MutationRequestWorkflow(RequestRecord):
         base = self.request.base_version
         reason = f"base version {base}, state is at version {current}"
         self.decide(DecisionCategory.VERSION_RESOLUTION, "stale", "system", reason)
-        if self.on_stale == "reapprove":
+        if self.on_stale == "reapprove" and not self.request.required_approvals:
+            # Allowed at once, stale against its --expected-version: nobody to ask again.
+            self.reject_with(RejectionCode.STALE, f"{reason}; no approvals to renew")
+        elif self.on_stale == "reapprove":
             self.request.approvals = []
             self.request.base_version = current
             self.decide(
@@ -420,6 +423,8 @@ class MutationRequestWorkflow(RequestRecord):
         )
         async with self.save_lock:
             executed.revision = self.request.revision + 1
+            # Decisions that arrive while executing (e.g. refused signals) are kept.
+            seen = len(self.request.decisions)
             try:
                 execution = asyncio.create_task(
                     workflow.execute_activity(
@@ -452,7 +457,9 @@ class MutationRequestWorkflow(RequestRecord):
                 else:
                     self.fail(message)
             else:
+                arrived = self.request.decisions[seen:]
                 self.request = result.request
+                self.request.decisions.extend(arrived)
                 self.upsert_status()
                 return
         await self.save()
