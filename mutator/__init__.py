@@ -1,7 +1,7 @@
 """Mutator: governed state mutations on Temporal."""
 
 from mutator.app import MutationApp
-from mutator.client import MutatorClient
+from mutator.client import MutatorClient, MutatorTimeout
 from mutator.errors import (
     MutatorError,
     MutatorInputError,
@@ -38,6 +38,7 @@ __all__ = [
     "MutatorInputError",
     "MutatorNotFound",
     "MutatorRefused",
+    "MutatorTimeout",
     "MutatorUnavailable",
     "PendingReason",
     "PolicyContext",

@@ -133,11 +133,14 @@ class StoreReader:
         return await asyncio.to_thread(self.store.history, state_id)
 
     async def audit(
-        self, *, state_id: str | None = None, request_id: str | None = None
+        self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
     ) -> builtins.list[AuditEntry]:
+        """The newest ``limit`` decisions (oldest first), optionally of one state or request."""
         if request_id is not None:
             await self.get(request_id)
-        return await asyncio.to_thread(self.store.audit, state_id=state_id, request_id=request_id)
+        return await asyncio.to_thread(
+            self.store.audit, state_id=state_id, request_id=request_id, limit=limit
+        )
 
 
 class MutatorClient(StoreReader):

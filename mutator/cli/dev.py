@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mutator.cli.output import console, print_json
 from mutator.errors import MutatorUnavailable
-from mutator.loader import load_app
+from mutator.loader import EXAMPLE_APP, load_app
 from mutator.settings import DEFAULT_DATABASE_URL
 from mutator.store import Store
 from mutator.temporal import (
@@ -214,6 +214,16 @@ def _print_banner(address: str, ui_url: str, app_spec: str, db_url: str, db: str
         "mutator history acct-1",
         "mutator audit --state acct-1",
     ]
+    if app_spec != EXAMPLE_APP:
+        # The example app's commands mean nothing for another app.
+        examples = [
+            "mutator submit STATE_ID MUTATION --payload '{...}' --actor NAME",
+            "mutator list --status pending",
+            "mutator show REQUEST_ID",
+            "mutator approve REQUEST_ID --actor NAME",
+            "mutator state STATE_ID",
+            "mutator audit --state STATE_ID",
+        ]
     if exports:
         examples.insert(0, "export " + " ".join(exports))
     for example in examples:

@@ -387,13 +387,16 @@ def history(
 def audit(
     state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
     request: Annotated[str | None, typer.Option(help="Only this request.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=100000, help="The newest N decisions (oldest first).")
+    ] = 1000,
     address: ReadAddress = DEFAULT_ADDRESS,
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     as_json: AsJson = False,
 ) -> None:
     """The decision record: every transition, vote and refused attempt."""
-    entries = read(db, as_json, lambda c: c.audit(state_id=state, request_id=request))
+    entries = read(db, as_json, lambda c: c.audit(state_id=state, request_id=request, limit=limit))
     if as_json:
         output.print_json(entries)
     else:

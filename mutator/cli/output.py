@@ -46,9 +46,21 @@ def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
         ("request", req.request_id),
         ("mutation", f"{req.mutation} on {req.state_id}"),
         ("requester", req.requester + (f" — {req.reason}" if req.reason else "")),
-        ("payload", json.dumps(req.payload)),
         ("status", status),
     ]
+    if req.batch_mode is None:
+        rows.insert(3, ("payload", json.dumps(req.payload)))
+    else:
+        rows.insert(3, ("batch", f"{req.batch_mode.value}, {len(req.items)} items"))
+        for item in req.items:
+            version = f" -> v{item.resulting_version}" if item.resulting_version else ""
+            rows.append(
+                (
+                    f"item {item.index}",
+                    f"{item.mutation} on {item.state_id} {json.dumps(item.payload)}: "
+                    f"{item.outcome.value}{version}" + (f" ({item.reason})" if item.reason else ""),
+                )
+            )
     if req.rejection:
         rows.append(("rejection", f"{req.rejection.code.value}: {req.rejection.reason}"))
     if req.error:

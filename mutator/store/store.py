@@ -415,13 +415,15 @@ class Store:
     def audit(
         self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
     ) -> list[AuditEntry]:
-        query = select(decisions).order_by(decisions.c.at, decisions.c.request_id, decisions.c.seq)
+        """The newest ``limit`` decisions, oldest first."""
+        newest = (decisions.c.at.desc(), decisions.c.request_id.desc(), decisions.c.seq.desc())
+        query = select(decisions).order_by(*newest)
         if state_id:
             query = query.where(decisions.c.state_id == state_id)
         if request_id:
             query = query.where(decisions.c.request_id == request_id)
         with self._connect("read the audit log") as conn:
-            rows = conn.execute(query.limit(limit)).all()
+            rows = list(reversed(conn.execute(query.limit(limit)).all()))
         return [
             AuditEntry(
                 request_id=r.request_id,
