@@ -40,6 +40,10 @@ class LaneActivities:
 
     @activity.defn(name=ACQUIRE_LANE_ACTIVITY)
     async def acquire_lane(self, input: AcquireLaneInput) -> AcquireLaneResult:
+        return await self.join(input)
+
+    async def join(self, input: AcquireLaneInput) -> AcquireLaneResult:
+        """Queue the calling request on its state's lane (signal-with-start)."""
         # A lane that closed while idle starts again above the store's fence, so fencing
         # tokens keep increasing per state across lane runs.
         fence = await asyncio.to_thread(self.store.fence, input.state_id)

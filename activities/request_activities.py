@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities.lane_activities import LaneActivities
 from mutator import metrics
 from mutator.app import Mutation, MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
@@ -39,6 +41,7 @@ from mutator.contracts import (
     SaveRequestInput,
     SaveRequestResult,
 )
+from mutator.lane_contracts import AcquireLaneInput
 from mutator.models import ItemOutcome, MutationRequest
 from mutator.policies import PolicyContext
 from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
@@ -90,12 +93,29 @@ class ItemError(Exception):
 
 
 class RequestActivities:
-    def __init__(self, app: MutationApp, store: Store) -> None:
+    def __init__(self, app: MutationApp, store: Store, lanes: LaneActivities) -> None:
         self.app = app
         self.store = store
+        self.lanes = lanes
 
     @activity.defn(name=EVALUATE_ACTIVITY)
-    def evaluate(self, input: EvaluateInput) -> EvaluateResult:
+    async def evaluate(self, input: EvaluateInput) -> EvaluateResult:
+        # Policies and validators are user code: run them off the event loop.
+        result = await asyncio.to_thread(self._evaluate, input)
+        if input.join_lane_if_allowed and result.outcome == "allow" and not input.request.items:
+            # Ready to execute at once: join the state's lane now, saving a round trip.
+            info = activity.info()
+            await self.lanes.join(
+                AcquireLaneInput(
+                    state_id=input.request.state_id,
+                    owner=info.workflow_id or "",
+                    request_id=input.request.request_id,
+                )
+            )
+            result.lane_requested = True
+        return result
+
+    def _evaluate(self, input: EvaluateInput) -> EvaluateResult:
         req = input.request
         if req.items:
             return self._evaluate_batch(req)

@@ -40,6 +40,8 @@ def request_workflow_id(request_id: str) -> str:
 
 class EvaluateInput(BaseModel):
     request: MutationRequest
+    # When policies allow at once, join the state's lane in the same activity.
+    join_lane_if_allowed: bool = False
 
 
 class EvaluateResult(BaseModel):
@@ -49,6 +51,7 @@ class EvaluateResult(BaseModel):
     state_version: int
     on_stale: str = "reject"
     item_versions: list[int] = Field(default_factory=list)
+    lane_requested: bool = False
 
 
 class ResolveVersionInput(BaseModel):

@@ -67,6 +67,9 @@ class LaneStatus(BaseModel):
 class AcquireLaneRequest(BaseModel):
     owner: str
     request_id: str
+    # Nested acquisition by the holder (counted, released as many times). Without it, an
+    # acquire from the holder is a retry and only repeats the grant.
+    reentrant: bool = False
 
 
 class LaneTokenSignal(BaseModel):

@@ -170,8 +170,8 @@ def build_workers(
     from workflows import MutationRequestWorkflow, StateLaneWorkflow
 
     slots = validate_max_concurrent_mutations(max_concurrent_mutations)
-    request_activities = RequestActivities(app, store)
     lane_activities = LaneActivities(store, lane_settings)
+    request_activities = RequestActivities(app, store, lane_activities)
     main = Worker(
         client,
         task_queue=task_queue,

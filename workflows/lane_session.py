@@ -35,8 +35,16 @@ class LaneSession:
         if grant.state_id == self.state_id:
             self.grant = grant
 
-    async def acquire(self) -> LaneGrant:
-        """Queue on the state's lane and wait (without limit) for our turn."""
+    async def acquire(self, *, already_queued: bool = False) -> LaneGrant:
+        """Queue on the state's lane and wait (without limit) for our turn.
+
+        ``already_queued``: the evaluation activity joined the lane for us; the grant may
+        even have arrived already.
+        """
+        if already_queued:
+            await workflow.wait_condition(lambda: self.grant is not None)
+            assert self.grant is not None
+            return self.grant
         self.grant = None
         await workflow.execute_activity(
             ACQUIRE_LANE_ACTIVITY,

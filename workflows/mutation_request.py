@@ -115,6 +115,7 @@ class MutationRequestWorkflow(RequestRecord):
         self.admitted = False
         self.save_lock = asyncio.Lock()
         self.lanes = {}
+        self.lane_queued = False
         self.on_stale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
@@ -220,9 +221,10 @@ class MutationRequestWorkflow(RequestRecord):
     @workflow.run
     async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
         self.decide(DecisionCategory.LIFECYCLE, "submitted", input.requester, input.reason)
-        evaluation = await self._evaluate()
+        evaluation = await self._evaluate(join_lane_if_allowed=True)
         if evaluation is not None:
             self._admit(evaluation)
+            self.lane_queued = evaluation.lane_requested
         await self.save()
         self.admitted = True
         while not self.request.status.is_terminal:
@@ -235,11 +237,11 @@ class MutationRequestWorkflow(RequestRecord):
         await workflow.wait_condition(workflow.all_handlers_finished)
         return RequestWorkflowResult(request=self.request)
 
-    async def _evaluate(self) -> EvaluateResult | None:
+    async def _evaluate(self, *, join_lane_if_allowed: bool = False) -> EvaluateResult | None:
         try:
             evaluation: EvaluateResult = await workflow.execute_activity(
                 EVALUATE_ACTIVITY,
-                EvaluateInput(request=self.request),
+                EvaluateInput(request=self.request, join_lane_if_allowed=join_lane_if_allowed),
                 result_type=EvaluateResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=EVALUATE_RETRY,
@@ -324,7 +326,8 @@ class MutationRequestWorkflow(RequestRecord):
             await self.save()
 
     async def _resolve_and_execute(self) -> None:
-        grant = await self.lane(self.request.state_id).acquire()
+        grant = await self.lane(self.request.state_id).acquire(already_queued=self.lane_queued)
+        self.lane_queued = False
         self.decide(
             DecisionCategory.LIFECYCLE, "lane_acquired", "system", f"fencing token {grant.token}"
         )
@@ -354,8 +357,9 @@ class MutationRequestWorkflow(RequestRecord):
                 "system",
                 f"state is at the base version {base}",
             )
+        # Not saved on its own: the execution's transaction stores this decision with the
+        # outcome (the Temporal UI shows `executing` meanwhile).
         self.set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
-        await self.save()
         await self._execute(base, token)
 
     async def _on_stale(self, current: int) -> None:

@@ -63,9 +63,9 @@ class StateLaneWorkflow:
     @workflow.signal
     def acquire(self, request: AcquireLaneRequest) -> None:
         if self.holder is not None and self.holder.owner == request.owner:
-            # Re-entrant: the holder asks again (a batch touching this state twice).
-            self.holder.depth += 1
-            self.regrant = True
+            if request.reentrant:
+                self.holder.depth += 1
+            self.regrant = True  # a retried acquire gets its grant again
             return
         if any(entry.owner == request.owner for entry in self.queue):
             return  # a retried acquire activity: already queued
