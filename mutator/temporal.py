@@ -167,7 +167,8 @@ def build_workers(
 ) -> MutatorWorkers:
     # Imported here so `mutator` (the domain) stays importable without the worker code paths.
     from activities import LaneActivities, RequestActivities
-    from workflows import MutationRequestWorkflow, StateLaneWorkflow
+    from workflows.mutation_request import MutationRequestWorkflow
+    from workflows.state_lane import StateLaneWorkflow
 
     slots = validate_max_concurrent_mutations(max_concurrent_mutations)
     lane_activities = LaneActivities(store, lane_settings)
