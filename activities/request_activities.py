@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import json
 import time
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 
 from activities.lane_activities import LaneActivities
 from mutator import metrics
@@ -41,7 +44,7 @@ from mutator.contracts import (
     SaveRequestInput,
     SaveRequestResult,
 )
-from mutator.lane_contracts import AcquireLaneInput
+from mutator.lane_contracts import AcquireLaneInput, LaneTokenSignal, lane_workflow_id
 from mutator.models import ItemOutcome, MutationRequest
 from mutator.policies import PolicyContext
 from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
@@ -93,10 +96,18 @@ class ItemError(Exception):
 
 
 class RequestActivities:
-    def __init__(self, app: MutationApp, store: Store, lanes: LaneActivities) -> None:
+    def __init__(
+        self,
+        app: MutationApp,
+        store: Store,
+        lanes: LaneActivities,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
         self.app = app
         self.store = store
         self.lanes = lanes
+        # Threads for the handler and the write of the (async) execution activity.
+        self.executor = executor or concurrent.futures.ThreadPoolExecutor(max_workers=10)
 
     @activity.defn(name=EVALUATE_ACTIVITY)
     async def evaluate(self, input: EvaluateInput) -> EvaluateResult:
@@ -187,7 +198,36 @@ class RequestActivities:
         return ResolveVersionResult(current_version=current, stale=stale)
 
     @activity.defn(name=EXECUTE_ACTIVITY)
-    def execute(self, input: ExecuteInput) -> ExecuteResult:
+    async def execute(self, input: ExecuteInput) -> ExecuteResult:
+        """Apply the request's change; then hand the state's lane on at once.
+
+        The handler and the write run in a thread. Releasing the lane from here, right after
+        the commit, lets the next request on the state start without waiting for this
+        request's workflow to process the result (its own release then finds the lane
+        passed on and is ignored).
+        """
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        result = await loop.run_in_executor(
+            self.executor, context.run, self._execute_with_metrics, input
+        )
+        if input.fencing_token is not None:
+            try:
+                await (
+                    activity.client()
+                    .get_workflow_handle(lane_workflow_id(input.request.state_id))
+                    .signal(
+                        "release",
+                        LaneTokenSignal(
+                            owner=activity.info().workflow_id or "", token=input.fencing_token
+                        ),
+                    )
+                )
+            except RPCError:
+                activity.logger.warning("early lane release failed; the request releases it")
+        return result
+
+    def _execute_with_metrics(self, input: ExecuteInput) -> ExecuteResult:
         req = input.request
         try:
             mutation = self.app.get(req.mutation)

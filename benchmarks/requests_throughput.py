@@ -405,6 +405,45 @@ class Bench:
             raise RuntimeError(f"baseline workflow {workflow_id} returned {result}, expected 3")
 
 
+async def run_hot_state(bench: Bench, store: Store, state_id: str, count: int) -> dict[str, Any]:
+    """M requests on one state at once: executions per second, ready-to-executed latency.
+
+    "Ready" is the request's `approved` decision (policy allowed it: it joins the lane);
+    "executed" is its `executed` decision. Both are the workflow's own timestamps.
+    """
+    submitted = [
+        asyncio.create_task(
+            bench.mutator.submit(state_id, BENCH_MUTATION, {"amount": 1}, actor="bench")
+        )
+        for _ in range(count)
+    ]
+    requests = await asyncio.gather(*submitted)
+    ready: list[float] = []
+    executed: list[float] = []
+    for request in requests:
+        done = await bench.mutator.wait(request.request_id, timeout=600)
+        if done.status != RequestStatus.EXECUTED:
+            raise RuntimeError(f"hot-state request {done.request_id} is {done.status.value}")
+        at = {d.code: d.at.timestamp() for d in done.decisions}
+        ready.append(at["approved"])
+        executed.append(at["executed"])
+    history = await asyncio.to_thread(store.history, state_id)
+    if [h.version for h in history] != list(range(1, count + 1)):
+        raise RuntimeError("hot-state history is not consecutive versions")
+    span = max(executed) - min(ready)
+    latencies = sorted(e - r for r, e in zip(ready, executed, strict=True))
+    return {
+        "requests": count,
+        "seconds": round(span, 3),
+        "executions_per_s": round(count / span, 2),
+        "ready_to_executed_ms": {
+            "p50": _ms(_percentile(latencies, 50)),
+            "p95": _ms(_percentile(latencies, 95)),
+            "max": _ms(latencies[-1]),
+        },
+    }
+
+
 async def history_shape(temporal: Client, workflow_id: str) -> dict[str, int]:
     """What one workflow cost the server: events, workflow tasks, activities, markers."""
     history = await temporal.get_workflow_handle(workflow_id).fetch_history()
@@ -459,6 +498,7 @@ class Options:
     warmup: int
     rounds: int
     bytecode_cache: bool
+    hot: int = 50
 
 
 @contextmanager
@@ -589,6 +629,9 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
                     await step()
                 round_ratios.append(_ratio(mutator.phases[-1].rate, baseline.phases[-1].rate))
 
+            # (b) one hot state, M requests at once, against the baseline's serial rate.
+            hot = await run_hot_state(bench, store, bench.key("hot", 0), opts.hot)
+
             # One item of the concurrent phases (a distinct state / workflow id each).
             sample_state = bench.key("m0", 0)
             shapes = {
@@ -624,6 +667,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
             "n": n,
             "concurrency": c,
             "serial": m,
+            "hot": opts.hot,
             "warmup": opts.warmup,
             "rounds": opts.rounds,
             "python": platform.python_version(),
@@ -637,6 +681,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
         "baseline": b.summary("workflows"),
         "baseline_serial": bs.summary("workflows"),
         "mutator_serial": ms.summary("requests"),
+        "mutator_hot_state": hot,
         "mutator_after_phase": _drain_summary(drains, idle),
         "idle_cpu_ms_per_s": {
             "python": _ms(idle.python_cpu),
@@ -647,6 +692,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
             "mutator_rate / baseline_rate per round": round_ratios,
             "mutator_rate / baseline_serial_rate": _ratio(a.rate, bs.rate),
             "mutator_serial_rate / baseline_serial_rate": _ratio(ms.rate, bs.rate),
+            "hot_state_rate / baseline_serial_rate": _ratio(hot["executions_per_s"], bs.rate),
             "mutator_p50 / baseline_p50": _ratio(
                 statistics.median(a.latencies), statistics.median(b.latencies)
             ),
@@ -674,6 +720,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200, help="items per concurrent phase")
     parser.add_argument("--concurrency", type=int, default=20, help="items in flight at once")
     parser.add_argument("--serial", type=int, default=50, help="items per serial phase")
+    parser.add_argument(
+        "--hot", type=int, default=50, help="requests submitted at once on one hot state"
+    )
     parser.add_argument(
         "--warmup", type=int, default=20, help="unmeasured items per path before measuring"
     )
@@ -703,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         args.warmup,
         args.rounds,
         bytecode_cache=not args.no_bytecode_cache,
+        hot=args.hot,
     )
     result = asyncio.run(benchmark(opts))
     text = json.dumps(result, indent=2)

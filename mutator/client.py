@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributeKey,
@@ -63,8 +64,6 @@ from mutator.temporal import connect_temporal
 
 # How long submit waits for a worker to evaluate policies before telling the user.
 ADMISSION_TIMEOUT_SECONDS = 30.0
-# How long submit waits for an allowed request to execute (it may queue behind others).
-SETTLE_TIMEOUT_SECONDS = 10.0
 # A lane whose worker is gone would hold a status query until the server gives up.
 LOCK_QUERY_SECONDS = 3.0
 
@@ -258,12 +257,6 @@ class MutatorClient(StoreReader):
             existing = await self._start(submitted)
         if wait and not existing.status.is_terminal:
             return await self.wait(existing.request_id, timeout=wait_timeout)
-        if existing.status in (RequestStatus.APPROVED, RequestStatus.EXECUTING):
-            # Allowed at once: usually executed within milliseconds, so show the outcome.
-            try:
-                return await self.wait(existing.request_id, timeout=SETTLE_TIMEOUT_SECONDS)
-            except MutatorTimeout:
-                return await self.get(existing.request_id)
         return existing
 
     async def _start(self, submitted: SubmitRequestInput) -> MutationRequest:
@@ -308,7 +301,7 @@ class MutatorClient(StoreReader):
         except WorkflowAlreadyStartedError:
             # The request ended and its workflow id is closed: the store has the record.
             return await self.get(submitted.request_id)
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             raise MutatorUnavailable(
                 f"request {submitted.request_id} was submitted but no worker evaluated it within "
                 f"{ADMISSION_TIMEOUT_SECONDS:.0f}s on task queue {self.task_queue!r}: start "

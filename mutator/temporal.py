@@ -172,7 +172,12 @@ def build_workers(
 
     slots = validate_max_concurrent_mutations(max_concurrent_mutations)
     lane_activities = LaneActivities(store, lane_settings)
-    request_activities = RequestActivities(app, store, lane_activities)
+    request_activities = RequestActivities(
+        app,
+        store,
+        lane_activities,
+        executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
+    )
     main = Worker(
         client,
         task_queue=task_queue,

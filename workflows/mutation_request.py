@@ -8,6 +8,7 @@ activity writes the final ``executed`` revision in the same transaction as the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -78,6 +79,10 @@ EXECUTE_RETRY = RetryPolicy(
 )
 
 
+# How long the submit update waits for an allowed request to execute.
+ADMISSION_SETTLE_SECONDS = 10.0
+
+
 def _refused(message: str) -> ApplicationError:
     return ApplicationError(message, type=ERR_REFUSED, non_retryable=True)
 
@@ -130,8 +135,17 @@ class MutationRequestWorkflow(RequestRecord):
 
     @workflow.update
     async def admission(self, _input: AdmissionInput) -> RequestUpdateResult:
-        """Returns once policies have decided what happens to the request."""
+        """Returns once policies have decided; a request allowed at once usually also
+        executes within this wait, so `submit` shows the outcome without another call."""
         await workflow.wait_condition(lambda: self.admitted)
+        # On timeout it is queued behind others on its state: the caller gets `approved`.
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: (
+                    self.request.status not in (RequestStatus.APPROVED, RequestStatus.EXECUTING)
+                ),
+                timeout=ADMISSION_SETTLE_SECONDS,
+            )
         return RequestUpdateResult(request=self.request)
 
     @workflow.update
