@@ -59,7 +59,11 @@ class LaneActivities:
             id=lane_workflow_id(input.state_id),
             task_queue=activity.info().task_queue,
             start_signal="acquire",
-            start_signal_args=[AcquireLaneRequest(owner=input.owner, request_id=input.request_id)],
+            start_signal_args=[
+                AcquireLaneRequest(
+                    owner=input.owner, request_id=input.request_id, reentrant=input.reentrant
+                )
+            ],
             static_summary=f"lane of state {input.state_id}",
         )
         return AcquireLaneResult(lane_run_id=handle.result_run_id or "")

@@ -90,6 +90,7 @@ class AcquireLaneInput(BaseModel):
     state_id: str
     owner: str
     request_id: str
+    reentrant: bool = False
 
 
 class AcquireLaneResult(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -225,3 +226,70 @@ async def test_locks_lists_holder_queue_and_lease(
         await asyncio.gather(held, queued)
         done = await client.wait(f"{state_id}-queued", timeout=30)
         assert done.status == RequestStatus.EXECUTED
+
+
+async def test_lane_is_reentrant_for_its_holder_and_others_wait(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    from temporalio.worker import Worker
+
+    from activities import LaneActivities
+    from tests.lane_owner_workflow import NestedLaneOwner
+    from workflows.state_lane import StateLaneWorkflow
+
+    state_id = f"nest-{uuid.uuid4().hex[:6]}"
+    task_queue = f"tq-{uuid.uuid4()}"
+    lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
+
+    async def lane_status() -> LaneStatus:
+        status: LaneStatus = await lane.query("status", result_type=LaneStatus)
+        return status
+
+    async with Worker(
+        dev_env.client,
+        task_queue=task_queue,
+        workflows=[StateLaneWorkflow, NestedLaneOwner],
+        activities=LaneActivities(sqlite_store).all(),
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=2),
+    ):
+        first = await dev_env.client.start_workflow(
+            NestedLaneOwner.run, state_id, id=f"owner-a-{state_id}", task_queue=task_queue
+        )
+
+        async def nested() -> None:
+            grants, _ = await first.query(NestedLaneOwner.progress)
+            assert grants == 2  # the second, nested acquire did not wait for itself
+            status = await lane_status()
+            assert status.holder is not None and status.holder.depth == 2
+
+        await assert_eventually(nested)
+        second = await dev_env.client.start_workflow(
+            NestedLaneOwner.run, state_id, id=f"owner-b-{state_id}", task_queue=task_queue
+        )
+
+        async def queued() -> None:
+            status = await lane_status()
+            assert [e.owner for e in status.queue] == [second.id]
+
+        await assert_eventually(queued)
+        await first.signal(NestedLaneOwner.proceed)
+
+        async def still_held_once() -> None:
+            assert (await first.query(NestedLaneOwner.progress))[1] == 1
+            status = await lane_status()
+            assert status.holder is not None
+            assert (status.holder.owner, status.holder.depth) == (first.id, 1)
+            assert [e.owner for e in status.queue] == [second.id]
+
+        await assert_eventually(still_held_once)
+        await first.signal(NestedLaneOwner.proceed)
+        assert await first.result() == [1, 1]
+
+        async def passed_on() -> None:
+            status = await lane_status()
+            assert status.holder is not None and status.holder.owner == second.id
+
+        await assert_eventually(passed_on)
+        await second.signal(NestedLaneOwner.proceed)
+        await second.signal(NestedLaneOwner.proceed)
+        assert await second.result() == [2, 2]
