@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -36,6 +37,12 @@ class NestedLaneOwner:
     def progress(self) -> tuple[int, int]:
         return len(self.grants), self.released
 
+    def _granted(self, count: int) -> Callable[[], bool]:
+        return lambda: len(self.grants) >= count
+
+    def _told(self, count: int) -> Callable[[], bool]:
+        return lambda: self.proceed_count >= count
+
     @workflow.run
     async def run(self, state_id: str) -> list[int]:
         owner = workflow.info().workflow_id
@@ -48,11 +55,10 @@ class NestedLaneOwner:
                 result_type=AcquireLaneResult,
                 start_to_close_timeout=timedelta(seconds=30),
             )
-            wanted = 2 if reentrant else 1
-            await workflow.wait_condition(lambda n=wanted: len(self.grants) >= n)
+            await workflow.wait_condition(self._granted(2 if reentrant else 1))
         lane = workflow.get_external_workflow_handle(lane_workflow_id(state_id))
         for step in (1, 2):
-            await workflow.wait_condition(lambda s=step: self.proceed_count >= s)
+            await workflow.wait_condition(self._told(step))
             await lane.signal("release", LaneTokenSignal(owner=owner, token=self.grants[0].token))
             self.released += 1
         return [grant.token for grant in self.grants]
