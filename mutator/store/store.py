@@ -18,7 +18,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -406,7 +417,7 @@ class Store:
         if status:
             query = query.where(requests.c.status == status)
         if state_id:
-            query = query.where(requests.c.state_id == state_id)
+            query = query.where(_touches(requests.c.state_id, state_id))
         with self._connect("list requests") as conn:
             ids = list(conn.scalars(query))
             found = [self._get_request(conn, rid) for rid in ids]
@@ -419,7 +430,7 @@ class Store:
         newest = (decisions.c.at.desc(), decisions.c.request_id.desc(), decisions.c.seq.desc())
         query = select(decisions).order_by(*newest)
         if state_id:
-            query = query.where(decisions.c.state_id == state_id)
+            query = query.where(_touches(decisions.c.state_id, state_id))
         if request_id:
             query = query.where(decisions.c.request_id == request_id)
         with self._connect("read the audit log") as conn:
@@ -437,6 +448,17 @@ class Store:
             )
             for r in rows
         ]
+
+
+def _touches(column: ColumnElement[str], state_id: str) -> ColumnElement[bool]:
+    """The row's state is ``state_id``, or it is a batch whose comma-joined states include it."""
+    escaped = state_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(
+        column == state_id,
+        column.like(f"{escaped},%", escape="\\"),
+        column.like(f"%,{escaped}", escape="\\"),
+        column.like(f"%,{escaped},%", escape="\\"),
+    )
 
 
 _ALEMBIC_LOCK = threading.Lock()
