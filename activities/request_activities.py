@@ -17,7 +17,13 @@ from temporalio.service import RPCError
 
 from activities.lane_activities import LaneActivities
 from mutator import metrics
-from mutator.app import Mutation, MutationApp, UnknownMutationError, ValidationRefused
+from mutator.app import (
+    Evaluation,
+    Mutation,
+    MutationApp,
+    UnknownMutationError,
+    ValidationRefused,
+)
 from mutator.contracts import (
     ERR_FENCED_OUT,
     ERR_MUTATION_FAILED,
@@ -129,29 +135,22 @@ class RequestActivities:
     def _evaluate(self, input: EvaluateInput) -> EvaluateResult:
         req = input.request
         if req.items:
-            return self._evaluate_batch(req)
+            contexts = [self._context(req, i.state_id, i.mutation, i.payload) for i in req.items]
+            evaluation = _run_policies(lambda: self.app.evaluate_batch(contexts))
+            return EvaluateResult(
+                outcome=evaluation.outcome,
+                reason=evaluation.reason,
+                requirements=evaluation.requirements,
+                state_version=0,
+                on_stale="reject",
+                item_versions=[ctx.version for ctx in contexts],
+            )
         try:
             mutation = self.app.get(req.mutation)
         except UnknownMutationError as exc:
             raise ApplicationError(str(exc), type=ERR_UNKNOWN_MUTATION, non_retryable=True) from exc
-        state = self.store.get_state(req.state_id)
-        ctx = PolicyContext(
-            state_id=req.state_id,
-            mutation=req.mutation,
-            payload=req.payload,
-            state=dict(state.data) if state else {},
-            version=state.version if state else 0,
-            requester=req.requester,
-        )
-        try:
-            evaluation = self.app.evaluate(ctx)
-        except Exception as exc:
-            # A bug in a user's policy must not loop forever; it ends the request with the error.
-            raise ApplicationError(
-                f"policy evaluation raised {type(exc).__name__}: {exc}",
-                type=ERR_POLICY_FAILED,
-                non_retryable=True,
-            ) from exc
+        ctx = self._context(req, req.state_id, req.mutation, req.payload)
+        evaluation = _run_policies(lambda: self.app.evaluate(ctx))
         return EvaluateResult(
             outcome=evaluation.outcome,
             reason=evaluation.reason,
@@ -160,35 +159,18 @@ class RequestActivities:
             on_stale=mutation.on_stale,
         )
 
-    def _evaluate_batch(self, req: MutationRequest) -> EvaluateResult:
-        contexts = []
-        for item in req.items:
-            state = self.store.get_state(item.state_id)
-            contexts.append(
-                PolicyContext(
-                    state_id=item.state_id,
-                    mutation=item.mutation,
-                    payload=item.payload,
-                    state=dict(state.data) if state else {},
-                    version=state.version if state else 0,
-                    requester=req.requester,
-                )
-            )
-        try:
-            evaluation = self.app.evaluate_batch(contexts)
-        except Exception as exc:
-            raise ApplicationError(
-                f"policy evaluation raised {type(exc).__name__}: {exc}",
-                type=ERR_POLICY_FAILED,
-                non_retryable=True,
-            ) from exc
-        return EvaluateResult(
-            outcome=evaluation.outcome,
-            reason=evaluation.reason,
-            requirements=evaluation.requirements,
-            state_version=0,
-            on_stale="reject",
-            item_versions=[ctx.version for ctx in contexts],
+    def _context(
+        self, req: MutationRequest, state_id: str, mutation: str, payload: dict[str, Any]
+    ) -> PolicyContext:
+        """What a policy sees: the request and the state as it is now."""
+        state = self.store.get_state(state_id)
+        return PolicyContext(
+            state_id=state_id,
+            mutation=mutation,
+            payload=payload,
+            state=dict(state.data) if state else {},
+            version=state.version if state else 0,
+            requester=req.requester,
         )
 
     @activity.defn(name=RESOLVE_VERSION_ACTIVITY)
@@ -361,6 +343,18 @@ class RequestActivities:
     def execution(self) -> list[Any]:
         """The activities on the slot-limited execution task queue."""
         return [self.execute, self.execute_items]
+
+
+def _run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:
+    try:
+        return evaluate()
+    except Exception as exc:
+        # A bug in a user's policy must not loop forever; it ends the request with the error.
+        raise ApplicationError(
+            f"policy evaluation raised {type(exc).__name__}: {exc}",
+            type=ERR_POLICY_FAILED,
+            non_retryable=True,
+        ) from exc
 
 
 def _with_index(

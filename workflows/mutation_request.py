@@ -83,6 +83,11 @@ EXECUTE_RETRY = RetryPolicy(
 ADMISSION_SETTLE_SECONDS = 10.0
 
 
+def _raise_if(refusal: str | None) -> None:
+    if refusal:
+        raise _refused(refusal)
+
+
 def _refused(message: str) -> ApplicationError:
     return ApplicationError(message, type=ERR_REFUSED, non_retryable=True)
 
@@ -150,48 +155,40 @@ class MutationRequestWorkflow(RequestRecord):
 
     @workflow.update
     async def approve(self, input: ApproveInput) -> RequestUpdateResult:
-        refusal = self._approval_refusal(input.actor)
-        if refusal:
-            raise _refused(refusal)
-        self._record_approval(input)
-        await self.save()
-        return RequestUpdateResult(request=self.request)
+        return await self._accept(
+            self._approval_refusal(input.actor), lambda: self._record_approval(input)
+        )
 
     @approve.validator
     def _validate_approve(self, input: ApproveInput) -> None:
-        refusal = self._approval_refusal(input.actor)
-        if refusal:
-            raise _refused(refusal)
+        _raise_if(self._approval_refusal(input.actor))
 
     @workflow.update
     async def reject(self, input: RejectInput) -> RequestUpdateResult:
-        refusal = self._rejection_refusal(input)
-        if refusal:
-            raise _refused(refusal)
-        self._record_rejection(input)
-        await self.save()
-        return RequestUpdateResult(request=self.request)
+        return await self._accept(
+            self._rejection_refusal(input), lambda: self._record_rejection(input)
+        )
 
     @reject.validator
     def _validate_reject(self, input: RejectInput) -> None:
-        refusal = self._rejection_refusal(input)
-        if refusal:
-            raise _refused(refusal)
+        _raise_if(self._rejection_refusal(input))
 
     @workflow.update
     async def cancel(self, input: CancelInput) -> RequestUpdateResult:
-        refusal = self._cancel_refusal(input.actor)
-        if refusal:
-            raise _refused(refusal)
-        self._record_cancel(input)
-        await self.save()
-        return RequestUpdateResult(request=self.request)
+        return await self._accept(
+            self._cancel_refusal(input.actor), lambda: self._record_cancel(input)
+        )
 
     @cancel.validator
     def _validate_cancel(self, input: CancelInput) -> None:
-        refusal = self._cancel_refusal(input.actor)
-        if refusal:
-            raise _refused(refusal)
+        _raise_if(self._cancel_refusal(input.actor))
+
+    async def _accept(self, refusal: str | None, record: Callable[[], None]) -> RequestUpdateResult:
+        # Checked again: another vote may have landed between validation and this handler.
+        _raise_if(refusal)
+        record()
+        await self.save()
+        return RequestUpdateResult(request=self.request)
 
     @workflow.signal
     async def approve_signal(self, input: ApproveInput) -> None:
