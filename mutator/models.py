@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -68,7 +68,7 @@ class DecisionCategory(StrEnum):
 
 
 OnStale = Literal["reject", "reapprove", "revalidate"]
-ON_STALE_CHOICES: tuple[str, ...] = ("reject", "reapprove", "revalidate")
+ON_STALE_CHOICES: tuple[str, ...] = get_args(OnStale)
 
 
 class BatchMode(StrEnum):

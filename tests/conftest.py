@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from temporalio.client import Client
@@ -166,7 +166,3 @@ async def assert_eventually(
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(interval)
-
-
-def unused(*_: Any) -> None:
-    """Keep linters quiet about fixtures used only for their side effects."""

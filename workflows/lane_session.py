@@ -60,13 +60,7 @@ class LaneSession:
     async def hold_while(self, task: asyncio.Task[T]) -> T:
         """Await ``task``, renewing the lease at a third of its length until it finishes."""
         assert self.grant is not None
-        interval = max(self.grant.lease_seconds / 3, 0.5)
-        while not task.done():
-            try:
-                await workflow.wait_condition(task.done, timeout=interval)
-            except TimeoutError:
-                await self._signal_lane("renew")
-        return await task
+        return await LaneSession.hold_all_while([self], task)
 
     @staticmethod
     async def hold_all_while(lanes: list[LaneSession], task: asyncio.Task[T]) -> T:

@@ -16,7 +16,7 @@ from pathlib import Path
 from mutator.cli.output import console, print_json
 from mutator.errors import MutatorUnavailable
 from mutator.loader import EXAMPLE_APP, load_app
-from mutator.settings import DEFAULT_DATABASE_URL
+from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL
 from mutator.store import Store
 from mutator.temporal import (
     DEFAULT_MAX_CONCURRENT_MUTATIONS,
@@ -24,7 +24,6 @@ from mutator.temporal import (
     binary_path,
     connect_temporal,
     run_worker,
-    validate_max_concurrent_mutations,
 )
 
 SERVER_START_TIMEOUT_SECONDS = 60.0
@@ -200,7 +199,7 @@ def _print_banner(address: str, ui_url: str, app_spec: str, db_url: str, db: str
         exports.append(f"TEMPORAL_ADDRESS={address}")
     if db != DEFAULT_DATABASE_URL:
         exports.append(f"MUTATOR_DATABASE_URL={shlex.quote(db)}")
-    if ui_url != "http://localhost:8233":
+    if ui_url != DEFAULT_UI_URL:
         exports.append(f"MUTATOR_UI_URL={ui_url}")  # for the links `mutator show` prints
     examples = [
         "mutator submit acct-1 counter.add --payload '{\"amount\": 5}' --actor alice",
@@ -243,7 +242,7 @@ async def run_worker_forever(
     as_json: bool = False,
 ) -> None:
     stop_on_signals()
-    slots = validate_max_concurrent_mutations(max_concurrent_mutations)
+    slots = max_concurrent_mutations  # validated by the command (and again by build_workers)
     app = load_app(app_spec)
     store = Store.from_url(db)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -29,9 +30,10 @@ from mutator.cli.common import (
 )
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.entry import exit_process, invoke
+from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError
 from mutator.models import MutationRequest
-from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE, Settings
+from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL, TASK_QUEUE
 
 cli = typer.Typer(
     name="mutator",
@@ -45,8 +47,8 @@ cli.add_typer(db_cli, name="db")
 
 
 def ui_link(req: MutationRequest, namespace: str) -> str:
-    base = Settings().ui_url.rstrip("/")
-    return f"{base}/namespaces/{namespace}/workflows/mutation-request:{req.request_id}"
+    base = os.environ.get("MUTATOR_UI_URL", DEFAULT_UI_URL).rstrip("/")
+    return f"{base}/namespaces/{namespace}/workflows/{request_workflow_id(req.request_id)}"
 
 
 # -- running ------------------------------------------------------------------------------
