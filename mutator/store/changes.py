@@ -5,6 +5,9 @@ then checks every state is still at the version its handler saw and every fencin
 not below its state's fence, and writes the new states, one history row per change and,
 when given, the request. A change already recorded (by its history key) is never applied
 again.
+
+A change made under a direct claim (``claim_owner``, see claims.py) consumes that claim in the
+same transaction; a claim already gone (expired, released) refuses the change as FencedOut.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mutator.models import MutationRequest
-from mutator.store.schema import fences, state_history, states
+from mutator.store.schema import fences, state_claims, state_history, states
 
 StateData = dict[str, Any]
 
@@ -60,6 +63,13 @@ class StateChange:
     change: Callable[[StateData], StateData]
     expected_version: int | None = None
     fencing_token: int | None = None
+    # The owner of the direct claim (claims.py) this change executes under: the change
+    # consumes the claim, and needs the claim's token as ``fencing_token``.
+    claim_owner: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.claim_owner is not None and self.fencing_token is None:
+            raise ValueError("claim_owner needs the direct claim's token as fencing_token")
 
 
 @dataclass
@@ -161,7 +171,35 @@ def apply_changes(
         request = finalize(versions)
         if request is not None:
             store._save_request(conn, request)
+        for state_id, owner, token in _claims_of(changes):
+            if not _delete_direct(conn, state_id, owner):
+                # Expired and fenced by a lane joiner, or released, after the fence check.
+                fence = conn.execute(
+                    select(fences.c.token).where(fences.c.state_id == state_id)
+                ).scalar_one_or_none()
+                raise FencedOut(state_id, token, int(fence or 0))
     return versions
+
+
+def _claims_of(changes: Sequence[StateChange]) -> list[tuple[str, str, int]]:
+    """(state, claim owner, token) of every change made under a direct claim, once each."""
+    found: dict[tuple[str, str], int] = {}
+    for c in changes:
+        if c.claim_owner is not None and c.fencing_token is not None:
+            found.setdefault((c.state_id, c.claim_owner), c.fencing_token)
+    return [(state_id, owner, token) for (state_id, owner), token in found.items()]
+
+
+def _delete_direct(conn: Connection, state_id: str, owner: str) -> bool:
+    """Consume ``owner``'s direct claim on the state; False: it had none."""
+    deleted = conn.execute(
+        delete(state_claims).where(
+            state_claims.c.state_id == state_id,
+            state_claims.c.owner == owner,
+            state_claims.c.kind == "direct",
+        )
+    ).rowcount
+    return bool(deleted)
 
 
 def _read_slots(conn: Connection, changes: Sequence[StateChange]) -> dict[str, _Slot]:

@@ -108,3 +108,15 @@ fences = Table(
     Column("state_id", String(200), primary_key=True),
     Column("token", Integer, nullable=False),
 )
+
+state_claims = Table(
+    "mutator_state_claims",
+    metadata,
+    Column("state_id", String(200), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),  # "direct" or "lane"
+    Column("token", Integer, nullable=True),  # direct claims: their fencing token
+    Column("claimed_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),  # direct claims: end of the lease
+    PrimaryKeyConstraint("state_id", "owner"),
+)

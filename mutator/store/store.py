@@ -41,6 +41,7 @@ from mutator.models import (
     MutationRequest,
     StateView,
 )
+from mutator.store import claims as _claims
 from mutator.store.changes import (
     CompareAndSetLost,
     FencedOut,
@@ -49,6 +50,7 @@ from mutator.store.changes import (
     apply_changes,
     raise_fence,
 )
+from mutator.store.claims import DirectClaim, StateClaim
 from mutator.store.schema import (
     decisions,
     fences,
@@ -254,6 +256,7 @@ class Store:
         change: Callable[[dict[str, Any]], dict[str, Any]],
         expected_version: int | None,
         fencing_token: int | None = None,
+        claim_owner: str | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
@@ -264,7 +267,8 @@ class Store:
         state's fence. A second call for the same request id returns the recorded request
         without applying anything. Raises VersionConflict when ``expected_version`` is
         given and differs, FencedOut when the token is below the fence, and
-        CompareAndSetLost when another writer won the race.
+        CompareAndSetLost when another writer won the race. ``claim_owner``: the change
+        runs under that owner's direct claim (token: ``fencing_token``) and consumes it.
         """
         written: list[MutationRequest] = []
 
@@ -284,6 +288,7 @@ class Store:
             change=change,
             expected_version=expected_version,
             fencing_token=fencing_token,
+            claim_owner=claim_owner,
         )
         [version] = apply_changes(self, [step], finalize)
         if written:
@@ -301,6 +306,34 @@ class Store:
     ) -> list[int]:
         """All of ``changes`` or none, in one transaction (batch items); see changes.py."""
         return apply_changes(self, changes, finalize)
+
+    # -- state claims (claims.py) --------------------------------------------------------
+
+    def claim_direct(self, state_id: str, owner: str, lease_seconds: float) -> int | None:
+        """A direct claim's fencing token, or None when the state is in use: use the lane."""
+        with self._write("claim a state") as conn:
+            return _claims.claim_direct(conn, state_id, owner, lease_seconds)
+
+    def release_direct(self, state_id: str, owner: str) -> None:
+        with self._write("release a state claim") as conn:
+            _claims.release_direct(conn, state_id, owner)
+
+    def join_lane(self, state_id: str, owner: str) -> DirectClaim | None:
+        """Mark ``owner`` a lane member; another owner's live direct claim, to wait out."""
+        with self._write("join a state lane") as conn:
+            return _claims.join_lane(conn, state_id, owner)
+
+    def direct_claim(self, state_id: str) -> DirectClaim | None:
+        with self._write("read a direct claim") as conn:
+            return _claims.direct_claim(conn, state_id)
+
+    def forget_lane_owners(self, state_id: str, owners: Sequence[str]) -> int:
+        with self._write("forget lane owners") as conn:
+            return _claims.forget_lane_owners(conn, state_id, owners)
+
+    def claims(self, state_id: str | None = None) -> list[StateClaim]:
+        with self._connect("read state claims") as conn:
+            return _claims.list_claims(conn, state_id)
 
     @contextmanager
     def _write(self, doing: str = "write") -> Iterator[Connection]:

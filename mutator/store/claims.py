@@ -1,0 +1,248 @@
+"""State claims: who is using a state outside and inside its lane.
+
+A request allowed at once may execute *directly* (without the per-state lane workflow) when
+nobody else uses the state. One row per (state, owner), the owner being the request's
+workflow id:
+
+- ``direct``: a short lease with a fencing token, taken by ``claim_direct`` only when the
+  state has no other row. Its apply (``StateChange.claim_owner``) consumes the row.
+- ``lane``: the owner has joined, or is joining, the state's lane; while such a row exists
+  no direct claim is granted. ``join_lane`` inserts it and reports a live direct claim of
+  someone else, which the joiner waits out; the lane deletes the rows of the owners it has
+  seen (``forget_lane_owners``) when it closes idle.
+
+A direct claim that goes away without being applied (expired, released, or turned into a
+lane row) raises the state's fence above its token, so its holder can never apply.
+``claim_direct``, ``join_lane`` and ``direct_claim`` for one state serialize: SQLite write
+transactions BEGIN IMMEDIATE, PostgreSQL transactions take an advisory lock per state.
+Every function here runs inside the caller's write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, delete, insert, select, text, update
+
+from mutator.store.changes import raise_fence
+from mutator.store.schema import fences, state_claims
+
+ClaimKind = Literal["direct", "lane"]
+DIRECT: ClaimKind = "direct"
+LANE: ClaimKind = "lane"
+
+
+class DirectClaim(BaseModel):
+    """A live direct execution on a state: its owner, fencing token and lease end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state_id: str
+    owner: str
+    token: int
+    expires_at: datetime
+
+
+class StateClaim(BaseModel):
+    """A row of the claims table, for display."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state_id: str
+    owner: str
+    kind: ClaimKind
+    token: int | None
+    claimed_at: datetime
+    expires_at: datetime | None
+
+
+def _require(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def lock_state(conn: Connection, state_id: str) -> None:
+    """Serialize the claim transactions of ``state_id`` (SQLite: BEGIN IMMEDIATE does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"mutator-claims:{state_id}"},
+        )
+
+
+def _fence(conn: Connection, state_id: str) -> int:
+    token = conn.execute(
+        select(fences.c.token).where(fences.c.state_id == state_id)
+    ).scalar_one_or_none()
+    return int(token or 0)
+
+
+def _drop_direct(conn: Connection, state_id: str, owner: str) -> int | None:
+    """Delete ``owner``'s direct row and fence its token out; returns the token (or None)."""
+    token = conn.execute(
+        delete(state_claims)
+        .where(
+            state_claims.c.state_id == state_id,
+            state_claims.c.owner == owner,
+            state_claims.c.kind == DIRECT,
+        )
+        .returning(state_claims.c.token)
+    ).scalar_one_or_none()
+    if token is None:
+        return None
+    raise_fence(conn, state_id, int(token) + 1)
+    return int(token)
+
+
+def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: float) -> int | None:
+    """Take (or, for the same owner, extend) the direct claim; None: use the lane."""
+    _require("state_id", state_id)
+    _require("owner", owner)
+    if not lease_seconds > 0:
+        raise ValueError(f"lease_seconds must be > 0, got {lease_seconds!r}")
+    lock_state(conn, state_id)
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=lease_seconds)
+    rows = conn.execute(
+        select(state_claims.c.owner, state_claims.c.kind, state_claims.c.token).where(
+            state_claims.c.state_id == state_id
+        )
+    ).all()
+    if any(r.owner != owner or r.kind != DIRECT for r in rows):
+        return None
+    if rows:
+        # A retry of the owner's activity: the same token, a longer lease. (rowcount 0: its
+        # apply consumed the row meanwhile; then claim afresh below.)
+        extended = conn.execute(
+            update(state_claims)
+            .where(
+                state_claims.c.state_id == state_id,
+                state_claims.c.owner == owner,
+                state_claims.c.kind == DIRECT,
+            )
+            .values(expires_at=expires_at)
+        ).rowcount
+        if extended == 1:
+            return int(rows[0].token)
+    token = raise_fence(conn, state_id, _fence(conn, state_id) + 1)
+    conn.execute(
+        insert(state_claims).values(
+            state_id=state_id,
+            owner=owner,
+            kind=DIRECT,
+            token=token,
+            claimed_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return token
+
+
+def release_direct(conn: Connection, state_id: str, owner: str) -> None:
+    """Give up ``owner``'s direct claim unapplied (no-op without one); its token is fenced."""
+    _require("state_id", state_id)
+    _require("owner", owner)
+    lock_state(conn, state_id)
+    _drop_direct(conn, state_id, owner)
+
+
+def direct_claim(conn: Connection, state_id: str) -> DirectClaim | None:
+    """The live direct claim on the state, if any; an expired one is deleted and fenced."""
+    _require("state_id", state_id)
+    lock_state(conn, state_id)
+    return _live_direct(conn, state_id, other_than=None)
+
+
+def join_lane(conn: Connection, state_id: str, owner: str) -> DirectClaim | None:
+    """Record ``owner`` as a lane member; returns another owner's live direct claim, if any.
+
+    The owner's own direct claim, if it holds one, becomes its lane row (and its token is
+    fenced out). The caller waits until this (or ``direct_claim``) returns None before it
+    signals the lane.
+    """
+    _require("state_id", state_id)
+    _require("owner", owner)
+    lock_state(conn, state_id)
+    now = datetime.now(UTC)
+    kind = conn.execute(
+        select(state_claims.c.kind).where(
+            state_claims.c.state_id == state_id, state_claims.c.owner == owner
+        )
+    ).scalar_one_or_none()
+    if kind == DIRECT:
+        _drop_direct(conn, state_id, owner)
+        kind = None
+    if kind is None:
+        conn.execute(
+            insert(state_claims).values(
+                state_id=state_id,
+                owner=owner,
+                kind=LANE,
+                token=None,
+                claimed_at=now,
+                expires_at=None,
+            )
+        )
+    return _live_direct(conn, state_id, other_than=owner, now=now)
+
+
+def _live_direct(
+    conn: Connection, state_id: str, *, other_than: str | None, now: datetime | None = None
+) -> DirectClaim | None:
+    now = now or datetime.now(UTC)
+    query = (
+        select(state_claims.c.owner, state_claims.c.token, state_claims.c.expires_at)
+        .where(state_claims.c.state_id == state_id, state_claims.c.kind == DIRECT)
+        .order_by(state_claims.c.claimed_at, state_claims.c.owner)
+    )
+    if other_than is not None:
+        query = query.where(state_claims.c.owner != other_than)
+    live: DirectClaim | None = None
+    for row in conn.execute(query).all():
+        if row.expires_at is None or row.expires_at <= now:
+            _drop_direct(conn, state_id, row.owner)
+        elif live is None:
+            live = DirectClaim(
+                state_id=state_id, owner=row.owner, token=row.token, expires_at=row.expires_at
+            )
+    return live
+
+
+def forget_lane_owners(conn: Connection, state_id: str, owners: Sequence[str]) -> int:
+    """Delete the lane rows of ``owners`` on the state; returns how many were deleted."""
+    _require("state_id", state_id)
+    if isinstance(owners, str):
+        raise ValueError("owners must be a sequence of owners, not one string")
+    names = sorted(set(owners))
+    if not names:
+        return 0
+    lock_state(conn, state_id)
+    return int(
+        conn.execute(
+            delete(state_claims).where(
+                state_claims.c.state_id == state_id,
+                state_claims.c.kind == LANE,
+                state_claims.c.owner.in_(names),
+            )
+        ).rowcount
+    )
+
+
+def list_claims(conn: Connection, state_id: str | None = None) -> list[StateClaim]:
+    query = select(state_claims).order_by(state_claims.c.state_id, state_claims.c.claimed_at)
+    if state_id is not None:
+        query = query.where(state_claims.c.state_id == state_id)
+    return [
+        StateClaim(
+            state_id=r.state_id,
+            owner=r.owner,
+            kind=r.kind,
+            token=r.token,
+            claimed_at=r.claimed_at,
+            expires_at=r.expires_at,
+        )
+        for r in conn.execute(query)
+    ]
