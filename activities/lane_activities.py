@@ -8,8 +8,10 @@ from typing import Any
 
 from temporalio import activity
 
+from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.lane_contracts import (
     ACQUIRE_LANE_ACTIVITY,
+    DEFAULT_EXECUTION_TIMEOUT_SECONDS,
     DEFAULT_IDLE_SECONDS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_HISTORY_EVENTS,
@@ -29,6 +31,7 @@ from mutator.store import Store
 @dataclass(frozen=True)
 class LaneSettings:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    execution_timeout_seconds: float = DEFAULT_EXECUTION_TIMEOUT_SECONDS
     idle_seconds: float = DEFAULT_IDLE_SECONDS
     max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS
 
@@ -47,21 +50,28 @@ class LaneActivities:
         # A lane that closed while idle starts again above the store's fence, so fencing
         # tokens keep increasing per state across lane runs.
         fence = await asyncio.to_thread(self.store.fence, input.state_id)
+        task_queue = input.task_queue or activity.info().task_queue
         handle = await activity.client().start_workflow(
             LANE_WORKFLOW,
             LaneInput(
                 state_id=input.state_id,
                 next_token=fence + 1,
                 lease_seconds=self.settings.lease_seconds,
+                execution_timeout_seconds=self.settings.execution_timeout_seconds,
+                execution_task_queue=task_queue + EXECUTION_QUEUE_SUFFIX,
                 idle_seconds=self.settings.idle_seconds,
                 max_history_events=self.settings.max_history_events,
             ),
             id=lane_workflow_id(input.state_id),
-            task_queue=activity.info().task_queue,
+            task_queue=task_queue,
             start_signal="acquire",
             start_signal_args=[
                 AcquireLaneRequest(
-                    owner=input.owner, request_id=input.request_id, reentrant=input.reentrant
+                    owner=input.owner,
+                    request_id=input.request_id,
+                    reentrant=input.reentrant,
+                    executes=input.executes,
+                    execution=input.execution,
                 )
             ],
             static_summary=f"lane of state {input.state_id}",

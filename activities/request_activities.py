@@ -13,8 +13,8 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
-from temporalio.service import RPCError
 
+from activities.execution_record import executed_record
 from activities.lane_activities import LaneActivities
 from mutator import metrics
 from mutator.app import (
@@ -50,7 +50,7 @@ from mutator.contracts import (
     SaveRequestInput,
     SaveRequestResult,
 )
-from mutator.lane_contracts import AcquireLaneInput, LaneTokenSignal, lane_workflow_id
+from mutator.lane_contracts import AcquireLaneInput
 from mutator.models import ItemOutcome, MutationRequest
 from mutator.policies import PolicyContext
 from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
@@ -127,6 +127,8 @@ class RequestActivities:
                     state_id=input.request.state_id,
                     owner=info.workflow_id or "",
                     request_id=input.request.request_id,
+                    executes=True,
+                    task_queue=input.task_queue,
                 )
             )
             result.lane_requested = True
@@ -181,33 +183,31 @@ class RequestActivities:
 
     @activity.defn(name=EXECUTE_ACTIVITY)
     async def execute(self, input: ExecuteInput) -> ExecuteResult:
-        """Apply the request's change; then hand the state's lane on at once.
+        """Apply the request's change; the handler and the write run in a thread.
 
-        The handler and the write run in a thread. Releasing the lane from here, right after
-        the commit, lets the next request on the state start without waiting for this
-        request's workflow to process the result (its own release then finds the lane
-        passed on and is ignored).
+        Heartbeats while it runs: that renews the lease of the lane that runs it.
         """
+        if input.granted_at is not None:
+            input = input.model_copy(
+                update={
+                    "request": executed_record(
+                        input.request,
+                        token=input.fencing_token,
+                        granted_at=input.granted_at,
+                        expected_version=input.expected_version,
+                    )
+                }
+            )
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        result = await loop.run_in_executor(
+        running = loop.run_in_executor(
             self.executor, context.run, self._execute_with_metrics, input
         )
-        if input.fencing_token is not None:
-            try:
-                await (
-                    activity.client()
-                    .get_workflow_handle(lane_workflow_id(input.request.state_id))
-                    .signal(
-                        "release",
-                        LaneTokenSignal(
-                            owner=activity.info().workflow_id or "", token=input.fencing_token
-                        ),
-                    )
-                )
-            except RPCError:
-                activity.logger.warning("early lane release failed; the request releases it")
-        return result
+        timeout = activity.info().heartbeat_timeout
+        interval = timeout.total_seconds() / 3 if timeout else None
+        while not (await asyncio.wait({running}, timeout=interval))[0]:
+            activity.heartbeat()
+        return await running
 
     def _execute_with_metrics(self, input: ExecuteInput) -> ExecuteResult:
         req = input.request

@@ -5,6 +5,8 @@ Both ``workflows/`` and ``activities/`` import these; neither imports the other.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest
@@ -42,6 +44,7 @@ class EvaluateInput(BaseModel):
     request: MutationRequest
     # When policies allow at once, join the state's lane in the same activity.
     join_lane_if_allowed: bool = False
+    task_queue: str = ""  # the request's (the lane runs there)
 
 
 class EvaluateResult(BaseModel):
@@ -65,11 +68,17 @@ class ResolveVersionResult(BaseModel):
 
 
 class ExecuteInput(BaseModel):
-    """``request`` is the snapshot to store when the change applies (status executed)."""
+    """``request`` is the snapshot to store when the change applies (status executed).
+
+    ``granted_at``: the state's lane runs this execution for the request, granted at that
+    time; ``request`` is then the request as it stood (approved) and the execution adds the
+    decisions of its turn (lane acquired, version current, executing, executed).
+    """
 
     request: MutationRequest
     expected_version: int | None
     fencing_token: int | None = None
+    granted_at: datetime | None = None
 
 
 class ExecuteResult(BaseModel):

@@ -6,11 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from mutator.models import MutationRequest
+
 LANE_WORKFLOW = "StateLane"
 ACQUIRE_LANE_ACTIVITY = "mutator.acquire_lane"
 FENCE_ACTIVITY = "mutator.advance_fence"
 
 DEFAULT_LEASE_SECONDS = 30.0
+# The longest an execution run by the lane may take, retries included; then its lease is
+# over: the fence is raised and the next request gets the state.
+DEFAULT_EXECUTION_TIMEOUT_SECONDS = 60.0
 DEFAULT_IDLE_SECONDS = 30.0
 # Carry the queue over (continue-as-new) well before Temporal's own suggestion.
 DEFAULT_MAX_HISTORY_EVENTS = 4000
@@ -20,10 +25,21 @@ def lane_workflow_id(state_id: str) -> str:
     return f"state-lane:{state_id}"
 
 
+class LaneExecution(BaseModel):
+    """What the lane executes for a request when its turn comes."""
+
+    request: MutationRequest  # as it stands, with the next revision number
+    expected_version: int | None = None
+
+
 class LaneEntry(BaseModel):
     owner: str  # workflow id of the request waiting for the lane
     request_id: str
     enqueued_at: datetime
+    # The lane runs the execution itself (instead of granting the owner) ...
+    executes: bool = False
+    # ... once the owner has sent what to execute.
+    execution: LaneExecution | None = None
 
 
 class LaneHolder(BaseModel):
@@ -39,6 +55,8 @@ class LaneInput(BaseModel):
     state_id: str
     next_token: int = Field(default=1, ge=1)
     lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
+    execution_timeout_seconds: float = Field(default=DEFAULT_EXECUTION_TIMEOUT_SECONDS, gt=0)
+    execution_task_queue: str = ""
     idle_seconds: float = Field(default=DEFAULT_IDLE_SECONDS, gt=0)
     max_history_events: int = Field(default=DEFAULT_MAX_HISTORY_EVENTS, ge=100)
     holder: LaneHolder | None = None
@@ -70,6 +88,29 @@ class AcquireLaneRequest(BaseModel):
     # Nested acquisition by the holder (counted, released as many times). Without it, an
     # acquire from the holder is a retry and only repeats the grant.
     reentrant: bool = False
+    executes: bool = False
+    execution: LaneExecution | None = None
+
+
+class AttachExecution(BaseModel):
+    """The owner of a queued ``executes`` entry says what to execute."""
+
+    owner: str
+    execution: LaneExecution
+
+
+class LaneOutcome(BaseModel):
+    """The lane tells the owner how the execution it ran ended."""
+
+    state_id: str
+    token: int
+    request: MutationRequest | None = None  # as stored with the change, when applied
+    error_type: str = ""  # an ERR_* type, or LEASE_EXPIRED
+    error: str = ""
+    current_version: int | None = None  # on a version conflict
+
+
+LEASE_EXPIRED = "LeaseExpired"
 
 
 class LaneTokenSignal(BaseModel):
@@ -91,6 +132,9 @@ class AcquireLaneInput(BaseModel):
     owner: str
     request_id: str
     reentrant: bool = False
+    executes: bool = False
+    execution: LaneExecution | None = None
+    task_queue: str = ""  # the lane's; empty: the calling activity's
 
 
 class AcquireLaneResult(BaseModel):

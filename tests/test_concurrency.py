@@ -14,7 +14,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import LaneSettings
 from mutator.client import MutatorClient
-from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError
 from mutator.lane_contracts import LaneStatus, lane_workflow_id
 from mutator.models import MutationRequest, RequestStatus
@@ -113,8 +112,11 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
     """A holder whose lease expired cannot apply, even though its execution still runs."""
     apps.probe.reset(hold_seconds=0, gated={"old"})
     state_id = f"fence-{uuid.uuid4().hex[:6]}"
+    # The old execution hangs in its handler past the execution time limit.
     workers = new_worker(
-        dev_env.client, sqlite_store, lane_settings=LaneSettings(lease_seconds=1.5)
+        dev_env.client,
+        sqlite_store,
+        lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2),
     )
     client = MutatorClient(dev_env.client, sqlite_store, task_queue=workers.task_queue)
     async with workers:
@@ -125,24 +127,24 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
             assert ("old", 0) in apps.probe.calls
 
         await assert_eventually(old_is_executing)
-        # The old holder's workflow dies mid-execution: nobody renews its lease any more.
-        await dev_env.client.get_workflow_handle(request_workflow_id(f"{state_id}-old")).terminate(
-            "simulated crash of the holder"
-        )
-        first.cancel()
         second = await _probe(client, state_id, "new")
         second = await client.wait(second.request_id, timeout=30)
         assert second.status == RequestStatus.EXECUTED
         assert _token(second) == 2
+        old = await client.wait(f"{state_id}-old", timeout=30)
+        assert old.status == RequestStatus.FAILED
+        assert old.error is not None and "lease on" in old.error and "expired" in old.error
         lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
         status = await lane.query("status", result_type=LaneStatus)
         assert status.expirations == 1
-        # Now let the old execution finish; leaving the worker context waits for it.
+        # Now let the old execution try to commit; leaving the worker context waits for it.
         apps.execution_gate.set()
+        await first
     assert sqlite_store.fence(state_id) == 2
     history = await client.history(state_id)
     assert [(h.version, h.request_id) for h in history] == [(1, f"{state_id}-new")]
     assert (await client.state(state_id)).data == {"value": 1, "last": "new"}
+    assert ("old", 0) in apps.probe.calls  # it did run to the end: the fence refused it
 
 
 async def test_idle_lane_closes_and_restarts_without_losing_requests(

@@ -17,42 +17,42 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.batch_execution import execute_batch
+from workflows.lane_session import ACQUIRE_RETRY
 from workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
     from mutator import metrics
     from mutator.contracts import (
-        ERR_FENCED_OUT,
-        ERR_MUTATION_FAILED,
         ERR_POLICY_FAILED,
         ERR_REFUSED,
         ERR_UNKNOWN_MUTATION,
         ERR_VALIDATION,
         ERR_VERSION_CONFLICT,
         EVALUATE_ACTIVITY,
-        EXECUTE_ACTIVITY,
-        EXECUTION_QUEUE_SUFFIX,
         REQUEST_WORKFLOW,
-        RESOLVE_VERSION_ACTIVITY,
         AdmissionInput,
         ApproveInput,
         CancelInput,
         EvaluateInput,
         EvaluateResult,
-        ExecuteInput,
-        ExecuteResult,
         RejectInput,
         RequestUpdateResult,
         RequestWorkflowResult,
-        ResolveVersionInput,
-        ResolveVersionResult,
     )
-    from mutator.lane_contracts import LaneGrant
+    from mutator.lane_contracts import (
+        ACQUIRE_LANE_ACTIVITY,
+        AcquireLaneInput,
+        AcquireLaneResult,
+        AttachExecution,
+        LaneExecution,
+        LaneGrant,
+        LaneOutcome,
+        lane_workflow_id,
+    )
     from mutator.models import (
         Approval,
         BatchItemResult,
-        Decision,
         DecisionCategory,
         ItemOutcome,
         MutationRequest,
@@ -66,16 +66,6 @@ with workflow.unsafe.imports_passed_through():
 EVALUATE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=[ERR_UNKNOWN_MUTATION, ERR_POLICY_FAILED],
-)
-EXECUTE_RETRY = RetryPolicy(
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=[
-        ERR_UNKNOWN_MUTATION,
-        ERR_VALIDATION,
-        ERR_VERSION_CONFLICT,
-        ERR_MUTATION_FAILED,
-        ERR_FENCED_OUT,
-    ],
 )
 
 
@@ -126,6 +116,7 @@ class MutationRequestWorkflow(RequestRecord):
         self.save_lock = asyncio.Lock()
         self.lanes = {}
         self.lane_queued = False
+        self.lane_outcome: LaneOutcome | None = None
         self.on_stale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
@@ -133,6 +124,12 @@ class MutationRequestWorkflow(RequestRecord):
     @workflow.signal
     def lane_granted(self, grant: LaneGrant) -> None:
         self.on_lane_grant(grant)
+
+    @workflow.signal
+    def lane_executed(self, outcome: LaneOutcome) -> None:
+        # Token 0: the lane checks that we are still there.
+        if outcome.token and outcome.state_id == self.request.state_id:
+            self.lane_outcome = outcome
 
     @workflow.query
     def status(self) -> MutationRequest:
@@ -252,7 +249,11 @@ class MutationRequestWorkflow(RequestRecord):
         try:
             evaluation: EvaluateResult = await workflow.execute_activity(
                 EVALUATE_ACTIVITY,
-                EvaluateInput(request=self.request, join_lane_if_allowed=join_lane_if_allowed),
+                EvaluateInput(
+                    request=self.request,
+                    join_lane_if_allowed=join_lane_if_allowed,
+                    task_queue=workflow.info().task_queue,
+                ),
                 result_type=EvaluateResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=EVALUATE_RETRY,
@@ -337,41 +338,61 @@ class MutationRequestWorkflow(RequestRecord):
             await self.save()
 
     async def _resolve_and_execute(self) -> None:
-        grant = await self.lane(self.request.state_id).acquire(already_queued=self.lane_queued)
-        self.lane_queued = False
-        self.decide(
-            DecisionCategory.LIFECYCLE, "lane_acquired", "system", f"fencing token {grant.token}"
-        )
-        # Not `finally`: a workflow evicted from the cache must not send signals.
-        try:
-            await self._resolve_and_execute_holding(grant.token)
-        except (Exception, asyncio.CancelledError):
-            await self.lane(self.request.state_id).release()
-            raise
-        await self.lane(self.request.state_id).release()
+        """Queue on the state's lane with what to execute; the lane runs it in turn.
 
-    async def _resolve_and_execute_holding(self, token: int) -> None:
-        base = self.request.base_version
-        if base is not None:
-            resolution = await workflow.execute_activity(
-                RESOLVE_VERSION_ACTIVITY,
-                ResolveVersionInput(state_id=self.request.state_id, base_version=base),
-                result_type=ResolveVersionResult,
-                start_to_close_timeout=timedelta(seconds=30),
-            )
-            if resolution.stale:
-                await self._on_stale(resolution.current_version)
+        The projection is not written meanwhile (the execution stores the next revision
+        with the change); handlers that record something wait for the save lock.
+        """
+        state_id = self.request.state_id
+        async with self.save_lock:
+            prepared = self.request.model_copy(deep=True)
+            prepared.revision = self.request.revision + 1
+            seen = len(self.request.decisions)
+            execution = LaneExecution(request=prepared, expected_version=self.request.base_version)
+            self.lane_outcome = None
+            if self.lane_queued:
+                await workflow.get_external_workflow_handle(lane_workflow_id(state_id)).signal(
+                    "attach_execution",
+                    AttachExecution(owner=workflow.info().workflow_id, execution=execution),
+                )
+            else:
+                await workflow.execute_activity(
+                    ACQUIRE_LANE_ACTIVITY,
+                    AcquireLaneInput(
+                        state_id=state_id,
+                        owner=workflow.info().workflow_id,
+                        request_id=self.request.request_id,
+                        executes=True,
+                        execution=execution,
+                        task_queue=workflow.info().task_queue,
+                    ),
+                    result_type=AcquireLaneResult,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=ACQUIRE_RETRY,
+                )
+            self.lane_queued = False
+            workflow.set_current_details(f"**approved**\n\nin line on state {state_id}")
+            await workflow.wait_condition(lambda: self.lane_outcome is not None)
+            outcome = self.lane_outcome
+            assert outcome is not None
+            if outcome.request is not None:
+                arrived = self.request.decisions[seen:]
+                self.request = outcome.request
+                self.request.decisions.extend(arrived)
+                self.upsert_status()
                 return
-            self.decide(
-                DecisionCategory.VERSION_RESOLUTION,
-                "current",
-                "system",
-                f"state is at the base version {base}",
-            )
-        # Not saved on its own: the execution's transaction stores this decision with the
-        # outcome (the Temporal UI shows `executing` meanwhile).
-        self.set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
-        await self._execute(base, token)
+        self.decide(
+            DecisionCategory.LIFECYCLE, "lane_acquired", "system", f"fencing token {outcome.token}"
+        )
+        if outcome.error_type == ERR_VERSION_CONFLICT and outcome.current_version is not None:
+            self.decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", outcome.error)
+            await self._on_stale(outcome.current_version)
+            return
+        if outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
+            self.reject_with(RejectionCode.VALIDATION_FAILED, outcome.error)
+        else:
+            self.fail(outcome.error)
+        await self.save()
 
     async def _on_stale(self, current: int) -> None:
         workflow.metric_meter().create_counter(metrics.STALE, "Stale version resolutions").add(
@@ -420,63 +441,6 @@ class MutationRequestWorkflow(RequestRecord):
                 )
         else:
             self.reject_with(RejectionCode.STALE, reason)
-        await self.save()
-
-    async def _execute(self, expected_version: int | None, token: int) -> None:
-        executed = self.request.model_copy(deep=True)
-        now = workflow.now()
-        executed.status = RequestStatus.EXECUTED
-        executed.updated_at = now
-        executed.decisions.append(
-            Decision(
-                category=DecisionCategory.LIFECYCLE,
-                code="executed",
-                actor="system",
-                reason="",
-                at=now,
-            )
-        )
-        async with self.save_lock:
-            executed.revision = self.request.revision + 1
-            # Decisions that arrive while executing (e.g. refused signals) are kept.
-            seen = len(self.request.decisions)
-            try:
-                execution = asyncio.create_task(
-                    workflow.execute_activity(
-                        EXECUTE_ACTIVITY,
-                        ExecuteInput(
-                            request=executed,
-                            expected_version=expected_version,
-                            fencing_token=token,
-                        ),
-                        result_type=ExecuteResult,
-                        task_queue=workflow.info().task_queue + EXECUTION_QUEUE_SUFFIX,
-                        start_to_close_timeout=timedelta(seconds=60),
-                        retry_policy=EXECUTE_RETRY,
-                    )
-                )
-                result = await self.lane(self.request.state_id).hold_while(execution)
-            except ActivityError as exc:
-                failure = exc.cause if isinstance(exc.cause, ApplicationError) else None
-                message = str(failure) if failure else str(exc)
-                if failure and failure.type == ERR_FENCED_OUT:
-                    self.decide(DecisionCategory.LIFECYCLE, "lease_lost", "system", message)
-                    # Our lease expired before we applied: queue again.
-                    self.request.status = RequestStatus.APPROVED
-                elif failure and failure.type == ERR_VERSION_CONFLICT:
-                    self.decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", message)
-                    # Back to resolution: the on_stale strategy decides what happens next.
-                    self.request.status = RequestStatus.APPROVED
-                elif failure and failure.type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
-                    self.reject_with(RejectionCode.VALIDATION_FAILED, message)
-                else:
-                    self.fail(message)
-            else:
-                arrived = self.request.decisions[seen:]
-                self.request = result.request
-                self.request.decisions.extend(arrived)
-                self.upsert_status()
-                return
         await self.save()
 
     # -- rules --------------------------------------------------------------------------

@@ -1,35 +1,44 @@
 """The per-state lane: one workflow id per state, a FIFO lock with a lease and fencing tokens.
 
-Requests signal ``acquire`` (through signal-with-start, so a closed lane starts again), the
-lane grants the lease to the head of the queue by signalling the request back, the holder
-renews while its execution runs and releases when done. An expired lease advances the
-store's fence before passing on, so the expired holder can never apply.
+Requests signal ``acquire`` (through signal-with-start, so a closed lane starts again).
+A single request's entry ``executes``: when its turn comes the lane runs its execution
+activity itself (heartbeats renew the lease) and signals the outcome back. Other owners
+(batches) are granted the lease by a signal, renew it while they execute and release it.
+An expired lease advances the store's fence before passing on, so the expired holder can
+never apply.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.lane_execution import run_execution
+
 with workflow.unsafe.imports_passed_through():
     from mutator.lane_contracts import (
         FENCE_ACTIVITY,
         LANE_WORKFLOW,
+        LEASE_EXPIRED,
         AcquireLaneRequest,
         AdvanceFenceInput,
         AdvanceFenceResult,
+        AttachExecution,
         LaneEntry,
         LaneGrant,
         LaneHolder,
         LaneInput,
+        LaneOutcome,
         LaneResult,
         LaneStatus,
         LaneTokenSignal,
     )
 
 GRANT_SIGNAL = "lane_granted"
+OUTCOME_SIGNAL = "lane_executed"
 
 
 @workflow.defn(name=LANE_WORKFLOW)
@@ -39,6 +48,8 @@ class StateLaneWorkflow:
         self.state_id = input.state_id
         self.next_token = input.next_token
         self.lease = timedelta(seconds=input.lease_seconds)
+        self.execution_timeout = timedelta(seconds=input.execution_timeout_seconds)
+        self.execution_task_queue = input.execution_task_queue
         self.idle = input.idle_seconds
         self.max_history_events = input.max_history_events
         self.holder: LaneHolder | None = input.holder
@@ -46,6 +57,7 @@ class StateLaneWorkflow:
         self.grants = input.grants
         self.expirations = input.expirations
         self.regrant = False
+        self.outcome_signals: list[asyncio.Task[None]] = []
 
     @workflow.query
     def status(self) -> LaneStatus:
@@ -67,13 +79,25 @@ class StateLaneWorkflow:
                 self.holder.depth += 1
             self.regrant = True  # a retried acquire gets its grant again
             return
-        if any(entry.owner == request.owner for entry in self.queue):
-            return  # a retried acquire activity: already queued
+        for entry in self.queue:
+            if entry.owner == request.owner:  # a retried acquire activity: already queued
+                entry.execution = entry.execution or request.execution
+                return
         self.queue.append(
             LaneEntry(
-                owner=request.owner, request_id=request.request_id, enqueued_at=workflow.now()
+                owner=request.owner,
+                request_id=request.request_id,
+                enqueued_at=workflow.now(),
+                executes=request.executes,
+                execution=request.execution,
             )
         )
+
+    @workflow.signal
+    def attach_execution(self, signal: AttachExecution) -> None:
+        for entry in self.queue:
+            if entry.owner == signal.owner and entry.executes:
+                entry.execution = signal.execution
 
     @workflow.signal
     def release(self, signal: LaneTokenSignal) -> None:
@@ -100,7 +124,8 @@ class StateLaneWorkflow:
     async def run(self, input: LaneInput) -> LaneResult:
         while True:
             if self.holder is None and self.queue:
-                await self._grant_next()
+                if await self._head_is_ready():
+                    await self._grant_next()
             elif self.holder is not None:
                 await self._watch_holder()
             else:
@@ -111,12 +136,41 @@ class StateLaneWorkflow:
                         break
             self._show()
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._drain()
                 workflow.continue_as_new(self._carry_over())
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
         return LaneResult(state_id=self.state_id, grants=self.grants, expirations=self.expirations)
 
+    async def _head_is_ready(self) -> bool:
+        """An executing entry waits at the head for its owner to say what to run."""
+        head = self.queue[0]
+        try:
+            await workflow.wait_condition(self._head_ready, timeout=self.lease)
+        except TimeoutError:
+            try:
+                # Token 0 asks "still there?"; the request ignores it.
+                await workflow.get_external_workflow_handle(head.owner).signal(
+                    OUTCOME_SIGNAL, LaneOutcome(state_id=self.state_id, token=0)
+                )
+            except ApplicationError:
+                workflow.logger.warning("request %s is gone; dropped from the queue", head.owner)
+                if self.queue and self.queue[0] is head:
+                    self.queue.pop(0)
+            return False
+        return True
+
+    def _head_ready(self) -> bool:
+        return not self.queue or not self.queue[0].executes or self.queue[0].execution is not None
+
+    async def _drain(self) -> None:
+        # An outcome signal not yet sent when the run ends would be lost.
+        await asyncio.gather(*self.outcome_signals)
+        self.outcome_signals.clear()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
     async def _grant_next(self) -> None:
+        if not self.queue:
+            return
         entry = self.queue.pop(0)
         now = workflow.now()
         token = self.next_token
@@ -127,9 +181,33 @@ class StateLaneWorkflow:
             request_id=entry.request_id,
             token=token,
             acquired_at=now,
-            expires_at=now + self.lease,
+            expires_at=now + (self.execution_timeout if entry.executes else self.lease),
         )
-        await self._send_grant(self.holder)
+        if entry.execution is None:
+            await self._send_grant(self.holder)
+            return
+        self._show()
+        outcome = await run_execution(
+            state_id=self.state_id,
+            token=token,
+            granted_at=now,
+            execution=entry.execution,
+            task_queue=self.execution_task_queue,
+            lease=self.lease,
+            timeout=self.execution_timeout,
+        )
+        if outcome.error_type == LEASE_EXPIRED:
+            await self._raise_fence()
+        self.holder = None
+        # Not awaited here: the next execution starts in this same workflow task.
+        self.outcome_signals = [t for t in self.outcome_signals if not t.done()]
+        self.outcome_signals.append(asyncio.create_task(self._send_outcome(entry.owner, outcome)))
+
+    async def _send_outcome(self, owner: str, outcome: LaneOutcome) -> None:
+        try:
+            await workflow.get_external_workflow_handle(owner).signal(OUTCOME_SIGNAL, outcome)
+        except ApplicationError:
+            workflow.logger.warning("request %s is gone; its outcome was not delivered", owner)
 
     async def _send_grant(self, holder: LaneHolder) -> None:
         grant = LaneGrant(
@@ -166,6 +244,14 @@ class StateLaneWorkflow:
                 await self._expire(holder)
 
     async def _expire(self, holder: LaneHolder) -> None:
+        await self._raise_fence()
+        workflow.logger.warning(
+            "lease of %s (token %s) on %s expired", holder.owner, holder.token, self.state_id
+        )
+        if self.holder is holder:
+            self.holder = None
+
+    async def _raise_fence(self) -> None:
         # Fence first: once the store refuses every token below next_token, the expired
         # holder's execution cannot apply even if it is still running.
         await workflow.execute_activity(
@@ -175,11 +261,6 @@ class StateLaneWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
         )
         self.expirations += 1
-        workflow.logger.warning(
-            "lease of %s (token %s) on %s expired", holder.owner, holder.token, self.state_id
-        )
-        if self.holder is holder:
-            self.holder = None
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -193,6 +274,8 @@ class StateLaneWorkflow:
             state_id=self.state_id,
             next_token=self.next_token,
             lease_seconds=self.lease.total_seconds(),
+            execution_timeout_seconds=self.execution_timeout.total_seconds(),
+            execution_task_queue=self.execution_task_queue,
             idle_seconds=self.idle,
             max_history_events=self.max_history_events,
             holder=self.holder,
