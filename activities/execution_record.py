@@ -13,8 +13,13 @@ def executed_record(
     token: int | None,
     granted_at: datetime,
     expected_version: int | None,
+    direct: bool = False,
 ) -> MutationRequest:
-    """``request`` (approved, waiting for its turn) as it is stored when the change applies."""
+    """``request`` (approved, waiting for its turn) as it is stored when the change applies.
+
+    ``direct``: the request was allowed by policy and found its state free in the same
+    step, so its approval is recorded here too.
+    """
     record = request.model_copy(deep=True)
     now = datetime.now(UTC)
 
@@ -23,7 +28,11 @@ def executed_record(
             Decision(category=category, code=code, actor="system", reason=reason, at=at)
         )
 
-    if token is not None:
+    if direct:
+        record.revision = request.revision + 1
+        decide(DecisionCategory.LIFECYCLE, "approved", "allowed by policy", granted_at)
+        record.decisions[-1].actor = "policy"
+    elif token is not None:
         decide(DecisionCategory.LIFECYCLE, "lane_acquired", f"fencing token {token}", granted_at)
     if expected_version is not None:
         decide(
@@ -32,7 +41,12 @@ def executed_record(
             f"state is at the base version {expected_version}",
             granted_at,
         )
-    decide(DecisionCategory.LIFECYCLE, "executing", "", granted_at)
+    decide(
+        DecisionCategory.LIFECYCLE,
+        "executing",
+        f"state free: executed directly, fencing token {token}" if direct else "",
+        granted_at,
+    )
     # The store fills in the resulting version.
     decide(DecisionCategory.LIFECYCLE, "executed", "", now)
     record.status = RequestStatus.EXECUTED

@@ -16,16 +16,22 @@ from mutator.lane_contracts import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_HISTORY_EVENTS,
     FENCE_ACTIVITY,
+    FORGET_OWNERS_ACTIVITY,
     LANE_WORKFLOW,
     AcquireLaneInput,
     AcquireLaneRequest,
     AcquireLaneResult,
     AdvanceFenceInput,
     AdvanceFenceResult,
+    ForgetOwnersInput,
+    ForgetOwnersResult,
     LaneInput,
     lane_workflow_id,
 )
 from mutator.store import Store
+
+# How often a lane joiner checks whether a direct execution on its state has finished.
+DIRECT_CLAIM_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,14 @@ class LaneActivities:
 
     async def join(self, input: AcquireLaneInput) -> AcquireLaneResult:
         """Queue the calling request on its state's lane (signal-with-start)."""
-        # A lane that closed while idle starts again above the store's fence, so fencing
-        # tokens keep increasing per state across lane runs.
+        # The claim row keeps direct executions off the state from now on; one that is
+        # running is waited out. Then the store's fence is final for us: the lane grants
+        # above it, so tokens keep increasing per state across lane runs and direct ones.
+        claim = await asyncio.to_thread(self.store.join_lane, input.state_id, input.owner)
+        while claim is not None:
+            activity.heartbeat()
+            await asyncio.sleep(DIRECT_CLAIM_POLL_SECONDS)
+            claim = await asyncio.to_thread(self.store.direct_claim, input.state_id)
         fence = await asyncio.to_thread(self.store.fence, input.state_id)
         task_queue = input.task_queue or activity.info().task_queue
         handle = await activity.client().start_workflow(
@@ -72,15 +84,22 @@ class LaneActivities:
                     reentrant=input.reentrant,
                     executes=input.executes,
                     execution=input.execution,
+                    min_token=fence + 1,
                 )
             ],
             static_summary=f"lane of state {input.state_id}",
         )
         return AcquireLaneResult(lane_run_id=handle.result_run_id or "")
 
+    @activity.defn(name=FORGET_OWNERS_ACTIVITY)
+    def forget_owners(self, input: ForgetOwnersInput) -> ForgetOwnersResult:
+        return ForgetOwnersResult(
+            forgotten=self.store.forget_lane_owners(input.state_id, input.owners)
+        )
+
     @activity.defn(name=FENCE_ACTIVITY)
     def advance_fence(self, input: AdvanceFenceInput) -> AdvanceFenceResult:
         return AdvanceFenceResult(fence=self.store.advance_fence(input.state_id, input.token))
 
     def all(self) -> list[Any]:
-        return [self.acquire_lane, self.advance_fence]
+        return [self.acquire_lane, self.advance_fence, self.forget_owners]

@@ -8,7 +8,7 @@ import contextvars
 import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -50,7 +50,7 @@ from mutator.contracts import (
     SaveRequestInput,
     SaveRequestResult,
 )
-from mutator.lane_contracts import AcquireLaneInput
+from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
 from mutator.models import ItemOutcome, MutationRequest
 from mutator.policies import PolicyContext
 from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
@@ -117,22 +117,68 @@ class RequestActivities:
 
     @activity.defn(name=EVALUATE_ACTIVITY)
     async def evaluate(self, input: EvaluateInput) -> EvaluateResult:
+        """Policies and validators; with ``join_lane_if_allowed``, an allowed request then
+        executes at once when its state is free, or else joins the state's lane."""
+        req = input.request
+        owner = activity.info().workflow_id or ""
+        if input.join_lane_if_allowed and activity.info().attempt > 1:
+            recorded = await asyncio.to_thread(self.store.get_request, req.request_id)
+            if recorded is not None and recorded.resulting_version is not None:
+                # An earlier attempt executed it directly: report that, do not evaluate again.
+                return EvaluateResult(
+                    outcome="allow",
+                    state_version=recorded.resulting_version - 1,
+                    executed=LaneOutcome(state_id=req.state_id, token=0, request=recorded),
+                )
         # Policies and validators are user code: run them off the event loop.
         result = await asyncio.to_thread(self._evaluate, input)
-        if input.join_lane_if_allowed and result.outcome == "allow" and not input.request.items:
-            # Ready to execute at once: join the state's lane now, saving a round trip.
-            info = activity.info()
-            await self.lanes.join(
-                AcquireLaneInput(
-                    state_id=input.request.state_id,
-                    owner=info.workflow_id or "",
-                    request_id=input.request.request_id,
-                    executes=True,
-                    task_queue=input.task_queue,
+        if not (input.join_lane_if_allowed and result.outcome == "allow" and not req.items):
+            return result
+        if req.expected_version is None:
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            result.executed = await loop.run_in_executor(
+                self.executor, context.run, self._execute_directly, req, owner
+            )
+            if result.executed is not None:
+                return result
+        await self.lanes.join(
+            AcquireLaneInput(
+                state_id=req.state_id,
+                owner=owner,
+                request_id=req.request_id,
+                executes=True,
+                task_queue=input.task_queue,
+            )
+        )
+        result.lane_requested = True
+        return result
+
+    def _execute_directly(self, req: MutationRequest, owner: str) -> LaneOutcome | None:
+        """Execute now under a direct claim on the state; None: the state is in use."""
+        lease = self.lanes.settings.execution_timeout_seconds
+        token = self.store.claim_direct(req.state_id, owner, lease)
+        if token is None:
+            return None
+        record = executed_record(
+            req,
+            token=token,
+            granted_at=datetime.now(UTC),
+            expected_version=None,
+            direct=True,
+        )
+        try:
+            result = self._execute_with_metrics(
+                ExecuteInput(
+                    request=record, expected_version=None, fencing_token=token, claim_owner=owner
                 )
             )
-            result.lane_requested = True
-        return result
+        except ApplicationError as exc:
+            self.store.release_direct(req.state_id, owner)
+            return LaneOutcome(
+                state_id=req.state_id, token=token, error_type=exc.type or "", error=str(exc)
+            )
+        return LaneOutcome(state_id=req.state_id, token=token, request=result.request)
 
     def _evaluate(self, input: EvaluateInput) -> EvaluateResult:
         req = input.request
@@ -243,6 +289,8 @@ class RequestActivities:
                     change=change,
                     expected_version=input.expected_version,
                     fencing_token=input.fencing_token,
+                    claim_owner=input.claim_owner,
+                    lane_owner=input.lane_owner,
                 )
                 return ExecuteResult(request=applied)
             except FencedOut as exc:
@@ -341,8 +389,9 @@ class RequestActivities:
         return [self.evaluate, self.resolve_version, self.resolve_versions, self.save_request]
 
     def execution(self) -> list[Any]:
-        """The activities on the slot-limited execution task queue."""
-        return [self.execute, self.execute_items]
+        """The activities on the slot-limited execution task queue (a request's first
+        evaluation runs there too, since it may execute the request directly)."""
+        return [self.evaluate, self.execute, self.execute_items]
 
 
 def _run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:

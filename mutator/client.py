@@ -391,11 +391,38 @@ class MutatorClient(StoreReader):
         return await self.get(request_id)
 
     async def locks(self) -> builtins.list[LockInfo]:
-        """Every state lane that is open now: holder, fencing token, queue, lease."""
+        """Every state in use now: open lanes (holder, fencing token, queue, lease) and
+        direct executions (a lone request holding its state without a lane)."""
         query = f'WorkflowType = "{LANE_WORKFLOW}" AND ExecutionStatus = "Running"'
         lane_ids = [execution.id async for execution in self.temporal.list_workflows(query)]
         found = await asyncio.gather(*(self._lock_info(lane_id) for lane_id in lane_ids))
-        return sorted(found, key=lambda lock: lock.state_id)
+        by_state = {lock.state_id: lock for lock in found}
+        now = datetime.now(UTC)
+        claims = await asyncio.to_thread(self.store.claims)
+        prefix = request_workflow_id("")
+        for claim in claims:
+            lock = by_state.get(claim.state_id)
+            if claim.kind != "direct" or (lock is not None and lock.holder_request_id):
+                continue
+            # Requests that joined the lane meanwhile wait for this execution first.
+            waiting = [
+                c.owner.removeprefix(prefix)
+                for c in claims
+                if c.state_id == claim.state_id and c.kind == "lane"
+            ]
+            direct = LockInfo(
+                state_id=claim.state_id,
+                holder_request_id=claim.owner.removeprefix(prefix),
+                fencing_token=claim.token,
+                queue_length=len(waiting),
+                queued_request_ids=waiting,
+                acquired_at=claim.claimed_at,
+                expires_at=claim.expires_at,
+                stale=bool(claim.expires_at and claim.expires_at < now),
+                note="executing directly: the state was free",
+            )
+            by_state[claim.state_id] = direct
+        return sorted(by_state.values(), key=lambda lock: lock.state_id)
 
     async def _lock_info(self, lane_id: str) -> LockInfo:
         handle = self.temporal.get_workflow_handle(lane_id)

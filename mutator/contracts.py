@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from mutator.lane_contracts import LaneOutcome
 from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
@@ -55,6 +56,8 @@ class EvaluateResult(BaseModel):
     on_stale: str = "reject"
     item_versions: list[int] = Field(default_factory=list)
     lane_requested: bool = False
+    # Allowed, and the state was free: executed in the same activity (or refused/failed).
+    executed: LaneOutcome | None = None
 
 
 class ResolveVersionInput(BaseModel):
@@ -79,6 +82,8 @@ class ExecuteInput(BaseModel):
     expected_version: int | None
     fencing_token: int | None = None
     granted_at: datetime | None = None
+    lane_owner: str | None = None  # the lane turn of this owner: its lane row goes
+    claim_owner: str | None = None  # executed under this owner's direct claim
 
 
 class ExecuteResult(BaseModel):

@@ -11,6 +11,7 @@ from mutator.models import MutationRequest
 LANE_WORKFLOW = "StateLane"
 ACQUIRE_LANE_ACTIVITY = "mutator.acquire_lane"
 FENCE_ACTIVITY = "mutator.advance_fence"
+FORGET_OWNERS_ACTIVITY = "mutator.forget_lane_owners"
 
 DEFAULT_LEASE_SECONDS = 30.0
 # The longest an execution run by the lane may take, retries included; then its lease is
@@ -63,6 +64,7 @@ class LaneInput(BaseModel):
     queue: list[LaneEntry] = Field(default_factory=list)
     grants: int = 0
     expirations: int = 0
+    seen_owners: list[str] = Field(default_factory=list)
 
 
 class LaneResult(BaseModel):
@@ -90,6 +92,8 @@ class AcquireLaneRequest(BaseModel):
     reentrant: bool = False
     executes: bool = False
     execution: LaneExecution | None = None
+    # Above every token direct executions took before this owner joined.
+    min_token: int = 1
 
 
 class AttachExecution(BaseModel):
@@ -148,3 +152,12 @@ class AdvanceFenceInput(BaseModel):
 
 class AdvanceFenceResult(BaseModel):
     fence: int
+
+
+class ForgetOwnersInput(BaseModel):
+    state_id: str
+    owners: list[str]
+
+
+class ForgetOwnersResult(BaseModel):
+    forgotten: int

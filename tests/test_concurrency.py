@@ -31,18 +31,30 @@ def open_gate() -> Iterator[None]:
 
 
 def _token(req: MutationRequest) -> int:
-    acquired = [d for d in req.decisions if d.code == "lane_acquired"]
-    assert acquired, f"{req.request_id} never acquired its lane"
-    return int(acquired[-1].reason.split()[-1])
+    """The fencing token it executed under: from its lane, or taken directly."""
+    held = [
+        d
+        for d in req.decisions
+        if d.code == "lane_acquired" or (d.code == "executing" and "fencing token" in d.reason)
+    ]
+    assert held, f"{req.request_id} never held its state"
+    return int(held[-1].reason.split()[-1])
 
 
-async def _probe(client: MutatorClient, state_id: str, marker: str) -> MutationRequest:
+def _via_lane(req: MutationRequest) -> bool:
+    return any(d.code == "lane_acquired" for d in req.decisions)
+
+
+async def _probe(
+    client: MutatorClient, state_id: str, marker: str, *, expected_version: int | None = None
+) -> MutationRequest:
     return await client.submit(
         state_id,
         "probe.add",
         {"state": state_id, "marker": marker},
         actor="alice",
         request_id=f"{state_id}-{marker}",
+        expected_version=expected_version,
     )
 
 
@@ -109,7 +121,7 @@ async def test_pending_request_never_blocks_its_state(
 async def test_expired_lease_passes_on_and_fences_the_old_holder(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    """A holder whose lease expired cannot apply, even though its execution still runs."""
+    """A lane holder whose lease expired cannot apply, even though its execution still runs."""
     apps.probe.reset(hold_seconds=0, gated={"old"})
     state_id = f"fence-{uuid.uuid4().hex[:6]}"
     # The old execution hangs in its handler past the execution time limit.
@@ -121,7 +133,8 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
     client = MutatorClient(dev_env.client, sqlite_store, task_queue=workers.task_queue)
     async with workers:
         apps.execution_gate.clear()
-        first = asyncio.create_task(_probe(client, state_id, "old"))
+        # An expected version sends it through the lane (resolution under the lease).
+        first = asyncio.create_task(_probe(client, state_id, "old", expected_version=0))
 
         async def old_is_executing() -> None:
             assert ("old", 0) in apps.probe.calls
@@ -130,7 +143,7 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
         second = await _probe(client, state_id, "new")
         second = await client.wait(second.request_id, timeout=30)
         assert second.status == RequestStatus.EXECUTED
-        assert _token(second) == 2
+        assert _via_lane(second) and _token(second) == 2
         old = await client.wait(f"{state_id}-old", timeout=30)
         assert old.status == RequestStatus.FAILED
         assert old.error is not None and "lease on" in old.error and "expired" in old.error
@@ -144,7 +157,65 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
     history = await client.history(state_id)
     assert [(h.version, h.request_id) for h in history] == [(1, f"{state_id}-new")]
     assert (await client.state(state_id)).data == {"value": 1, "last": "new"}
-    assert ("old", 0) in apps.probe.calls  # it did run to the end: the fence refused it
+
+
+async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    """A direct execution that outlives its claim cannot apply; the next request waits
+    for the claim, then runs through the lane above its token."""
+    apps.probe.reset(hold_seconds=0, gated={"old"})
+    state_id = f"direct-{uuid.uuid4().hex[:6]}"
+    workers = new_worker(
+        dev_env.client,
+        sqlite_store,
+        lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2),
+    )
+    client = MutatorClient(dev_env.client, sqlite_store, task_queue=workers.task_queue)
+    async with workers:
+        apps.execution_gate.clear()
+        first = asyncio.create_task(_probe(client, state_id, "old"))
+
+        async def old_is_executing_directly() -> None:
+            assert ("old", 0) in apps.probe.calls
+            [claim] = sqlite_store.claims(state_id)
+            assert (claim.kind, claim.token) == ("direct", 1)
+
+        await assert_eventually(old_is_executing_directly)
+        second = await _probe(client, state_id, "new")
+        second = await client.wait(second.request_id, timeout=30)
+        assert second.status == RequestStatus.EXECUTED
+        # The expired claim was fenced (fence 2), so the lane granted above it.
+        assert _via_lane(second) and _token(second) == 3
+        apps.execution_gate.set()
+        old = await first
+        old = await client.wait(old.request_id, timeout=30)
+    assert old.status == RequestStatus.FAILED
+    assert old.error is not None and "below the fence" in old.error
+    history = await client.history(state_id)
+    assert [(h.version, h.request_id) for h in history] == [(1, f"{state_id}-new")]
+    assert (await client.state(state_id)).data == {"value": 1, "last": "new"}
+
+
+async def test_lone_request_executes_directly_and_leaves_no_claim(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0)
+    state_id = f"solo-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(dev_env, sqlite_store) as client:
+        for i in range(3):
+            done = await _probe(client, state_id, f"m{i}")
+            assert done.status == RequestStatus.EXECUTED
+            assert not _via_lane(done) and _token(done) == i + 1
+        assert sqlite_store.claims(state_id) == []
+        lanes = [
+            w
+            async for w in dev_env.client.list_workflows(
+                f'WorkflowId = "{lane_workflow_id(state_id)}"'
+            )
+        ]
+    assert lanes == []  # no lane workflow was needed
+    assert [h.version for h in await client.history(state_id)] == [1, 2, 3]
 
 
 async def test_idle_lane_closes_and_restarts_without_losing_requests(
@@ -157,7 +228,8 @@ async def test_idle_lane_closes_and_restarts_without_losing_requests(
     ) as client:
         lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
         for i in range(6):
-            await _probe(client, state_id, f"m{i}")
+            # Expected versions send them through the lane (a lone request would not need it).
+            await _probe(client, state_id, f"m{i}", expected_version=i)
             if i % 2:
 
                 async def closed() -> None:
@@ -191,7 +263,8 @@ async def test_lane_continues_as_new_with_its_queue(
     assert all(r.status == RequestStatus.EXECUTED for r in done)
     assert [h.version for h in await client.history(state_id)] == list(range(1, 16))
     assert sorted(_token(r) for r in done) == list(range(1, 16))
-    assert status.grants == 15
+    # The first ones may find the state free and execute directly; the rest queue.
+    assert status.grants == sum(_via_lane(r) for r in done) >= 10
     runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId = "{lane.id}"')]
     assert len(runs) >= 2
 

@@ -40,6 +40,7 @@ EXECUTE_RETRY = RetryPolicy(
 async def run_execution(
     *,
     state_id: str,
+    owner: str,
     token: int,
     granted_at: datetime,
     execution: LaneExecution,
@@ -57,6 +58,7 @@ async def run_execution(
                 expected_version=execution.expected_version,
                 fencing_token=token,
                 granted_at=granted_at,
+                lane_owner=owner,
             ),
             result_type=ExecuteResult,
             task_queue=task_queue,

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ERR_VALIDATION,
         ERR_VERSION_CONFLICT,
         EVALUATE_ACTIVITY,
+        EXECUTION_QUEUE_SUFFIX,
         REQUEST_WORKFLOW,
         AdmissionInput,
         ApproveInput,
@@ -229,11 +230,22 @@ class MutationRequestWorkflow(RequestRecord):
     @workflow.run
     async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
         self.decide(DecisionCategory.LIFECYCLE, "submitted", input.requester, input.reason)
-        evaluation = await self._evaluate(join_lane_if_allowed=True)
-        if evaluation is not None:
-            self._admit(evaluation)
-            self.lane_queued = evaluation.lane_requested
-        await self.save()
+        # Held through the evaluation: a request that executes directly stores its first
+        # revision with the change (refusals recorded meanwhile are saved after it).
+        async with self.save_lock:
+            seen = len(self.request.decisions)
+            evaluation = await self._evaluate(join_lane_if_allowed=True)
+            executed = evaluation.executed if evaluation else None
+            if evaluation is not None and executed is not None and executed.request:
+                self.on_stale = evaluation.on_stale
+                self._adopt(executed.request, seen)
+            elif evaluation is not None:
+                self._admit(evaluation)
+                self.lane_queued = evaluation.lane_requested
+        if executed is not None and executed.request is None:
+            self._record_failure(executed, via_lane=False)
+        if self.request.status != RequestStatus.EXECUTED:
+            await self.save()
         self.admitted = True
         while not self.request.status.is_terminal:
             if self.request.status == RequestStatus.PENDING:
@@ -255,7 +267,11 @@ class MutationRequestWorkflow(RequestRecord):
                     task_queue=workflow.info().task_queue,
                 ),
                 result_type=EvaluateResult,
-                start_to_close_timeout=timedelta(seconds=30),
+                # The first evaluation may execute the request directly, so it runs on the
+                # slot-limited execution queue.
+                task_queue=workflow.info().task_queue
+                + (EXECUTION_QUEUE_SUFFIX if join_lane_if_allowed else ""),
+                start_to_close_timeout=timedelta(seconds=60 if join_lane_if_allowed else 30),
                 retry_policy=EVALUATE_RETRY,
             )
             return evaluation
@@ -376,23 +392,35 @@ class MutationRequestWorkflow(RequestRecord):
             outcome = self.lane_outcome
             assert outcome is not None
             if outcome.request is not None:
-                arrived = self.request.decisions[seen:]
-                self.request = outcome.request
-                self.request.decisions.extend(arrived)
-                self.upsert_status()
+                self._adopt(outcome.request, seen)
                 return
-        self.decide(
-            DecisionCategory.LIFECYCLE, "lane_acquired", "system", f"fencing token {outcome.token}"
-        )
+        self._record_failure(outcome, via_lane=True)
         if outcome.error_type == ERR_VERSION_CONFLICT and outcome.current_version is not None:
-            self.decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", outcome.error)
             await self._on_stale(outcome.current_version)
             return
-        if outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
+        await self.save()
+
+    def _adopt(self, stored: MutationRequest, seen: int) -> None:
+        """Take the request as its execution stored it; keep decisions recorded since."""
+        arrived = self.request.decisions[seen:]
+        self.request = stored
+        self.request.decisions.extend(arrived)
+        self.upsert_status()
+
+    def _record_failure(self, outcome: LaneOutcome, *, via_lane: bool) -> None:
+        if via_lane:
+            self.decide(
+                DecisionCategory.LIFECYCLE,
+                "lane_acquired",
+                "system",
+                f"fencing token {outcome.token}",
+            )
+        if outcome.error_type == ERR_VERSION_CONFLICT and outcome.current_version is not None:
+            self.decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", outcome.error)
+        elif outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
             self.reject_with(RejectionCode.VALIDATION_FAILED, outcome.error)
         else:
             self.fail(outcome.error)
-        await self.save()
 
     async def _on_stale(self, current: int) -> None:
         workflow.metric_meter().create_counter(metrics.STALE, "Stale version resolutions").add(

@@ -21,12 +21,15 @@ from workflows.lane_execution import run_execution
 with workflow.unsafe.imports_passed_through():
     from mutator.lane_contracts import (
         FENCE_ACTIVITY,
+        FORGET_OWNERS_ACTIVITY,
         LANE_WORKFLOW,
         LEASE_EXPIRED,
         AcquireLaneRequest,
         AdvanceFenceInput,
         AdvanceFenceResult,
         AttachExecution,
+        ForgetOwnersInput,
+        ForgetOwnersResult,
         LaneEntry,
         LaneGrant,
         LaneHolder,
@@ -58,6 +61,8 @@ class StateLaneWorkflow:
         self.expirations = input.expirations
         self.regrant = False
         self.outcome_signals: list[asyncio.Task[None]] = []
+        # Owners whose store claim rows this lane removes when it closes.
+        self.seen_owners: list[str] = list(input.seen_owners)
 
     @workflow.query
     def status(self) -> LaneStatus:
@@ -74,6 +79,10 @@ class StateLaneWorkflow:
 
     @workflow.signal
     def acquire(self, request: AcquireLaneRequest) -> None:
+        # Direct executions may have taken tokens since this run started.
+        self.next_token = max(self.next_token, request.min_token)
+        if request.owner not in self.seen_owners:
+            self.seen_owners.append(request.owner)
         if self.holder is not None and self.holder.owner == request.owner:
             if request.reentrant:
                 self.holder.depth += 1
@@ -133,6 +142,8 @@ class StateLaneWorkflow:
                     await workflow.wait_condition(lambda: bool(self.queue), timeout=self.idle)
                 except TimeoutError:
                     if not self.queue and self.holder is None:
+                        await self._forget_seen_owners()
+                    if not self.queue and self.holder is None:
                         break
             self._show()
             if self._should_continue_as_new():
@@ -189,6 +200,7 @@ class StateLaneWorkflow:
         self._show()
         outcome = await run_execution(
             state_id=self.state_id,
+            owner=entry.owner,
             token=token,
             granted_at=now,
             execution=entry.execution,
@@ -251,6 +263,17 @@ class StateLaneWorkflow:
         if self.holder is holder:
             self.holder = None
 
+    async def _forget_seen_owners(self) -> None:
+        """Let direct executions use the state again: nobody this lane has seen waits."""
+        owners, self.seen_owners = self.seen_owners, []
+        if owners:
+            await workflow.execute_activity(
+                FORGET_OWNERS_ACTIVITY,
+                ForgetOwnersInput(state_id=self.state_id, owners=owners),
+                result_type=ForgetOwnersResult,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+
     async def _raise_fence(self) -> None:
         # Fence first: once the store refuses every token below next_token, the expired
         # holder's execution cannot apply even if it is still running.
@@ -282,6 +305,7 @@ class StateLaneWorkflow:
             queue=self.queue,
             grants=self.grants,
             expirations=self.expirations,
+            seen_owners=self.seen_owners,
         )
 
     def _show(self) -> None:

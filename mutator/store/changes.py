@@ -66,6 +66,9 @@ class StateChange:
     # The owner of the direct claim (claims.py) this change executes under: the change
     # consumes the claim, and needs the claim's token as ``fencing_token``.
     claim_owner: str | None = None
+    # The owner whose lane turn this change is: its lane row goes with the change, so direct
+    # executions may resume as soon as the lane has nobody else.
+    lane_owner: str | None = None
 
     def __post_init__(self) -> None:
         if self.claim_owner is not None and self.fencing_token is None:
@@ -171,6 +174,9 @@ def apply_changes(
         request = finalize(versions)
         if request is not None:
             store._save_request(conn, request)
+        for c in changes:
+            if c.lane_owner is not None:
+                _delete_claim(conn, c.state_id, c.lane_owner, "lane")
         for state_id, owner, token in _claims_of(changes):
             if not _delete_direct(conn, state_id, owner):
                 # Expired and fenced by a lane joiner, or released, after the fence check.
@@ -192,11 +198,15 @@ def _claims_of(changes: Sequence[StateChange]) -> list[tuple[str, str, int]]:
 
 def _delete_direct(conn: Connection, state_id: str, owner: str) -> bool:
     """Consume ``owner``'s direct claim on the state; False: it had none."""
+    return _delete_claim(conn, state_id, owner, "direct")
+
+
+def _delete_claim(conn: Connection, state_id: str, owner: str, kind: str) -> bool:
     deleted = conn.execute(
         delete(state_claims).where(
             state_claims.c.state_id == state_id,
             state_claims.c.owner == owner,
-            state_claims.c.kind == "direct",
+            state_claims.c.kind == kind,
         )
     ).rowcount
     return bool(deleted)

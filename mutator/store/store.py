@@ -257,6 +257,7 @@ class Store:
         expected_version: int | None,
         fencing_token: int | None = None,
         claim_owner: str | None = None,
+        lane_owner: str | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
@@ -268,7 +269,8 @@ class Store:
         without applying anything. Raises VersionConflict when ``expected_version`` is
         given and differs, FencedOut when the token is below the fence, and
         CompareAndSetLost when another writer won the race. ``claim_owner``: the change
-        runs under that owner's direct claim (token: ``fencing_token``) and consumes it.
+        runs under that owner's direct claim (token: ``fencing_token``) and consumes it;
+        ``lane_owner``: the change is that owner's lane turn, and removes its lane row.
         """
         written: list[MutationRequest] = []
 
@@ -289,6 +291,7 @@ class Store:
             expected_version=expected_version,
             fencing_token=fencing_token,
             claim_owner=claim_owner,
+            lane_owner=lane_owner,
         )
         [version] = apply_changes(self, [step], finalize)
         if written:
