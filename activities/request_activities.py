@@ -51,7 +51,7 @@ from mutator.contracts import (
     SaveRequestResult,
 )
 from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
-from mutator.models import ItemOutcome, MutationRequest
+from mutator.models import ItemOutcome, MutationRequest, StateView
 from mutator.policies import PolicyContext
 from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
 
@@ -130,55 +130,65 @@ class RequestActivities:
                     state_version=recorded.resulting_version - 1,
                     executed=LaneOutcome(state_id=req.state_id, token=0, request=recorded),
                 )
-        # Policies and validators are user code: run them off the event loop.
-        result = await asyncio.to_thread(self._evaluate, input)
-        if not (input.join_lane_if_allowed and result.outcome == "allow" and not req.items):
-            return result
-        if req.expected_version is None:
+        if input.join_lane_if_allowed and not req.items and req.expected_version is None:
             loop = asyncio.get_running_loop()
             context = contextvars.copy_context()
-            result.executed = await loop.run_in_executor(
-                self.executor, context.run, self._execute_directly, req, owner
+            direct = await loop.run_in_executor(
+                self.executor, context.run, self._evaluate_directly, req, owner
             )
-            if result.executed is not None:
-                return result
-        await self.lanes.join(
-            AcquireLaneInput(
-                state_id=req.state_id,
-                owner=owner,
-                request_id=req.request_id,
-                executes=True,
-                task_queue=input.task_queue,
+            if direct is not None:
+                return direct
+        # Policies and validators are user code: run them off the event loop.
+        result = await asyncio.to_thread(self._evaluate, input)
+        if input.join_lane_if_allowed and result.outcome == "allow" and not req.items:
+            await self.lanes.join(
+                AcquireLaneInput(
+                    state_id=req.state_id,
+                    owner=owner,
+                    request_id=req.request_id,
+                    executes=True,
+                    task_queue=input.task_queue,
+                )
             )
-        )
-        result.lane_requested = True
+            result.lane_requested = True
         return result
 
-    def _execute_directly(self, req: MutationRequest, owner: str) -> LaneOutcome | None:
-        """Execute now under a direct claim on the state; None: the state is in use."""
+    def _evaluate_directly(self, req: MutationRequest, owner: str) -> EvaluateResult | None:
+        """Claim the state if it is free, evaluate on it as it is under the claim and, if
+        allowed, execute at once. None: the state is in use (evaluate, then join the lane)."""
         lease = self.lanes.settings.execution_timeout_seconds
-        token = self.store.claim_direct(req.state_id, owner, lease)
-        if token is None:
+        claimed = self.store.claim_direct_reading(req.state_id, owner, lease)
+        if claimed is None:
             return None
+        token, state = claimed
+        try:
+            result = self._evaluate_single(req, state)
+        except BaseException:
+            self.store.release_direct(req.state_id, owner)
+            raise
+        if result.outcome != "allow":
+            self.store.release_direct(req.state_id, owner)
+            return result
         record = executed_record(
-            req,
-            token=token,
-            granted_at=datetime.now(UTC),
-            expected_version=None,
-            direct=True,
+            req, token=token, granted_at=datetime.now(UTC), expected_version=None, direct=True
         )
         try:
-            result = self._execute_with_metrics(
+            executed = self._execute_with_metrics(
                 ExecuteInput(
                     request=record, expected_version=None, fencing_token=token, claim_owner=owner
-                )
+                ),
+                known_state=(state.version, state.data) if state else (0, {}),
             )
         except ApplicationError as exc:
             self.store.release_direct(req.state_id, owner)
-            return LaneOutcome(
+            result.executed = LaneOutcome(
                 state_id=req.state_id, token=token, error_type=exc.type or "", error=str(exc)
             )
-        return LaneOutcome(state_id=req.state_id, token=token, request=result.request)
+        else:
+            result.executed = LaneOutcome(
+                state_id=req.state_id, token=token, request=executed.request
+            )
+        return result
 
     def _evaluate(self, input: EvaluateInput) -> EvaluateResult:
         req = input.request
@@ -193,11 +203,14 @@ class RequestActivities:
                 on_stale="reject",
                 item_versions=[ctx.version for ctx in contexts],
             )
+        return self._evaluate_single(req, self.store.get_state(req.state_id))
+
+    def _evaluate_single(self, req: MutationRequest, state: StateView | None) -> EvaluateResult:
         try:
             mutation = self.app.get(req.mutation)
         except UnknownMutationError as exc:
             raise ApplicationError(str(exc), type=ERR_UNKNOWN_MUTATION, non_retryable=True) from exc
-        ctx = self._context(req, req.state_id, req.mutation, req.payload)
+        ctx = _policy_context(req, req.state_id, req.mutation, req.payload, state)
         evaluation = _run_policies(lambda: self.app.evaluate(ctx))
         return EvaluateResult(
             outcome=evaluation.outcome,
@@ -211,15 +224,7 @@ class RequestActivities:
         self, req: MutationRequest, state_id: str, mutation: str, payload: dict[str, Any]
     ) -> PolicyContext:
         """What a policy sees: the request and the state as it is now."""
-        state = self.store.get_state(state_id)
-        return PolicyContext(
-            state_id=state_id,
-            mutation=mutation,
-            payload=payload,
-            state=dict(state.data) if state else {},
-            version=state.version if state else 0,
-            requester=req.requester,
-        )
+        return _policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
 
     @activity.defn(name=RESOLVE_VERSION_ACTIVITY)
     def resolve_version(self, input: ResolveVersionInput) -> ResolveVersionResult:
@@ -255,7 +260,9 @@ class RequestActivities:
             activity.heartbeat()
         return await running
 
-    def _execute_with_metrics(self, input: ExecuteInput) -> ExecuteResult:
+    def _execute_with_metrics(
+        self, input: ExecuteInput, known_state: tuple[int, StateData] | None = None
+    ) -> ExecuteResult:
         req = input.request
         try:
             mutation = self.app.get(req.mutation)
@@ -267,7 +274,7 @@ class RequestActivities:
         started = time.monotonic()
         outcome = "failed"
         try:
-            result = self._execute(input, change)
+            result = self._execute(input, change, known_state)
             outcome = "applied"
             return result
         finally:
@@ -279,10 +286,13 @@ class RequestActivities:
             )
 
     def _execute(
-        self, input: ExecuteInput, change: Callable[[StateData], StateData]
+        self,
+        input: ExecuteInput,
+        change: Callable[[StateData], StateData],
+        known_state: tuple[int, StateData] | None = None,
     ) -> ExecuteResult:
         req = input.request
-        for _ in range(MAX_CAS_ATTEMPTS):
+        for attempt in range(MAX_CAS_ATTEMPTS):
             try:
                 applied = self.store.apply(
                     request=req,
@@ -291,6 +301,8 @@ class RequestActivities:
                     fencing_token=input.fencing_token,
                     claim_owner=input.claim_owner,
                     lane_owner=input.lane_owner,
+                    # What the caller read holds for the first try only.
+                    known_state=known_state if attempt == 0 else None,
                 )
                 return ExecuteResult(request=applied)
             except FencedOut as exc:
@@ -392,6 +404,23 @@ class RequestActivities:
         """The activities on the slot-limited execution task queue (a request's first
         evaluation runs there too, since it may execute the request directly)."""
         return [self.evaluate, self.execute, self.execute_items]
+
+
+def _policy_context(
+    req: MutationRequest,
+    state_id: str,
+    mutation: str,
+    payload: dict[str, Any],
+    state: StateView | None,
+) -> PolicyContext:
+    return PolicyContext(
+        state_id=state_id,
+        mutation=mutation,
+        payload=payload,
+        state=dict(state.data) if state else {},
+        version=state.version if state else 0,
+        requester=req.requester,
+    )
 
 
 def _run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:

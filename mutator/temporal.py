@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from mutator.app import MutationApp
 
@@ -182,6 +183,7 @@ def build_workers(
         client,
         task_queue=task_queue,
         workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[*request_activities.all(), *lane_activities.all()],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,
@@ -194,6 +196,15 @@ def build_workers(
         max_concurrent_activities=slots,
     )
     return MutatorWorkers(main=main, execution=execution)
+
+
+# The sandbox would import the workflow modules afresh for every workflow run (the largest
+# part of a short request's worker CPU); they are deterministic by construction (no I/O,
+# clocks or randomness; checked by tests/test_replay.py), so they are imported once per
+# worker. The sandbox still guards everything else they touch.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+)
 
 
 async def run_worker(

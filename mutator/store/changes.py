@@ -130,20 +130,30 @@ def apply_changes(
     store: _Writer,
     changes: Sequence[StateChange],
     finalize: Callable[[list[int]], MutationRequest | None],
+    known: dict[str, tuple[int, StateData]] | None = None,
 ) -> list[int]:
     """Apply ``changes`` in order, all or none; returns each change's resulting version.
 
     ``finalize(versions)`` returns the request to store in the same transaction (or None).
     If every change is already recorded, returns the recorded versions and writes nothing.
+    ``known``: (version, data) of every state, read by the caller (version 0: no state);
+    saves the read transaction. The write transaction checks them like its own reads; a
+    change recorded meanwhile then surfaces as CompareAndSetLost.
     """
-    with store._connect("apply a change") as conn:
-        recorded = [recorded_version(conn, c.key, c.state_id) for c in changes]
-        if all(v is not None for v in recorded):
-            return [v for v in recorded if v is not None]
-        slots = _read_slots(conn, changes)
-        for c in changes:
-            if c.fencing_token is not None:
-                check_fence(conn, c.state_id, c.fencing_token)
+    if known is not None and all(c.state_id in known for c in changes):
+        slots = {
+            state_id: _Slot(read_version=v, exists=v > 0, version=v, data=dict(data))
+            for state_id, (v, data) in known.items()
+        }
+    else:
+        with store._connect("apply a change") as conn:
+            recorded = [recorded_version(conn, c.key, c.state_id) for c in changes]
+            if all(v is not None for v in recorded):
+                return [v for v in recorded if v is not None]
+            slots = _read_slots(conn, changes)
+            for c in changes:
+                if c.fencing_token is not None:
+                    check_fence(conn, c.state_id, c.fencing_token)
     results = _run_handlers(changes, slots)
     versions = [version for version, _ in results]
     with store._write("apply a change") as conn:

@@ -6,6 +6,7 @@ through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -74,6 +75,11 @@ def _now() -> datetime:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time; a waiting writer polls with growing sleeps.
+        # Writers of this process queue here instead and start the moment the lock frees.
+        self._writers: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -258,6 +264,7 @@ class Store:
         fencing_token: int | None = None,
         claim_owner: str | None = None,
         lane_owner: str | None = None,
+        known_state: tuple[int, dict[str, Any]] | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
@@ -270,7 +277,8 @@ class Store:
         given and differs, FencedOut when the token is below the fence, and
         CompareAndSetLost when another writer won the race. ``claim_owner``: the change
         runs under that owner's direct claim (token: ``fencing_token``) and consumes it;
-        ``lane_owner``: the change is that owner's lane turn, and removes its lane row.
+        ``lane_owner``: the change is that owner's lane turn, and removes its lane row;
+        ``known_state``: (version, data) the caller read (see ``claim_direct_reading``).
         """
         written: list[MutationRequest] = []
 
@@ -293,7 +301,8 @@ class Store:
             claim_owner=claim_owner,
             lane_owner=lane_owner,
         )
-        [version] = apply_changes(self, [step], finalize)
+        known = {request.state_id: known_state} if known_state is not None else None
+        [version] = apply_changes(self, [step], finalize, known)
         if written:
             return written[0]
         # Recorded by an earlier call: return the request as it was stored with the change.
@@ -316,6 +325,20 @@ class Store:
         """A direct claim's fencing token, or None when the state is in use: use the lane."""
         with self._write("claim a state") as conn:
             return _claims.claim_direct(conn, state_id, owner, lease_seconds)
+
+    def claim_direct_reading(
+        self, state_id: str, owner: str, lease_seconds: float
+    ) -> tuple[int, StateView | None] | None:
+        """``claim_direct`` and the state as it is under the claim, in one transaction."""
+        with self._write("claim a state") as conn:
+            token = _claims.claim_direct(conn, state_id, owner, lease_seconds)
+            if token is None:
+                return None
+            row = conn.execute(
+                select(states.c.version, states.c.data).where(states.c.state_id == state_id)
+            ).one_or_none()
+        view = StateView(state_id=state_id, version=row.version, data=row.data) if row else None
+        return token, view
 
     def release_direct(self, state_id: str, owner: str) -> None:
         with self._write("release a state claim") as conn:
@@ -341,7 +364,7 @@ class Store:
     @contextmanager
     def _write(self, doing: str = "write") -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any error."""
-        with self._connect(doing, write=True) as conn, conn.begin():
+        with self._writers, self._connect(doing, write=True) as conn, conn.begin():
             yield conn
 
     # -- requests -----------------------------------------------------------------------
