@@ -162,7 +162,8 @@ def apply_changes(
         for c in changes:
             if c.fencing_token is not None:
                 check_fence(conn, c.state_id, c.fencing_token)
-                raise_fence(conn, c.state_id, c.fencing_token)
+                if c.claim_owner is None:  # a direct claim set the fence when it was taken
+                    raise_fence(conn, c.state_id, c.fencing_token)
         now = datetime.now(UTC)
         for state_id, slot in slots.items():
             if slot.version != slot.read_version:
@@ -254,13 +255,13 @@ def _run_handlers(
 
 def _write_state(conn: Connection, state_id: str, slot: _Slot, now: datetime) -> None:
     if not slot.exists:
+        # No savepoint: a state created meanwhile fails the whole transaction, as it must.
         try:
-            with conn.begin_nested():
-                conn.execute(
-                    insert(states).values(
-                        state_id=state_id, version=slot.version, data=slot.data, updated_at=now
-                    )
+            conn.execute(
+                insert(states).values(
+                    state_id=state_id, version=slot.version, data=slot.data, updated_at=now
                 )
+            )
         except IntegrityError as exc:
             raise CompareAndSetLost(str(exc.orig)) from exc
         return

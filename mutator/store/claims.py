@@ -127,7 +127,14 @@ def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: flo
         ).rowcount
         if extended == 1:
             return int(rows[0].token)
-    token = raise_fence(conn, state_id, _fence(conn, state_id) + 1)
+    current = conn.execute(
+        select(fences.c.token).where(fences.c.state_id == state_id)
+    ).scalar_one_or_none()
+    token = int(current or 0) + 1
+    if current is None:
+        conn.execute(insert(fences).values(state_id=state_id, token=token))
+    else:
+        conn.execute(update(fences).where(fences.c.state_id == state_id).values(token=token))
     conn.execute(
         insert(state_claims).values(
             state_id=state_id,

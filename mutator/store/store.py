@@ -416,17 +416,21 @@ class Store:
                     f"request {request.request_id!r} changed while revision "
                     f"{request.revision} was being written"
                 )
-        stored_decisions = conn.execute(
-            select(decisions.c.seq).where(decisions.c.request_id == request.request_id)
-        ).all()
-        new = request.decisions[len(stored_decisions) :]
+        stored = 0
+        if stored_revision is not None:
+            stored = len(
+                conn.execute(
+                    select(decisions.c.seq).where(decisions.c.request_id == request.request_id)
+                ).all()
+            )
+        new = request.decisions[stored:]
         if new:
             conn.execute(
                 insert(decisions),
                 [
                     {
                         "request_id": request.request_id,
-                        "seq": len(stored_decisions) + i + 1,
+                        "seq": stored + i + 1,
                         "state_id": request.state_id,
                         "category": d.category.value,
                         "code": d.code,
