@@ -368,3 +368,42 @@ async def test_lane_is_reentrant_for_its_holder_and_others_wait(
         await second.signal(NestedLaneOwner.proceed)
         await second.signal(NestedLaneOwner.proceed)
         assert await second.result() == [2, 2]
+
+
+async def test_state_goes_back_to_direct_execution_when_its_lane_is_done(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0)
+    state_id = f"back-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(
+        dev_env, sqlite_store, lane_settings=LaneSettings(idle_seconds=0.5)
+    ) as client:
+        # A lane turn that applies takes its claim with it: the next one is direct again.
+        first = await _probe(client, state_id, "lane", expected_version=0)
+        assert first.status == RequestStatus.EXECUTED and _via_lane(first)
+        assert sqlite_store.claims(state_id) == []
+        second = await _probe(client, state_id, "direct")
+        assert second.status == RequestStatus.EXECUTED and not _via_lane(second)
+        # A lane turn that fails leaves its claim until the lane closes ...
+        failed = await client.submit(
+            state_id, "broken.explode", {}, actor="alice", expected_version=2
+        )
+        failed = await client.wait(failed.request_id, timeout=30)
+        assert failed.status == RequestStatus.FAILED and _via_lane(failed)
+        assert [c.kind for c in sqlite_store.claims(state_id)] == ["lane"]
+        blocked = await _probe(client, state_id, "behind")
+        assert blocked.status == RequestStatus.EXECUTED and _via_lane(blocked)
+        lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
+
+        async def closed() -> None:
+            desc = await lane.describe()
+            assert desc.status == WorkflowExecutionStatus.COMPLETED
+
+        await assert_eventually(closed)
+        # ... which forgets every request it served.
+        assert sqlite_store.claims(state_id) == []
+        last = await _probe(client, state_id, "again")
+        assert last.status == RequestStatus.EXECUTED and not _via_lane(last)
+    assert [h.version for h in await client.history(state_id)] == [1, 2, 3, 4]
+    tokens = [_token(r) for r in (first, second, blocked, last)]
+    assert tokens == sorted(tokens) and len(set(tokens)) == 4

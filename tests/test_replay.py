@@ -1,0 +1,95 @@
+"""The workflows replay deterministically from their own histories.
+
+The worker imports the workflow modules once and passes them through the sandbox
+(mutator.temporal.WORKFLOW_RUNNER), so the sandbox no longer re-imports them per run; this
+replays real histories of every path (direct, lane turns with and without approvals, a
+batch) with the same runner, and would fail on any nondeterminism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from mutator.contracts import request_workflow_id
+from mutator.lane_contracts import lane_workflow_id
+from mutator.models import BatchMode, RequestStatus
+from mutator.store import Store
+from mutator.temporal import WORKFLOW_RUNNER
+from tests import apps
+from tests.conftest import running_mutator
+from workflows.mutation_request import MutationRequestWorkflow
+from workflows.state_lane import StateLaneWorkflow
+
+
+async def test_request_and_lane_histories_replay(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0.01)
+    apps.execution_gate.set()
+    tag = uuid.uuid4().hex[:6]
+    hot, solo, governed = f"replay-hot-{tag}", f"replay-solo-{tag}", f"replay-gov-{tag}"
+    async with running_mutator(dev_env, sqlite_store) as client:
+        direct = await client.submit(solo, "counter.add", {"amount": 1}, actor="alice")
+        burst = await asyncio.gather(
+            *(
+                client.submit(
+                    hot,
+                    "probe.add",
+                    {"state": hot, "marker": f"m{i}"},
+                    actor="alice",
+                    request_id=f"{hot}-{i}",
+                )
+                for i in range(6)
+            )
+        )
+        pending = await client.submit(governed, "reapproved.add", {"amount": 2}, actor="dave")
+        assert pending.status == RequestStatus.PENDING
+        await client.approve(pending.request_id, actor="alice")
+        await client.approve(pending.request_id, actor="bob")
+        batch = await client.submit_batch(
+            [
+                {"state_id": solo, "mutation": "counter.add", "payload": {"amount": 3}},
+                {"state_id": hot, "mutation": "counter.add", "payload": {"amount": 4}},
+            ],
+            mode=BatchMode.ATOMIC,
+            actor="alice",
+        )
+        requests = [direct, *burst, pending, batch]
+        done = [await client.wait(r.request_id, timeout=60) for r in requests]
+        assert [r.status for r in done] == [RequestStatus.EXECUTED] * len(done)
+        ids = [request_workflow_id(r.request_id) for r in requests]
+        ids += [lane_workflow_id(s) for s in (hot, governed, solo)]
+        histories: list[WorkflowHistory] = []
+        for workflow_id in ids:
+            runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+            for run in runs:
+                handle = dev_env.client.get_workflow_handle(workflow_id, run_id=run.run_id)
+                histories.append(await handle.fetch_history())
+    # The lanes of the hot and the governed state ran; the solo state never needed one
+    # until the batch.
+    assert len(histories) >= len(requests) + 2
+    replayer = Replayer(
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+    replayed: list[str] = []
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            replayed.append(history.workflow_id)
+            yield history
+
+    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    failures = {
+        run_id: str(failure) for run_id, failure in results.replay_failures.items() if failure
+    }
+    assert failures == {}
+    assert len(replayed) == len(histories)
