@@ -46,6 +46,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import mutator.temporal as wiring
 from mutator import Allow, MutationApp, MutatorClient, PolicyContext, PolicyDecision
@@ -499,6 +500,7 @@ class Options:
     rounds: int
     bytecode_cache: bool
     hot: int = 50
+    baseline_passthrough: bool = False
 
 
 @contextmanager
@@ -550,6 +552,9 @@ async def benchmark(opts: Options) -> dict[str, Any]:
         await env.shutdown()
     figures["parameters"]["temporal_cli"] = _temporal_cli_version(temporal_bin)
     figures["parameters"]["bytecode_cache"] = bytecode
+    figures["parameters"]["baseline_runner"] = (
+        "sandbox, baseline module passed through" if opts.baseline_passthrough else "SDK default"
+    )
     return figures
 
 
@@ -566,6 +571,19 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
         temporal,
         task_queue=baseline_queue,
         workflows=[BaselineWorkflow],
+        # Default: the SDK's default runner, as a bare Temporal user has it. With
+        # --baseline-passthrough the baseline's module is imported once, like Mutator's.
+        **(
+            {
+                "workflow_runner": SandboxedWorkflowRunner(
+                    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                        "benchmarks.baseline_workflow"
+                    )
+                )
+            }
+            if opts.baseline_passthrough
+            else {}
+        ),
         activities=[baseline_step],
         activity_executor=baseline_executor,
         max_concurrent_activities=ACTIVITY_SLOTS,
@@ -737,6 +755,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the environment's PYTHONDONTWRITEBYTECODE (sandbox recompiles workflows)",
     )
+    parser.add_argument(
+        "--baseline-passthrough",
+        action="store_true",
+        help="import the baseline workflow's module once, as Mutator's worker does its own",
+    )
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     for name in ("n", "concurrency", "serial", "rounds"):
@@ -753,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds,
         bytecode_cache=not args.no_bytecode_cache,
         hot=args.hot,
+        baseline_passthrough=args.baseline_passthrough,
     )
     result = asyncio.run(benchmark(opts))
     text = json.dumps(result, indent=2)

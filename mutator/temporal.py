@@ -199,9 +199,9 @@ def build_workers(
 
 
 # The sandbox would import the workflow modules afresh for every workflow run (the largest
-# part of a short request's worker CPU); they are deterministic by construction (no I/O,
-# clocks or randomness; checked by tests/test_replay.py), so they are imported once per
-# worker. The sandbox still guards everything else they touch.
+# part of a short request's worker CPU), so they are imported once per worker. The sandbox
+# then no longer catches a clock, I/O or randomness in them: they must stay deterministic
+# by review, and tests/test_replay.py replays every path with this runner.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
 )

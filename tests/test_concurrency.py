@@ -85,11 +85,11 @@ def test_cap_below_one_is_refused(dev_env: WorkflowEnvironment, sqlite_store: St
 
 
 async def test_one_state_runs_fifo_one_at_a_time(
-    dev_env: WorkflowEnvironment, sqlite_store: Store
+    dev_env: WorkflowEnvironment, store: Store
 ) -> None:
     apps.probe.reset(hold_seconds=0.02)
     state_id = f"hot-{uuid.uuid4().hex[:6]}"
-    async with running_mutator(dev_env, sqlite_store) as client:
+    async with running_mutator(dev_env, store) as client:
         submitted = await asyncio.gather(
             *(_probe(client, state_id, f"m{i:02d}") for i in range(20))
         )
@@ -160,7 +160,7 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
 
 
 async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
-    dev_env: WorkflowEnvironment, sqlite_store: Store
+    dev_env: WorkflowEnvironment, store: Store
 ) -> None:
     """A direct execution that outlives its claim cannot apply; the next request waits
     for the claim, then runs through the lane above its token."""
@@ -168,17 +168,17 @@ async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
     state_id = f"direct-{uuid.uuid4().hex[:6]}"
     workers = new_worker(
         dev_env.client,
-        sqlite_store,
+        store,
         lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2),
     )
-    client = MutatorClient(dev_env.client, sqlite_store, task_queue=workers.task_queue)
+    client = MutatorClient(dev_env.client, store, task_queue=workers.task_queue)
     async with workers:
         apps.execution_gate.clear()
         first = asyncio.create_task(_probe(client, state_id, "old"))
 
         async def old_is_executing_directly() -> None:
             assert ("old", 0) in apps.probe.calls
-            [claim] = sqlite_store.claims(state_id)
+            [claim] = store.claims(state_id)
             assert (claim.kind, claim.token) == ("direct", 1)
 
         await assert_eventually(old_is_executing_directly)
@@ -371,17 +371,17 @@ async def test_lane_is_reentrant_for_its_holder_and_others_wait(
 
 
 async def test_state_goes_back_to_direct_execution_when_its_lane_is_done(
-    dev_env: WorkflowEnvironment, sqlite_store: Store
+    dev_env: WorkflowEnvironment, store: Store
 ) -> None:
     apps.probe.reset(hold_seconds=0)
     state_id = f"back-{uuid.uuid4().hex[:6]}"
     async with running_mutator(
-        dev_env, sqlite_store, lane_settings=LaneSettings(idle_seconds=0.5)
+        dev_env, store, lane_settings=LaneSettings(idle_seconds=0.5)
     ) as client:
         # A lane turn that applies takes its claim with it: the next one is direct again.
         first = await _probe(client, state_id, "lane", expected_version=0)
         assert first.status == RequestStatus.EXECUTED and _via_lane(first)
-        assert sqlite_store.claims(state_id) == []
+        assert store.claims(state_id) == []
         second = await _probe(client, state_id, "direct")
         assert second.status == RequestStatus.EXECUTED and not _via_lane(second)
         # A lane turn that fails leaves its claim until the lane closes ...
@@ -390,7 +390,7 @@ async def test_state_goes_back_to_direct_execution_when_its_lane_is_done(
         )
         failed = await client.wait(failed.request_id, timeout=30)
         assert failed.status == RequestStatus.FAILED and _via_lane(failed)
-        assert [c.kind for c in sqlite_store.claims(state_id)] == ["lane"]
+        assert [c.kind for c in store.claims(state_id)] == ["lane"]
         blocked = await _probe(client, state_id, "behind")
         assert blocked.status == RequestStatus.EXECUTED and _via_lane(blocked)
         lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
@@ -401,7 +401,7 @@ async def test_state_goes_back_to_direct_execution_when_its_lane_is_done(
 
         await assert_eventually(closed)
         # ... which forgets every request it served.
-        assert sqlite_store.claims(state_id) == []
+        assert store.claims(state_id) == []
         last = await _probe(client, state_id, "again")
         assert last.status == RequestStatus.EXECUTED and not _via_lane(last)
     assert [h.version for h in await client.history(state_id)] == [1, 2, 3, 4]
