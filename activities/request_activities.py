@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.execution_record import executed_record
 from activities.lane_activities import LaneActivities
@@ -27,6 +29,7 @@ from mutator.app import (
 from mutator.contracts import (
     ERR_FENCED_OUT,
     ERR_MUTATION_FAILED,
+    ERR_OWNER_GONE,
     ERR_POLICY_FAILED,
     ERR_UNKNOWN_MUTATION,
     ERR_VALIDATION,
@@ -238,6 +241,8 @@ class RequestActivities:
 
         Heartbeats while it runs: that renews the lease of the lane that runs it.
         """
+        if input.lane_owner is not None and input.fencing_token is not None:
+            await self._check_owner_runs(input.lane_owner)
         if input.granted_at is not None:
             input = input.model_copy(
                 update={
@@ -259,6 +264,24 @@ class RequestActivities:
         while not (await asyncio.wait({running}, timeout=interval))[0]:
             activity.heartbeat()
         return await running
+
+    async def _check_owner_runs(self, owner: str) -> None:
+        """A request whose workflow was terminated while it waited is not executed."""
+        if activity.info().attempt > 1:
+            return  # checked on the first attempt; a retry may have applied already
+        try:
+            described = await activity.client().get_workflow_handle(owner).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            described = None
+        if described is None or described.status != WorkflowExecutionStatus.RUNNING:
+            status = described.status.name.lower() if described and described.status else "gone"
+            raise ApplicationError(
+                f"the request's workflow {owner} is {status}: not executed",
+                type=ERR_OWNER_GONE,
+                non_retryable=True,
+            )
 
     def _execute_with_metrics(
         self, input: ExecuteInput, known_state: tuple[int, StateData] | None = None

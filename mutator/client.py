@@ -307,6 +307,15 @@ class MutatorClient(StoreReader):
                 f"{ADMISSION_TIMEOUT_SECONDS:.0f}s on task queue {self.task_queue!r}: start "
                 "`mutator worker` (or `mutator dev`); the request runs once a worker is up"
             ) from None
+        except WorkflowUpdateFailedError as exc:
+            # Its workflow ended (e.g. an operator terminated it) before admission answered.
+            cause = exc.cause
+            why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise MutatorRefused(
+                f"request {submitted.request_id} ended before its submission was answered "
+                f"({why}); see `mutator show {submitted.request_id}` and its workflow "
+                f"{request_workflow_id(submitted.request_id)} in the Temporal UI"
+            ) from None
         except RPCError as exc:
             raise MutatorUnavailable(f"Temporal refused the submission: {exc}") from exc
         request: MutationRequest = result.request

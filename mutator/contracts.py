@@ -28,6 +28,7 @@ ERR_VERSION_CONFLICT = "VersionConflict"
 ERR_MUTATION_FAILED = "MutationFailed"
 ERR_POLICY_FAILED = "PolicyFailed"
 ERR_FENCED_OUT = "FencedOut"
+ERR_OWNER_GONE = "OwnerGone"  # the request's workflow ended (terminated) before its turn
 
 # The execution activity runs on its own task queue, whose slot limit is
 # MaxConcurrentMutations: "<task queue>-execute".

@@ -14,11 +14,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import LaneSettings
 from mutator.client import MutatorClient
-from mutator.errors import MutatorInputError
+from mutator.contracts import request_workflow_id
+from mutator.errors import MutatorInputError, MutatorRefused
 from mutator.lane_contracts import LaneStatus, lane_workflow_id
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
-from mutator.temporal import build_workers
+from mutator.temporal import MutatorWorkers, build_workers
 from tests import apps
 from tests.conftest import assert_eventually, new_worker, running_mutator
 
@@ -118,6 +119,14 @@ async def test_pending_request_never_blocks_its_state(
         assert done.status == RequestStatus.EXECUTED
 
 
+def _short_leases(env: WorkflowEnvironment, store: Store) -> tuple[MutatorWorkers, MutatorClient]:
+    """Workers whose executions may take 2 s at most, and a client for them."""
+    workers = new_worker(
+        env.client, store, lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2)
+    )
+    return workers, MutatorClient(env.client, store, task_queue=workers.task_queue)
+
+
 async def test_expired_lease_passes_on_and_fences_the_old_holder(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
@@ -125,12 +134,7 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
     apps.probe.reset(hold_seconds=0, gated={"old"})
     state_id = f"fence-{uuid.uuid4().hex[:6]}"
     # The old execution hangs in its handler past the execution time limit.
-    workers = new_worker(
-        dev_env.client,
-        sqlite_store,
-        lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2),
-    )
-    client = MutatorClient(dev_env.client, sqlite_store, task_queue=workers.task_queue)
+    workers, client = _short_leases(dev_env, sqlite_store)
     async with workers:
         apps.execution_gate.clear()
         # An expected version sends it through the lane (resolution under the lease).
@@ -166,12 +170,7 @@ async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
     for the claim, then runs through the lane above its token."""
     apps.probe.reset(hold_seconds=0, gated={"old"})
     state_id = f"direct-{uuid.uuid4().hex[:6]}"
-    workers = new_worker(
-        dev_env.client,
-        store,
-        lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2),
-    )
-    client = MutatorClient(dev_env.client, store, task_queue=workers.task_queue)
+    workers, client = _short_leases(dev_env, store)
     async with workers:
         apps.execution_gate.clear()
         first = asyncio.create_task(_probe(client, state_id, "old"))
@@ -407,3 +406,38 @@ async def test_state_goes_back_to_direct_execution_when_its_lane_is_done(
     assert [h.version for h in await client.history(state_id)] == [1, 2, 3, 4]
     tokens = [_token(r) for r in (first, second, blocked, last)]
     assert tokens == sorted(tokens) and len(set(tokens)) == 4
+
+
+async def test_request_terminated_while_waiting_is_not_executed(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0, gated={"held"})
+    state_id = f"term-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(dev_env, sqlite_store) as client:
+        apps.execution_gate.clear()
+        held = asyncio.create_task(_probe(client, state_id, "held", expected_version=0))
+
+        async def held_is_executing() -> None:
+            assert ("held", 0) in apps.probe.calls
+
+        await assert_eventually(held_is_executing)
+        queued = asyncio.create_task(_probe(client, state_id, "queued"))
+
+        async def is_queued() -> None:
+            [lock] = [lock for lock in await client.locks() if lock.state_id == state_id]
+            assert lock.queued_request_ids == [f"{state_id}-queued"]
+
+        await assert_eventually(is_queued)
+        await dev_env.client.get_workflow_handle(
+            request_workflow_id(f"{state_id}-queued")
+        ).terminate("an operator stops it")
+        with pytest.raises(MutatorRefused, match="ended before its submission was answered"):
+            await queued
+        apps.execution_gate.set()
+        await held
+        after = await _probe(client, state_id, "after")
+        after = await client.wait(after.request_id, timeout=30)
+    assert after.status == RequestStatus.EXECUTED
+    history = await client.history(state_id)
+    assert [h.request_id for h in history] == [f"{state_id}-held", f"{state_id}-after"]
+    assert [marker for marker, _ in apps.probe.calls] == ["held", "after"]

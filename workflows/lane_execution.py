@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from mutator.contracts import (
         ERR_FENCED_OUT,
         ERR_MUTATION_FAILED,
+        ERR_OWNER_GONE,
         ERR_UNKNOWN_MUTATION,
         ERR_VALIDATION,
         ERR_VERSION_CONFLICT,
@@ -33,6 +34,7 @@ EXECUTE_RETRY = RetryPolicy(
         ERR_VERSION_CONFLICT,
         ERR_MUTATION_FAILED,
         ERR_FENCED_OUT,
+        ERR_OWNER_GONE,
     ],
 )
 
