@@ -147,6 +147,8 @@ class StateLaneWorkflow:
                         break
             self._show()
             if self._should_continue_as_new():
+                # Carry over only the owners still here: the list must not grow forever.
+                await self._forget_seen_owners()
                 await self._drain()
                 workflow.continue_as_new(self._carry_over())
         await self._drain()
@@ -264,8 +266,13 @@ class StateLaneWorkflow:
             self.holder = None
 
     async def _forget_seen_owners(self) -> None:
-        """Let direct executions use the state again: nobody this lane has seen waits."""
-        owners, self.seen_owners = self.seen_owners, []
+        """Remove the store claims of the owners this lane has served (direct executions
+        may use the state again once none is left); owners still here are kept."""
+        here = {entry.owner for entry in self.queue}
+        if self.holder is not None:
+            here.add(self.holder.owner)
+        owners = [owner for owner in self.seen_owners if owner not in here]
+        self.seen_owners = [owner for owner in self.seen_owners if owner in here]
         if owners:
             await workflow.execute_activity(
                 FORGET_OWNERS_ACTIVITY,
