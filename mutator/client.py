@@ -156,6 +156,8 @@ class MutatorClient(StoreReader):
         self.task_queue = task_queue
         # Off only where the server cannot register them (the time-skipping test server).
         self.search_attributes = search_attributes
+        # Mutation names the workers registered; read again when a name is not in it.
+        self._known_mutations: set[str] = set()
 
     @classmethod
     async def connect(
@@ -244,10 +246,14 @@ class MutatorClient(StoreReader):
     ) -> MutationRequest:
         existing = await asyncio.to_thread(self.store.get_request, submitted.request_id)
         if existing is None:
-            known = await asyncio.to_thread(self.store.registered_mutations)
             names = (
                 [i.mutation for i in submitted.items] if submitted.items else [submitted.mutation]
             )
+            if not self._known_mutations.issuperset(names):
+                self._known_mutations = set(
+                    await asyncio.to_thread(self.store.registered_mutations)
+                )
+            known = sorted(self._known_mutations)
             for index, name in enumerate(names):
                 if known and name not in known:
                     field = f"items.{index}.mutation" if submitted.items else "mutation"
