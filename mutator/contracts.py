@@ -10,7 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from mutator.lane_contracts import LaneOutcome
-from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest
+from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest, RequestStatus
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
 RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
@@ -152,4 +152,10 @@ class RequestUpdateResult(BaseModel):
 
 
 class RequestWorkflowResult(BaseModel):
-    request: MutationRequest
+    """How the request ended, in short: the full record is in the store (`mutator show`)
+    and in the workflow's `status` query."""
+
+    request_id: str
+    status: RequestStatus
+    resulting_version: int | None = None
+    outcome: str = ""  # the rejection or the error, if any

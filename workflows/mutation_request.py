@@ -255,7 +255,15 @@ class MutationRequestWorkflow(RequestRecord):
             elif self.request.status == RequestStatus.APPROVED:
                 await self._resolve_and_execute()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return RequestWorkflowResult(request=self.request)
+        req = self.request
+        rejection = req.rejection
+        return RequestWorkflowResult(
+            request_id=req.request_id,
+            status=req.status,
+            resulting_version=req.resulting_version,
+            outcome=(f"{rejection.code.value}: {rejection.reason}" if rejection else req.error)
+            or "",
+        )
 
     async def _evaluate(self, *, join_lane_if_allowed: bool = False) -> EvaluateResult | None:
         try:
