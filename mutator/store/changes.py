@@ -157,31 +157,36 @@ def apply_changes(
     results = _run_handlers(changes, slots)
     versions = [version for version, _ in results]
     with store._write("apply a change") as conn:
-        if any(recorded_version(conn, c.key, c.state_id) is not None for c in changes):
+        # Under a direct claim both checks come for free: the history's unique key refuses a
+        # change recorded before, and consuming the claim (below) proves the token current.
+        if any(
+            c.claim_owner is None and recorded_version(conn, c.key, c.state_id) is not None
+            for c in changes
+        ):
             raise CompareAndSetLost("a change of this batch was recorded concurrently")
         for c in changes:
-            if c.fencing_token is not None:
+            if c.fencing_token is not None and c.claim_owner is None:
                 check_fence(conn, c.state_id, c.fencing_token)
-                if c.claim_owner is None:  # a direct claim set the fence when it was taken
-                    raise_fence(conn, c.state_id, c.fencing_token)
+                raise_fence(conn, c.state_id, c.fencing_token)
         now = datetime.now(UTC)
         for state_id, slot in slots.items():
             if slot.version != slot.read_version:
                 _write_state(conn, state_id, slot, now)
-        conn.execute(
-            insert(state_history),
-            [
-                {
-                    "state_id": c.state_id,
-                    "version": version,
-                    "request_id": c.key,
-                    "actor": c.actor,
-                    "at": now,
-                    "data": data,
-                }
-                for c, (version, data) in zip(changes, results, strict=True)
-            ],
-        )
+        rows = [
+            {
+                "state_id": c.state_id,
+                "version": version,
+                "request_id": c.key,
+                "actor": c.actor,
+                "at": now,
+                "data": data,
+            }
+            for c, (version, data) in zip(changes, results, strict=True)
+        ]
+        try:
+            conn.execute(insert(state_history), rows)
+        except IntegrityError as exc:
+            raise CompareAndSetLost(f"a change of this batch was recorded: {exc.orig}") from exc
         request = finalize(versions)
         if request is not None:
             store._save_request(conn, request)
