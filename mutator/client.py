@@ -204,7 +204,9 @@ class MutatorClient(StoreReader):
             )
         except ValidationError as exc:
             raise _input_error(exc) from None
-        return await self._submit(submitted, wait=wait, wait_timeout=wait_timeout)
+        return await self._submit(
+            submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None
+        )
 
     async def submit_batch(
         self,
@@ -239,12 +241,25 @@ class MutatorClient(StoreReader):
             )
         except ValidationError as exc:
             raise _input_error(exc) from None
-        return await self._submit(submitted, wait=wait, wait_timeout=wait_timeout)
+        return await self._submit(
+            submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None
+        )
 
     async def _submit(
-        self, submitted: SubmitRequestInput, *, wait: bool, wait_timeout: float | None
+        self,
+        submitted: SubmitRequestInput,
+        *,
+        wait: bool,
+        wait_timeout: float | None,
+        new_id: bool,
     ) -> MutationRequest:
-        existing = await asyncio.to_thread(self.store.get_request, submitted.request_id)
+        # A request id given by the caller may name a request that exists (resubmission);
+        # one this client just made up (64 random bits) cannot.
+        existing = (
+            None
+            if new_id
+            else await asyncio.to_thread(self.store.get_request, submitted.request_id)
+        )
         if existing is None:
             names = (
                 [i.mutation for i in submitted.items] if submitted.items else [submitted.mutation]

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mutator.models import MutationRequest
-from mutator.store.schema import fences, state_claims, state_history, states
+from mutator.store import statements as sql
+from mutator.store.schema import fences, state_history, states
 
 StateData = dict[str, Any]
 
@@ -219,11 +220,7 @@ def _delete_direct(conn: Connection, state_id: str, owner: str) -> bool:
 
 def _delete_claim(conn: Connection, state_id: str, owner: str, kind: str) -> bool:
     deleted = conn.execute(
-        delete(state_claims).where(
-            state_claims.c.state_id == state_id,
-            state_claims.c.owner == owner,
-            state_claims.c.kind == kind,
-        )
+        sql.DELETE_CLAIM, {"state_id": state_id, "owner": owner, "kind": kind}
     ).rowcount
     return bool(deleted)
 
@@ -263,18 +260,26 @@ def _write_state(conn: Connection, state_id: str, slot: _Slot, now: datetime) ->
         # No savepoint: a state created meanwhile fails the whole transaction, as it must.
         try:
             conn.execute(
-                insert(states).values(
-                    state_id=state_id, version=slot.version, data=slot.data, updated_at=now
-                )
+                sql.INSERT_STATE,
+                {
+                    "state_id": state_id,
+                    "version": slot.version,
+                    "data": slot.data,
+                    "updated_at": now,
+                },
             )
         except IntegrityError as exc:
             raise CompareAndSetLost(str(exc.orig)) from exc
         return
     changed = conn.execute(
-        update(states)
-        .where(states.c.state_id == state_id)
-        .where(states.c.version == slot.read_version)
-        .values(version=slot.version, data=slot.data, updated_at=now)
+        sql.UPDATE_STATE_IF_AT,
+        {
+            "b_state_id": state_id,
+            "b_read_version": slot.read_version,
+            "b_version": slot.version,
+            "b_data": slot.data,
+            "b_updated_at": now,
+        },
     ).rowcount
     if changed != 1:
         raise CompareAndSetLost(f"state {state_id!r} moved past version {slot.read_version}")

@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, delete, insert, select, text, update
 
+from mutator.store import statements as sql
 from mutator.store.changes import raise_fence
 from mutator.store.schema import fences, state_claims
 
@@ -106,11 +107,7 @@ def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: flo
     lock_state(conn, state_id)
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=lease_seconds)
-    rows = conn.execute(
-        select(state_claims.c.owner, state_claims.c.kind, state_claims.c.token).where(
-            state_claims.c.state_id == state_id
-        )
-    ).all()
+    rows = conn.execute(sql.CLAIMS_OF_STATE, {"state_id": state_id}).all()
     if any(r.owner != owner or r.kind != DIRECT for r in rows):
         return None
     if rows:
@@ -127,23 +124,22 @@ def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: flo
         ).rowcount
         if extended == 1:
             return int(rows[0].token)
-    current = conn.execute(
-        select(fences.c.token).where(fences.c.state_id == state_id)
-    ).scalar_one_or_none()
+    current = conn.execute(sql.FENCE_OF_STATE, {"state_id": state_id}).scalar_one_or_none()
     token = int(current or 0) + 1
     if current is None:
-        conn.execute(insert(fences).values(state_id=state_id, token=token))
+        conn.execute(sql.INSERT_FENCE, {"state_id": state_id, "token": token})
     else:
-        conn.execute(update(fences).where(fences.c.state_id == state_id).values(token=token))
+        conn.execute(sql.SET_FENCE, {"b_state_id": state_id, "b_token": token})
     conn.execute(
-        insert(state_claims).values(
-            state_id=state_id,
-            owner=owner,
-            kind=DIRECT,
-            token=token,
-            claimed_at=now,
-            expires_at=expires_at,
-        )
+        sql.INSERT_CLAIM,
+        {
+            "state_id": state_id,
+            "owner": owner,
+            "kind": DIRECT,
+            "token": token,
+            "claimed_at": now,
+            "expires_at": expires_at,
+        },
     )
     return token
 

@@ -43,6 +43,7 @@ from mutator.models import (
     StateView,
 )
 from mutator.store import claims as _claims
+from mutator.store import statements as sql
 from mutator.store.changes import (
     CompareAndSetLost,
     FencedOut,
@@ -334,9 +335,7 @@ class Store:
             token = _claims.claim_direct(conn, state_id, owner, lease_seconds)
             if token is None:
                 return None
-            row = conn.execute(
-                select(states.c.version, states.c.data).where(states.c.state_id == state_id)
-            ).one_or_none()
+            row = conn.execute(sql.STATE_ROW, {"state_id": state_id}).one_or_none()
         view = StateView(state_id=state_id, version=row.version, data=row.data) if row else None
         return token, view
 
@@ -381,7 +380,7 @@ class Store:
 
     def _save_request(self, conn: Connection, request: MutationRequest) -> None:
         stored_revision = conn.execute(
-            select(requests.c.revision).where(requests.c.request_id == request.request_id)
+            sql.REQUEST_REVISION, {"request_id": request.request_id}
         ).scalar_one_or_none()
         if stored_revision is not None and stored_revision >= request.revision:
             return
@@ -403,7 +402,7 @@ class Store:
             "updated_at": request.updated_at,
         }
         if stored_revision is None:
-            conn.execute(insert(requests).values(request_id=request.request_id, **values))
+            conn.execute(sql.INSERT_REQUEST, {"request_id": request.request_id, **values})
         else:
             changed = conn.execute(
                 update(requests)

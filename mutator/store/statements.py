@@ -1,0 +1,49 @@
+"""Statements of the hot path, built once.
+
+Building a SQLAlchemy statement and its cache key is most of the Python work of a short
+statement; these are built at import and take their values as bound parameters.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from mutator.store.schema import fences, requests, state_claims, states
+
+FENCE_OF_STATE = select(fences.c.token).where(fences.c.state_id == bindparam("state_id"))
+INSERT_FENCE = insert(fences)
+SET_FENCE = (
+    update(fences)
+    .where(fences.c.state_id == bindparam("b_state_id"))
+    .values(token=bindparam("b_token"))
+)
+
+CLAIMS_OF_STATE = select(state_claims.c.owner, state_claims.c.kind, state_claims.c.token).where(
+    state_claims.c.state_id == bindparam("state_id")
+)
+INSERT_CLAIM = insert(state_claims)
+DELETE_CLAIM = delete(state_claims).where(
+    state_claims.c.state_id == bindparam("state_id"),
+    state_claims.c.owner == bindparam("owner"),
+    state_claims.c.kind == bindparam("kind"),
+)
+
+STATE_ROW = select(states.c.version, states.c.data).where(
+    states.c.state_id == bindparam("state_id")
+)
+INSERT_STATE = insert(states)
+UPDATE_STATE_IF_AT = (
+    update(states)
+    .where(states.c.state_id == bindparam("b_state_id"))
+    .where(states.c.version == bindparam("b_read_version"))
+    .values(
+        version=bindparam("b_version"),
+        data=bindparam("b_data"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+
+REQUEST_REVISION = select(requests.c.revision).where(
+    requests.c.request_id == bindparam("request_id")
+)
+INSERT_REQUEST = insert(requests)
