@@ -13,16 +13,15 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.lane_execution import EXECUTE_RETRY
 from workflows.lane_session import LaneSession
 from workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
     from mutator.contracts import (
         ERR_FENCED_OUT,
-        ERR_MUTATION_FAILED,
         ERR_UNKNOWN_MUTATION,
         ERR_VALIDATION,
         ERR_VERSION_CONFLICT,
@@ -46,16 +45,8 @@ with workflow.unsafe.imports_passed_through():
         RequestStatus,
     )
 
-ITEMS_RETRY = RetryPolicy(
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=[
-        ERR_UNKNOWN_MUTATION,
-        ERR_VALIDATION,
-        ERR_VERSION_CONFLICT,
-        ERR_MUTATION_FAILED,
-        ERR_FENCED_OUT,
-    ],
-)
+# The same refusals as a single execution's: retried only on transient errors.
+ITEMS_RETRY = EXECUTE_RETRY
 REFUSALS = (ERR_UNKNOWN_MUTATION, ERR_VALIDATION, ERR_VERSION_CONFLICT, ERR_FENCED_OUT)
 
 
