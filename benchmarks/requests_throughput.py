@@ -501,6 +501,7 @@ class Options:
     bytecode_cache: bool
     hot: int = 50
     baseline_passthrough: bool = False
+    database_url: str | None = None
 
 
 @contextmanager
@@ -541,7 +542,7 @@ async def benchmark(opts: Options) -> dict[str, Any]:
             tempfile.TemporaryDirectory(prefix="mutator-bench-") as tmp,
             _bytecode_cache(Path(tmp) / "pycache", opts.bytecode_cache) as bytecode,
         ):
-            store = Store.from_url(f"sqlite:///{Path(tmp) / 'mutator.db'}")
+            store = Store.from_url(opts.database_url or f"sqlite:///{Path(tmp) / 'mutator.db'}")
             try:
                 store.migrate()
                 store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
@@ -691,7 +692,11 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
             "python": platform.python_version(),
             "temporalio": metadata.version("temporalio"),
             "mutator_code": _code_version(),
-            "store": "sqlite (temp file, WAL)",
+            "store": (
+                f"{store.engine.dialect.name} ({store.url})"
+                if opts.database_url
+                else "sqlite (temp file, WAL)"
+            ),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
         },
@@ -760,6 +765,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="import the baseline workflow's module once, as Mutator's worker does its own",
     )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="the store's database URL (e.g. postgresql+psycopg://…); default: a temp SQLite file",
+    )
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     for name in ("n", "concurrency", "serial", "rounds"):
@@ -777,6 +787,7 @@ def main(argv: list[str] | None = None) -> int:
         bytecode_cache=not args.no_bytecode_cache,
         hot=args.hot,
         baseline_passthrough=args.baseline_passthrough,
+        database_url=args.db,
     )
     result = asyncio.run(benchmark(opts))
     text = json.dumps(result, indent=2)

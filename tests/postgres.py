@@ -156,6 +156,27 @@ class PostgresServer:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         return self.engine.url.set(database=name).render_as_string(hide_password=False)
 
+    def restart(self) -> None:
+        """Restart the server (fast shutdown: open connections are cut)."""
+        assert self.datadir is not None and self.bindir is not None, "not a private server"
+        subprocess.run(
+            [
+                *self.run_as,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "fast",
+                "-w",
+                "-l",
+                str(self.datadir.parent / "log"),
+                "restart",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=self.datadir.parent,
+        )
+
     def stop(self) -> None:
         self.engine.dispose()
         if self.datadir is not None and self.bindir is not None:

@@ -628,3 +628,28 @@ def test_mutation_catalog_is_replaced(store: Store) -> None:
     assert store.registered_mutations() == ["c.three"]
     store.register_mutations({})
     assert store.registered_mutations() == []
+
+
+@pytest.mark.postgres
+def test_a_database_restart_costs_one_clear_failure_then_works(
+    postgres_server: PostgresServer,
+) -> None:
+    """Pooled connections are not pinged before use: after a restart, the first statement
+    fails with a clear, retryable error and the pool is renewed."""
+    if postgres_server.bindir is None:
+        pytest.skip("an external PostgreSQL (MUTATOR_TEST_POSTGRES_URL) is not ours to restart")
+    private = PostgresServer.start(postgres_server.bindir)
+    try:
+        store = Store.from_url(private.create_database())
+        store.migrate()
+        store.apply(request=executed("r1"), change=add(1), expected_version=None)
+        private.restart()
+        with pytest.raises(MutatorUnavailable, match="lost the connection .* trying again is safe"):
+            store.get_state("acct-1")
+        state = store.get_state("acct-1")
+        assert state is not None and state.version == 1
+        store.apply(request=executed("r2"), change=add(1), expected_version=None)
+        assert store.current_version("acct-1") == 2
+        store.dispose()
+    finally:
+        private.stop()
