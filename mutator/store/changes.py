@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mutator.models import MutationRequest
 from mutator.store import statements as sql
-from mutator.store.schema import fences, state_history, states
+from mutator.store.schema import state_history, states
 
 StateData = dict[str, Any]
 
@@ -106,25 +106,34 @@ def recorded_version(conn: Connection, key: str, state_id: str) -> int | None:
     return version
 
 
-def check_fence(conn: Connection, state_id: str, token: int) -> None:
-    fence = conn.execute(
-        select(fences.c.token).where(fences.c.state_id == state_id)
+def read_fence(conn: Connection, state_id: str) -> int | None:
+    """The state's fence: the lowest token still accepted (None: no fence yet)."""
+    fence: int | None = conn.execute(
+        sql.FENCE_OF_STATE, {"state_id": state_id}
     ).scalar_one_or_none()
+    return fence
+
+
+def check_fence(conn: Connection, state_id: str, token: int) -> None:
+    fence = read_fence(conn, state_id)
     if fence is not None and token < fence:
         raise FencedOut(state_id, token, fence)
 
 
-def raise_fence(conn: Connection, state_id: str, token: int) -> int:
-    current = conn.execute(
-        select(fences.c.token).where(fences.c.state_id == state_id)
-    ).scalar_one_or_none()
+def write_fence(conn: Connection, state_id: str, token: int, current: int | None) -> None:
+    """Set the fence to ``token``; ``current`` is what ``read_fence`` returned."""
     if current is None:
-        conn.execute(insert(fences).values(state_id=state_id, token=token))
-        return token
-    if token > current:
-        conn.execute(update(fences).where(fences.c.state_id == state_id).values(token=token))
-        return token
-    return int(current)
+        conn.execute(sql.INSERT_FENCE, {"state_id": state_id, "token": token})
+    else:
+        conn.execute(sql.SET_FENCE, {"b_state_id": state_id, "b_token": token})
+
+
+def raise_fence(conn: Connection, state_id: str, token: int) -> int:
+    current = read_fence(conn, state_id)
+    if current is not None and token <= current:
+        return current
+    write_fence(conn, state_id, token, current)
+    return token
 
 
 def apply_changes(
@@ -197,10 +206,7 @@ def apply_changes(
         for state_id, owner, token in _claims_of(changes):
             if not _delete_direct(conn, state_id, owner):
                 # Expired and fenced by a lane joiner, or released, after the fence check.
-                fence = conn.execute(
-                    select(fences.c.token).where(fences.c.state_id == state_id)
-                ).scalar_one_or_none()
-                raise FencedOut(state_id, token, int(fence or 0))
+                raise FencedOut(state_id, token, read_fence(conn, state_id) or 0)
     return versions
 
 

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, delete, insert, select, text, update
 
 from mutator.store import statements as sql
-from mutator.store.changes import raise_fence
-from mutator.store.schema import fences, state_claims
+from mutator.store.changes import raise_fence, read_fence, write_fence
+from mutator.store.schema import state_claims
 
 ClaimKind = Literal["direct", "lane"]
 DIRECT: ClaimKind = "direct"
@@ -72,13 +72,6 @@ def lock_state(conn: Connection, state_id: str) -> None:
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
             {"key": f"mutator-claims:{state_id}"},
         )
-
-
-def _fence(conn: Connection, state_id: str) -> int:
-    token = conn.execute(
-        select(fences.c.token).where(fences.c.state_id == state_id)
-    ).scalar_one_or_none()
-    return int(token or 0)
 
 
 def _drop_direct(conn: Connection, state_id: str, owner: str) -> int | None:
@@ -124,12 +117,9 @@ def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: flo
         ).rowcount
         if extended == 1:
             return int(rows[0].token)
-    current = conn.execute(sql.FENCE_OF_STATE, {"state_id": state_id}).scalar_one_or_none()
-    token = int(current or 0) + 1
-    if current is None:
-        conn.execute(sql.INSERT_FENCE, {"state_id": state_id, "token": token})
-    else:
-        conn.execute(sql.SET_FENCE, {"b_state_id": state_id, "b_token": token})
+    current = read_fence(conn, state_id)
+    token = (current or 0) + 1
+    write_fence(conn, state_id, token, current)
     conn.execute(
         sql.INSERT_CLAIM,
         {

@@ -51,15 +51,14 @@ from mutator.store.changes import (
     VersionConflict,
     apply_changes,
     raise_fence,
+    read_fence,
 )
 from mutator.store.claims import DirectClaim, StateClaim
 from mutator.store.schema import (
     decisions,
-    fences,
     mutation_catalog,
     requests,
     state_history,
-    states,
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -223,15 +222,12 @@ class Store:
     def get_state(self, state_id: str, version: int | None = None) -> StateView | None:
         with self._connect("read a state") as conn:
             if version is None:
-                row = conn.execute(
-                    select(states.c.version, states.c.data).where(states.c.state_id == state_id)
-                ).one_or_none()
-            else:
-                row = conn.execute(
-                    select(state_history.c.version, state_history.c.data).where(
-                        state_history.c.state_id == state_id, state_history.c.version == version
-                    )
-                ).one_or_none()
+                return _current_state(conn, state_id)
+            row = conn.execute(
+                select(state_history.c.version, state_history.c.data).where(
+                    state_history.c.state_id == state_id, state_history.c.version == version
+                )
+            ).one_or_none()
         if row is None:
             return None
         return StateView(state_id=state_id, version=row.version, data=row.data)
@@ -261,10 +257,7 @@ class Store:
     def fence(self, state_id: str) -> int:
         """The lowest fencing token the store still accepts for ``state_id`` (0: none yet)."""
         with self._connect("read a fence") as conn:
-            token = conn.execute(
-                select(fences.c.token).where(fences.c.state_id == state_id)
-            ).scalar_one_or_none()
-        return int(token or 0)
+            return read_fence(conn, state_id) or 0
 
     def advance_fence(self, state_id: str, token: int) -> int:
         """Refuse every token below ``token`` from now on; returns the fence."""
@@ -350,9 +343,7 @@ class Store:
             token = _claims.claim_direct(conn, state_id, owner, lease_seconds)
             if token is None:
                 return None
-            row = conn.execute(sql.STATE_ROW, {"state_id": state_id}).one_or_none()
-        view = StateView(state_id=state_id, version=row.version, data=row.data) if row else None
-        return token, view
+            return token, _current_state(conn, state_id)
 
     def release_direct(self, state_id: str, owner: str) -> None:
         with self._write("release a state claim") as conn:
@@ -541,6 +532,11 @@ def _touches(column: ColumnElement[str], state_id: str) -> ColumnElement[bool]:
 _ALEMBIC_LOCK = threading.Lock()
 # Any constant: the key of the PostgreSQL advisory lock that serializes schema upgrades.
 _MIGRATE_LOCK = 0x6D757461746F72
+
+
+def _current_state(conn: Connection, state_id: str) -> StateView | None:
+    row = conn.execute(sql.STATE_ROW, {"state_id": state_id}).one_or_none()
+    return StateView(state_id=state_id, version=row.version, data=row.data) if row else None
 
 
 def _safe(url: URL) -> str:
