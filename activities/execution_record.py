@@ -23,15 +23,16 @@ def executed_record(
     record = request.model_copy(deep=True)
     now = datetime.now(UTC)
 
-    def decide(category: DecisionCategory, code: str, reason: str, at: datetime) -> None:
+    def decide(
+        category: DecisionCategory, code: str, reason: str, at: datetime, actor: str = "system"
+    ) -> None:
         record.decisions.append(
-            Decision(category=category, code=code, actor="system", reason=reason, at=at)
+            Decision(category=category, code=code, actor=actor, reason=reason, at=at)
         )
 
     if direct:
         record.revision = request.revision + 1
-        decide(DecisionCategory.LIFECYCLE, "approved", "allowed by policy", granted_at)
-        record.decisions[-1].actor = "policy"
+        decide(DecisionCategory.LIFECYCLE, "approved", "allowed by policy", granted_at, "policy")
     elif token is not None:
         decide(DecisionCategory.LIFECYCLE, "lane_acquired", f"fencing token {token}", granted_at)
     if expected_version is not None:

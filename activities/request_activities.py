@@ -37,7 +37,6 @@ from mutator.contracts import (
     EVALUATE_ACTIVITY,
     EXECUTE_ACTIVITY,
     EXECUTE_ITEMS_ACTIVITY,
-    RESOLVE_VERSION_ACTIVITY,
     RESOLVE_VERSIONS_ACTIVITY,
     SAVE_REQUEST_ACTIVITY,
     EvaluateInput,
@@ -229,8 +228,9 @@ class RequestActivities:
         """What a policy sees: the request and the state as it is now."""
         return _policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
 
-    @activity.defn(name=RESOLVE_VERSION_ACTIVITY)
     def resolve_version(self, input: ResolveVersionInput) -> ResolveVersionResult:
+        """One state's version against a base (a single request's execution does this in
+        its own transaction; batches resolve all their items first)."""
         current = self.store.current_version(input.state_id)
         stale = input.base_version is not None and input.base_version != current
         return ResolveVersionResult(current_version=current, stale=stale)
@@ -421,7 +421,7 @@ class RequestActivities:
 
     def all(self) -> list[Any]:
         """Everything but the execution, which runs on its own, slot-limited task queue."""
-        return [self.evaluate, self.resolve_version, self.resolve_versions, self.save_request]
+        return [self.evaluate, self.resolve_versions, self.save_request]
 
     def execution(self) -> list[Any]:
         """The activities on the slot-limited execution task queue (a request's first

@@ -13,7 +13,6 @@ from mutator.lane_contracts import LaneOutcome
 from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest, RequestStatus
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
-RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ACTIVITY = "mutator.execute_mutation"
 SAVE_REQUEST_ACTIVITY = "mutator.save_request"
 RESOLVE_VERSIONS_ACTIVITY = "mutator.resolve_versions"

@@ -1,4 +1,5 @@
-"""The request side of a state lane: acquire, hold (renewing the lease), release."""
+"""The request side of a state lane: have the lane run our execution in turn; or (batches)
+acquire, hold (renewing the lease) and release."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ with workflow.unsafe.imports_passed_through():
         ACQUIRE_LANE_ACTIVITY,
         AcquireLaneInput,
         AcquireLaneResult,
+        AttachExecution,
+        LaneExecution,
         LaneGrant,
+        LaneOutcome,
         LaneTokenSignal,
         lane_workflow_id,
     )
@@ -30,10 +34,33 @@ class LaneSession:
         self.owner = owner
         self.request_id = request_id
         self.grant: LaneGrant | None = None
+        self.outcome: LaneOutcome | None = None
 
     def on_grant(self, grant: LaneGrant) -> None:
         if grant.state_id == self.state_id:
             self.grant = grant
+
+    def on_outcome(self, outcome: LaneOutcome) -> None:
+        # Token 0: the lane checks that we are still there.
+        if outcome.token and outcome.state_id == self.state_id:
+            self.outcome = outcome
+
+    async def execute(self, execution: LaneExecution, *, already_queued: bool) -> LaneOutcome:
+        """Have the lane run ``execution`` when our turn comes; wait for its outcome.
+
+        ``already_queued``: the evaluation activity joined the lane for us, so the lane
+        only needs to be told what to run.
+        """
+        self.outcome = None
+        if already_queued:
+            await workflow.get_external_workflow_handle(lane_workflow_id(self.state_id)).signal(
+                "attach_execution", AttachExecution(owner=self.owner, execution=execution)
+            )
+        else:
+            await self._join(execution)
+        await workflow.wait_condition(lambda: self.outcome is not None)
+        assert self.outcome is not None
+        return self.outcome
 
     async def acquire(self, *, already_queued: bool = False) -> LaneGrant:
         """Queue on the state's lane and wait (without limit) for our turn.
@@ -46,21 +73,28 @@ class LaneSession:
             assert self.grant is not None
             return self.grant
         self.grant = None
-        await workflow.execute_activity(
-            ACQUIRE_LANE_ACTIVITY,
-            AcquireLaneInput(state_id=self.state_id, owner=self.owner, request_id=self.request_id),
-            result_type=AcquireLaneResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=ACQUIRE_RETRY,
-        )
+        await self._join(None)
         await workflow.wait_condition(lambda: self.grant is not None)
         assert self.grant is not None
         return self.grant
 
-    async def hold_while(self, task: asyncio.Task[T]) -> T:
-        """Await ``task``, renewing the lease at a third of its length until it finishes."""
-        assert self.grant is not None
-        return await LaneSession.hold_all_while([self], task)
+    async def _join(self, execution: LaneExecution | None) -> None:
+        """Queue on the lane (signal-with-start from an activity): to be granted the lease,
+        or, with ``execution``, for the lane to run it."""
+        await workflow.execute_activity(
+            ACQUIRE_LANE_ACTIVITY,
+            AcquireLaneInput(
+                state_id=self.state_id,
+                owner=self.owner,
+                request_id=self.request_id,
+                executes=execution is not None,
+                execution=execution,
+                task_queue=workflow.info().task_queue,
+            ),
+            result_type=AcquireLaneResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ACQUIRE_RETRY,
+        )
 
     @staticmethod
     async def hold_all_while(lanes: list[LaneSession], task: asyncio.Task[T]) -> T:

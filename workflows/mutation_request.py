@@ -17,7 +17,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.batch_execution import execute_batch
-from workflows.lane_session import ACQUIRE_RETRY
 from workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
@@ -42,14 +41,9 @@ with workflow.unsafe.imports_passed_through():
         RequestWorkflowResult,
     )
     from mutator.lane_contracts import (
-        ACQUIRE_LANE_ACTIVITY,
-        AcquireLaneInput,
-        AcquireLaneResult,
-        AttachExecution,
         LaneExecution,
         LaneGrant,
         LaneOutcome,
-        lane_workflow_id,
     )
     from mutator.models import (
         Approval,
@@ -117,7 +111,6 @@ class MutationRequestWorkflow(RequestRecord):
         self.save_lock = asyncio.Lock()
         self.lanes = {}
         self.lane_queued = False
-        self.lane_outcome: LaneOutcome | None = None
         self.on_stale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
@@ -128,9 +121,7 @@ class MutationRequestWorkflow(RequestRecord):
 
     @workflow.signal
     def lane_executed(self, outcome: LaneOutcome) -> None:
-        # Token 0: the lane checks that we are still there.
-        if outcome.token and outcome.state_id == self.request.state_id:
-            self.lane_outcome = outcome
+        self.lane(outcome.state_id).on_outcome(outcome)
 
     @workflow.query
     def status(self) -> MutationRequest:
@@ -373,32 +364,9 @@ class MutationRequestWorkflow(RequestRecord):
             prepared.revision = self.request.revision + 1
             seen = len(self.request.decisions)
             execution = LaneExecution(request=prepared, expected_version=self.request.base_version)
-            self.lane_outcome = None
-            if self.lane_queued:
-                await workflow.get_external_workflow_handle(lane_workflow_id(state_id)).signal(
-                    "attach_execution",
-                    AttachExecution(owner=workflow.info().workflow_id, execution=execution),
-                )
-            else:
-                await workflow.execute_activity(
-                    ACQUIRE_LANE_ACTIVITY,
-                    AcquireLaneInput(
-                        state_id=state_id,
-                        owner=workflow.info().workflow_id,
-                        request_id=self.request.request_id,
-                        executes=True,
-                        execution=execution,
-                        task_queue=workflow.info().task_queue,
-                    ),
-                    result_type=AcquireLaneResult,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=ACQUIRE_RETRY,
-                )
-            self.lane_queued = False
             workflow.set_current_details(f"**approved**\n\nin line on state {state_id}")
-            await workflow.wait_condition(lambda: self.lane_outcome is not None)
-            outcome = self.lane_outcome
-            assert outcome is not None
+            outcome = await self.lane(state_id).execute(execution, already_queued=self.lane_queued)
+            self.lane_queued = False
             if outcome.request is not None:
                 self._adopt(outcome.request, seen)
                 return

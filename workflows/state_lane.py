@@ -182,8 +182,6 @@ class StateLaneWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def _grant_next(self) -> None:
-        if not self.queue:
-            return
         entry = self.queue.pop(0)
         now = workflow.now()
         token = self.next_token
