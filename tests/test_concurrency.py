@@ -127,6 +127,13 @@ def _short_leases(env: WorkflowEnvironment, store: Store) -> tuple[MutatorWorker
     return workers, MutatorClient(env.client, store, task_queue=workers.task_queue)
 
 
+async def _assert_only_new_applied(client: MutatorClient, state_id: str) -> None:
+    """The fenced-out "old" execution left no trace; "new" made version 1."""
+    history = await client.history(state_id)
+    assert [(h.version, h.request_id) for h in history] == [(1, f"{state_id}-new")]
+    assert (await client.state(state_id)).data == {"value": 1, "last": "new"}
+
+
 async def test_expired_lease_passes_on_and_fences_the_old_holder(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
@@ -158,9 +165,7 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
         apps.execution_gate.set()
         await first
     assert sqlite_store.fence(state_id) == 2
-    history = await client.history(state_id)
-    assert [(h.version, h.request_id) for h in history] == [(1, f"{state_id}-new")]
-    assert (await client.state(state_id)).data == {"value": 1, "last": "new"}
+    await _assert_only_new_applied(client, state_id)
 
 
 async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
@@ -191,9 +196,7 @@ async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
         old = await client.wait(old.request_id, timeout=30)
     assert old.status == RequestStatus.FAILED
     assert old.error is not None and "below the fence" in old.error
-    history = await client.history(state_id)
-    assert [(h.version, h.request_id) for h in history] == [(1, f"{state_id}-new")]
-    assert (await client.state(state_id)).data == {"value": 1, "last": "new"}
+    await _assert_only_new_applied(client, state_id)
 
 
 async def test_lone_request_executes_directly_and_leaves_no_claim(
