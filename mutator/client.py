@@ -372,6 +372,11 @@ class MutatorClient(StoreReader):
             # The request ended and its workflow id is closed: the store has the record.
             return await self.get(submitted.request_id)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # The SDK leaves the cancellation on the start operation's handle future; read
+            # it so that asyncio does not print "Future exception was never retrieved".
+            handle_future = start._workflow_handle
+            if handle_future.done() and not handle_future.cancelled():
+                handle_future.exception()
             return await self._unanswered(submitted)
         except WorkflowUpdateFailedError as exc:
             # Its workflow ended (e.g. an operator terminated it) before admission answered.
