@@ -246,3 +246,19 @@ def test_json_output_is_one_document_when_the_sdk_warns(
     )
     assert "TMPRL1103" in result.stderr, result
     assert cli_store.get_state(a) is None
+
+
+def test_approval_comment_at_and_past_the_limit(stack: CliStack, cli_store: Store) -> None:
+    acct, rid = uid("cmt"), uid("cmt-req")
+    payload = '{"name": "weekly", "value": 3}'
+    ok(
+        stack.run(
+            "submit", acct, "limits.set", "--payload", payload, "--actor", "carol",
+            "--request-id", rid, "--json",
+        )
+    )  # fmt: skip
+    past = stack.run("approve", rid, "--actor", "alice", "--comment", "c" * 4001, "--json")
+    assert past.code == 2 and "comment: 4001 characters is over the limit of 4000" in past.error
+    assert cli_store.get_request(rid).approvals == []  # type: ignore[union-attr]
+    voted = ok(stack.run("approve", rid, "--actor", "alice", "--comment", "c" * 4000, "--json"))
+    assert [a["comment"] for a in voted["approvals"]] == ["c" * 4000]
