@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import math
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -70,6 +72,7 @@ from mutator.temporal import connect_temporal
 
 # How long submit waits for a worker to evaluate policies before telling the user.
 ADMISSION_TIMEOUT_SECONDS = 30.0
+ENV_ADMISSION_TIMEOUT = "MUTATOR_ADMISSION_TIMEOUT_SECONDS"
 # A worker polls its task queue at least this often while it runs (a long poll lasts at
 # most about a minute); one not seen for longer has stopped.
 POLLER_SEEN_SECONDS = 90.0
@@ -89,6 +92,21 @@ def _input_error(exc: ValidationError, prefix: str = "") -> MutatorInputError:
         for err in exc.errors()
     )
     return MutatorInputError(problems)
+
+
+def _admission_timeout_from_env() -> float:
+    raw = os.environ.get(ENV_ADMISSION_TIMEOUT, "").strip()
+    if not raw:
+        return ADMISSION_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise MutatorInputError(
+            f"{ENV_ADMISSION_TIMEOUT}: must be a number of seconds > 0, got {raw!r}"
+        )
+    return seconds
 
 
 def _check_submitter(actor: str, reason: str, request_id: str | None) -> None:
@@ -201,8 +219,13 @@ class MutatorClient(StoreReader):
         *,
         task_queue: str = TASK_QUEUE,
         limits: PayloadLimits | None = None,
+        admission_timeout: float | None = None,
     ) -> MutatorClient:
+        """``limits`` and ``admission_timeout`` default to their environment variables
+        (MUTATOR_MAX_*, MUTATOR_ADMISSION_TIMEOUT_SECONDS), else to the built-in values."""
         limits = limits if limits is not None else PayloadLimits.from_env()
+        if admission_timeout is None:
+            admission_timeout = _admission_timeout_from_env()
         store = Store.from_url(database_url)
         try:
             await asyncio.to_thread(store.check_schema)
@@ -210,7 +233,13 @@ class MutatorClient(StoreReader):
         except BaseException:
             store.dispose()
             raise
-        return cls(temporal, store, task_queue=task_queue, limits=limits)
+        return cls(
+            temporal,
+            store,
+            task_queue=task_queue,
+            limits=limits,
+            admission_timeout=admission_timeout,
+        )
 
     # -- commands -----------------------------------------------------------------------
 

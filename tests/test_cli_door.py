@@ -7,6 +7,8 @@ and the problem, prints no traceback, and leaves the store as it was.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from mutator.limits import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_PAYLOAD_BYTES
 from mutator.store import Store
 from tests import test_cli
-from tests.cli_stack import CliResult, CliStack, run_mutator
+from tests.cli_stack import CliResult, CliStack, mutator_command, poll, run_mutator
 
 pytestmark = pytest.mark.slow
 
@@ -262,3 +264,65 @@ def test_approval_comment_at_and_past_the_limit(stack: CliStack, cli_store: Stor
     assert cli_store.get_request(rid).approvals == []  # type: ignore[union-attr]
     voted = ok(stack.run("approve", rid, "--actor", "alice", "--comment", "c" * 4000, "--json"))
     assert [a["comment"] for a in voted["approvals"]] == ["c" * 4000]
+
+
+def test_a_stopped_worker_is_busy_and_a_missing_one_is_missing(
+    stack: CliStack, cli_store: Store
+) -> None:
+    """A worker that polls but does not answer (here: SIGSTOP, as during a long pause or a
+    restart) gets exit 3 and the request as it stands; then the request runs. A task queue
+    nobody polls gets exit 2, "no worker"."""
+    queue = uid("tq")
+    env = {**stack.env, "MUTATOR_TASK_QUEUE": queue, "MUTATOR_ADMISSION_TIMEOUT_SECONDS": "2"}
+    out = stack.workdir / f"{queue}.out"
+    with out.open("wb") as sink:
+        worker = subprocess.Popen(
+            [*mutator_command(), "worker", "--json"],
+            cwd=stack.workdir,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def running() -> bool | None:
+            assert worker.poll() is None, out.read_text()
+            return True if '"running"' in out.read_text() else None
+
+        poll(running, timeout=30, what="`mutator worker` to start")
+        acct = uid("busy")
+        # Once, so the worker has polled; then freeze it.
+        ok(run_mutator(*_add(acct), env=env, cwd=stack.workdir))
+        worker.send_signal(signal.SIGSTOP)
+        try:
+            busy = run_mutator(*_add(acct), env=env, cwd=stack.workdir)
+            assert busy.code == 3, busy
+            as_it_stands = json.loads(busy.stdout)
+            assert (as_it_stands["status"], as_it_stands["pending_reason"]) == (
+                "pending",
+                "evaluation",
+            )
+            assert "busy or restarting" in as_it_stands["error"]
+            text = run_mutator(*_add(acct)[:-1], env=env, cwd=stack.workdir)
+            assert text.code == 3 and "busy or restarting" in text.stderr, text
+        finally:
+            worker.send_signal(signal.SIGCONT)
+        done = ok(
+            run_mutator("wait", as_it_stands["request_id"], "--timeout", "30", "--json", env=env,
+                        cwd=stack.workdir)
+        )  # fmt: skip
+        assert done["status"] == "executed"
+        missing_env = {**env, "MUTATOR_TASK_QUEUE": uid("nobody")}
+        missing = run_mutator(*_add(acct), env=missing_env, cwd=stack.workdir)
+        assert missing.code == 2, missing
+        assert "no worker polls task queue" in missing.error
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=30) == 0, out.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
+def _add(acct: str) -> tuple[str, ...]:
+    return ("submit", acct, "counter.add", "--payload", '{"amount": 1}', "--actor", "bob", "--json")
