@@ -257,6 +257,7 @@ class MutatorClient(StoreReader):
         wait_timeout: float | None = None,
     ) -> MutationRequest:
         _check_submitter(actor, reason, request_id)
+        check_name(mutation, "mutation")
         _check_version(expected_version, "expected_version")
         self.limits.check_payload(payload)
         try:
@@ -302,6 +303,7 @@ class MutatorClient(StoreReader):
                 parsed.append(BatchItem.model_validate(item))
             except ValidationError as exc:
                 raise _input_error(exc, f"items.{index}") from None
+            check_name(parsed[-1].mutation, f"items.{index}.mutation")
             _check_version(parsed[-1].expected_version, f"items.{index}.expected_version")
         self.limits.check_batch([item.payload for item in parsed])
         try:

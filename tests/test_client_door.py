@@ -103,6 +103,14 @@ async def test_bad_text_raises_input_errors(
                     mode="atomic",
                     **kwargs,
                 )
+        with pytest.raises(MutatorInputError, match="mutation: contains a NUL character"):
+            await client.submit(state, "counter.add\x00", {}, actor="bob")
+        with pytest.raises(MutatorInputError, match="items.0.mutation: contains the unprintable"):
+            await client.submit_batch(
+                [{"state_id": state, "mutation": "counter.add\n", "payload": {}}],
+                mode="atomic",
+                actor="bob",
+            )
         with pytest.raises(MutatorInputError, match="expected_version: must be 0-2147483647"):
             await client.submit(
                 state, "counter.add", {"amount": 1}, actor="b", expected_version=2**63
