@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import math
-import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -33,6 +28,13 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from mutator.admission import (
+    ADMISSION_TIMEOUT_SECONDS,
+    admission_timeout_from_env,
+    no_worker,
+    not_yet_evaluated,
+    worker_last_seen,
+)
 from mutator.contracts import (
     REQUEST_WORKFLOW,
     AdmissionInput,
@@ -51,16 +53,21 @@ from mutator.errors import (
     MutatorUnavailable,
 )
 from mutator.lane_contracts import LANE_WORKFLOW, LaneStatus
-from mutator.limits import MAX_VERSION, PayloadLimits, check_name, check_text
+from mutator.limits import (
+    PayloadLimits,
+    check_name,
+    check_optional_id,
+    check_submitter,
+    check_text,
+    check_version,
+)
 from mutator.models import (
     AuditEntry,
     BatchItem,
-    BatchItemResult,
     BatchMode,
     HistoryEntry,
     LockInfo,
     MutationRequest,
-    PendingReason,
     RequestStatus,
     StateView,
     SubmitRequestInput,
@@ -70,12 +77,6 @@ from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
 from mutator.temporal import connect_temporal
 
-# How long submit waits for a worker to evaluate policies before telling the user.
-ADMISSION_TIMEOUT_SECONDS = 30.0
-ENV_ADMISSION_TIMEOUT = "MUTATOR_ADMISSION_TIMEOUT_SECONDS"
-# A worker polls its task queue at least this often while it runs (a long poll lasts at
-# most about a minute); one not seen for longer has stopped.
-POLLER_SEEN_SECONDS = 90.0
 # A lane whose worker is gone would hold a status query until the server gives up.
 LOCK_QUERY_SECONDS = 3.0
 
@@ -92,37 +93,6 @@ def _input_error(exc: ValidationError, prefix: str = "") -> MutatorInputError:
         for err in exc.errors()
     )
     return MutatorInputError(problems)
-
-
-def _admission_timeout_from_env() -> float:
-    raw = os.environ.get(ENV_ADMISSION_TIMEOUT, "").strip()
-    if not raw:
-        return ADMISSION_TIMEOUT_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise MutatorInputError(
-            f"{ENV_ADMISSION_TIMEOUT}: must be a number of seconds > 0, got {raw!r}"
-        )
-    return seconds
-
-
-def _check_submitter(actor: str, reason: str, request_id: str | None) -> None:
-    check_name(actor, "actor")
-    check_text(reason, "reason")
-    if request_id is not None:
-        if not request_id:
-            raise MutatorInputError(
-                "request_id: must not be empty (leave it out to get a new request id)"
-            )
-        check_name(request_id, "request_id")
-
-
-def _check_version(version: int | None, field: str) -> None:
-    if version is not None and not 0 <= version <= MAX_VERSION:
-        raise MutatorInputError(f"{field}: must be 0-{MAX_VERSION}, got {version}")
 
 
 class StoreReader:
@@ -225,7 +195,7 @@ class MutatorClient(StoreReader):
         (MUTATOR_MAX_*, MUTATOR_ADMISSION_TIMEOUT_SECONDS), else to the built-in values."""
         limits = limits if limits is not None else PayloadLimits.from_env()
         if admission_timeout is None:
-            admission_timeout = _admission_timeout_from_env()
+            admission_timeout = admission_timeout_from_env()
         store = Store.from_url(database_url)
         try:
             await asyncio.to_thread(store.check_schema)
@@ -256,9 +226,9 @@ class MutatorClient(StoreReader):
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
-        _check_submitter(actor, reason, request_id)
+        check_submitter(actor, reason, request_id)
         check_name(mutation, "mutation")
-        _check_version(expected_version, "expected_version")
+        check_version(expected_version, "expected_version")
         self.limits.check_payload(payload)
         try:
             submitted = SubmitRequestInput(
@@ -295,7 +265,7 @@ class MutatorClient(StoreReader):
             raise MutatorInputError(
                 f"mode: {mode!r} is not a batch mode (one of {allowed})"
             ) from None
-        _check_submitter(actor, reason, request_id)
+        check_submitter(actor, reason, request_id)
         self.limits.check_item_count(len(items))
         parsed: list[BatchItem] = []
         for index, item in enumerate(items):
@@ -304,7 +274,7 @@ class MutatorClient(StoreReader):
             except ValidationError as exc:
                 raise _input_error(exc, f"items.{index}") from None
             check_name(parsed[-1].mutation, f"items.{index}.mutation")
-            _check_version(parsed[-1].expected_version, f"items.{index}.expected_version")
+            check_version(parsed[-1].expected_version, f"items.{index}.expected_version")
         self.limits.check_batch([item.payload for item in parsed])
         try:
             submitted = SubmitRequestInput(
@@ -426,73 +396,10 @@ class MutatorClient(StoreReader):
     async def _unanswered(self, submitted: SubmitRequestInput) -> MutationRequest:
         """No evaluation within the admission timeout: a worker that polls the task queue is
         busy or restarting and will evaluate it; with no worker, nothing will until one runs."""
-        waited = f"{self.admission_timeout:g}s"
-        last_seen = await self._worker_last_seen()
+        last_seen = await worker_last_seen(self.temporal, self.task_queue)
         if last_seen is None:
-            raise MutatorUnavailable(
-                f"request {submitted.request_id} was submitted but no worker polls task queue "
-                f"{self.task_queue!r} (none evaluated it within {waited}): start "
-                "`mutator worker` (or `mutator dev`); the request runs once a worker is up"
-            )
-        now = datetime.now(UTC)
-        return MutationRequest(
-            request_id=submitted.request_id,
-            state_id=submitted.state_id,
-            mutation=submitted.mutation,
-            payload=submitted.payload,
-            requester=submitted.requester,
-            reason=submitted.reason,
-            status=RequestStatus.PENDING,
-            pending_reason=PendingReason.EVALUATION,
-            expected_version=submitted.expected_version,
-            base_version=submitted.expected_version,
-            batch_mode=submitted.batch_mode,
-            items=[
-                BatchItemResult(
-                    index=index,
-                    state_id=item.state_id,
-                    mutation=item.mutation,
-                    payload=item.payload,
-                    expected_version=item.expected_version,
-                    base_version=item.expected_version,
-                )
-                for index, item in enumerate(submitted.items)
-            ],
-            error=(
-                f"not evaluated within {waited}: the worker on task queue "
-                f"{self.task_queue!r} (last polled {last_seen:.0f}s ago) is busy or restarting; "
-                f"the request will run (`mutator wait {submitted.request_id}`)"
-            ),
-            created_at=now,
-            updated_at=now,
-        )
-
-    async def _worker_last_seen(self) -> float | None:
-        """Seconds since a worker last polled the task queue for workflow tasks; None when
-        none polled within POLLER_SEEN_SECONDS (the server lists pollers for minutes after
-        they stop)."""
-        try:
-            described = await self.temporal.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=self.temporal.namespace,
-                    task_queue=TaskQueue(name=self.task_queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                ),
-                timeout=timedelta(seconds=LOCK_QUERY_SECONDS),
-            )
-        except RPCError as exc:
-            raise MutatorUnavailable(
-                f"no worker evaluated the request within {self.admission_timeout:g}s and "
-                f"Temporal could not say whether one polls task queue {self.task_queue!r}: {exc}"
-            ) from exc
-        now = datetime.now(UTC)
-        ages = [
-            (now - poller.last_access_time.ToDatetime(UTC)).total_seconds()
-            for poller in described.pollers
-            if poller.HasField("last_access_time")
-        ]
-        recent = [age for age in ages if age <= POLLER_SEEN_SECONDS]
-        return max(0.0, min(recent)) if recent else None
+            raise no_worker(submitted, self.task_queue, self.admission_timeout)
+        return not_yet_evaluated(submitted, self.task_queue, self.admission_timeout, last_seen)
 
     async def approve(
         self, request_id: str, *, actor: str, comment: str = "", update_id: str | None = None
@@ -524,12 +431,7 @@ class MutatorClient(StoreReader):
         self, request_id: str, update: str, arg: Any, update_id: str | None
     ) -> MutationRequest:
         check_name(getattr(arg, "actor", ""), "actor")
-        if update_id is not None:
-            if not update_id:
-                raise MutatorInputError(
-                    "update_id: must not be empty (leave it out to get a new update id)"
-                )
-            check_name(update_id, "update_id")
+        check_optional_id(update_id, "update_id")
         current = await self.get(request_id)
         if current.status.is_terminal:
             raise MutatorRefused(

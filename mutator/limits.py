@@ -212,6 +212,26 @@ def check_name(text: str, field: str) -> None:
         )
 
 
+def check_optional_id(value: str | None, field: str) -> None:
+    """An id the caller may leave out (None: one is made up), but not give empty."""
+    if value is None:
+        return
+    if not value:
+        raise MutatorInputError(f"{field}: must not be empty (leave it out to get a new id)")
+    check_name(value, field)
+
+
+def check_submitter(actor: str, reason: str, request_id: str | None) -> None:
+    check_name(actor, "actor")
+    check_text(reason, "reason")
+    check_optional_id(request_id, "request_id")
+
+
+def check_version(version: int | None, field: str) -> None:
+    if version is not None and not 0 <= version <= MAX_VERSION:
+        raise MutatorInputError(f"{field}: must be 0-{MAX_VERSION}, got {version}")
+
+
 def parse_json_object(text: str, field: str) -> dict[str, Any]:
     """Parse JSON text into an object, checked as ``check_json_value`` does."""
     value = load_json(text, field)
