@@ -19,8 +19,8 @@ from typing import Any
 from mutator.errors import MutatorInputError
 
 KIB = 1024
-# One request's payload (or one batch item's): the whole request record, several times
-# this with its decisions and approvals, stays under Temporal's 512 KiB warning threshold.
+# One request's payload (or one batch item's). The request record that carries it, with
+# its decisions and approvals, then stays under Temporal's 512 KiB warning threshold.
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * KIB
 # Every item payload of a batch together: the batch travels as one request record.
 DEFAULT_MAX_BATCH_BYTES = 384 * KIB
