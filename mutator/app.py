@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mutator.limits import PayloadLimits
 from mutator.models import ON_STALE_CHOICES, ApprovalRequirement, OnStale
 from mutator.policies import (
     Allow,
@@ -66,10 +67,18 @@ class Evaluation:
 class MutationApp:
     """Holds the mutations and policies a worker runs.
 
-    ``directory`` maps user ids to their roles; it is the only source of roles.
+    ``directory`` maps user ids to their roles; it is the only source of roles. ``limits``
+    bounds the payloads its workers accept (default: ``PayloadLimits.from_env()``); a request
+    over them is refused as ``validation_failed`` even when its caller bypassed the client.
     """
 
-    def __init__(self, directory: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Mapping[str, Sequence[str]] | None = None,
+        *,
+        limits: PayloadLimits | None = None,
+    ) -> None:
+        self.limits = limits if limits is not None else PayloadLimits.from_env()
         self.directory: dict[str, frozenset[str]] = {
             user: frozenset(roles) for user, roles in (directory or {}).items()
         }
@@ -112,8 +121,11 @@ class MutationApp:
         return {user for user, held in self.directory.items() if held & wanted}
 
     def evaluate(self, ctx: PolicyContext) -> Evaluation:
-        """Validators first, then every policy matching ``ctx.mutation``."""
+        """The payload limits, validators, then every policy matching ``ctx.mutation``."""
         mutation = self.get(ctx.mutation)
+        too_large = self.limits.payload_refusal(ctx.payload)
+        if too_large is not None:
+            return Evaluation("invalid", too_large, [])
         try:
             mutation.validate(ctx.state, ctx.payload)
         except ValidationRefused as exc:
@@ -142,6 +154,9 @@ class MutationApp:
         otherwise every distinct approval requirement of every item applies."""
         denials: list[str] = []
         requirements: list[ApprovalRequirement] = []
+        too_large = self.limits.batch_refusal([ctx.payload for ctx in contexts])
+        if too_large is not None:
+            return Evaluation("invalid", too_large, [])
         for index, ctx in enumerate(contexts):
             label = f"item {index} ({ctx.mutation} on {ctx.state_id})"
             try:

@@ -28,6 +28,13 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from mutator.admission import (
+    ADMISSION_TIMEOUT_SECONDS,
+    admission_timeout_from_env,
+    no_worker,
+    not_yet_evaluated,
+    worker_last_seen,
+)
 from mutator.contracts import (
     REQUEST_WORKFLOW,
     AdmissionInput,
@@ -46,6 +53,14 @@ from mutator.errors import (
     MutatorUnavailable,
 )
 from mutator.lane_contracts import LANE_WORKFLOW, LaneStatus
+from mutator.limits import (
+    PayloadLimits,
+    check_name,
+    check_optional_id,
+    check_submitter,
+    check_text,
+    check_version,
+)
 from mutator.models import (
     AuditEntry,
     BatchItem,
@@ -62,8 +77,6 @@ from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
 from mutator.temporal import connect_temporal
 
-# How long submit waits for a worker to evaluate policies before telling the user.
-ADMISSION_TIMEOUT_SECONDS = 30.0
 # A lane whose worker is gone would hold a status query until the server gives up.
 LOCK_QUERY_SECONDS = 3.0
 
@@ -74,9 +87,10 @@ class MutatorTimeout(MutatorError):
     exit_code = 1
 
 
-def _input_error(exc: ValidationError) -> MutatorInputError:
+def _input_error(exc: ValidationError, prefix: str = "") -> MutatorInputError:
     problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()
+        f"{'.'.join(str(p) for p in (prefix, *err['loc']) if p != '') or 'input'}: {err['msg']}"
+        for err in exc.errors()
     )
     return MutatorInputError(problems)
 
@@ -150,10 +164,17 @@ class MutatorClient(StoreReader):
         *,
         task_queue: str = TASK_QUEUE,
         search_attributes: bool = True,
+        limits: PayloadLimits | None = None,
+        admission_timeout: float = ADMISSION_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(store)
         self.temporal = temporal
         self.task_queue = task_queue
+        # Checked before anything starts (MUTATOR_MAX_PAYLOAD_BYTES and friends by default).
+        self.limits = limits if limits is not None else PayloadLimits.from_env()
+        # After this long without an answer, submit returns the request not yet evaluated
+        # (a worker polls) or says that no worker runs.
+        self.admission_timeout = admission_timeout
         # Off only where the server cannot register them (the time-skipping test server).
         self.search_attributes = search_attributes
         # Mutation names the workers registered; read again when a name is not in it.
@@ -167,7 +188,14 @@ class MutatorClient(StoreReader):
         database_url: str = DEFAULT_DATABASE_URL,
         *,
         task_queue: str = TASK_QUEUE,
+        limits: PayloadLimits | None = None,
+        admission_timeout: float | None = None,
     ) -> MutatorClient:
+        """``limits`` and ``admission_timeout`` default to their environment variables
+        (MUTATOR_MAX_*, MUTATOR_ADMISSION_TIMEOUT_SECONDS), else to the built-in values."""
+        limits = limits if limits is not None else PayloadLimits.from_env()
+        if admission_timeout is None:
+            admission_timeout = admission_timeout_from_env()
         store = Store.from_url(database_url)
         try:
             await asyncio.to_thread(store.check_schema)
@@ -175,7 +203,13 @@ class MutatorClient(StoreReader):
         except BaseException:
             store.dispose()
             raise
-        return cls(temporal, store, task_queue=task_queue)
+        return cls(
+            temporal,
+            store,
+            task_queue=task_queue,
+            limits=limits,
+            admission_timeout=admission_timeout,
+        )
 
     # -- commands -----------------------------------------------------------------------
 
@@ -192,9 +226,13 @@ class MutatorClient(StoreReader):
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
+        check_submitter(actor, reason, request_id)
+        check_name(mutation, "mutation")
+        check_version(expected_version, "expected_version")
+        self.limits.check_payload(payload)
         try:
             submitted = SubmitRequestInput(
-                request_id=request_id or f"req-{uuid.uuid4().hex[:16]}",
+                request_id=request_id if request_id is not None else f"req-{uuid.uuid4().hex[:16]}",
                 state_id=state_id,
                 mutation=mutation,
                 payload=payload,
@@ -227,10 +265,22 @@ class MutatorClient(StoreReader):
             raise MutatorInputError(
                 f"mode: {mode!r} is not a batch mode (one of {allowed})"
             ) from None
+        check_submitter(actor, reason, request_id)
+        self.limits.check_item_count(len(items))
+        parsed: list[BatchItem] = []
+        for index, item in enumerate(items):
+            try:
+                parsed.append(BatchItem.model_validate(item))
+            except ValidationError as exc:
+                raise _input_error(exc, f"items.{index}") from None
+            check_name(parsed[-1].mutation, f"items.{index}.mutation")
+            check_version(parsed[-1].expected_version, f"items.{index}.expected_version")
+        self.limits.check_batch([item.payload for item in parsed])
         try:
-            parsed = [BatchItem.model_validate(item) for item in items]
             submitted = SubmitRequestInput(
-                request_id=request_id or f"batch-{uuid.uuid4().hex[:16]}",
+                request_id=(
+                    request_id if request_id is not None else f"batch-{uuid.uuid4().hex[:16]}"
+                ),
                 state_id=batch_state_id(parsed) if parsed else "batch",
                 mutation="batch",
                 payload={},
@@ -317,17 +367,18 @@ class MutatorClient(StoreReader):
                     start_workflow_operation=start,
                     result_type=RequestUpdateResult,
                 ),
-                ADMISSION_TIMEOUT_SECONDS,
+                self.admission_timeout,
             )
         except WorkflowAlreadyStartedError:
             # The request ended and its workflow id is closed: the store has the record.
             return await self.get(submitted.request_id)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            raise MutatorUnavailable(
-                f"request {submitted.request_id} was submitted but no worker evaluated it within "
-                f"{ADMISSION_TIMEOUT_SECONDS:.0f}s on task queue {self.task_queue!r}: start "
-                "`mutator worker` (or `mutator dev`); the request runs once a worker is up"
-            ) from None
+            # The SDK leaves the cancellation on the start operation's handle future; read
+            # it so that asyncio does not print "Future exception was never retrieved".
+            handle_future = start._workflow_handle
+            if handle_future.done() and not handle_future.cancelled():
+                handle_future.exception()
+            return await self._unanswered(submitted)
         except WorkflowUpdateFailedError as exc:
             # Its workflow ended (e.g. an operator terminated it) before admission answered.
             cause = exc.cause
@@ -342,9 +393,18 @@ class MutatorClient(StoreReader):
         request: MutationRequest = result.request
         return request
 
+    async def _unanswered(self, submitted: SubmitRequestInput) -> MutationRequest:
+        """No evaluation within the admission timeout: a worker that polls the task queue is
+        busy or restarting and will evaluate it; with no worker, nothing will until one runs."""
+        last_seen = await worker_last_seen(self.temporal, self.task_queue)
+        if last_seen is None:
+            raise no_worker(submitted, self.task_queue, self.admission_timeout)
+        return not_yet_evaluated(submitted, self.task_queue, self.admission_timeout, last_seen)
+
     async def approve(
         self, request_id: str, *, actor: str, comment: str = "", update_id: str | None = None
     ) -> MutationRequest:
+        check_text(comment, "comment")
         return await self._vote(
             request_id, "approve", ApproveInput(actor=actor, comment=comment), update_id
         )
@@ -354,6 +414,7 @@ class MutatorClient(StoreReader):
     ) -> MutationRequest:
         if not reason.strip():
             raise MutatorInputError("reason: must not be empty; say why the request is rejected")
+        check_text(reason, "reason")
         return await self._vote(
             request_id, "reject", RejectInput(actor=actor, reason=reason), update_id
         )
@@ -361,6 +422,7 @@ class MutatorClient(StoreReader):
     async def cancel(
         self, request_id: str, *, actor: str, reason: str = "", update_id: str | None = None
     ) -> MutationRequest:
+        check_text(reason, "reason")
         return await self._vote(
             request_id, "cancel", CancelInput(actor=actor, reason=reason), update_id
         )
@@ -368,8 +430,8 @@ class MutatorClient(StoreReader):
     async def _vote(
         self, request_id: str, update: str, arg: Any, update_id: str | None
     ) -> MutationRequest:
-        if not getattr(arg, "actor", "").strip():
-            raise MutatorInputError("actor: must not be empty")
+        check_name(getattr(arg, "actor", ""), "actor")
+        check_optional_id(update_id, "update_id")
         current = await self.get(request_id)
         if current.status.is_terminal:
             raise MutatorRefused(
@@ -400,8 +462,10 @@ class MutatorClient(StoreReader):
 
     async def wait(self, request_id: str, *, timeout: float | None = None) -> MutationRequest:
         """Wait until the request reaches a final status and return it."""
-        current = await self.get(request_id)
-        if current.status.is_terminal:
+        current = await asyncio.to_thread(self.store.get_request, request_id)
+        if current is None and not await self._submitted(request_id):
+            raise MutatorNotFound(f"request_id: no request with id {request_id!r}")
+        if current is not None and current.status.is_terminal:
             return current
         handle = self.temporal.get_workflow_handle(
             request_workflow_id(request_id), result_type=RequestWorkflowResult
@@ -409,16 +473,30 @@ class MutatorClient(StoreReader):
         try:
             await asyncio.wait_for(handle.result(), timeout)
         except TimeoutError:
-            latest = await self.get(request_id)
+            found = await asyncio.to_thread(self.store.get_request, request_id)
+            still = (
+                f"{found.status.value}"
+                + (f" ({found.pending_reason.value})" if found.pending_reason else "")
+                if found is not None
+                else "waiting for a worker to evaluate it"
+            )
             raise MutatorTimeout(
-                f"request {request_id} is still {latest.status.value}"
-                + (f" ({latest.pending_reason.value})" if latest.pending_reason else "")
-                + f" after {timeout:g}s"
+                f"request {request_id} is still {still} after {timeout:g}s"
             ) from None
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise MutatorUnavailable(f"Temporal refused to wait: {exc}") from exc
         return await self.get(request_id)
+
+    async def _submitted(self, request_id: str) -> bool:
+        """Its workflow exists: submitted, though no worker has evaluated (stored) it yet."""
+        try:
+            await self.temporal.get_workflow_handle(request_workflow_id(request_id)).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise MutatorUnavailable(f"Temporal refused to describe {request_id}: {exc}") from exc
+        return True
 
     async def locks(self) -> builtins.list[LockInfo]:
         """Every state in use now: open lanes (holder, fencing token, queue, lease) and

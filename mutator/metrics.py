@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from mutator.sdk_logging import sdk_logging
+
 REQUESTS = "mutator_requests"
 APPROVAL_WAIT = "mutator_approval_wait_seconds"
 EXECUTION = "mutator_execution_seconds"
@@ -25,6 +27,7 @@ def prometheus_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
         raise ValueError(f"metrics port must be 1-65535, got {port}")
     return Runtime(
         telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=f"{host}:{port}", durations_as_seconds=True)
+            metrics=PrometheusConfig(bind_address=f"{host}:{port}", durations_as_seconds=True),
+            logging=sdk_logging(),
         )
     )

@@ -51,6 +51,9 @@ class PendingReason(StrEnum):
     DEPENDENCY = "dependency"
     QUOTA = "quota"
     REVALIDATION = "revalidation"
+    # Submitted, but no worker answered within the client's admission timeout; a worker
+    # polls and will evaluate it. Only a client reports it; the store never holds it.
+    EVALUATION = "evaluation"
 
 
 class RejectionCode(StrEnum):

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.metrics import prometheus_runtime
+from mutator.sdk_logging import sdk_runtime
 from mutator.store import Store
 
 SEARCH_ATTRIBUTES = ("MutationStateId", "MutationName", "MutationStatus", "MutationRequester")
@@ -66,10 +67,15 @@ async def connect_temporal(
                 address,
                 namespace=namespace,
                 data_converter=pydantic_data_converter,
-                runtime=runtime,
+                runtime=runtime or sdk_runtime(),
             ),
             timeout,
         )
+    except ValueError as exc:  # the SDK's own check of the address
+        raise MutatorInputError(
+            f"address: {address!r} is not a Temporal frontend host:port ({exc}); "
+            "set --address / TEMPORAL_ADDRESS"
+        ) from None
     except (RuntimeError, OSError, TimeoutError) as exc:
         raise MutatorUnavailable(
             f"cannot reach the Temporal server at {address} (namespace {namespace!r}): {exc}. "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,25 +18,31 @@ from mutator.cli.common import (
     Database,
     Namespace,
     TaskQueue,
-    exit_for,
     fail,
     print_request,
     with_client,
 )
+from mutator.cli.submission import exit_for_submission
 from mutator.errors import MutatorInputError
+from mutator.limits import load_json
 from mutator.models import BatchMode, LockInfo
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 
 
 def read_batch_file(path: Path) -> list[dict[str, Any]]:
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise MutatorInputError(f"FILE: cannot read {str(path)!r}: {exc.strerror}") from None
     try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MutatorInputError(f"FILE: {str(path)!r} is not valid JSON: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MutatorInputError(
+            f"FILE: {str(path)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); JSON files are UTF-8"
+        ) from None
+    # Each payload's content is checked by the client, where its field is known.
+    items: Any = load_json(text, f"FILE: {str(path)!r}")
     if isinstance(items, dict) and "items" in items:
         items = items["items"]
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -85,7 +90,7 @@ def batch(
         ),
     )
     print_request(req, as_json)
-    exit_for(req)
+    exit_for_submission(req, as_json)
 
 
 def locks(

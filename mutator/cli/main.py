@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated, Any, NoReturn
 
@@ -30,8 +29,10 @@ from mutator.cli.common import (
 )
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.entry import exit_process, invoke
+from mutator.cli.submission import exit_for_submission
 from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError
+from mutator.limits import MAX_VERSION, parse_json_object
 from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL, TASK_QUEUE
 
@@ -164,13 +165,7 @@ def db_upgrade(db: Database = DEFAULT_DATABASE_URL, as_json: AsJson = False) -> 
 
 
 def parse_payload(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MutatorInputError(f"--payload is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise MutatorInputError(f"--payload must be a JSON object, got {type(value).__name__}")
-    return value
+    return parse_json_object(text, "--payload")
 
 
 @cli.command()
@@ -184,7 +179,10 @@ def submit(
         str | None, typer.Option(help="Idempotency key; resubmitting returns the same request.")
     ] = None,
     expected_version: Annotated[
-        int | None, typer.Option(help="Refuse to run unless the state is at this version.", min=0)
+        int | None,
+        typer.Option(
+            help="Refuse to run unless the state is at this version.", min=0, max=MAX_VERSION
+        ),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the request ends.")] = False,
     timeout: Annotated[
@@ -223,7 +221,7 @@ def submit(
         ),
     )
     print_request(req, as_json)
-    exit_for(req)
+    exit_for_submission(req, as_json)
 
 
 @cli.command()
@@ -355,7 +353,9 @@ def list_requests(
 @cli.command("state")
 def show_state(
     state_id: str,
-    version: Annotated[int | None, typer.Option(help="An earlier version.", min=0)] = None,
+    version: Annotated[
+        int | None, typer.Option(help="An earlier version.", min=0, max=MAX_VERSION)
+    ] = None,
     address: ReadAddress = DEFAULT_ADDRESS,
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,

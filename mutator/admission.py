@@ -1,0 +1,117 @@
+"""What `submit` says when no worker answers in time: busy (it will run) or none at all.
+
+Temporal keeps listing a task queue's pollers for minutes after they stop, so a worker
+counts as present only when it polled recently (``POLLER_SEEN_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from mutator.errors import MutatorInputError, MutatorUnavailable
+from mutator.models import BatchItemResult, MutationRequest, PendingReason, RequestStatus
+from mutator.models import SubmitRequestInput as Submitted
+
+# How long submit waits for a worker to evaluate policies before telling the user.
+ADMISSION_TIMEOUT_SECONDS = 30.0
+ENV_ADMISSION_TIMEOUT = "MUTATOR_ADMISSION_TIMEOUT_SECONDS"
+# A running worker polls its task queue at least this often (a long poll lasts about a
+# minute at most); one not seen for longer has stopped.
+POLLER_SEEN_SECONDS = 90.0
+DESCRIBE_TIMEOUT_SECONDS = 3.0
+
+
+def admission_timeout_from_env() -> float:
+    raw = os.environ.get(ENV_ADMISSION_TIMEOUT, "").strip()
+    if not raw:
+        return ADMISSION_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise MutatorInputError(
+            f"{ENV_ADMISSION_TIMEOUT}: must be a number of seconds > 0, got {raw!r}"
+        )
+    return seconds
+
+
+async def worker_last_seen(temporal: Client, task_queue: str) -> float | None:
+    """Seconds since a worker last polled ``task_queue`` for workflow tasks; None when
+    none did within POLLER_SEEN_SECONDS."""
+    try:
+        described = await temporal.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=temporal.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ),
+            timeout=timedelta(seconds=DESCRIBE_TIMEOUT_SECONDS),
+        )
+    except RPCError as exc:
+        raise MutatorUnavailable(
+            f"no worker answered in time and Temporal could not say whether one polls task "
+            f"queue {task_queue!r}: {exc}"
+        ) from exc
+    now = datetime.now(UTC)
+    ages = [
+        (now - poller.last_access_time.ToDatetime(UTC)).total_seconds()
+        for poller in described.pollers
+        if poller.HasField("last_access_time")
+    ]
+    recent = [age for age in ages if age <= POLLER_SEEN_SECONDS]
+    return max(0.0, min(recent)) if recent else None
+
+
+def no_worker(submitted: Submitted, task_queue: str, waited: float) -> MutatorUnavailable:
+    return MutatorUnavailable(
+        f"request {submitted.request_id} was submitted but no worker polls task queue "
+        f"{task_queue!r} (none evaluated it within {waited:g}s): start `mutator worker` "
+        "(or `mutator dev`); the request runs once a worker is up"
+    )
+
+
+def not_yet_evaluated(
+    submitted: Submitted, task_queue: str, waited: float, last_seen: float
+) -> MutationRequest:
+    """The request as it stands before a worker evaluated it: what the workflow holds."""
+    now = datetime.now(UTC)
+    return MutationRequest(
+        request_id=submitted.request_id,
+        state_id=submitted.state_id,
+        mutation=submitted.mutation,
+        payload=submitted.payload,
+        requester=submitted.requester,
+        reason=submitted.reason,
+        status=RequestStatus.PENDING,
+        pending_reason=PendingReason.EVALUATION,
+        expected_version=submitted.expected_version,
+        base_version=submitted.expected_version,
+        batch_mode=submitted.batch_mode,
+        items=[
+            BatchItemResult(
+                index=index,
+                state_id=item.state_id,
+                mutation=item.mutation,
+                payload=item.payload,
+                expected_version=item.expected_version,
+                base_version=item.expected_version,
+            )
+            for index, item in enumerate(submitted.items)
+        ],
+        error=(
+            f"not evaluated within {waited:g}s: the worker on task queue {task_queue!r} "
+            f"(last polled {last_seen:.0f}s ago) is busy or restarting; the request will run "
+            f"(`mutator wait {submitted.request_id}`)"
+        ),
+        created_at=now,
+        updated_at=now,
+    )

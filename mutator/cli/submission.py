@@ -1,0 +1,22 @@
+"""How `submit` and `batch` end: the exit code of a request no worker has evaluated yet."""
+
+from __future__ import annotations
+
+import typer
+
+from mutator.cli import output
+from mutator.cli.common import exit_for
+from mutator.models import MutationRequest, PendingReason
+
+# Submitted, and a worker polls the task queue, but none answered within the admission
+# timeout (busy or restarting): the request will run. Distinct from 0 (answered), 1 (refused)
+# and 2 (bad input, or no worker at all) so scripts can tell "try `mutator wait`" apart.
+NOT_YET_EVALUATED = 3
+
+
+def exit_for_submission(req: MutationRequest, as_json: bool) -> None:
+    if req.pending_reason == PendingReason.EVALUATION:
+        if not as_json and req.error:
+            output.err_console.print(f"note: {req.error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(NOT_YET_EVALUATED)
+    exit_for(req)
