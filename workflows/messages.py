@@ -25,7 +25,11 @@ with workflow.unsafe.imports_passed_through():
 MAX_ACTOR_CHARS = 200
 MAX_TEXT_CHARS = 2000
 # What a refused attempt copies into the record, at most.
-MAX_RECORDED_CHARS = 500
+MAX_RECORDED_CHARS = 1000
+# Ids in internal signals (workflow ids, state ids): a queued owner is carried over
+# continue-as-new, so even ids are bounded.
+MAX_ID_CHARS = 1000
+ID_FIELDS = ("owner", "request_id", "state_id")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,8 +88,9 @@ def update_message(
 def internal_message(model: type[M], args: Sequence[object], signal: str) -> M | None:
     """An internal signal's input. Only Mutator sends these, so a malformed one is ignored,
     with one log line: there is nobody else to tell."""
+    limits = {name: MAX_ID_CHARS for name in ID_FIELDS if name in model.model_fields}
     try:
-        return parse_message(model, args)
+        return parse_message(model, args, max_chars=limits)
     except BadMessage as exc:
         workflow.logger.warning(
             "%s ignored a malformed %s signal: %s", workflow.info().workflow_id, signal, exc

@@ -1,0 +1,58 @@
+"""What a state lane carries over continue-as-new stays small, whatever its queue holds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+
+from activities import LaneSettings
+from mutator.lane_contracts import lane_workflow_id
+from mutator.models import RequestStatus
+from mutator.store import Store
+from tests import apps
+from tests.conftest import running_mutator
+
+PAD = "p" * 200_000
+# Owners and ids only: far below one payload, and below Temporal's 2 MB blob limit.
+CARRY_OVER_LIMIT = 50_000
+
+
+@pytest.mark.slow
+async def test_lane_carries_owners_not_payloads_over_continue_as_new(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    apps.probe.reset(hold_seconds=0.05)
+    apps.execution_gate.set()
+    state_id = f"big-can-{uuid.uuid4().hex[:6]}"
+    async with running_mutator(
+        dev_env, sqlite_store, lane_settings=LaneSettings(max_history_events=100)
+    ) as client:
+        submitted = await asyncio.gather(
+            *(
+                client.submit(
+                    state_id,
+                    "probe.add",
+                    {"state": state_id, "marker": f"m{i:02d}", "pad": PAD},
+                    actor="alice",
+                    request_id=f"{state_id}-m{i:02d}",
+                )
+                for i in range(15)
+            )
+        )
+        done = [await client.wait(r.request_id, timeout=90) for r in submitted]
+        lane_id = lane_workflow_id(state_id)
+        carried: list[int] = []
+        async for run in dev_env.client.list_workflows(f'WorkflowId = "{lane_id}"'):
+            handle = dev_env.client.get_workflow_handle(lane_id, run_id=run.run_id)
+            async for event in handle.fetch_history_events():
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                    attributes = event.workflow_execution_continued_as_new_event_attributes
+                    carried.append(sum(len(p.data) for p in attributes.input.payloads))
+    assert all(r.status == RequestStatus.EXECUTED for r in done)
+    assert [h.version for h in await client.history(state_id)] == list(range(1, 16))
+    assert carried, "the lane never continued as new"
+    assert max(carried) < CARRY_OVER_LIMIT
