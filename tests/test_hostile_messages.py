@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -77,6 +79,7 @@ def hostile_inputs(handler: Handler) -> dict[str, list[Any]]:
         "extra fields": [{**shape, "bogus": 1}],
         "null": [None],
         "huge string": [{**shape, first: HUGE}] if first else [HUGE],
+        "not JSON": [RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b"{oops"))],
     }
     if first:
         kinds["missing field"] = [{k: v for k, v in shape.items() if k != first}]

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from mutator.contracts import ERR_INVALID_INPUT
+    from mutator.message_payloads import UndecodablePayload
 
 # Longest actor, and longest comment or reason, an approval message may carry: what is
 # accepted is copied into the request record, which must stay far below Temporal's limits.
@@ -120,4 +121,6 @@ def _json_kind(value: Any) -> str:
         return f"a string of {len(value)} characters"
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, UndecodablePayload):
+        return f"a payload that cannot be decoded ({value.encoding}: {value.error})"
     return f"a value of type {type(value).__name__}"
