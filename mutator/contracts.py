@@ -131,6 +131,12 @@ class AdmissionInput(BaseModel):
     """Empty: the submit update waits until policies have been evaluated."""
 
 
+# The longest actor, and comment or reason, an approve/reject/cancel may carry: what is
+# accepted is copied into the request record, which must stay far below Temporal's limits.
+MAX_ACTOR_CHARS = 200
+MAX_TEXT_CHARS = 2000
+
+
 # Defaults so that a signal without "actor" (e.g. from the UI) is recorded as a refused
 # attempt that says so (workflows/messages.py reads what handlers receive).
 class ApproveInput(BaseModel):

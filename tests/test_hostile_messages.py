@@ -23,14 +23,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from mutator.client import MutatorClient
-from mutator.contracts import request_workflow_id
+from mutator.contracts import MAX_ACTOR_CHARS, request_workflow_id
 from mutator.lane_contracts import lane_workflow_id
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
 from mutator.temporal import binary_path
 from tests import apps
 from tests.conftest import assert_eventually, running_mutator
-from workflows.messages import MAX_ACTOR_CHARS, MAX_RECORDED_CHARS
+from workflows.messages import MAX_RECORDED_CHARS
 from workflows.request_votes import MAX_REFUSED_ATTEMPTS_KEPT
 
 T = TypeVar("T")

@@ -18,13 +18,9 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from mutator.contracts import ERR_INVALID_INPUT
+    from mutator.contracts import ERR_INVALID_INPUT, MAX_ACTOR_CHARS
     from mutator.message_payloads import UndecodablePayload
 
-# Longest actor, and longest comment or reason, an approval message may carry: what is
-# accepted is copied into the request record, which must stay far below Temporal's limits.
-MAX_ACTOR_CHARS = 200
-MAX_TEXT_CHARS = 2000
 # What a refused attempt copies into the record, at most.
 MAX_RECORDED_CHARS = 1000
 # Ids in internal signals (workflow ids, state ids): a queued owner is carried over
@@ -67,8 +63,9 @@ def parse_message(
         parsed = model.model_validate(value)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in error["loc"]) or "input"
-        raise BadMessage(f"{where}: {error['msg']}") from None
+        # A location may hold a key the sender chose: clipped like everything else.
+        where = clip(".".join(str(part) for part in error["loc"]), 200) or "input"
+        raise BadMessage(f"{where}: {clip(error['msg'], 300)}") from None
     for name, limit in (max_chars or {}).items():
         text = getattr(parsed, name)
         if isinstance(text, str) and len(text) > limit:

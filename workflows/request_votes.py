@@ -15,9 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.messages import (
-    MAX_ACTOR_CHARS,
     MAX_RECORDED_CHARS,
-    MAX_TEXT_CHARS,
     BadMessage,
     claimed_actor,
     clip,
@@ -30,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
     from mutator.contracts import (
         ERR_REFUSED,
+        MAX_ACTOR_CHARS,
+        MAX_TEXT_CHARS,
         ApproveInput,
         CancelInput,
         RejectInput,
