@@ -30,6 +30,7 @@ from mutator.store import Store
 from mutator.temporal import binary_path
 from tests import apps
 from tests.conftest import assert_eventually, running_mutator
+from tests.replays import assert_replays
 from workflows.messages import MAX_RECORDED_CHARS
 from workflows.request_votes import MAX_REFUSED_ATTEMPTS_KEPT
 
@@ -200,6 +201,7 @@ async def test_request_survives_every_bad_message(
     await still_governed(client, [r.request_id for r in requests])
     for handle in handles:
         assert await failed_tasks(handle) == []
+    await assert_replays(handles)
     stored = await client.get(requests[0].request_id)
     refused = [d for d in stored.decisions if d.code == "refused_attempt"]
     if handler.name.endswith("_signal"):
@@ -238,6 +240,7 @@ async def test_batch_survives_bad_messages(
     await answered(client.approve(batch.request_id, actor="bob"))
     assert (await client.wait(batch.request_id, timeout=30)).status == RequestStatus.EXECUTED
     assert await failed_tasks(handle) == []
+    await assert_replays([handle])
 
 
 async def test_lane_survives_every_bad_message(
@@ -286,6 +289,7 @@ async def test_lane_survives_every_bad_message(
     assert second.status == RequestStatus.EXECUTED
     assert any(d.code == "lane_acquired" for d in second.decisions)
     assert await failed_tasks(lane) == []
+    await assert_replays([lane])
 
 
 async def test_refused_signals_beyond_the_cap_are_only_counted(

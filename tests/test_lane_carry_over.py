@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities import LaneSettings
@@ -15,6 +17,7 @@ from mutator.models import RequestStatus
 from mutator.store import Store
 from tests import apps
 from tests.conftest import running_mutator
+from tests.replays import assert_replays
 
 PAD = "p" * 200_000
 # Owners and ids only: far below one payload, and below Temporal's 2 MB blob limit.
@@ -46,12 +49,16 @@ async def test_lane_carries_owners_not_payloads_over_continue_as_new(
         done = [await client.wait(r.request_id, timeout=90) for r in submitted]
         lane_id = lane_workflow_id(state_id)
         carried: list[int] = []
+        runs: list[WorkflowHandle[Any, Any]] = []
         async for run in dev_env.client.list_workflows(f'WorkflowId = "{lane_id}"'):
             handle = dev_env.client.get_workflow_handle(lane_id, run_id=run.run_id)
+            runs.append(handle)
             async for event in handle.fetch_history_events():
                 if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
                     attributes = event.workflow_execution_continued_as_new_event_attributes
                     carried.append(sum(len(p.data) for p in attributes.input.payloads))
+        # The runs that asked their carried-over owners again replay deterministically.
+        await assert_replays(runs)
     assert all(r.status == RequestStatus.EXECUTED for r in done)
     assert [h.version for h in await client.history(state_id)] == list(range(1, 16))
     assert carried, "the lane never continued as new"
