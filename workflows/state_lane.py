@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
 
 GRANT_SIGNAL = "lane_granted"
 OUTCOME_SIGNAL = "lane_executed"
+SHOWN_WAITING = 20
 
 
 def _without_executions(queue: list[LaneEntry]) -> list[LaneEntry]:
@@ -115,6 +116,7 @@ class StateLaneWorkflow:
                 execution=request.execution,
             )
         )
+        self._show()  # also while an execution runs: the main loop is blocked in it
 
     @workflow.signal
     def attach_execution(self, *args: Any) -> None:
@@ -351,7 +353,10 @@ class StateLaneWorkflow:
             if self.holder
             else "free"
         )
-        waiting = ", ".join(e.request_id for e in self.queue) or "none"
+        # The details are shown as they are: a long queue is summed up, not listed.
+        waiting = ", ".join(e.request_id for e in self.queue[:SHOWN_WAITING]) or "none"
+        if len(self.queue) > SHOWN_WAITING:
+            waiting += f" and {len(self.queue) - SHOWN_WAITING} more"
         workflow.set_current_details(
             f"**{self.state_id}**: {holder}\n\nwaiting: {waiting}\n\n"
             f"grants {self.grants}, expired leases {self.expirations}"
