@@ -48,7 +48,7 @@ class LaneSession:
         if outcome.token:
             self.outcome = outcome
             self.pending = None
-        elif self.pending is not None:
+        elif self.pending is not None and workflow.patched("resend-execution-on-ping"):
             # Token 0: the lane asks whether we are still there and, when it carried our
             # entry over continue-as-new without the execution, for the execution again.
             await self._attach(self.pending)

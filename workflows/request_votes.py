@@ -80,7 +80,8 @@ class RequestVotes(RequestRecord):
                 changed = True
             else:
                 changed = self.record_refused_attempt(vote.actor, f"{action}: {refusal}")
-        if changed:
+        # Histories from before the cap saved after every refused attempt.
+        if changed or not workflow.patched("refused-attempts-capped"):
             await self.save()
 
     def record_refused_attempt(self, actor: str, reason: str) -> bool:

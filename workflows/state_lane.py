@@ -178,7 +178,7 @@ class StateLaneWorkflow:
     async def _head_is_ready(self) -> bool:
         """An executing entry waits at the head for its owner to say what to run."""
         head = self.queue[0]
-        if head.owner in self.owed_executions:
+        if head.owner in self.owed_executions and workflow.patched("ask-carried-owners"):
             self.owed_executions.remove(head.owner)
             if not self._head_ready() and not await self._ping(head):
                 return False
