@@ -100,6 +100,11 @@ async def failed_tasks(handle: WorkflowHandle[Any, Any]) -> list[str]:
     ]
 
 
+def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the worker logged with a traceback: bad messages are expected, not bugs."""
+    return [record.getMessage()[:200] for record in caplog.records if record.exc_info]
+
+
 async def send(handle: WorkflowHandle[Any, Any], handler: Handler, args: list[Any]) -> str:
     """Send; for an update, the refusal it answered with ("" for a signal)."""
     if not handler.update:
@@ -181,7 +186,10 @@ async def still_governed(client: MutatorClient, ids: list[str]) -> None:
 
 @pytest.mark.parametrize("handler", REQUEST_HANDLERS, ids=lambda h: h.name)
 async def test_request_survives_every_bad_message(
-    dev_env: WorkflowEnvironment, mutator_client: MutatorClient, handler: Handler
+    dev_env: WorkflowEnvironment,
+    mutator_client: MutatorClient,
+    handler: Handler,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = mutator_client
     tag = f"{handler.name}-{uuid.uuid4().hex[:6]}"
@@ -202,6 +210,7 @@ async def test_request_survives_every_bad_message(
     for handle in handles:
         assert await failed_tasks(handle) == []
     await assert_replays(handles)
+    assert tracebacks(caplog) == []
     stored = await client.get(requests[0].request_id)
     refused = [d for d in stored.decisions if d.code == "refused_attempt"]
     if handler.name.endswith("_signal"):
@@ -244,7 +253,7 @@ async def test_batch_survives_bad_messages(
 
 
 async def test_lane_survives_every_bad_message(
-    dev_env: WorkflowEnvironment, mutator_client: MutatorClient
+    dev_env: WorkflowEnvironment, mutator_client: MutatorClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Sent while the lane runs an execution: it finishes, and the lane serves the next."""
     client = mutator_client
@@ -290,6 +299,9 @@ async def test_lane_survives_every_bad_message(
     assert any(d.code == "lane_acquired" for d in second.decisions)
     assert await failed_tasks(lane) == []
     await assert_replays([lane])
+    assert tracebacks(caplog) == []
+    ignored = [r.getMessage() for r in caplog.records if "ignored a malformed" in r.getMessage()]
+    assert len(ignored) == sum(len(hostile_inputs(h)) for h in LANE_HANDLERS)
 
 
 async def test_refused_signals_beyond_the_cap_are_only_counted(
