@@ -35,6 +35,8 @@ EXECUTION_QUEUE_SUFFIX = "-execute"
 
 # Update and signal refusals, for callers to tell them apart.
 ERR_REFUSED = "Refused"
+# An update whose input cannot be read (wrong shape, type, size); the message names the field.
+ERR_INVALID_INPUT = "InvalidInput"
 
 
 def request_workflow_id(request_id: str) -> str:
@@ -129,8 +131,14 @@ class AdmissionInput(BaseModel):
     """Empty: the submit update waits until policies have been evaluated."""
 
 
-# Defaults so that a malformed signal (e.g. sent from the UI without "actor") is decoded
-# and recorded as a refused attempt rather than dropped by the SDK.
+# The longest actor, and comment or reason, an approve/reject/cancel may carry: what is
+# accepted is copied into the request record, which must stay far below Temporal's limits.
+MAX_ACTOR_CHARS = 200
+MAX_TEXT_CHARS = 2000
+
+
+# Defaults so that a signal without "actor" (e.g. from the UI) is recorded as a refused
+# attempt that says so (workflows/messages.py reads what handlers receive).
 class ApproveInput(BaseModel):
     actor: str = ""
     comment: str = ""

@@ -166,6 +166,8 @@ class MutationRequest(BaseModel):
     batch_mode: BatchMode | None = None
     items: list[BatchItemResult] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
+    # Refused signals beyond the ones kept as decisions (the record stays bounded).
+    refused_attempts_not_recorded: int = 0
     revision: int = 0
     created_at: datetime
     updated_at: datetime

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from activities import LaneSettings
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorInputError, MutatorUnavailable
+from mutator.message_payloads import lenient
 from mutator.metrics import prometheus_runtime
 from mutator.sdk_logging import sdk_runtime
 from mutator.store import Store
@@ -178,6 +179,10 @@ def build_workers(
     from workflows.state_lane import StateLaneWorkflow
 
     slots = validate_max_concurrent_mutations(max_concurrent_mutations)
+    # Handlers decode their messages themselves; see mutator/message_payloads.py.
+    config = client.config(active_config=True)
+    config["data_converter"] = lenient(client.data_converter)
+    client = Client(**config)
     lane_activities = LaneActivities(store, lane_settings)
     request_activities = RequestActivities(
         app,

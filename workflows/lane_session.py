@@ -35,15 +35,23 @@ class LaneSession:
         self.request_id = request_id
         self.grant: LaneGrant | None = None
         self.outcome: LaneOutcome | None = None
+        # What we asked the lane to run, until its outcome arrives.
+        self.pending: LaneExecution | None = None
 
     def on_grant(self, grant: LaneGrant) -> None:
         if grant.state_id == self.state_id:
             self.grant = grant
 
-    def on_outcome(self, outcome: LaneOutcome) -> None:
-        # Token 0: the lane checks that we are still there.
-        if outcome.token and outcome.state_id == self.state_id:
+    async def on_outcome(self, outcome: LaneOutcome) -> None:
+        if outcome.state_id != self.state_id:
+            return
+        if outcome.token:
             self.outcome = outcome
+            self.pending = None
+        elif self.pending is not None and workflow.patched("resend-execution-on-ping"):
+            # Token 0: the lane asks whether we are still there and, when it carried our
+            # entry over continue-as-new without the execution, for the execution again.
+            await self._attach(self.pending)
 
     async def execute(self, execution: LaneExecution, *, already_queued: bool) -> LaneOutcome:
         """Have the lane run ``execution`` when our turn comes; wait for its outcome.
@@ -52,15 +60,19 @@ class LaneSession:
         only needs to be told what to run.
         """
         self.outcome = None
+        self.pending = execution
         if already_queued:
-            await workflow.get_external_workflow_handle(lane_workflow_id(self.state_id)).signal(
-                "attach_execution", AttachExecution(owner=self.owner, execution=execution)
-            )
+            await self._attach(execution)
         else:
             await self._join(execution)
         await workflow.wait_condition(lambda: self.outcome is not None)
         assert self.outcome is not None
         return self.outcome
+
+    async def _attach(self, execution: LaneExecution) -> None:
+        await workflow.get_external_workflow_handle(lane_workflow_id(self.state_id)).signal(
+            "attach_execution", AttachExecution(owner=self.owner, execution=execution)
+        )
 
     async def acquire(self, *, already_queued: bool = False) -> LaneGrant:
         """Queue on the state's lane and wait (without limit) for our turn.

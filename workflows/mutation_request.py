@@ -11,20 +11,21 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.batch_execution import execute_batch
-from workflows.request_record import RequestRecord
+from workflows.messages import internal_message, update_message
+from workflows.request_votes import RequestVotes, raise_if, update_input
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
     from mutator import metrics
     from mutator.contracts import (
         ERR_POLICY_FAILED,
-        ERR_REFUSED,
         ERR_UNKNOWN_MUTATION,
         ERR_VALIDATION,
         ERR_VERSION_CONFLICT,
@@ -46,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         LaneOutcome,
     )
     from mutator.models import (
-        Approval,
         BatchItemResult,
         DecisionCategory,
         ItemOutcome,
@@ -68,17 +68,8 @@ EVALUATE_RETRY = RetryPolicy(
 ADMISSION_SETTLE_SECONDS = 10.0
 
 
-def _raise_if(refusal: str | None) -> None:
-    if refusal:
-        raise _refused(refusal)
-
-
-def _refused(message: str) -> ApplicationError:
-    return ApplicationError(message, type=ERR_REFUSED, non_retryable=True)
-
-
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow(RequestRecord):
+class MutationRequestWorkflow(RequestVotes):
     @workflow.init
     def __init__(self, input: SubmitRequestInput) -> None:
         now = workflow.now()
@@ -114,23 +105,29 @@ class MutationRequestWorkflow(RequestRecord):
         self.on_stale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
+    # Every handler takes ``*args``: see workflows/messages.py for why.
 
     @workflow.signal
-    def lane_granted(self, grant: LaneGrant) -> None:
-        self.on_lane_grant(grant)
+    def lane_granted(self, *args: Any) -> None:
+        grant = internal_message(LaneGrant, args, "lane_granted")
+        if grant is not None:
+            self.on_lane_grant(grant)
 
     @workflow.signal
-    def lane_executed(self, outcome: LaneOutcome) -> None:
-        self.lane(outcome.state_id).on_outcome(outcome)
+    async def lane_executed(self, *args: Any) -> None:
+        outcome = internal_message(LaneOutcome, args, "lane_executed")
+        if outcome is not None:
+            await self.on_lane_outcome(outcome)
 
     @workflow.query
     def status(self) -> MutationRequest:
         return self.request
 
     @workflow.update
-    async def admission(self, _input: AdmissionInput) -> RequestUpdateResult:
+    async def admission(self, *args: Any) -> RequestUpdateResult:
         """Returns once policies have decided; a request allowed at once usually also
         executes within this wait, so `submit` shows the outcome without another call."""
+        update_message(AdmissionInput, args)
         await workflow.wait_condition(lambda: self.admitted)
         # On timeout it is queued behind others on its state: the caller gets `approved`.
         with contextlib.suppress(TimeoutError):
@@ -142,79 +139,63 @@ class MutationRequestWorkflow(RequestRecord):
             )
         return RequestUpdateResult(request=self.request)
 
+    @admission.validator
+    def _validate_admission(self, *args: Any) -> None:
+        update_message(AdmissionInput, args)
+
     @workflow.update
-    async def approve(self, input: ApproveInput) -> RequestUpdateResult:
-        return await self._accept(
-            self._approval_refusal(input.actor), lambda: self._record_approval(input)
-        )
+    async def approve(self, *args: Any) -> RequestUpdateResult:
+        input = update_input(ApproveInput, args)
+        return await self._accept(self.approval_refusal(input), lambda: self.record_approval(input))
 
     @approve.validator
-    def _validate_approve(self, input: ApproveInput) -> None:
-        _raise_if(self._approval_refusal(input.actor))
+    def _validate_approve(self, *args: Any) -> None:
+        raise_if(self.approval_refusal(update_input(ApproveInput, args)))
 
     @workflow.update
-    async def reject(self, input: RejectInput) -> RequestUpdateResult:
+    async def reject(self, *args: Any) -> RequestUpdateResult:
+        input = update_input(RejectInput, args)
         return await self._accept(
-            self._rejection_refusal(input), lambda: self._record_rejection(input)
+            self.rejection_refusal(input), lambda: self.record_rejection(input)
         )
 
     @reject.validator
-    def _validate_reject(self, input: RejectInput) -> None:
-        _raise_if(self._rejection_refusal(input))
+    def _validate_reject(self, *args: Any) -> None:
+        raise_if(self.rejection_refusal(update_input(RejectInput, args)))
 
     @workflow.update
-    async def cancel(self, input: CancelInput) -> RequestUpdateResult:
-        return await self._accept(
-            self._cancel_refusal(input.actor), lambda: self._record_cancel(input)
-        )
+    async def cancel(self, *args: Any) -> RequestUpdateResult:
+        input = update_input(CancelInput, args)
+        return await self._accept(self.cancel_refusal(input), lambda: self.record_cancel(input))
 
     @cancel.validator
-    def _validate_cancel(self, input: CancelInput) -> None:
-        _raise_if(self._cancel_refusal(input.actor))
+    def _validate_cancel(self, *args: Any) -> None:
+        raise_if(self.cancel_refusal(update_input(CancelInput, args)))
 
     async def _accept(self, refusal: str | None, record: Callable[[], None]) -> RequestUpdateResult:
         # Checked again: another vote may have landed between validation and this handler.
-        _raise_if(refusal)
+        raise_if(refusal)
         record()
         await self.save()
         return RequestUpdateResult(request=self.request)
 
     @workflow.signal
-    async def approve_signal(self, input: ApproveInput) -> None:
-        await self._signal(
-            input.actor,
-            self._approval_refusal(input.actor),
-            "approve",
-            lambda: self._record_approval(input),
+    async def approve_signal(self, *args: Any) -> None:
+        await self.vote_by_signal(
+            "approve", ApproveInput, args, self.approval_refusal, self.record_approval
         )
 
     @workflow.signal
-    async def reject_signal(self, input: RejectInput) -> None:
-        await self._signal(
-            input.actor,
-            self._rejection_refusal(input),
-            "reject",
-            lambda: self._record_rejection(input),
+    async def reject_signal(self, *args: Any) -> None:
+        await self.vote_by_signal(
+            "reject", RejectInput, args, self.rejection_refusal, self.record_rejection
         )
 
     @workflow.signal
-    async def cancel_signal(self, input: CancelInput) -> None:
-        await self._signal(
-            input.actor,
-            self._cancel_refusal(input.actor),
-            "cancel",
-            lambda: self._record_cancel(input),
+    async def cancel_signal(self, *args: Any) -> None:
+        await self.vote_by_signal(
+            "cancel", CancelInput, args, self.cancel_refusal, self.record_cancel
         )
-
-    async def _signal(
-        self, actor: str, refusal: str | None, action: str, accept: Callable[[], None]
-    ) -> None:
-        # Signals cannot answer the sender, so a refused one stays on the record instead.
-        if refusal:
-            self.decide(DecisionCategory.APPROVAL, "refused_attempt", actor, f"{action}: {refusal}")
-        else:
-            accept()
-        await self.save()
 
     # -- main line ----------------------------------------------------------------------
 
@@ -447,55 +428,7 @@ class MutationRequestWorkflow(RequestRecord):
             self.reject_with(RejectionCode.STALE, reason)
         await self.save()
 
-    # -- rules --------------------------------------------------------------------------
-
     def _quorum(self) -> bool:
         return rules.quorum_met(
             self.request.required_approvals, self.request.requester, self.request.approvals
         )
-
-    def _closed_refusal(self) -> str | None:
-        status = self.request.status
-        if not self.admitted:
-            return "the request is still being evaluated; try again in a moment"
-        if status != RequestStatus.PENDING:
-            return f"request {self.request.request_id} is {status.value}; it no longer takes votes"
-        return None
-
-    def _approval_refusal(self, actor: str) -> str | None:
-        return self._closed_refusal() or rules.refuse_approval(
-            self.request.required_approvals, self.request.requester, self.request.approvals, actor
-        )
-
-    def _rejection_refusal(self, input: RejectInput) -> str | None:
-        if not input.reason.strip():
-            return "reason must not be empty: say why the request is rejected"
-        return self._closed_refusal() or rules.refuse_rejection(
-            self.request.required_approvals, input.actor
-        )
-
-    def _cancel_refusal(self, actor: str) -> str | None:
-        status = self.request.status
-        if self.admitted and status != RequestStatus.PENDING:
-            return (
-                f"request {self.request.request_id} is {status.value}; it can no longer be canceled"
-            )
-        return self._closed_refusal() or rules.refuse_cancel(
-            self.request.required_approvals, self.request.requester, actor
-        )
-
-    def _record_approval(self, input: ApproveInput) -> None:
-        self.request.approvals.append(
-            Approval(actor=input.actor, comment=input.comment, at=workflow.now())
-        )
-        self.decide(DecisionCategory.APPROVAL, "approved", input.actor, input.comment)
-        self.show_progress()
-
-    def _record_rejection(self, input: RejectInput) -> None:
-        self.decide(DecisionCategory.APPROVAL, "rejected", input.actor, input.reason)
-        self.reject_with(RejectionCode.APPROVER_REJECTED, input.reason, input.actor)
-
-    def _record_cancel(self, input: CancelInput) -> None:
-        self.set_status(RequestStatus.CANCELED, None, "canceled", input.actor, input.reason)
-
-    # -- bookkeeping --------------------------------------------------------------------

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
     from mutator import metrics
     from mutator.contracts import SAVE_REQUEST_ACTIVITY, SaveRequestInput, SaveRequestResult
-    from mutator.lane_contracts import LaneGrant
+    from mutator.lane_contracts import LaneGrant, LaneOutcome
     from mutator.models import (
         Decision,
         DecisionCategory,
@@ -46,8 +46,14 @@ class RequestRecord:
             )
         return self.lanes[state_id]
 
+    # Only lanes this request joined: a stray message must not add sessions to its state.
     def on_lane_grant(self, grant: LaneGrant) -> None:
-        self.lane(grant.state_id).on_grant(grant)
+        if grant.state_id in self.lanes:
+            self.lanes[grant.state_id].on_grant(grant)
+
+    async def on_lane_outcome(self, outcome: LaneOutcome) -> None:
+        if outcome.state_id in self.lanes:
+            await self.lanes[outcome.state_id].on_outcome(outcome)
 
     def decide(self, category: DecisionCategory, code: str, actor: str, reason: str) -> None:
         now = workflow.now()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.lane_execution import run_execution
+from workflows.messages import internal_message
 
 with workflow.unsafe.imports_passed_through():
     from mutator.lane_contracts import (
@@ -42,6 +44,11 @@ with workflow.unsafe.imports_passed_through():
 
 GRANT_SIGNAL = "lane_granted"
 OUTCOME_SIGNAL = "lane_executed"
+SHOWN_WAITING = 20
+
+
+def _without_executions(queue: list[LaneEntry]) -> list[LaneEntry]:
+    return [entry.model_copy(update={"execution": None}) for entry in queue]
 
 
 @workflow.defn(name=LANE_WORKFLOW)
@@ -57,6 +64,8 @@ class StateLaneWorkflow:
         self.max_history_events = input.max_history_events
         self.holder: LaneHolder | None = input.holder
         self.queue: list[LaneEntry] = list(input.queue)
+        # Entries carried over continue-as-new without their execution: asked for it first.
+        self.owed_executions = [e.owner for e in self.queue if e.executes and not e.execution]
         self.grants = input.grants
         self.expirations = input.expirations
         self.regrant = False
@@ -70,15 +79,21 @@ class StateLaneWorkflow:
             state_id=self.state_id,
             run_id=workflow.info().run_id,
             holder=self.holder,
-            queue=self.queue,
+            queue=_without_executions(self.queue),
             next_token=self.next_token,
             grants=self.grants,
             expirations=self.expirations,
             lease_seconds=self.lease.total_seconds(),
         )
 
+    # Every handler takes ``*args`` (see workflows/messages.py); only Mutator's own code
+    # sends these, so a malformed one is ignored with a log line.
+
     @workflow.signal
-    def acquire(self, request: AcquireLaneRequest) -> None:
+    def acquire(self, *args: Any) -> None:
+        request = internal_message(AcquireLaneRequest, args, "acquire")
+        if request is None:
+            return
         # Direct executions may have taken tokens since this run started.
         self.next_token = max(self.next_token, request.min_token)
         if request.owner not in self.seen_owners:
@@ -101,24 +116,30 @@ class StateLaneWorkflow:
                 execution=request.execution,
             )
         )
+        self._show()  # also while an execution runs: the main loop is blocked in it
 
     @workflow.signal
-    def attach_execution(self, signal: AttachExecution) -> None:
+    def attach_execution(self, *args: Any) -> None:
+        signal = internal_message(AttachExecution, args, "attach_execution")
+        if signal is None:
+            return
         for entry in self.queue:
             if entry.owner == signal.owner and entry.executes:
                 entry.execution = signal.execution
 
     @workflow.signal
-    def release(self, signal: LaneTokenSignal) -> None:
-        if self._is_holder(signal):
+    def release(self, *args: Any) -> None:
+        signal = internal_message(LaneTokenSignal, args, "release")
+        if signal is not None and self._is_holder(signal):
             assert self.holder is not None
             self.holder.depth -= 1
             if self.holder.depth <= 0:
                 self.holder = None
 
     @workflow.signal
-    def renew(self, signal: LaneTokenSignal) -> None:
-        if self._is_holder(signal):
+    def renew(self, *args: Any) -> None:
+        signal = internal_message(LaneTokenSignal, args, "renew")
+        if signal is not None and self._is_holder(signal):
             assert self.holder is not None
             self.holder.expires_at = workflow.now() + self.lease
 
@@ -157,18 +178,28 @@ class StateLaneWorkflow:
     async def _head_is_ready(self) -> bool:
         """An executing entry waits at the head for its owner to say what to run."""
         head = self.queue[0]
+        if head.owner in self.owed_executions and workflow.patched("ask-carried-owners"):
+            self.owed_executions.remove(head.owner)
+            if not self._head_ready() and not await self._ping(head):
+                return False
         try:
             await workflow.wait_condition(self._head_ready, timeout=self.lease)
         except TimeoutError:
-            try:
-                # Token 0 asks "still there?"; the request ignores it.
-                await workflow.get_external_workflow_handle(head.owner).signal(
-                    OUTCOME_SIGNAL, LaneOutcome(state_id=self.state_id, token=0)
-                )
-            except ApplicationError:
-                workflow.logger.warning("request %s is gone; dropped from the queue", head.owner)
-                if self.queue and self.queue[0] is head:
-                    self.queue.pop(0)
+            await self._ping(head)
+            return False
+        return True
+
+    async def _ping(self, head: LaneEntry) -> bool:
+        """Token 0 asks "still there?" (and for the execution, if the owner has one to
+        send); False when the owner is gone and was dropped from the queue."""
+        try:
+            await workflow.get_external_workflow_handle(head.owner).signal(
+                OUTCOME_SIGNAL, LaneOutcome(state_id=self.state_id, token=0)
+            )
+        except ApplicationError:
+            workflow.logger.warning("request %s is gone; dropped from the queue", head.owner)
+            if self.queue and self.queue[0] is head:
+                self.queue.pop(0)
             return False
         return True
 
@@ -307,7 +338,9 @@ class StateLaneWorkflow:
             idle_seconds=self.idle,
             max_history_events=self.max_history_events,
             holder=self.holder,
-            queue=self.queue,
+            # Owners in order, not their executions (each up to a full payload): the input
+            # of the next run stays small however long the queue; owners re-send on a ping.
+            queue=_without_executions(self.queue),
             grants=self.grants,
             expirations=self.expirations,
             seen_owners=self.seen_owners,
@@ -320,7 +353,10 @@ class StateLaneWorkflow:
             if self.holder
             else "free"
         )
-        waiting = ", ".join(e.request_id for e in self.queue) or "none"
+        # The details are shown as they are: a long queue is summed up, not listed.
+        waiting = ", ".join(e.request_id for e in self.queue[:SHOWN_WAITING]) or "none"
+        if len(self.queue) > SHOWN_WAITING:
+            waiting += f" and {len(self.queue) - SHOWN_WAITING} more"
         workflow.set_current_details(
             f"**{self.state_id}**: {holder}\n\nwaiting: {waiting}\n\n"
             f"grants {self.grants}, expired leases {self.expirations}"
