@@ -36,6 +36,7 @@ from mutator.admission import (
     worker_last_seen,
 )
 from mutator.contracts import (
+    ERR_INVALID_INPUT,
     REQUEST_WORKFLOW,
     AdmissionInput,
     ApproveInput,
@@ -448,6 +449,9 @@ class MutatorClient(StoreReader):
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            if isinstance(cause, ApplicationError) and cause.type == ERR_INVALID_INPUT:
+                # The workflow refused the message itself (a field it cannot take): bad input.
+                raise MutatorInputError(message) from None
             raise MutatorRefused(message) from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:

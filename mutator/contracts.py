@@ -10,6 +10,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from mutator.lane_contracts import LaneOutcome
+from mutator.limits import MAX_ID_CHARS
+from mutator.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest, RequestStatus
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
@@ -133,8 +135,8 @@ class AdmissionInput(BaseModel):
 
 # The longest actor, and comment or reason, an approve/reject/cancel may carry: what is
 # accepted is copied into the request record, which must stay far below Temporal's limits.
-MAX_ACTOR_CHARS = 200
-MAX_TEXT_CHARS = 2000
+# The same bounds the client checks at the door, so both sides agree.
+MAX_ACTOR_CHARS = MAX_ID_CHARS
 
 
 # Defaults so that a signal without "actor" (e.g. from the UI) is recorded as a refused
