@@ -91,8 +91,14 @@ def _drop_direct(conn: Connection, state_id: str, owner: str) -> int | None:
     return int(token)
 
 
-def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: float) -> int | None:
-    """Take (or, for the same owner, extend) the direct claim; None: use the lane."""
+def claim_direct(
+    conn: Connection, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
+) -> int | None:
+    """Take (or, for the same owner, extend) the direct claim; None: use the lane.
+
+    ``fresh_token``: the owner's earlier attempt may still be running somewhere (its worker
+    stopped answering): keep the claim, but under a new token, so that attempt is fenced out.
+    """
     _require("state_id", state_id)
     _require("owner", owner)
     if not lease_seconds > 0:
@@ -103,7 +109,9 @@ def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: flo
     rows = conn.execute(sql.CLAIMS_OF_STATE, {"state_id": state_id}).all()
     if any(r.owner != owner or r.kind != DIRECT for r in rows):
         return None
-    if rows:
+    if rows and fresh_token:
+        _drop_direct(conn, state_id, owner)
+    elif rows:
         # A retry of the owner's activity: the same token, a longer lease. (rowcount 0: its
         # apply consumed the row meanwhile; then claim afresh below.)
         extended = conn.execute(
