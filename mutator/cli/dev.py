@@ -239,6 +239,7 @@ async def run_worker_forever(
     task_queue: str,
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     metrics_port: int | None = None,
+    heartbeat_timeout_seconds: float | None = None,
     as_json: bool = False,
 ) -> None:
     stop_on_signals()
@@ -256,6 +257,7 @@ async def run_worker_forever(
                 task_queue=task_queue,
                 max_concurrent_mutations=slots,
                 metrics_port=metrics_port,
+                heartbeat_timeout_seconds=heartbeat_timeout_seconds,
                 ready=ready,
             )
         )

@@ -74,17 +74,19 @@ def lock_state(conn: Connection, state_id: str) -> None:
         )
 
 
-def _drop_direct(conn: Connection, state_id: str, owner: str) -> int | None:
-    """Delete ``owner``'s direct row and fence its token out; returns the token (or None)."""
-    token = conn.execute(
-        delete(state_claims)
-        .where(
-            state_claims.c.state_id == state_id,
-            state_claims.c.owner == owner,
-            state_claims.c.kind == DIRECT,
-        )
-        .returning(state_claims.c.token)
-    ).scalar_one_or_none()
+def _drop_direct(
+    conn: Connection, state_id: str, owner: str, only_token: int | None = None
+) -> int | None:
+    """Delete ``owner``'s direct row (if under ``only_token``, when given) and fence its
+    token out; returns the token (or None)."""
+    query = delete(state_claims).where(
+        state_claims.c.state_id == state_id,
+        state_claims.c.owner == owner,
+        state_claims.c.kind == DIRECT,
+    )
+    if only_token is not None:
+        query = query.where(state_claims.c.token == only_token)
+    token = conn.execute(query.returning(state_claims.c.token)).scalar_one_or_none()
     if token is None:
         return None
     raise_fence(conn, state_id, int(token) + 1)
@@ -142,12 +144,15 @@ def claim_direct(
     return token
 
 
-def release_direct(conn: Connection, state_id: str, owner: str) -> None:
-    """Give up ``owner``'s direct claim unapplied (no-op without one); its token is fenced."""
+def release_direct(conn: Connection, state_id: str, owner: str, token: int | None = None) -> None:
+    """Give up ``owner``'s direct claim unapplied (no-op without one); its token is fenced.
+
+    ``token``: only the claim under that token (an attempt given up on must not release
+    the claim its retry holds now)."""
     _require("state_id", state_id)
     _require("owner", owner)
     lock_state(conn, state_id)
-    _drop_direct(conn, state_id, owner)
+    _drop_direct(conn, state_id, owner, token)
 
 
 def direct_claim(conn: Connection, state_id: str) -> DirectClaim | None:

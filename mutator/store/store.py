@@ -351,9 +351,10 @@ class Store:
                 return None
             return token, _current_state(conn, state_id)
 
-    def release_direct(self, state_id: str, owner: str) -> None:
+    def release_direct(self, state_id: str, owner: str, token: int | None = None) -> None:
+        """Give up ``owner``'s direct claim (only under ``token``, when given) unapplied."""
         with self._write("release a state claim") as conn:
-            _claims.release_direct(conn, state_id, owner)
+            _claims.release_direct(conn, state_id, owner, token)
 
     def join_lane(self, state_id: str, owner: str) -> DirectClaim | None:
         """Mark ``owner`` a lane member; another owner's live direct claim, to wait out."""
