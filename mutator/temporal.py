@@ -187,6 +187,11 @@ def build_workers(
         task_queue=task_queue,
         workflows=[MutationRequestWorkflow, StateLaneWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
+        # A worker that died holds its workflows' next tasks on its sticky queue until this
+        # passes: no longer than it takes to notice its lost executions.
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=settings.heartbeat_timeout_seconds
+        ),
         interceptors=[
             ExecutionTimeoutsInterceptor(
                 ExecutionTimeouts(
