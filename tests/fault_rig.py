@@ -82,7 +82,9 @@ class FaultRig:
 
         async def running() -> None:
             assert proc.poll() is None, worker.logs()
-            assert '"running"' in log.read_text(errors="replace")
+            text = log.read_text(errors="replace")
+            assert '"running"' in text
+            assert f'"heartbeat_timeout_seconds": {HEARTBEAT_TIMEOUT_SECONDS}' in text, text
 
         await assert_eventually(running, timeout=WORKER_START_SECONDS)
         return worker

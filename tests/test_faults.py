@@ -70,11 +70,12 @@ async def test_worker_killed_mid_direct_execution_never_fails_it(rig: FaultRig) 
     state_id = f"direct-{uuid.uuid4().hex[:6]}"
     worker = await rig.start_worker()
     rig.submit(state_id, "d0", holds=cycles, hold=HOLD_SECONDS)
-    tokens = []
+    tokens: list[int] = []
     for run in range(cycles):
         await rig.handler_running("d0", run, timeout=RECOVERY)
         [claim] = rig.store.claims(state_id)
         assert (claim.owner, claim.kind) == ("mutation-request:d0", "direct")
+        assert claim.token is not None
         tokens.append(claim.token)
         rig.kill(worker)
         worker = await rig.start_worker()

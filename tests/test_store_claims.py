@@ -76,9 +76,7 @@ def test_retry_after_a_crash_keeps_the_claim_under_a_new_token_and_fences_the_ol
     new = store.claim_direct("acct-1", "wf-a", LEASE, fresh_token=True)
 
     assert new is not None and new > old
-    assert [(c.owner, c.kind, c.token) for c in store.claims("acct-1")] == [
-        ("wf-a", "direct", new)
-    ]
+    assert [(c.owner, c.kind, c.token) for c in store.claims("acct-1")] == [("wf-a", "direct", new)]
     assert store.claim_direct("acct-1", "wf-b", LEASE) is None  # nobody slips in
     assert store.fence("acct-1") == new
     # The attempt that was given up on is still running somewhere: it cannot apply.
