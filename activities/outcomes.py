@@ -62,9 +62,14 @@ def users_bug(message: str, *details: Any, type: str) -> ApplicationError:
     return _final(logging.WARNING, message, details, type)
 
 
-def _final(level: int, message: str, details: tuple[Any, ...], type: str) -> ApplicationError:
+def log_outcome(level: int, message: str, type: str) -> None:
+    """The one line an outcome gets in the worker's log."""
     if activity.in_activity():
         activity.logger.log(level, "%s: %s", type, message)
+
+
+def _final(level: int, message: str, details: tuple[Any, ...], type: str) -> ApplicationError:
+    log_outcome(level, message, type)
     return ApplicationError(
         message,
         *details,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,18 +16,25 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.batch_items import MAX_CAS_ATTEMPTS, apply_items
+from activities.evaluation import executed_earlier, policy_context, run_policies
 from activities.execution_record import executed_record
 from activities.heartbeat import HandlerTimedOut, Stopwatch, run_heartbeating
 from activities.lane_activities import LaneActivities
-from activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from activities.outcomes import (
+    HandlerFailed,
+    StateData,
+    change_for,
+    expected,
+    log_outcome,
+    users_bug,
+)
 from mutator import metrics
-from mutator.app import Evaluation, MutationApp, UnknownMutationError, ValidationRefused
+from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
     ERR_HANDLER_TIMEOUT,
     ERR_MUTATION_FAILED,
     ERR_OWNER_GONE,
-    ERR_POLICY_FAILED,
     ERR_UNKNOWN_MUTATION,
     ERR_VALIDATION,
     ERR_VERSION_CONFLICT,
@@ -84,7 +92,7 @@ class RequestActivities:
             recorded = await asyncio.to_thread(self._recorded, req.request_id)
             if recorded is not None:
                 # An earlier attempt executed it directly: report that, do not evaluate again.
-                return _executed_earlier(req, recorded)
+                return executed_earlier(req, recorded)
         if input.join_lane_if_allowed and not req.items and req.expected_version is None:
             direct = await self._evaluate_directly(req, owner, retry=retry)
             if direct is not None:
@@ -134,9 +142,9 @@ class RequestActivities:
             await asyncio.to_thread(self.store.release_direct, req.state_id, owner)
             recorded = await asyncio.to_thread(self._recorded, req.request_id)
             if recorded is not None:
-                return _executed_earlier(req, recorded)
+                return executed_earlier(req, recorded)
             message = f"{exc}: not applied, and its fencing token is refused from now on"
-            users_bug(message, type=ERR_HANDLER_TIMEOUT)
+            log_outcome(logging.WARNING, message, ERR_HANDLER_TIMEOUT)
             return EvaluateResult(
                 outcome="allow",
                 state_version=0,
@@ -193,7 +201,7 @@ class RequestActivities:
         req = input.request
         if req.items:
             contexts = [self._context(req, i.state_id, i.mutation, i.payload) for i in req.items]
-            evaluation = _run_policies(lambda: self.app.evaluate_batch(contexts))
+            evaluation = run_policies(lambda: self.app.evaluate_batch(contexts))
             return EvaluateResult(
                 outcome=evaluation.outcome,
                 reason=evaluation.reason,
@@ -209,8 +217,8 @@ class RequestActivities:
             mutation = self.app.get(req.mutation)
         except UnknownMutationError as exc:
             raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
-        ctx = _policy_context(req, req.state_id, req.mutation, req.payload, state)
-        evaluation = _run_policies(lambda: self.app.evaluate(ctx))
+        ctx = policy_context(req, req.state_id, req.mutation, req.payload, state)
+        evaluation = run_policies(lambda: self.app.evaluate(ctx))
         return EvaluateResult(
             outcome=evaluation.outcome,
             reason=evaluation.reason,
@@ -223,7 +231,7 @@ class RequestActivities:
         self, req: MutationRequest, state_id: str, mutation: str, payload: dict[str, Any]
     ) -> PolicyContext:
         """What a policy sees: the request and the state as it is now."""
-        return _policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
+        return policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
 
     def resolve_version(self, input: ResolveVersionInput) -> ResolveVersionResult:
         """One state's version against a base (a single request's execution does this in
@@ -395,40 +403,3 @@ class RequestActivities:
         """The activities on the slot-limited execution task queue (a request's first
         evaluation runs there too, since it may execute the request directly)."""
         return [self.evaluate, self.execute, self.execute_items]
-
-
-def _policy_context(
-    req: MutationRequest,
-    state_id: str,
-    mutation: str,
-    payload: dict[str, Any],
-    state: StateView | None,
-) -> PolicyContext:
-    return PolicyContext(
-        state_id=state_id,
-        mutation=mutation,
-        payload=payload,
-        state=dict(state.data) if state else {},
-        version=state.version if state else 0,
-        requester=req.requester,
-    )
-
-
-def _run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:
-    try:
-        return evaluate()
-    except Exception as exc:
-        # A bug in a user's policy must not loop forever; it ends the request with the error.
-        raise users_bug(
-            f"policy evaluation raised {type(exc).__name__}: {exc}", type=ERR_POLICY_FAILED
-        ) from exc
-
-
-def _executed_earlier(req: MutationRequest, recorded: MutationRequest) -> EvaluateResult:
-    """The evaluation's answer for a request an earlier attempt executed directly."""
-    assert recorded.resulting_version is not None
-    return EvaluateResult(
-        outcome="allow",
-        state_version=recorded.resulting_version - 1,
-        executed=LaneOutcome(state_id=req.state_id, token=0, request=recorded),
-    )
