@@ -53,14 +53,15 @@ class Stopwatch:
 
 
 async def run_heartbeating(
-    executor: concurrent.futures.Executor,
+    executor: concurrent.futures.Executor | None,
     work: Callable[[Stopwatch], T],
     *,
     limit: float | None,
     what: str,
 ) -> T:
-    """``work(stopwatch)`` in ``executor``, heartbeating; HandlerTimedOut once the part of it
-    after ``stopwatch.start()`` ran longer than ``limit`` seconds."""
+    """``work(stopwatch)`` in ``executor`` (None: the loop's default), heartbeating;
+    HandlerTimedOut once the part of it after ``stopwatch.start()`` ran longer than
+    ``limit`` seconds."""
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
     stopwatch = Stopwatch()

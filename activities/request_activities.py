@@ -97,9 +97,10 @@ class RequestActivities:
             direct = await self._evaluate_directly(req, owner, retry=retry)
             if direct is not None:
                 return direct
-        # Policies and validators are user code: run them off the event loop.
+        # Policies and validators are user code: run them off the event loop (not in the
+        # execution threads, which are as many as the execution slots).
         result = await run_heartbeating(
-            self.executor,
+            None,
             lambda _: self._evaluate(input),
             limit=None,
             what=f"evaluation of {req.request_id}",
