@@ -7,8 +7,6 @@ SIGKILL them with ``kill`` and watch the store and the handler's run markers
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -16,12 +14,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
 from mutator.client import MutatorClient
-from mutator.models import MutationRequest, RequestStatus
+from mutator.contracts import REQUEST_WORKFLOW, request_workflow_id
+from mutator.models import MutationRequest, RequestStatus, SubmitRequestInput
 from mutator.store import Store
 from tests.cli_stack import clean_env, mutator_command
 from tests.conftest import assert_eventually
@@ -58,8 +56,6 @@ class FaultRig:
     workdir: Path
     task_queue: str = field(default_factory=lambda: f"fault-{uuid.uuid4().hex[:8]}")
     workers: list[WorkerProcess] = field(default_factory=list)
-    # Submissions running in the background (a kill may cut their answer short).
-    submits: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.fault_dir.mkdir(parents=True, exist_ok=True)
@@ -143,18 +139,20 @@ class FaultRig:
     def logs(self) -> str:
         return "\n".join(w.logs() for w in self.workers)
 
-    def submit(self, state_id: str, marker: str, *, holds: int, hold: float) -> None:
-        """Submit ``fault.add`` with request id ``marker`` in the background."""
-        self.submits.append(
-            asyncio.create_task(
-                self.client.submit(
-                    state_id,
-                    "fault.add",
-                    {"marker": marker, "holds": holds, "hold": hold},
-                    actor="alice",
-                    request_id=marker,
-                )
-            )
+    async def submit(self, state_id: str, marker: str, *, holds: int, hold: float) -> None:
+        """Start request ``marker`` (``fault.add``) without waiting for its admission: a
+        kill may cut a submitter's answer short, and that answer is not under test here."""
+        await self.env.client.start_workflow(
+            REQUEST_WORKFLOW,
+            SubmitRequestInput(
+                request_id=marker,
+                state_id=state_id,
+                mutation="fault.add",
+                payload={"marker": marker, "holds": holds, "hold": hold},
+                requester="alice",
+            ),
+            id=request_workflow_id(marker),
+            task_queue=self.task_queue,
         )
 
     async def executed(self, marker: str, *, timeout: float) -> MutationRequest:
@@ -169,13 +167,6 @@ class FaultRig:
         done = await assert_eventually(final, timeout=timeout)
         assert done.status == RequestStatus.EXECUTED, (done.status, done.error, self.logs())
         return done
-
-    async def aclose(self) -> None:
-        for task in self.submits:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        self.close()
 
     def close(self) -> None:
         for worker in self.workers:

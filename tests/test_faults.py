@@ -38,7 +38,7 @@ async def rig(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Fau
     try:
         yield made
     finally:
-        await made.aclose()
+        made.close()
 
 
 def _token(req: MutationRequest) -> int:
@@ -69,7 +69,7 @@ async def test_worker_killed_mid_direct_execution_never_fails_it(rig: FaultRig) 
     cycles = fault_cycles()
     state_id = f"direct-{uuid.uuid4().hex[:6]}"
     worker = await rig.start_worker()
-    rig.submit(state_id, "d0", holds=cycles, hold=HOLD_SECONDS)
+    await rig.submit(state_id, "d0", holds=cycles, hold=HOLD_SECONDS)
     tokens: list[int] = []
     for run in range(cycles):
         await rig.handler_running("d0", run, timeout=RECOVERY)
@@ -97,10 +97,10 @@ async def test_worker_killed_mid_lane_executions_never_fails_them(
     queued = [f"l{i}" for i in range(1, cycles + 1)]
     worker = await rig.start_worker()
     # The first executes directly (the state is free); it holds, and the others queue.
-    rig.submit(state_id, "l0", holds=1, hold=HOLD_SECONDS)
+    await rig.submit(state_id, "l0", holds=1, hold=HOLD_SECONDS)
     await rig.handler_running("l0", 0, timeout=RECOVERY)
     for marker in queued:
-        rig.submit(state_id, marker, holds=1, hold=HOLD_SECONDS)
+        await rig.submit(state_id, marker, holds=1, hold=HOLD_SECONDS)
 
     async def all_queued() -> None:
         lanes = {c.owner for c in rig.store.claims(state_id) if c.kind == "lane"}

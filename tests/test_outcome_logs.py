@@ -15,10 +15,13 @@ from tests.conftest import running_mutator
 
 
 def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Tracebacks from the worker (the SDK's loggers and Mutator's)."""
     return [
         f"{r.name} {r.levelname}: {r.getMessage()}"
         for r in caplog.records
-        if r.levelno >= logging.WARNING and r.exc_info
+        if r.levelno >= logging.WARNING
+        and r.exc_info
+        and r.name.startswith(("temporalio", "mutator"))
     ]
 
 
