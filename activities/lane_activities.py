@@ -12,6 +12,7 @@ from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.lane_contracts import (
     ACQUIRE_LANE_ACTIVITY,
     DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+    DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
     DEFAULT_IDLE_SECONDS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_HISTORY_EVENTS,
@@ -37,9 +38,18 @@ DIRECT_CLAIM_POLL_SECONDS = 0.02
 @dataclass(frozen=True)
 class LaneSettings:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    # The handler's own limit per attempt (enforced by the execution activity).
     execution_timeout_seconds: float = DEFAULT_EXECUTION_TIMEOUT_SECONDS
     idle_seconds: float = DEFAULT_IDLE_SECONDS
     max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS
+    # A worker that stops heartbeating an execution for this long is presumed dead.
+    heartbeat_timeout_seconds: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+
+    @property
+    def direct_claim_seconds(self) -> float:
+        """A direct claim outlives its execution's limit by a heartbeat timeout, so a retry
+        after a crash finds it still held; a claim nobody retries is then free again."""
+        return self.execution_timeout_seconds + self.heartbeat_timeout_seconds
 
 
 class LaneActivities:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
-import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,24 +12,29 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.batch_items import MAX_CAS_ATTEMPTS, apply_items
+from activities.evaluation import executed_earlier, policy_context, run_policies
 from activities.execution_record import executed_record
+from activities.heartbeat import HandlerTimedOut, Stopwatch, run_heartbeating
 from activities.lane_activities import LaneActivities
-from mutator import metrics
-from mutator.app import (
-    Evaluation,
-    Mutation,
-    MutationApp,
-    UnknownMutationError,
-    ValidationRefused,
+from activities.outcomes import (
+    HandlerFailed,
+    StateData,
+    change_for,
+    expected,
+    log_outcome,
+    users_bug,
 )
+from mutator import metrics
+from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
+    ERR_HANDLER_TIMEOUT,
     ERR_MUTATION_FAILED,
     ERR_OWNER_GONE,
-    ERR_POLICY_FAILED,
     ERR_UNKNOWN_MUTATION,
     ERR_VALIDATION,
     ERR_VERSION_CONFLICT,
@@ -53,54 +57,9 @@ from mutator.contracts import (
     SaveRequestResult,
 )
 from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
-from mutator.models import ItemOutcome, MutationRequest, StateView
+from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
-from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
-
-StateData = dict[str, Any]
-
-# A state written by many auto-approved requests at once: each lost compare-and-set
-# re-reads and retries here, cheaper than a full activity retry.
-MAX_CAS_ATTEMPTS = 50
-
-
-class HandlerFailed(Exception):
-    """The user's mutation handler raised or returned something that is not a JSON object."""
-
-
-def _change_for(mutation: Mutation, payload: dict[str, Any]) -> Callable[[StateData], StateData]:
-    """Validators, then the handler, on the state the change applies to."""
-
-    def change(data: StateData) -> StateData:
-        mutation.validate(data, payload)
-        try:
-            new = mutation(data, payload)
-        except CancelledError:
-            raise  # the worker is shutting down or the activity was canceled: not a failure
-        except Exception as exc:
-            raise HandlerFailed(f"{mutation.name} raised {type(exc).__name__}: {exc}") from exc
-        if not isinstance(new, dict):
-            raise HandlerFailed(
-                f"{mutation.name} returned {type(new).__name__}, expected a dict (the new state)"
-            )
-        try:
-            json.dumps(new)
-        except (TypeError, ValueError) as exc:
-            raise HandlerFailed(
-                f"{mutation.name} returned a state that is not JSON: {exc}"
-            ) from exc
-        return new
-
-    return change
-
-
-class ItemError(Exception):
-    """A batch item refused or failed; ``index`` says which."""
-
-    def __init__(self, index: int, kind: str, message: str) -> None:
-        super().__init__(f"item {index}: {message}")
-        self.index = index
-        self.kind = kind
+from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
 
 
 class RequestActivities:
@@ -117,31 +76,35 @@ class RequestActivities:
         # Threads for the handler and the write of the (async) execution activity.
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(max_workers=10)
 
+    @property
+    def limit(self) -> float:
+        """The handler's own time limit per attempt."""
+        return self.lanes.settings.execution_timeout_seconds
+
     @activity.defn(name=EVALUATE_ACTIVITY)
     async def evaluate(self, input: EvaluateInput) -> EvaluateResult:
         """Policies and validators; with ``join_lane_if_allowed``, an allowed request then
         executes at once when its state is free, or else joins the state's lane."""
         req = input.request
         owner = activity.info().workflow_id or ""
-        if input.join_lane_if_allowed and activity.info().attempt > 1:
-            recorded = await asyncio.to_thread(self.store.get_request, req.request_id)
-            if recorded is not None and recorded.resulting_version is not None:
+        retry = activity.info().attempt > 1
+        if input.join_lane_if_allowed and retry:
+            recorded = await asyncio.to_thread(self._recorded, req.request_id)
+            if recorded is not None:
                 # An earlier attempt executed it directly: report that, do not evaluate again.
-                return EvaluateResult(
-                    outcome="allow",
-                    state_version=recorded.resulting_version - 1,
-                    executed=LaneOutcome(state_id=req.state_id, token=0, request=recorded),
-                )
+                return executed_earlier(req, recorded)
         if input.join_lane_if_allowed and not req.items and req.expected_version is None:
-            loop = asyncio.get_running_loop()
-            context = contextvars.copy_context()
-            direct = await loop.run_in_executor(
-                self.executor, context.run, self._evaluate_directly, req, owner
-            )
+            direct = await self._evaluate_directly(req, owner, retry=retry)
             if direct is not None:
                 return direct
-        # Policies and validators are user code: run them off the event loop.
-        result = await asyncio.to_thread(self._evaluate, input)
+        # Policies and validators are user code: run them off the event loop (not in the
+        # execution threads, which are as many as the execution slots).
+        result = await run_heartbeating(
+            None,
+            lambda _: self._evaluate(input),
+            limit=None,
+            what=f"evaluation of {req.request_id}",
+        )
         if input.join_lane_if_allowed and result.outcome == "allow" and not req.items:
             await self.lanes.join(
                 AcquireLaneInput(
@@ -155,25 +118,65 @@ class RequestActivities:
             result.lane_requested = True
         return result
 
-    def _evaluate_directly(self, req: MutationRequest, owner: str) -> EvaluateResult | None:
+    def _recorded(self, request_id: str) -> MutationRequest | None:
+        """The request as its execution stored it, if it was executed."""
+        recorded = self.store.get_request(request_id)
+        if recorded is None or recorded.resulting_version is None:
+            return None
+        return recorded
+
+    async def _evaluate_directly(
+        self, req: MutationRequest, owner: str, *, retry: bool
+    ) -> EvaluateResult | None:
+        """Execute at once on a free state (see ``_claim_and_execute``), heartbeating and
+        within the handler's limit. ``retry``: an earlier attempt may still be running on a
+        worker that stopped answering; this one claims the state under a new token."""
+        try:
+            return await run_heartbeating(
+                self.executor,
+                lambda stopwatch: self._claim_and_execute(req, owner, stopwatch, retry=retry),
+                limit=self.limit,
+                what=f"direct execution of {req.request_id}",
+            )
+        except HandlerTimedOut as exc:
+            # Fence the abandoned attempt out; had it committed just before, report that.
+            await asyncio.to_thread(self.store.release_direct, req.state_id, owner)
+            recorded = await asyncio.to_thread(self._recorded, req.request_id)
+            if recorded is not None:
+                return executed_earlier(req, recorded)
+            message = f"{exc}: not applied, and its fencing token is refused from now on"
+            log_outcome(logging.WARNING, message, ERR_HANDLER_TIMEOUT)
+            return EvaluateResult(
+                outcome="allow",
+                state_version=0,
+                executed=LaneOutcome(
+                    state_id=req.state_id, token=0, error_type=ERR_HANDLER_TIMEOUT, error=message
+                ),
+            )
+
+    def _claim_and_execute(
+        self, req: MutationRequest, owner: str, stopwatch: Stopwatch, *, retry: bool
+    ) -> EvaluateResult | None:
         """Claim the state if it is free, evaluate on it as it is under the claim and, if
         allowed, execute at once. None: the state is in use (evaluate, then join the lane)."""
-        lease = self.lanes.settings.execution_timeout_seconds
-        claimed = self.store.claim_direct_reading(req.state_id, owner, lease)
+        claimed = self.store.claim_direct_reading(
+            req.state_id, owner, self.lanes.settings.direct_claim_seconds, fresh_token=retry
+        )
         if claimed is None:
             return None
         token, state = claimed
         try:
             result = self._evaluate_single(req, state)
         except BaseException:
-            self.store.release_direct(req.state_id, owner)
+            self.store.release_direct(req.state_id, owner, token)
             raise
         if result.outcome != "allow":
-            self.store.release_direct(req.state_id, owner)
+            self.store.release_direct(req.state_id, owner, token)
             return result
         record = executed_record(
             req, token=token, granted_at=datetime.now(UTC), expected_version=None, direct=True
         )
+        stopwatch.start()
         try:
             executed = self._execute_with_metrics(
                 ExecuteInput(
@@ -182,11 +185,14 @@ class RequestActivities:
                 known_state=(state.version, state.data) if state else (0, {}),
             )
         except ApplicationError as exc:
-            self.store.release_direct(req.state_id, owner)
+            self.store.release_direct(req.state_id, owner, token)
             result.executed = LaneOutcome(
                 state_id=req.state_id, token=token, error_type=exc.type or "", error=str(exc)
             )
         else:
+            if retry:
+                # Recorded by the attempt given up on: its claim row is ours to remove.
+                self.store.release_direct(req.state_id, owner, token)
             result.executed = LaneOutcome(
                 state_id=req.state_id, token=token, request=executed.request
             )
@@ -196,7 +202,7 @@ class RequestActivities:
         req = input.request
         if req.items:
             contexts = [self._context(req, i.state_id, i.mutation, i.payload) for i in req.items]
-            evaluation = _run_policies(lambda: self.app.evaluate_batch(contexts))
+            evaluation = run_policies(lambda: self.app.evaluate_batch(contexts))
             return EvaluateResult(
                 outcome=evaluation.outcome,
                 reason=evaluation.reason,
@@ -211,9 +217,9 @@ class RequestActivities:
         try:
             mutation = self.app.get(req.mutation)
         except UnknownMutationError as exc:
-            raise ApplicationError(str(exc), type=ERR_UNKNOWN_MUTATION, non_retryable=True) from exc
-        ctx = _policy_context(req, req.state_id, req.mutation, req.payload, state)
-        evaluation = _run_policies(lambda: self.app.evaluate(ctx))
+            raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
+        ctx = policy_context(req, req.state_id, req.mutation, req.payload, state)
+        evaluation = run_policies(lambda: self.app.evaluate(ctx))
         return EvaluateResult(
             outcome=evaluation.outcome,
             reason=evaluation.reason,
@@ -226,7 +232,7 @@ class RequestActivities:
         self, req: MutationRequest, state_id: str, mutation: str, payload: dict[str, Any]
     ) -> PolicyContext:
         """What a policy sees: the request and the state as it is now."""
-        return _policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
+        return policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
 
     def resolve_version(self, input: ResolveVersionInput) -> ResolveVersionResult:
         """One state's version against a base (a single request's execution does this in
@@ -239,7 +245,8 @@ class RequestActivities:
     async def execute(self, input: ExecuteInput) -> ExecuteResult:
         """Apply the request's change; the handler and the write run in a thread.
 
-        Heartbeats while it runs: that renews the lease of the lane that runs it.
+        Heartbeats while it runs (a lost worker is noticed within the heartbeat timeout),
+        and gives up once the handler runs past its limit.
         """
         if input.lane_owner is not None and input.fencing_token is not None:
             await self._check_owner_runs(input.lane_owner)
@@ -254,16 +261,23 @@ class RequestActivities:
                     )
                 }
             )
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        running = loop.run_in_executor(
-            self.executor, context.run, self._execute_with_metrics, input
-        )
-        timeout = activity.info().heartbeat_timeout
-        interval = timeout.total_seconds() / 3 if timeout else None
-        while not (await asyncio.wait({running}, timeout=interval))[0]:
-            activity.heartbeat()
-        return await running
+        run = input
+        try:
+            return await run_heartbeating(
+                self.executor,
+                lambda stopwatch: self._execute_with_metrics(run, stopwatch=stopwatch),
+                limit=self.limit,
+                what=f"execution of {input.request.request_id}",
+            )
+        except HandlerTimedOut as exc:
+            state_id = input.request.state_id
+            if input.fencing_token is not None:
+                # Fence the abandoned attempt out; had it committed just before, report that.
+                await asyncio.to_thread(self.store.advance_fence, state_id, input.fencing_token + 1)
+            recorded = await asyncio.to_thread(self._recorded, input.request.request_id)
+            if recorded is not None:
+                return ExecuteResult(request=recorded)
+            raise users_bug(f"{exc}: not applied", type=ERR_HANDLER_TIMEOUT) from exc
 
     async def _check_owner_runs(self, owner: str) -> None:
         """A request whose workflow was terminated while it waited is not executed."""
@@ -277,22 +291,25 @@ class RequestActivities:
             described = None
         if described is None or described.status != WorkflowExecutionStatus.RUNNING:
             status = described.status.name.lower() if described and described.status else "gone"
-            raise ApplicationError(
-                f"the request's workflow {owner} is {status}: not executed",
-                type=ERR_OWNER_GONE,
-                non_retryable=True,
+            raise expected(
+                f"the request's workflow {owner} is {status}: not executed", type=ERR_OWNER_GONE
             )
 
     def _execute_with_metrics(
-        self, input: ExecuteInput, known_state: tuple[int, StateData] | None = None
+        self,
+        input: ExecuteInput,
+        known_state: tuple[int, StateData] | None = None,
+        stopwatch: Stopwatch | None = None,
     ) -> ExecuteResult:
+        if stopwatch is not None:
+            stopwatch.start()
         req = input.request
         try:
             mutation = self.app.get(req.mutation)
         except UnknownMutationError as exc:
-            raise ApplicationError(str(exc), type=ERR_UNKNOWN_MUTATION, non_retryable=True) from exc
+            raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
 
-        change = _change_for(mutation, req.payload)
+        change = change_for(mutation, req.payload)
         meter = activity.metric_meter()
         started = time.monotonic()
         outcome = "failed"
@@ -329,25 +346,20 @@ class RequestActivities:
                 )
                 return ExecuteResult(request=applied)
             except FencedOut as exc:
-                raise ApplicationError(str(exc), type=ERR_FENCED_OUT, non_retryable=True) from exc
+                raise expected(str(exc), type=ERR_FENCED_OUT) from exc
             except VersionConflict as exc:
-                raise ApplicationError(
-                    str(exc), exc.current, type=ERR_VERSION_CONFLICT, non_retryable=True
-                ) from exc
+                raise expected(str(exc), exc.current, type=ERR_VERSION_CONFLICT) from exc
             except ValidationRefused as exc:
-                raise ApplicationError(str(exc), type=ERR_VALIDATION, non_retryable=True) from exc
+                raise expected(str(exc), type=ERR_VALIDATION) from exc
             except HandlerFailed as exc:
-                raise ApplicationError(
-                    str(exc), type=ERR_MUTATION_FAILED, non_retryable=True
-                ) from exc
+                raise users_bug(str(exc), type=ERR_MUTATION_FAILED) from exc
             except CompareAndSetLost:
                 if input.expected_version is not None:
                     current = self.store.current_version(req.state_id)
-                    raise ApplicationError(
+                    raise expected(
                         f"state {req.state_id!r} moved to version {current} during execution",
                         current,
                         type=ERR_VERSION_CONFLICT,
-                        non_retryable=True,
                     ) from None
                 activity.logger.info("compare-and-set lost on %s; retrying", req.state_id)
                 activity.metric_meter().create_counter(
@@ -365,59 +377,24 @@ class RequestActivities:
         return ResolveVersionsResult(items=[self.resolve_version(item) for item in input.items])
 
     @activity.defn(name=EXECUTE_ITEMS_ACTIVITY)
-    def execute_items(self, input: ExecuteItemsInput) -> ExecuteItemsResult:
+    async def execute_items(self, input: ExecuteItemsInput) -> ExecuteItemsResult:
         """Apply batch items in one transaction; a refused item raises with its index."""
-        changes = []
-        for item in input.items:
-            try:
-                mutation = self.app.get(item.mutation)
-            except UnknownMutationError as exc:
-                raise _item_failure(item.index, ERR_UNKNOWN_MUTATION, str(exc)) from exc
-            change = _change_for(mutation, item.payload)
-            changes.append(
-                StateChange(
-                    key=f"{input.request_id}#{item.index}",
-                    state_id=item.state_id,
-                    actor=input.requester,
-                    change=_with_index(item.index, change),
-                    expected_version=item.expected_version,
-                    fencing_token=input.tokens.get(item.state_id),
-                )
+        try:
+            return await run_heartbeating(
+                self.executor,
+                lambda stopwatch: apply_items(self.app, self.store, input, stopwatch),
+                limit=self.lanes.settings.execution_timeout_seconds,
+                what=f"batch {input.request_id}",
             )
-        stored: list[MutationRequest] = []
-
-        def finalize(versions: list[int]) -> MutationRequest | None:
-            if input.request is None:
-                return None
-            final = input.request.model_copy(deep=True)
-            by_index = {item.index: v for item, v in zip(input.items, versions, strict=True)}
-            for item in final.items:
-                if item.index in by_index:
-                    item.outcome = ItemOutcome.APPLIED
-                    item.resulting_version = by_index[item.index]
-            stored.append(final)
-            return final
-
-        for _ in range(MAX_CAS_ATTEMPTS):
-            try:
-                versions = self.store.apply_changes(changes, finalize)
-                return ExecuteItemsResult(versions=versions, request=stored[0] if stored else None)
-            except ItemError as exc:
-                kind = ERR_VALIDATION if exc.kind == "validation" else ERR_MUTATION_FAILED
-                raise _item_failure(exc.index, kind, str(exc.__cause__ or exc)) from exc
-            except VersionConflict as exc:
-                index = input.items[exc.index].index
-                raise _item_failure(index, ERR_VERSION_CONFLICT, str(exc)) from exc
-            except FencedOut as exc:
-                index = next(i.index for i in input.items if i.state_id == exc.state_id)
-                raise _item_failure(index, ERR_FENCED_OUT, str(exc)) from exc
-            except CompareAndSetLost:
-                if any(item.expected_version is not None for item in input.items):
-                    raise _item_failure(
-                        input.items[0].index, ERR_VERSION_CONFLICT, "a state moved during execution"
-                    ) from None
-                stored.clear()
-        raise RuntimeError(f"compare-and-set lost {MAX_CAS_ATTEMPTS} times")
+        except HandlerTimedOut as exc:
+            # Its lanes' tokens go: the abandoned attempt cannot apply any more.
+            for state_id, token in input.tokens.items():
+                await asyncio.to_thread(self.store.advance_fence, state_id, token + 1)
+            raise users_bug(
+                f"{exc}: not applied",
+                input.items[0].index if input.items else -1,
+                type=ERR_HANDLER_TIMEOUT,
+            ) from exc
 
     def all(self) -> list[Any]:
         """Everything but the execution, which runs on its own, slot-limited task queue."""
@@ -427,50 +404,3 @@ class RequestActivities:
         """The activities on the slot-limited execution task queue (a request's first
         evaluation runs there too, since it may execute the request directly)."""
         return [self.evaluate, self.execute, self.execute_items]
-
-
-def _policy_context(
-    req: MutationRequest,
-    state_id: str,
-    mutation: str,
-    payload: dict[str, Any],
-    state: StateView | None,
-) -> PolicyContext:
-    return PolicyContext(
-        state_id=state_id,
-        mutation=mutation,
-        payload=payload,
-        state=dict(state.data) if state else {},
-        version=state.version if state else 0,
-        requester=req.requester,
-    )
-
-
-def _run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:
-    try:
-        return evaluate()
-    except Exception as exc:
-        # A bug in a user's policy must not loop forever; it ends the request with the error.
-        raise ApplicationError(
-            f"policy evaluation raised {type(exc).__name__}: {exc}",
-            type=ERR_POLICY_FAILED,
-            non_retryable=True,
-        ) from exc
-
-
-def _with_index(
-    index: int, change: Callable[[StateData], StateData]
-) -> Callable[[StateData], StateData]:
-    def indexed(data: StateData) -> StateData:
-        try:
-            return change(data)
-        except ValidationRefused as exc:
-            raise ItemError(index, "validation", str(exc)) from exc
-        except HandlerFailed as exc:
-            raise ItemError(index, "handler", str(exc)) from exc
-
-    return indexed
-
-
-def _item_failure(index: int, kind: str, message: str) -> ApplicationError:
-    return ApplicationError(message, index, type=kind, non_retryable=True)

@@ -30,6 +30,7 @@ ERR_MUTATION_FAILED = "MutationFailed"
 ERR_POLICY_FAILED = "PolicyFailed"
 ERR_FENCED_OUT = "FencedOut"
 ERR_OWNER_GONE = "OwnerGone"  # the request's workflow ended (terminated) before its turn
+ERR_HANDLER_TIMEOUT = "HandlerTimedOut"  # the handler ran past its own limit: not applied
 
 # The execution activity runs on its own task queue, whose slot limit is
 # MaxConcurrentMutations: "<task queue>-execute".

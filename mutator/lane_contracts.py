@@ -14,9 +14,12 @@ FENCE_ACTIVITY = "mutator.advance_fence"
 FORGET_OWNERS_ACTIVITY = "mutator.forget_lane_owners"
 
 DEFAULT_LEASE_SECONDS = 30.0
-# The longest an execution run by the lane may take, retries included; then its lease is
-# over: the fence is raised and the next request gets the state.
+# The longest a mutation's handler (and its write) may run in one attempt; past it the
+# request fails, its fencing token is fenced out and the next request gets the state. Time
+# spent waiting for a worker does not count: a dead worker is noticed within the heartbeat
+# timeout and the execution retried, under a new fencing token, at the head of its lane.
 DEFAULT_EXECUTION_TIMEOUT_SECONDS = 60.0
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 5.0
 DEFAULT_IDLE_SECONDS = 30.0
 # Carry the queue over (continue-as-new) well before Temporal's own suggestion.
 DEFAULT_MAX_HISTORY_EVENTS = 4000

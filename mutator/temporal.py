@@ -9,6 +9,7 @@ import os
 import shutil
 import sysconfig
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from activities import LaneSettings
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorInputError, MutatorUnavailable
+from mutator.execution_timeouts import ExecutionTimeouts, ExecutionTimeoutsInterceptor
 from mutator.message_payloads import lenient
 from mutator.metrics import prometheus_runtime
 from mutator.sdk_logging import sdk_runtime
@@ -174,7 +176,7 @@ def build_workers(
     lane_settings: LaneSettings | None = None,
 ) -> MutatorWorkers:
     # Imported here so `mutator` (the domain) stays importable without the worker code paths.
-    from activities import LaneActivities, RequestActivities
+    from activities import LaneActivities, LaneSettings, RequestActivities
     from workflows.mutation_request import MutationRequestWorkflow
     from workflows.state_lane import StateLaneWorkflow
 
@@ -183,7 +185,8 @@ def build_workers(
     config = client.config(active_config=True)
     config["data_converter"] = lenient(client.data_converter)
     client = Client(**config)
-    lane_activities = LaneActivities(store, lane_settings)
+    settings = lane_settings or LaneSettings()
+    lane_activities = LaneActivities(store, settings)
     request_activities = RequestActivities(
         app,
         store,
@@ -195,6 +198,19 @@ def build_workers(
         task_queue=task_queue,
         workflows=[MutationRequestWorkflow, StateLaneWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
+        # A worker that died holds its workflows' next tasks on its sticky queue until this
+        # passes: no longer than it takes to notice its lost executions.
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=settings.heartbeat_timeout_seconds
+        ),
+        interceptors=[
+            ExecutionTimeoutsInterceptor(
+                ExecutionTimeouts(
+                    heartbeat_timeout=timedelta(seconds=settings.heartbeat_timeout_seconds),
+                    handler_limit=timedelta(seconds=settings.execution_timeout_seconds),
+                )
+            )
+        ],
         activities=[*request_activities.all(), *lane_activities.all()],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,
@@ -207,6 +223,27 @@ def build_workers(
         max_concurrent_activities=slots,
     )
     return MutatorWorkers(main=main, execution=execution)
+
+
+def validate_heartbeat_timeout(value: object) -> float:
+    """Seconds, a number > 0 (a few seconds: how soon a dead worker is noticed)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not number > 0 or number == float("inf"):
+        raise MutatorInputError(f"heartbeat_timeout must be a number of seconds > 0, got {value!r}")
+    return number
+
+
+def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | None:
+    if heartbeat_timeout_seconds is None:
+        return None
+    from activities import LaneSettings
+
+    return LaneSettings(
+        heartbeat_timeout_seconds=validate_heartbeat_timeout(heartbeat_timeout_seconds)
+    )
 
 
 # The sandbox would import the workflow modules afresh for every workflow run (the largest
@@ -229,6 +266,7 @@ async def run_worker(
     ready: asyncio.Event | None = None,
     connect_wait_seconds: float = WORKER_CONNECT_WAIT_SECONDS,
     metrics_port: int | None = None,
+    heartbeat_timeout_seconds: float | None = None,
 ) -> None:
     store.check_schema()
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
@@ -250,6 +288,7 @@ async def run_worker(
         store=store,
         task_queue=task_queue,
         max_concurrent_mutations=max_concurrent_mutations,
+        lane_settings=_lane_settings(heartbeat_timeout_seconds),
     )
     async with workers:
         if ready is not None:

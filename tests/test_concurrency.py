@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -135,7 +136,7 @@ async def _assert_only_new_applied(client: MutatorClient, state_id: str) -> None
 
 
 async def test_expired_lease_passes_on_and_fences_the_old_holder(
-    dev_env: WorkflowEnvironment, sqlite_store: Store
+    dev_env: WorkflowEnvironment, sqlite_store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A lane holder whose lease expired cannot apply, even though its execution still runs."""
     apps.probe.reset(hold_seconds=0, gated={"old"})
@@ -161,18 +162,24 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
         lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
         status = await lane.query("status", result_type=LaneStatus)
         assert status.expirations == 1
-        # Now let the old execution try to commit; leaving the worker context waits for it.
-        apps.execution_gate.set()
-        await first
+        # Now let the abandoned handler return and try to commit: the fence refuses it.
+        with caplog.at_level(logging.INFO):
+            apps.execution_gate.set()
+            await first
+
+            async def old_attempt_refused() -> None:
+                assert any("below the fence" in r.getMessage() for r in caplog.records)
+
+            await assert_eventually(old_attempt_refused)
     assert sqlite_store.fence(state_id) == 2
     await _assert_only_new_applied(client, state_id)
 
 
-async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
-    dev_env: WorkflowEnvironment, store: Store
+async def test_direct_handler_past_its_limit_fails_is_fenced_and_the_next_applies(
+    dev_env: WorkflowEnvironment, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A direct execution that outlives its claim cannot apply; the next request waits
-    for the claim, then runs through the lane above its token."""
+    """A direct execution whose handler outlives its limit fails and cannot apply; the next
+    request waits for the claim, then runs above its token."""
     apps.probe.reset(hold_seconds=0, gated={"old"})
     state_id = f"direct-{uuid.uuid4().hex[:6]}"
     workers, client = _short_leases(dev_env, store)
@@ -189,13 +196,21 @@ async def test_expired_direct_claim_is_fenced_and_the_lane_takes_over(
         second = await _probe(client, state_id, "new")
         second = await client.wait(second.request_id, timeout=30)
         assert second.status == RequestStatus.EXECUTED
-        # The expired claim was fenced (fence 2), so the lane granted above it.
-        assert _via_lane(second) and _token(second) == 3
-        apps.execution_gate.set()
-        old = await first
-        old = await client.wait(old.request_id, timeout=30)
-    assert old.status == RequestStatus.FAILED
-    assert old.error is not None and "below the fence" in old.error
+        # The given-up claim was fenced (fence 2): the next holder is above it (through the
+        # lane, or directly if the second request came only after the release).
+        assert _token(second) == 3
+        old = await client.wait(f"{state_id}-old", timeout=30)
+        assert old.status == RequestStatus.FAILED
+        assert old.error is not None and "ran past its limit of 2 s" in old.error
+        # Now let the abandoned handler return: the store refuses its change.
+        with caplog.at_level(logging.INFO):
+            apps.execution_gate.set()
+            await first
+
+            async def abandoned_attempt_refused() -> None:
+                assert any("below the fence" in r.getMessage() for r in caplog.records)
+
+            await assert_eventually(abandoned_attempt_refused)
     await _assert_only_new_applied(client, state_id)
 
 

@@ -67,6 +67,39 @@ def test_retry_of_the_same_owner_gets_the_same_token_and_a_longer_lease(store: S
     assert store.fence("acct-1") == token
 
 
+def test_retry_after_a_crash_keeps_the_claim_under_a_new_token_and_fences_the_old(
+    store: Store,
+) -> None:
+    old = store.claim_direct("acct-1", "wf-a", LEASE)
+    assert old is not None
+
+    new = store.claim_direct("acct-1", "wf-a", LEASE, fresh_token=True)
+
+    assert new is not None and new > old
+    assert [(c.owner, c.kind, c.token) for c in store.claims("acct-1")] == [("wf-a", "direct", new)]
+    assert store.claim_direct("acct-1", "wf-b", LEASE) is None  # nobody slips in
+    assert store.fence("acct-1") == new
+    # The attempt that was given up on is still running somewhere: it cannot apply.
+    with pytest.raises(FencedOut, match="below the fence"):
+        store.apply(
+            request=executed("r1"),
+            change=add(5),
+            expected_version=None,
+            fencing_token=old,
+            claim_owner="wf-a",
+        )
+    assert kinds(store, "acct-1") == {"wf-a": "direct"}
+    applied = store.apply(
+        request=executed("r1"),
+        change=add(5),
+        expected_version=None,
+        fencing_token=new,
+        claim_owner="wf-a",
+    )
+    assert applied.resulting_version == 1
+    assert store.claims("acct-1") == []
+
+
 def test_a_lane_row_blocks_direct_claims(store: Store) -> None:
     assert store.join_lane("acct-1", "wf-lane") is None
 

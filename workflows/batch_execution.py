@@ -15,7 +15,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.lane_execution import EXECUTE_RETRY
+from workflows.lane_execution import ATTEMPT_BACKSTOP, EXECUTE_RETRY, HEARTBEAT_TIMEOUT
 from workflows.lane_session import LaneSession
 from workflows.request_record import RequestRecord
 
@@ -191,7 +191,9 @@ async def _run_items(
             ),
             result_type=ExecuteItemsResult,
             task_queue=workflow.info().task_queue + EXECUTION_QUEUE_SUFFIX,
-            start_to_close_timeout=timedelta(seconds=60),
+            # The worker's interceptor sets the heartbeat timeout and the backstop.
+            start_to_close_timeout=ATTEMPT_BACKSTOP,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=ITEMS_RETRY,
         )
     )

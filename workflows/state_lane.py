@@ -2,7 +2,8 @@
 
 Requests signal ``acquire`` (through signal-with-start, so a closed lane starts again).
 A single request's entry ``executes``: when its turn comes the lane runs its execution
-activity itself (heartbeats renew the lease) and signals the outcome back. Other owners
+activity itself (heartbeats renew the lease; an attempt whose worker died is retried under a
+new fencing token, the entry keeping its turn) and signals the outcome back. Other owners
 (batches) are granted the lease by a signal, renew it while they execute and release it.
 An expired lease advances the store's fence before passing on, so the expired holder can
 never apply.
@@ -236,8 +237,8 @@ class StateLaneWorkflow:
             granted_at=now,
             execution=entry.execution,
             task_queue=self.execution_task_queue,
-            lease=self.lease,
             timeout=self.execution_timeout,
+            new_token=self._renew_token,
         )
         if outcome.error_type == LEASE_EXPIRED:
             await self._raise_fence()
@@ -245,6 +246,23 @@ class StateLaneWorkflow:
         # Not awaited here: the next execution starts in this same workflow task.
         self.outcome_signals = [t for t in self.outcome_signals if not t.done()]
         self.outcome_signals.append(asyncio.create_task(self._send_outcome(entry.owner, outcome)))
+
+    async def _renew_token(self) -> int:
+        """The holder's execution lost its worker: the next attempt gets a new token, and
+        the store refuses the old one from now on (the lost attempt may still be running)."""
+        assert self.holder is not None
+        token = self.next_token
+        self.next_token += 1
+        await workflow.execute_activity(
+            FENCE_ACTIVITY,
+            AdvanceFenceInput(state_id=self.state_id, token=token),
+            result_type=AdvanceFenceResult,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        self.holder.token = token
+        self.holder.expires_at = workflow.now() + self.execution_timeout
+        self._show()
+        return token
 
     async def _send_outcome(self, owner: str, outcome: LaneOutcome) -> None:
         try:

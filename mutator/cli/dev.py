@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mutator.cli.output import console, print_json
 from mutator.errors import MutatorUnavailable
+from mutator.lane_contracts import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
 from mutator.loader import EXAMPLE_APP, load_app
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL
 from mutator.store import Store
@@ -239,6 +240,7 @@ async def run_worker_forever(
     task_queue: str,
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     metrics_port: int | None = None,
+    heartbeat_timeout_seconds: float | None = None,
     as_json: bool = False,
 ) -> None:
     stop_on_signals()
@@ -256,6 +258,7 @@ async def run_worker_forever(
                 task_queue=task_queue,
                 max_concurrent_mutations=slots,
                 metrics_port=metrics_port,
+                heartbeat_timeout_seconds=heartbeat_timeout_seconds,
                 ready=ready,
             )
         )
@@ -271,6 +274,8 @@ async def run_worker_forever(
                     "task_queue": task_queue,
                     "max_concurrent_mutations": slots,
                     "metrics_port": metrics_port,
+                    "heartbeat_timeout_seconds": heartbeat_timeout_seconds
+                    or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
                 }
             )
         else:

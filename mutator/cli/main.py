@@ -109,6 +109,14 @@ def worker(
             help="Serve Prometheus metrics (Temporal SDK + Mutator) on this port at /metrics.",
         ),
     ] = None,
+    heartbeat_timeout: Annotated[
+        str,
+        typer.Option(
+            envvar="MUTATOR_HEARTBEAT_TIMEOUT_SECONDS",
+            help="Seconds without a heartbeat after which a mutation's execution is presumed "
+            "lost with its worker and retried on another one (under a new fencing token).",
+        ),
+    ] = "5",
     as_json: AsJson = False,
 ) -> None:
     """Run a worker: the request workflows and their activities for your app."""
@@ -124,10 +132,20 @@ def worker(
             task_queue=task_queue,
             max_concurrent_mutations=_slots(max_concurrent_mutations, as_json),
             metrics_port=metrics_port,
+            heartbeat_timeout_seconds=_heartbeat_timeout(heartbeat_timeout, as_json),
             as_json=as_json,
         ),
         interrupted_exit=0,
     )
+
+
+def _heartbeat_timeout(value: str, as_json: bool) -> float:
+    from mutator.temporal import validate_heartbeat_timeout
+
+    try:
+        return validate_heartbeat_timeout(value)
+    except MutatorInputError as exc:
+        raise fail(MutatorInputError(f"--heartbeat-timeout: {exc}"), as_json) from None
 
 
 def _slots(value: str, as_json: bool) -> int:

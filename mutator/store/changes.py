@@ -204,8 +204,9 @@ def apply_changes(
             if c.lane_owner is not None:
                 _delete_claim(conn, c.state_id, c.lane_owner, "lane")
         for state_id, owner, token in _claims_of(changes):
-            if not _delete_direct(conn, state_id, owner):
-                # Expired and fenced by a lane joiner, or released, after the fence check.
+            if not _delete_direct(conn, state_id, owner, token):
+                # Expired and fenced by a lane joiner, released, or taken again under a new
+                # token by a retry of the same owner, after the fence check.
                 raise FencedOut(state_id, token, read_fence(conn, state_id) or 0)
     return versions
 
@@ -219,9 +220,12 @@ def _claims_of(changes: Sequence[StateChange]) -> list[tuple[str, str, int]]:
     return [(state_id, owner, token) for (state_id, owner), token in found.items()]
 
 
-def _delete_direct(conn: Connection, state_id: str, owner: str) -> bool:
-    """Consume ``owner``'s direct claim on the state; False: it had none."""
-    return _delete_claim(conn, state_id, owner, "direct")
+def _delete_direct(conn: Connection, state_id: str, owner: str, token: int) -> bool:
+    """Consume ``owner``'s direct claim with ``token`` on the state; False: it had none."""
+    deleted = conn.execute(
+        sql.DELETE_DIRECT_CLAIM, {"state_id": state_id, "owner": owner, "token": token}
+    ).rowcount
+    return bool(deleted)
 
 
 def _delete_claim(conn: Connection, state_id: str, owner: str, kind: str) -> bool:

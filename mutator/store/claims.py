@@ -74,25 +74,33 @@ def lock_state(conn: Connection, state_id: str) -> None:
         )
 
 
-def _drop_direct(conn: Connection, state_id: str, owner: str) -> int | None:
-    """Delete ``owner``'s direct row and fence its token out; returns the token (or None)."""
-    token = conn.execute(
-        delete(state_claims)
-        .where(
-            state_claims.c.state_id == state_id,
-            state_claims.c.owner == owner,
-            state_claims.c.kind == DIRECT,
-        )
-        .returning(state_claims.c.token)
-    ).scalar_one_or_none()
+def _drop_direct(
+    conn: Connection, state_id: str, owner: str, only_token: int | None = None
+) -> int | None:
+    """Delete ``owner``'s direct row (if under ``only_token``, when given) and fence its
+    token out; returns the token (or None)."""
+    query = delete(state_claims).where(
+        state_claims.c.state_id == state_id,
+        state_claims.c.owner == owner,
+        state_claims.c.kind == DIRECT,
+    )
+    if only_token is not None:
+        query = query.where(state_claims.c.token == only_token)
+    token = conn.execute(query.returning(state_claims.c.token)).scalar_one_or_none()
     if token is None:
         return None
     raise_fence(conn, state_id, int(token) + 1)
     return int(token)
 
 
-def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: float) -> int | None:
-    """Take (or, for the same owner, extend) the direct claim; None: use the lane."""
+def claim_direct(
+    conn: Connection, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
+) -> int | None:
+    """Take (or, for the same owner, extend) the direct claim; None: use the lane.
+
+    ``fresh_token``: the owner's earlier attempt may still be running somewhere (its worker
+    stopped answering): keep the claim, but under a new token, so that attempt is fenced out.
+    """
     _require("state_id", state_id)
     _require("owner", owner)
     if not lease_seconds > 0:
@@ -103,7 +111,9 @@ def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: flo
     rows = conn.execute(sql.CLAIMS_OF_STATE, {"state_id": state_id}).all()
     if any(r.owner != owner or r.kind != DIRECT for r in rows):
         return None
-    if rows:
+    if rows and fresh_token:
+        _drop_direct(conn, state_id, owner)
+    elif rows:
         # A retry of the owner's activity: the same token, a longer lease. (rowcount 0: its
         # apply consumed the row meanwhile; then claim afresh below.)
         extended = conn.execute(
@@ -134,12 +144,15 @@ def claim_direct(conn: Connection, state_id: str, owner: str, lease_seconds: flo
     return token
 
 
-def release_direct(conn: Connection, state_id: str, owner: str) -> None:
-    """Give up ``owner``'s direct claim unapplied (no-op without one); its token is fenced."""
+def release_direct(conn: Connection, state_id: str, owner: str, token: int | None = None) -> None:
+    """Give up ``owner``'s direct claim unapplied (no-op without one); its token is fenced.
+
+    ``token``: only the claim under that token (an attempt given up on must not release
+    the claim its retry holds now)."""
     _require("state_id", state_id)
     _require("owner", owner)
     lock_state(conn, state_id)
-    _drop_direct(conn, state_id, owner)
+    _drop_direct(conn, state_id, owner, token)
 
 
 def direct_claim(conn: Connection, state_id: str) -> DirectClaim | None:

@@ -27,6 +27,13 @@ DELETE_CLAIM = delete(state_claims).where(
     state_claims.c.owner == bindparam("owner"),
     state_claims.c.kind == bindparam("kind"),
 )
+# A direct claim is consumed only by the attempt holding its current token.
+DELETE_DIRECT_CLAIM = delete(state_claims).where(
+    state_claims.c.state_id == bindparam("state_id"),
+    state_claims.c.owner == bindparam("owner"),
+    state_claims.c.kind == "direct",
+    state_claims.c.token == bindparam("token"),
+)
 
 STATE_ROW = select(states.c.version, states.c.data).where(
     states.c.state_id == bindparam("state_id")

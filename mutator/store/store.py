@@ -330,24 +330,31 @@ class Store:
 
     # -- state claims (claims.py) --------------------------------------------------------
 
-    def claim_direct(self, state_id: str, owner: str, lease_seconds: float) -> int | None:
+    def claim_direct(
+        self, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
+    ) -> int | None:
         """A direct claim's fencing token, or None when the state is in use: use the lane."""
         with self._write("claim a state") as conn:
-            return _claims.claim_direct(conn, state_id, owner, lease_seconds)
+            return _claims.claim_direct(
+                conn, state_id, owner, lease_seconds, fresh_token=fresh_token
+            )
 
     def claim_direct_reading(
-        self, state_id: str, owner: str, lease_seconds: float
+        self, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
     ) -> tuple[int, StateView | None] | None:
         """``claim_direct`` and the state as it is under the claim, in one transaction."""
         with self._write("claim a state") as conn:
-            token = _claims.claim_direct(conn, state_id, owner, lease_seconds)
+            token = _claims.claim_direct(
+                conn, state_id, owner, lease_seconds, fresh_token=fresh_token
+            )
             if token is None:
                 return None
             return token, _current_state(conn, state_id)
 
-    def release_direct(self, state_id: str, owner: str) -> None:
+    def release_direct(self, state_id: str, owner: str, token: int | None = None) -> None:
+        """Give up ``owner``'s direct claim (only under ``token``, when given) unapplied."""
         with self._write("release a state claim") as conn:
-            _claims.release_direct(conn, state_id, owner)
+            _claims.release_direct(conn, state_id, owner, token)
 
     def join_lane(self, state_id: str, owner: str) -> DirectClaim | None:
         """Mark ``owner`` a lane member; another owner's live direct claim, to wait out."""

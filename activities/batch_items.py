@@ -1,0 +1,112 @@
+"""Batch items applied in one transaction under their lanes' tokens (a worker thread's part)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from temporalio.exceptions import ApplicationError
+
+from activities.heartbeat import Stopwatch
+from activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
+from mutator.contracts import (
+    ERR_FENCED_OUT,
+    ERR_MUTATION_FAILED,
+    ERR_UNKNOWN_MUTATION,
+    ERR_VALIDATION,
+    ERR_VERSION_CONFLICT,
+    ExecuteItemsInput,
+    ExecuteItemsResult,
+)
+from mutator.models import ItemOutcome, MutationRequest
+from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
+
+# A state written by many auto-approved requests at once: each lost compare-and-set
+# re-reads and retries here, cheaper than a full activity retry.
+MAX_CAS_ATTEMPTS = 50
+
+
+class ItemError(Exception):
+    """A batch item refused or failed; ``index`` says which."""
+
+    def __init__(self, index: int, kind: str, message: str) -> None:
+        super().__init__(f"item {index}: {message}")
+        self.index = index
+        self.kind = kind
+
+
+def apply_items(
+    app: MutationApp, store: Store, input: ExecuteItemsInput, stopwatch: Stopwatch
+) -> ExecuteItemsResult:
+    """Apply batch items in one transaction; a refused item raises with its index."""
+    stopwatch.start()
+    changes = []
+    for item in input.items:
+        try:
+            mutation = app.get(item.mutation)
+        except UnknownMutationError as exc:
+            raise _item_failure(item.index, ERR_UNKNOWN_MUTATION, str(exc)) from exc
+        changes.append(
+            StateChange(
+                key=f"{input.request_id}#{item.index}",
+                state_id=item.state_id,
+                actor=input.requester,
+                change=_with_index(item.index, change_for(mutation, item.payload)),
+                expected_version=item.expected_version,
+                fencing_token=input.tokens.get(item.state_id),
+            )
+        )
+    stored: list[MutationRequest] = []
+
+    def finalize(versions: list[int]) -> MutationRequest | None:
+        if input.request is None:
+            return None
+        final = input.request.model_copy(deep=True)
+        by_index = {item.index: v for item, v in zip(input.items, versions, strict=True)}
+        for item in final.items:
+            if item.index in by_index:
+                item.outcome = ItemOutcome.APPLIED
+                item.resulting_version = by_index[item.index]
+        stored.append(final)
+        return final
+
+    for _ in range(MAX_CAS_ATTEMPTS):
+        try:
+            versions = store.apply_changes(changes, finalize)
+            return ExecuteItemsResult(versions=versions, request=stored[0] if stored else None)
+        except ItemError as exc:
+            kind = ERR_VALIDATION if exc.kind == "validation" else ERR_MUTATION_FAILED
+            raise _item_failure(exc.index, kind, str(exc.__cause__ or exc)) from exc
+        except VersionConflict as exc:
+            index = input.items[exc.index].index
+            raise _item_failure(index, ERR_VERSION_CONFLICT, str(exc)) from exc
+        except FencedOut as exc:
+            index = next(i.index for i in input.items if i.state_id == exc.state_id)
+            raise _item_failure(index, ERR_FENCED_OUT, str(exc)) from exc
+        except CompareAndSetLost:
+            if any(item.expected_version is not None for item in input.items):
+                raise _item_failure(
+                    input.items[0].index, ERR_VERSION_CONFLICT, "a state moved during execution"
+                ) from None
+            stored.clear()
+    raise RuntimeError(f"compare-and-set lost {MAX_CAS_ATTEMPTS} times")
+
+
+def _with_index(
+    index: int, change: Callable[[StateData], StateData]
+) -> Callable[[StateData], StateData]:
+    def indexed(data: StateData) -> StateData:
+        try:
+            return change(data)
+        except ValidationRefused as exc:
+            raise ItemError(index, "validation", str(exc)) from exc
+        except HandlerFailed as exc:
+            raise ItemError(index, "handler", str(exc)) from exc
+
+    return indexed
+
+
+def _item_failure(index: int, kind: str, message: str) -> ApplicationError:
+    if kind == ERR_MUTATION_FAILED:
+        return users_bug(message, index, type=kind)
+    return expected(message, index, type=kind)

@@ -1,0 +1,50 @@
+"""What evaluating a request yields: the context policies see, and their outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from activities.outcomes import users_bug
+from mutator.app import Evaluation
+from mutator.contracts import ERR_POLICY_FAILED, EvaluateResult
+from mutator.lane_contracts import LaneOutcome
+from mutator.models import MutationRequest, StateView
+from mutator.policies import PolicyContext
+
+
+def policy_context(
+    req: MutationRequest,
+    state_id: str,
+    mutation: str,
+    payload: dict[str, Any],
+    state: StateView | None,
+) -> PolicyContext:
+    return PolicyContext(
+        state_id=state_id,
+        mutation=mutation,
+        payload=payload,
+        state=dict(state.data) if state else {},
+        version=state.version if state else 0,
+        requester=req.requester,
+    )
+
+
+def run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:
+    try:
+        return evaluate()
+    except Exception as exc:
+        # A bug in a user's policy must not loop forever; it ends the request with the error.
+        raise users_bug(
+            f"policy evaluation raised {type(exc).__name__}: {exc}", type=ERR_POLICY_FAILED
+        ) from exc
+
+
+def executed_earlier(req: MutationRequest, recorded: MutationRequest) -> EvaluateResult:
+    """The evaluation's answer for a request an earlier attempt executed directly."""
+    assert recorded.resulting_version is not None
+    return EvaluateResult(
+        outcome="allow",
+        state_version=recorded.resulting_version - 1,
+        executed=LaneOutcome(state_id=req.state_id, token=0, request=recorded),
+    )
