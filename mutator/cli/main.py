@@ -30,8 +30,8 @@ from mutator.cli.common import (
 )
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.entry import exit_process, invoke
-from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError
+from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, decode_cursor
 from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL, TASK_QUEUE
 
@@ -47,6 +47,8 @@ cli.add_typer(db_cli, name="db")
 
 
 def ui_link(req: MutationRequest, namespace: str) -> str:
+    from mutator.contracts import request_workflow_id
+
     base = os.environ.get("MUTATOR_UI_URL", DEFAULT_UI_URL).rstrip("/")
     return f"{base}/namespaces/{namespace}/workflows/{request_workflow_id(req.request_id)}"
 
@@ -338,18 +340,42 @@ def show(
 def list_requests(
     status: Annotated[str | None, typer.Option(help="Only requests with this status.")] = None,
     state: Annotated[str | None, typer.Option(help="Only requests on this state id.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    mutation: Annotated[str | None, typer.Option(help="Only this mutation.")] = None,
+    requester: Annotated[str | None, typer.Option(help="Only requests by this user.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_LIST_LIMIT, help="Requests on this page.")
+    ] = DEFAULT_LIST_LIMIT,
+    after: Annotated[
+        str | None,
+        typer.Option(help="The next page: the cursor printed below (or next_cursor) the last."),
+    ] = None,
     address: ReadAddress = DEFAULT_ADDRESS,
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     as_json: AsJson = False,
 ) -> None:
-    """List requests, newest first."""
-    reqs = read(db, as_json, lambda c: c.list(status=status, state_id=state, limit=limit))
+    """List requests, newest first, a page at a time."""
+    if after is not None:
+        try:
+            decode_cursor(after, "--after")
+        except MutatorInputError as exc:
+            raise fail(exc, as_json) from None
+    page = read(
+        db,
+        as_json,
+        lambda c: c.list(
+            status=status,
+            state_id=state,
+            mutation=mutation,
+            requester=requester,
+            limit=limit,
+            after=after,
+        ),
+    )
     if as_json:
-        output.print_json(reqs)
+        output.print_json(page)
     else:
-        output.show_requests(reqs)
+        output.show_page(page)
 
 
 @cli.command("state")

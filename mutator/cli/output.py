@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, StateView
 
 console = Console()
@@ -91,9 +92,9 @@ def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
     console.print(decisions)
 
 
-def show_requests(reqs: Sequence[MutationRequest]) -> None:
+def show_page(page: RequestPage) -> None:
     table = Table("request", "state", "mutation", "requester", "status", "created")
-    for r in reqs:
+    for r in page.requests:
         status = r.status.value + (f" ({r.pending_reason.value})" if r.pending_reason else "")
         table.add_row(
             r.request_id,
@@ -104,6 +105,10 @@ def show_requests(reqs: Sequence[MutationRequest]) -> None:
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
     console.print(table)
+    if page.next_cursor:
+        # The cursor on a line of its own: copied whole, never wrapped or styled.
+        more = f"… {page.remaining:,} more: --after {page.next_cursor}"
+        console.print(more, soft_wrap=True, highlight=False, markup=False)
 
 
 def show_state(state: StateView) -> None:
