@@ -48,6 +48,7 @@ MUTATION = "limits.set"
 REQUESTER = "dave"
 BASELINE = "import sqlalchemy, typer, rich.table, pydantic"
 TARGET_RATIO = 1.3
+MAX_PAGE = 10_000
 WORKER_START_SECONDS = 120.0
 COMMAND_TIMEOUT_SECONDS = 120.0
 
@@ -58,6 +59,7 @@ class Options:
     runs: int
     concurrency: int
     approvals: int
+    full_page_runs: int
     bytecode_cache: bool
     database_url: str | None
 
@@ -273,6 +275,18 @@ async def _measure(env: WorkflowEnvironment, workdir: Path, opts: Options) -> di
                 },
                 opts.runs,
             )
+            if opts.full_page_runs:
+                # The longest page there is: what it costs to print, not to find.
+                full = ["list", "--status", "pending", "--limit", str(MAX_PAGE)]
+                full_times = commands.medians(
+                    {
+                        "list_pending_10000": commands.mutator(*full),
+                        "list_pending_10000_json": commands.mutator(*full, "--json"),
+                    },
+                    opts.full_page_runs,
+                )
+            else:
+                full_times = {}
             base = times["baseline"]["median_s"]
             levels.append(
                 {
@@ -281,7 +295,7 @@ async def _measure(env: WorkflowEnvironment, workdir: Path, opts: Options) -> di
                         "seconds": round(seconds, 1),
                         "per_s": round((len(submitted) - before) / seconds, 1),
                     },
-                    "wall": times,
+                    "wall": {**times, **full_times},
                     "ratios": {
                         name: round(t["median_s"] / base, 2)
                         for name, t in times.items()
@@ -318,6 +332,7 @@ async def _measure(env: WorkflowEnvironment, workdir: Path, opts: Options) -> di
         "parameters": {
             "pending": sorted(set(opts.pending)),
             "runs": opts.runs,
+            "full_page_runs": opts.full_page_runs,
             "concurrency": opts.concurrency,
             "database": "sqlite (temp file)" if opts.database_url is None else "--db",
             "bytecode_cache": opts.bytecode_cache,
@@ -355,6 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         help="measure when this many requests are pending (several: one level each)",
     )
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each command")
+    parser.add_argument(
+        "--full-page-runs",
+        type=int,
+        default=3,
+        help="timed runs of `list --status pending --limit 10000` (table, --json); 0: skip",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="submissions in flight")
     parser.add_argument(
         "--approvals", type=int, default=10, help="requests approved for the latency figure"
@@ -367,8 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=None, help="the store's URL; default: a temp SQLite file")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
-    if min(args.pending) < 1 or args.runs < 1 or args.concurrency < 1 or args.approvals < 0:
+    if min(args.pending) < 1 or args.runs < 1 or args.concurrency < 1:
         parser.error("--pending, --runs and --concurrency must be at least 1")
+    if args.approvals < 0 or args.full_page_runs < 0:
+        parser.error("--approvals and --full-page-runs must not be negative")
     if args.approvals > min(args.pending):
         parser.error("--approvals must not exceed the smallest --pending")
     opts = Options(
@@ -376,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=args.runs,
         concurrency=args.concurrency,
         approvals=args.approvals,
+        full_page_runs=args.full_page_runs,
         bytecode_cache=not args.no_bytecode_cache,
         database_url=args.db,
     )
