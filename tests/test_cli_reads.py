@@ -146,3 +146,19 @@ def test_a_bad_cursor_is_bad_input_naming_after(seeded: str, tmp_path: Path, cur
     as_json = mutator(seeded, tmp_path, "list", "--after", cursor, "--json")
     assert as_json.code == 2, as_json
     assert as_json.error.startswith("--after: ")
+
+
+def test_the_package_imports_the_temporal_sdk_only_for_the_client(tmp_path: Path) -> None:
+    code = (
+        "import sys, mutator\n"
+        "from mutator import MutationApp, RequestStatus, StoreReader, MutatorError\n"
+        "assert 'temporalio' not in sys.modules, 'import mutator imported temporalio'\n"
+        "names = {name: getattr(mutator, name) for name in mutator.__all__}\n"
+        "assert names['MutatorClient'].__name__ == 'MutatorClient'\n"
+        "from mutator.client import MutatorTimeout, StoreReader as OldHome\n"
+        "assert OldHome is StoreReader and MutatorTimeout is mutator.MutatorTimeout\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
