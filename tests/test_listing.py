@@ -26,6 +26,7 @@ LISTING_INDEXES = {
     "ix_mutator_requests_state_created",
     "ix_mutator_requests_mutation_created",
     "ix_mutator_requests_requester_created",
+    "ix_mutator_requests_batches_created",
 }
 
 
@@ -140,10 +141,30 @@ def test_filters_page_like_the_whole_list(store: Store, filters: dict[str, Any])
 
 
 def test_batches_are_listed_under_each_of_their_states(store: Store) -> None:
-    store.save_request(request("batch", T0, state_id="a,b"))
-    store.save_request(request("solo", T0 + timedelta(seconds=1), state_id="ab"))
-    assert [r.request_id for r in store.list_page(state_id="a").requests] == ["batch"]
-    assert [r.request_id for r in store.list_page(state_id="ab").requests] == ["solo"]
+    written = [
+        request("b-first", T0, state_id="a,b,c"),
+        request("solo-a", T0 + timedelta(seconds=1), state_id="a"),
+        request("b-last", T0 + timedelta(seconds=2), state_id="x,z,a"),
+        request("solo-ab", T0 + timedelta(seconds=3), state_id="ab"),
+        request("b-middle", T0 + timedelta(seconds=4), state_id="b,a,c"),
+        request("b-like", T0 + timedelta(seconds=5), state_id="a_b,q"),
+        request("solo-a2", T0 + timedelta(seconds=6), state_id="a"),
+    ]
+    for r in written:
+        store.save_request(r)
+
+    def ids(state_id: str, limit: int = 100) -> list[str]:
+        found, _ = walk(store, limit=limit, state_id=state_id)
+        return found
+
+    expected_a = ["solo-a2", "b-middle", "b-last", "solo-a", "b-first"]
+    assert ids("a") == expected_a
+    # Pages merge the single requests and the batches in one order, and count both.
+    assert ids("a", limit=2) == expected_a
+    assert store.list_page(state_id="a", limit=2).remaining == 3
+    assert ids("ab") == ["solo-ab"]
+    assert ids("a_b") == ["b-like"]
+    assert ids("a%") == [] and ids("q") == ["b-like"]
 
 
 def test_a_request_created_meanwhile_does_not_shift_the_next_page(store: Store) -> None:
@@ -153,6 +174,14 @@ def test_a_request_created_meanwhile_does_not_shift_the_next_page(store: Store) 
     store.save_request(request("late", T0 + timedelta(hours=1)))
     second = store.list_page(limit=10, after=decode_cursor(first.next_cursor))
     assert [r.request_id for r in second.requests] == expected[10:20]
+
+
+def test_a_state_filter_reads_the_state_index_and_the_batch_index(store: Store) -> None:
+    for keyset in (None, (T0, "r10")):
+        plan = explain(store, page_query(Filters(state_id="a"), limit=100, after=keyset))
+        assert "ix_mutator_requests_state_created" in plan, plan
+        assert "ix_mutator_requests_batches_created" in plan, plan
+        assert "seq scan" not in plan.lower(), plan
 
 
 def test_every_filter_reads_an_index_in_the_listing_order(store: Store) -> None:
@@ -176,7 +205,8 @@ def explain(store: Store, query: Any) -> str:
         params = compiled.params
         sql = str(compiled)
         if conn.dialect.name == "sqlite":
-            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", tuple(params.values()))
+            positional = tuple(params[name] for name in compiled.positiontup or ())
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", positional)
             return "\n".join(str(r[-1]) for r in rows)
         # A small table is cheaper to scan and sort than to look up: ask for the plan of a
         # big one. A sort the index cannot spare still shows, at any cost.

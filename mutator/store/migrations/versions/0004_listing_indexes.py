@@ -22,6 +22,9 @@ INDEXES = {
     "ix_mutator_requests_mutation_created": ["mutation", *ORDER],
     "ix_mutator_requests_requester_created": ["requester", *ORDER],
 }
+# Batches only: `list --state` finds the batches that include a state among them alone.
+BATCHES = "ix_mutator_requests_batches_created"
+BATCH_ROWS = sa.text("state_id LIKE '%,%'")
 # Prefixes of the new status and state indexes.
 REPLACED = {
     "ix_mutator_requests_status": ["status"],
@@ -38,6 +41,7 @@ def upgrade() -> None:
     op.execute(f"UPDATE {TABLE} SET pending_reason = {body_reason}")
     for name, columns in INDEXES.items():
         op.create_index(name, TABLE, columns)
+    op.create_index(BATCHES, TABLE, ORDER, sqlite_where=BATCH_ROWS, postgresql_where=BATCH_ROWS)
     for name in REPLACED:
         op.drop_index(name, TABLE)
 
@@ -45,6 +49,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, columns in REPLACED.items():
         op.create_index(name, TABLE, columns)
+    op.drop_index(BATCHES, TABLE)
     for name in INDEXES:
         op.drop_index(name, TABLE)
     with op.batch_alter_table(TABLE) as batch:
