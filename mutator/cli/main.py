@@ -347,7 +347,7 @@ def list_requests(
     ] = DEFAULT_LIST_LIMIT,
     after: Annotated[
         str | None,
-        typer.Option(help="The next page: the cursor printed below (or next_cursor) the last."),
+        typer.Option(help="Show the page after this cursor, as the previous page printed it."),
     ] = None,
     address: ReadAddress = DEFAULT_ADDRESS,
     namespace: Namespace = DEFAULT_NAMESPACE,
