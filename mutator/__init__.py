@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mutator.app import MutationApp
-    from mutator.client import MutatorClient
+    from mutator.client import MutatorClient, MutatorTimeout
     from mutator.errors import (
         MutatorError,
         MutatorInputError,
         MutatorNotFound,
         MutatorRefused,
-        MutatorTimeout,
         MutatorUnavailable,
     )
     from mutator.listing import RequestPage, RequestSummary
@@ -38,13 +37,12 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "mutator.app": ("MutationApp",),
-    "mutator.client": ("MutatorClient",),
+    "mutator.client": ("MutatorClient", "MutatorTimeout"),
     "mutator.errors": (
         "MutatorError",
         "MutatorInputError",
         "MutatorNotFound",
         "MutatorRefused",
-        "MutatorTimeout",
         "MutatorUnavailable",
     ),
     "mutator.models": (

@@ -39,9 +39,9 @@ from mutator.contracts import (
     request_workflow_id,
 )
 from mutator.errors import (
+    MutatorError,
     MutatorInputError,
     MutatorRefused,
-    MutatorTimeout,
     MutatorUnavailable,
 )
 from mutator.lane_contracts import LANE_WORKFLOW, LaneStatus
@@ -58,13 +58,16 @@ from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
 from mutator.temporal import connect_temporal
 
-# StoreReader and MutatorTimeout lived here first; importing them from here still works.
-__all__ = ["MutatorClient", "MutatorTimeout", "StoreReader"]
-
 # How long submit waits for a worker to evaluate policies before telling the user.
 ADMISSION_TIMEOUT_SECONDS = 30.0
 # A lane whose worker is gone would hold a status query until the server gives up.
 LOCK_QUERY_SECONDS = 3.0
+
+
+class MutatorTimeout(MutatorError):
+    """``wait`` ran out of time before the request ended."""
+
+    exit_code = 1
 
 
 def _input_error(exc: ValidationError) -> MutatorInputError:

@@ -25,9 +25,3 @@ class MutatorUnavailable(MutatorError):
     """Temporal or the database cannot be reached, or the schema is not set up."""
 
     exit_code = 2
-
-
-class MutatorTimeout(MutatorError):
-    """``wait`` ran out of time before the request ended."""
-
-    exit_code = 1

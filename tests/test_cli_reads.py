@@ -162,3 +162,9 @@ def test_the_package_imports_the_temporal_sdk_only_for_the_client(tmp_path: Path
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_light_workflow_id_is_the_contracts_one() -> None:
+    from mutator import contracts, ids
+
+    assert ids.request_workflow_id("r-1") == contracts.request_workflow_id("r-1")

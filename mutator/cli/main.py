@@ -31,6 +31,7 @@ from mutator.cli.common import (
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.entry import exit_process, invoke
 from mutator.errors import MutatorInputError
+from mutator.ids import request_workflow_id
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, decode_cursor
 from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL, TASK_QUEUE
@@ -47,8 +48,6 @@ cli.add_typer(db_cli, name="db")
 
 
 def ui_link(req: MutationRequest, namespace: str) -> str:
-    from mutator.contracts import request_workflow_id
-
     base = os.environ.get("MUTATOR_UI_URL", DEFAULT_UI_URL).rstrip("/")
     return f"{base}/namespaces/{namespace}/workflows/{request_workflow_id(req.request_id)}"
 
