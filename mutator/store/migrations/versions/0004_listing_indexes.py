@@ -1,5 +1,6 @@
-"""Listing that scales: an index per `list` filter in the listing's order, and the pending
-reason as a column so that `list` reads no request body.
+"""Listing that scales: an index per `list` filter in the listing's order (for `--state`, one
+on state_id and a partial one over batches only), and the pending reason as a column so that
+`list` reads no request body.
 
 Revision ID: 0004
 Revises: 0003
