@@ -1,27 +1,67 @@
-"""Mutator: governed state mutations on Temporal."""
+"""Mutator: governed state mutations on Temporal.
 
-from mutator.app import MutationApp
-from mutator.client import MutatorClient, MutatorTimeout
-from mutator.errors import (
-    MutatorError,
-    MutatorInputError,
-    MutatorNotFound,
-    MutatorRefused,
-    MutatorUnavailable,
-)
-from mutator.models import (
-    Approval,
-    ApprovalRequirement,
-    AuditEntry,
-    Decision,
-    HistoryEntry,
-    MutationRequest,
-    PendingReason,
-    RejectionCode,
-    RequestStatus,
-    StateView,
-)
-from mutator.policies import Allow, Deny, PolicyContext, PolicyDecision, RequireApprovals
+Names are imported on first use (PEP 562): commands that only read the store never pay for
+importing the Temporal SDK, which ``MutatorClient`` needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mutator.app import MutationApp
+    from mutator.client import MutatorClient, MutatorTimeout
+    from mutator.errors import (
+        MutatorError,
+        MutatorInputError,
+        MutatorNotFound,
+        MutatorRefused,
+        MutatorUnavailable,
+    )
+    from mutator.listing import RequestPage, RequestSummary
+    from mutator.models import (
+        Approval,
+        ApprovalRequirement,
+        AuditEntry,
+        Decision,
+        HistoryEntry,
+        MutationRequest,
+        PendingReason,
+        RejectionCode,
+        RequestStatus,
+        StateView,
+    )
+    from mutator.policies import Allow, Deny, PolicyContext, PolicyDecision, RequireApprovals
+    from mutator.reader import StoreReader
+
+_HOMES = {
+    "mutator.app": ("MutationApp",),
+    "mutator.client": ("MutatorClient", "MutatorTimeout"),
+    "mutator.errors": (
+        "MutatorError",
+        "MutatorInputError",
+        "MutatorNotFound",
+        "MutatorRefused",
+        "MutatorUnavailable",
+    ),
+    "mutator.models": (
+        "Approval",
+        "ApprovalRequirement",
+        "AuditEntry",
+        "Decision",
+        "HistoryEntry",
+        "MutationRequest",
+        "PendingReason",
+        "RejectionCode",
+        "RequestStatus",
+        "StateView",
+    ),
+    "mutator.listing": ("RequestPage", "RequestSummary"),
+    "mutator.policies": ("Allow", "Deny", "PolicyContext", "PolicyDecision", "RequireApprovals"),
+    "mutator.reader": ("StoreReader",),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "Allow",
@@ -44,7 +84,23 @@ __all__ = [
     "PolicyContext",
     "PolicyDecision",
     "RejectionCode",
+    "RequestPage",
     "RequestStatus",
+    "RequestSummary",
     "RequireApprovals",
     "StateView",
+    "StoreReader",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mutator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

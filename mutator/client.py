@@ -63,17 +63,14 @@ from mutator.limits import (
     check_version,
 )
 from mutator.models import (
-    AuditEntry,
     BatchItem,
     BatchMode,
-    HistoryEntry,
     LockInfo,
     MutationRequest,
-    RequestStatus,
-    StateView,
     SubmitRequestInput,
     batch_state_id,
 )
+from mutator.reader import StoreReader
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
 from mutator.temporal import connect_temporal
@@ -94,67 +91,6 @@ def _input_error(exc: ValidationError, prefix: str = "") -> MutatorInputError:
         for err in exc.errors()
     )
     return MutatorInputError(problems)
-
-
-class StoreReader:
-    """Reads from the SQL store alone: they keep working while Temporal is down."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self.store.dispose)
-
-    # -- reads --------------------------------------------------------------------------
-
-    async def get(self, request_id: str) -> MutationRequest:
-        found = await asyncio.to_thread(self.store.get_request, request_id)
-        if found is None:
-            raise MutatorNotFound(f"request_id: no request with id {request_id!r}")
-        return found
-
-    async def list(
-        self,
-        *,
-        status: RequestStatus | str | None = None,
-        state_id: str | None = None,
-        limit: int = 100,
-    ) -> list[MutationRequest]:
-        if status is not None:
-            try:
-                status = RequestStatus(status)
-            except ValueError:
-                allowed = ", ".join(s.value for s in RequestStatus)
-                raise MutatorInputError(
-                    f"status: {status!r} is not a status (one of {allowed})"
-                ) from None
-        return await asyncio.to_thread(
-            self.store.list_requests,
-            status=status.value if status else None,
-            state_id=state_id,
-            limit=limit,
-        )
-
-    async def state(self, state_id: str, *, version: int | None = None) -> StateView:
-        found = await asyncio.to_thread(self.store.get_state, state_id, version)
-        if found is None:
-            if version is None:
-                raise MutatorNotFound(f"state_id: no state {state_id!r} (no mutation executed yet)")
-            raise MutatorNotFound(f"version: state {state_id!r} has no version {version}")
-        return found
-
-    async def history(self, state_id: str) -> builtins.list[HistoryEntry]:
-        return await asyncio.to_thread(self.store.history, state_id)
-
-    async def audit(
-        self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
-    ) -> builtins.list[AuditEntry]:
-        """The newest ``limit`` decisions (oldest first), optionally of one state or request."""
-        if request_id is not None:
-            await self.get(request_id)
-        return await asyncio.to_thread(
-            self.store.audit, state_id=state_id, request_id=request_id, limit=limit
-        )
 
 
 class MutatorClient(StoreReader):

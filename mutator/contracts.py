@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from mutator.ids import request_workflow_id as request_workflow_id
 from mutator.lane_contracts import LaneOutcome
 from mutator.limits import MAX_ID_CHARS
 from mutator.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
@@ -40,10 +41,6 @@ EXECUTION_QUEUE_SUFFIX = "-execute"
 ERR_REFUSED = "Refused"
 # An update whose input cannot be read (wrong shape, type, size); the message names the field.
 ERR_INVALID_INPUT = "InvalidInput"
-
-
-def request_workflow_id(request_id: str) -> str:
-    return f"mutation-request:{request_id}"
 
 
 class EvaluateInput(BaseModel):

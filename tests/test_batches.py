@@ -186,7 +186,7 @@ async def test_bad_batches_are_refused_before_anything_runs(
             )
         with pytest.raises(MutatorNotFound):
             await client.state(a)
-        assert await client.list(state_id=a) == []
+        assert (await client.list(state_id=a)).requests == []
 
 
 async def test_batch_is_listed_and_audited_under_each_of_its_states(
@@ -196,8 +196,10 @@ async def test_batch_is_listed_and_audited_under_each_of_its_states(
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit_batch([_add(a, 1), _add(b, 1)], mode="atomic", actor="alice")
         for state_id in (a, b):
-            assert [r.request_id for r in await client.list(state_id=state_id)] == [req.request_id]
+            assert [r.request_id for r in (await client.list(state_id=state_id)).requests] == [
+                req.request_id
+            ]
             assert {e.request_id for e in await client.audit(state_id=state_id)} == {req.request_id}
         # A state id that is only a prefix or a LIKE pattern of a member matches nothing.
-        assert await client.list(state_id=a[:-1]) == []
-        assert await client.list(state_id=a.replace("-", "_")) == []
+        assert (await client.list(state_id=a[:-1])).requests == []
+        assert (await client.list(state_id=a.replace("-", "_"))).requests == []

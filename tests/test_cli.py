@@ -218,13 +218,13 @@ def test_readme_story(stack: CliStack) -> None:
     ]
     assert records[-1]["code"] == "executed"
 
-    assert {r["request_id"] for r in ok(all_reqs)} == {
+    assert {r["request_id"] for r in ok(all_reqs)["requests"]} == {
         added["request_id"],
         lim,
         denied["request_id"],
     }
-    assert [r["request_id"] for r in ok(rejected)] == [denied["request_id"]]
-    assert {r["request_id"] for r in ok(executed)} == {added["request_id"], lim}
+    assert [r["request_id"] for r in ok(rejected)["requests"]] == [denied["request_id"]]
+    assert {r["request_id"] for r in ok(executed)["requests"]} == {added["request_id"], lim}
     resubmitted = ok(again)
     assert (resubmitted["request_id"], resubmitted["requester"]) == (lim, "dave")
     assert resubmitted["status"] == "executed"
@@ -372,6 +372,7 @@ BAD_INPUT: list[tuple[str, list[str], int, list[str]]] = [
     ),
     ("wait-timeout", ["wait", "{pending}", "--timeout", "0.5"], 1, ["still pending"]),
     ("list-bogus-status", ["list", "--status", "bogus"], 2, ["'bogus' is not a status"]),
+    ("list-bad-cursor", ["list", "--after", "bogus"], 2, ["--after", "not a cursor"]),
     ("usage-missing-actor", ["submit", "{acct}", "counter.add"], 2, ["Missing option '--actor'"]),
     ("usage-bad-int", ["state", "{acct}", "--version", "abc"], 2, ["--version"]),
     ("usage-unknown-command", ["frobnicate"], 2, ["No such command"]),
@@ -595,7 +596,7 @@ def test_restart_keeps_requests(tmp_path: Path) -> None:
     try:
         assert children_of(second.proc.pid if second.proc else 0)
         listing, shown = parallel(second, ("list", "--json"), ("show", lim, "--json"))
-        assert {r["request_id"] for r in ok(listing)} == {added["request_id"], lim}
+        assert {r["request_id"] for r in ok(listing)["requests"]} == {added["request_id"], lim}
         before = ok(shown)
         assert before["status"] == "pending"
         assert [a["actor"] for a in before["approvals"]] == ["alice"]

@@ -150,7 +150,7 @@ async def test_submit_is_idempotent_by_request_id(
         assert first.request_id == second.request_id == "same-1"
         assert second.status == RequestStatus.EXECUTED
         assert len(await client.history("acct-8")) == 1
-        assert len(await client.list(state_id="acct-8")) == 1
+        assert len((await client.list(state_id="acct-8")).requests) == 1
 
 
 async def test_bad_input_is_refused_before_anything_is_stored(
@@ -168,7 +168,8 @@ async def test_bad_input_is_refused_before_anything_is_stored(
         assert invalid.rejection is not None
         assert invalid.rejection.code == RejectionCode.VALIDATION_FAILED
         assert "payload.amount must be an integer" in invalid.rejection.reason
-        assert await client.list(state_id="acct-9") == [invalid]
+        listed = (await client.list(state_id="acct-9")).requests
+        assert [(r.request_id, r.status) for r in listed] == [(invalid.request_id, invalid.status)]
         assert await client.history("acct-9") == []
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from mutator.cli import output
-from mutator.client import MutatorClient, StoreReader
 from mutator.errors import MutatorError
 from mutator.models import MutationRequest, RequestStatus
+
+if TYPE_CHECKING:
+    # Only the commands that talk to Temporal import the client (and so the Temporal SDK):
+    # the read commands answer from the store without paying for that import.
+    from mutator.client import MutatorClient
+    from mutator.reader import StoreReader
 
 T = TypeVar("T")
 
@@ -95,6 +100,8 @@ def with_client(
     action: Callable[[MutatorClient], Awaitable[T]],
 ) -> T:
     async def work() -> T:
+        from mutator.client import MutatorClient
+
         client = await MutatorClient.connect(address, namespace, db, task_queue=task_queue)
         try:
             return await action(client)
@@ -108,6 +115,7 @@ def read(db: str, as_json: bool, action: Callable[[StoreReader], Awaitable[T]]) 
     """Reads come from the SQL store alone: they work while Temporal is down."""
 
     async def work() -> T:
+        from mutator.reader import StoreReader
         from mutator.store import Store
 
         store = Store.from_url(db)

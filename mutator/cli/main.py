@@ -30,9 +30,10 @@ from mutator.cli.common import (
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.entry import exit_process, invoke
 from mutator.cli.submission import exit_for_submission
-from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError
+from mutator.ids import request_workflow_id
 from mutator.limits import MAX_VERSION, parse_json_object
+from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, decode_cursor
 from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL, TASK_QUEUE
 
@@ -354,18 +355,42 @@ def show(
 def list_requests(
     status: Annotated[str | None, typer.Option(help="Only requests with this status.")] = None,
     state: Annotated[str | None, typer.Option(help="Only requests on this state id.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    mutation: Annotated[str | None, typer.Option(help="Only this mutation.")] = None,
+    requester: Annotated[str | None, typer.Option(help="Only requests by this user.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_LIST_LIMIT, help="Requests on this page.")
+    ] = DEFAULT_LIST_LIMIT,
+    after: Annotated[
+        str | None,
+        typer.Option(help="Show the page after this cursor, as the previous page printed it."),
+    ] = None,
     address: ReadAddress = DEFAULT_ADDRESS,
     namespace: Namespace = DEFAULT_NAMESPACE,
     db: Database = DEFAULT_DATABASE_URL,
     as_json: AsJson = False,
 ) -> None:
-    """List requests, newest first."""
-    reqs = read(db, as_json, lambda c: c.list(status=status, state_id=state, limit=limit))
+    """List requests, newest first, a page at a time."""
+    if after is not None:
+        try:
+            decode_cursor(after, "--after")
+        except MutatorInputError as exc:
+            raise fail(exc, as_json) from None
+    page = read(
+        db,
+        as_json,
+        lambda c: c.list(
+            status=status,
+            state_id=state,
+            mutation=mutation,
+            requester=requester,
+            limit=limit,
+            after=after,
+        ),
+    )
     if as_json:
-        output.print_json(reqs)
+        output.print_json(page)
     else:
-        output.show_requests(reqs)
+        output.show_page(page)
 
 
 @cli.command("state")

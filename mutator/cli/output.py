@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, StateView
 
 console = Console()
@@ -91,19 +92,33 @@ def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
     console.print(decisions)
 
 
-def show_requests(reqs: Sequence[MutationRequest]) -> None:
-    table = Table("request", "state", "mutation", "requester", "status", "created")
-    for r in reqs:
-        status = r.status.value + (f" ({r.pending_reason.value})" if r.pending_reason else "")
-        table.add_row(
+LIST_COLUMNS = ("request", "state", "mutation", "requester", "status", "created")
+
+
+def show_page(page: RequestPage) -> None:
+    """Plain aligned columns rather than a rich table, which took seconds to lay out 10,000
+    rows; one request per line also greps whole."""
+    rows = [
+        (
             r.request_id,
             r.state_id,
             r.mutation,
             r.requester,
-            status,
+            r.status.value + (f" ({r.pending_reason.value})" if r.pending_reason else ""),
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
-    console.print(table)
+        for r in page.requests
+    ]
+    widths = [
+        max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(LIST_COLUMNS)
+    ]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (LIST_COLUMNS, *rows)
+    ]
+    if page.next_cursor:
+        lines.append(f"… {page.remaining:,} more: --after {page.next_cursor}")
+    print("\n".join(lines))
 
 
 def show_state(state: StateView) -> None:

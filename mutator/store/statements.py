@@ -6,7 +6,7 @@ statement; these are built at import and take their values as bound parameters.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 
 from mutator.store.schema import fences, requests, state_claims, states
 
@@ -54,3 +54,5 @@ REQUEST_REVISION = select(requests.c.revision).where(
     requests.c.request_id == bindparam("request_id")
 )
 INSERT_REQUEST = insert(requests)
+
+SCHEMA_VERSION = text("SELECT version_num FROM mutator_alembic_version")

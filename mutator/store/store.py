@@ -13,28 +13,23 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     create_engine,
     event,
     insert,
-    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from mutator.errors import MutatorInputError, MutatorUnavailable
+from mutator.listing import RequestPage
 from mutator.models import (
     AuditEntry,
     DecisionCategory,
@@ -43,6 +38,7 @@ from mutator.models import (
     StateView,
 )
 from mutator.store import claims as _claims
+from mutator.store import listing as _listing
 from mutator.store import statements as sql
 from mutator.store.changes import (
     CompareAndSetLost,
@@ -54,6 +50,7 @@ from mutator.store.changes import (
     read_fence,
 )
 from mutator.store.claims import DirectClaim, StateClaim
+from mutator.store.listing import touches
 from mutator.store.schema import (
     decisions,
     mutation_catalog,
@@ -61,7 +58,13 @@ from mutator.store.schema import (
     state_history,
 )
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest migration's revision. Every command checks the database is at it; reading one
+# row is much cheaper than loading Alembic's scripts (tests/test_listing.py keeps the two equal).
+SCHEMA_HEAD = "0004"
 
 
 class ProjectionConflict(Exception):
@@ -129,24 +132,31 @@ class Store:
     # -- schema -------------------------------------------------------------------------
 
     def _alembic_config(self, connection: Connection) -> Config:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["connection"] = connection
         return cfg
 
-    def migrate(self) -> None:
+    def migrate(self, revision: str = "head") -> None:
         """Bring the schema to the newest revision (idempotent, safe to run concurrently)."""
+        from alembic import command
+
         # Alembic's context is module-global: one upgrade at a time in this process.
         with _ALEMBIC_LOCK, self._connect("migrate the schema", write=True) as conn:
             if conn.dialect.name == "postgresql":
                 # Concurrent upgrades queue here instead of racing to CREATE TABLE; on SQLite
                 # the write transaction's BEGIN IMMEDIATE serializes them.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
-            command.upgrade(self._alembic_config(conn), "head")
+            command.upgrade(self._alembic_config(conn), revision)
             conn.commit()
 
     def schema_status(self) -> tuple[str | None, str]:
         """(current revision, newest revision)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() or ""
         with self._connect("read the schema version") as conn:
             ctx = MigrationContext.configure(
@@ -156,6 +166,15 @@ class Store:
 
     def check_schema(self) -> None:
         """Raise MutatorUnavailable unless the database is reachable and fully migrated."""
+        try:
+            with self._connect("read the schema version") as conn:
+                current = conn.execute(sql.SCHEMA_VERSION).scalar_one_or_none()
+        except DBAPIError:
+            current = None  # no version table yet: the full check below says what to do
+        if current == SCHEMA_HEAD:
+            return
+        from alembic.script import ScriptDirectory
+
         current, head = self.schema_status()
         if current == head:
             return
@@ -409,6 +428,7 @@ class Store:
             "mutation": request.mutation,
             "requester": request.requester,
             "status": request.status.value,
+            "pending_reason": request.pending_reason.value if request.pending_reason else None,
             "revision": request.revision,
             "body": body,
             "created_at": request.created_at,
@@ -492,11 +512,36 @@ class Store:
         if status:
             query = query.where(requests.c.status == status)
         if state_id:
-            query = query.where(_touches(requests.c.state_id, state_id))
+            query = query.where(touches(requests.c.state_id, state_id))
         with self._connect("list requests") as conn:
             ids = list(conn.scalars(query))
             found = [self._get_request(conn, rid) for rid in ids]
         return [r for r in found if r is not None]
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        state_id: str | None = None,
+        mutation: str | None = None,
+        requester: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, str] | None = None,
+    ) -> RequestPage:
+        """Summaries of the newest ``limit`` matching requests created before ``after``
+        ((created_at, request_id) of the previous page's last request); see listing.py."""
+        with self._connect("list requests") as conn:
+            return _listing.list_page(
+                conn,
+                _listing.Filters(
+                    status=status,
+                    state_id=state_id,
+                    mutation=mutation,
+                    requester=requester,
+                ),
+                limit=limit,
+                after=after,
+            )
 
     def audit(
         self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
@@ -505,7 +550,7 @@ class Store:
         newest = (decisions.c.at.desc(), decisions.c.request_id.desc(), decisions.c.seq.desc())
         query = select(decisions).order_by(*newest)
         if state_id:
-            query = query.where(_touches(decisions.c.state_id, state_id))
+            query = query.where(touches(decisions.c.state_id, state_id))
         if request_id:
             query = query.where(decisions.c.request_id == request_id)
         with self._connect("read the audit log") as conn:
@@ -523,17 +568,6 @@ class Store:
             )
             for r in rows
         ]
-
-
-def _touches(column: ColumnElement[str], state_id: str) -> ColumnElement[bool]:
-    """The row's state is ``state_id``, or it is a batch whose comma-joined states include it."""
-    escaped = state_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return or_(
-        column == state_id,
-        column.like(f"{escaped},%", escape="\\"),
-        column.like(f"%,{escaped}", escape="\\"),
-        column.like(f"%,{escaped},%", escape="\\"),
-    )
 
 
 _ALEMBIC_LOCK = threading.Lock()

@@ -1,0 +1,10 @@
+"""Temporal workflow ids of Mutator's workflows, for code that must not import the contracts
+(their pydantic models) or the Temporal SDK, such as the link `mutator show` prints."""
+
+from __future__ import annotations
+
+REQUEST_WORKFLOW_PREFIX = "mutation-request:"
+
+
+def request_workflow_id(request_id: str) -> str:
+    return f"{REQUEST_WORKFLOW_PREFIX}{request_id}"

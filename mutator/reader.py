@@ -1,0 +1,85 @@
+"""``StoreReader``: reads from the SQL store alone, without Temporal.
+
+The read commands (`show`, `list`, `state`, `history`, `audit`) use it, so they answer while
+Temporal is down and never import the Temporal SDK; ``MutatorClient`` extends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+
+from mutator.errors import MutatorInputError, MutatorNotFound
+from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
+from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
+from mutator.store import Store
+
+
+class StoreReader:
+    """Reads from the SQL store alone: they keep working while Temporal is down."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.store.dispose)
+
+    async def get(self, request_id: str) -> MutationRequest:
+        found = await asyncio.to_thread(self.store.get_request, request_id)
+        if found is None:
+            raise MutatorNotFound(f"request_id: no request with id {request_id!r}")
+        return found
+
+    async def list(
+        self,
+        *,
+        status: RequestStatus | str | None = None,
+        state_id: str | None = None,
+        mutation: str | None = None,
+        requester: str | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        after: str | None = None,
+    ) -> RequestPage:
+        """One page of request summaries, newest first; ``after``: the previous page's
+        ``next_cursor``. ``remaining`` counts the matching requests past this page."""
+        if status is not None:
+            try:
+                status = RequestStatus(status)
+            except ValueError:
+                allowed = ", ".join(s.value for s in RequestStatus)
+                raise MutatorInputError(
+                    f"status: {status!r} is not a status (one of {allowed})"
+                ) from None
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise MutatorInputError(f"limit: {limit} is not between 1 and {MAX_LIST_LIMIT}")
+        keyset = decode_cursor(after) if after is not None else None
+        return await asyncio.to_thread(
+            self.store.list_page,
+            status=status.value if status else None,
+            state_id=state_id,
+            mutation=mutation,
+            requester=requester,
+            limit=limit,
+            after=keyset,
+        )
+
+    async def state(self, state_id: str, *, version: int | None = None) -> StateView:
+        found = await asyncio.to_thread(self.store.get_state, state_id, version)
+        if found is None:
+            if version is None:
+                raise MutatorNotFound(f"state_id: no state {state_id!r} (no mutation executed yet)")
+            raise MutatorNotFound(f"version: state {state_id!r} has no version {version}")
+        return found
+
+    async def history(self, state_id: str) -> builtins.list[HistoryEntry]:
+        return await asyncio.to_thread(self.store.history, state_id)
+
+    async def audit(
+        self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
+    ) -> builtins.list[AuditEntry]:
+        """The newest ``limit`` decisions (oldest first), optionally of one state or request."""
+        if request_id is not None:
+            await self.get(request_id)
+        return await asyncio.to_thread(
+            self.store.audit, state_id=state_id, request_id=request_id, limit=limit
+        )
