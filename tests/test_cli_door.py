@@ -19,7 +19,7 @@ from mutator.store import Store
 from tests import test_cli
 from tests.cli_stack import CliResult, CliStack, mutator_command, poll, run_mutator
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 stack = test_cli.stack
 cli_store = test_cli.cli_store
@@ -160,7 +160,7 @@ def test_batch_files_that_are_not_json_text(stack: CliStack, tmp_path: Path) -> 
         assert result.code == 2, result
         assert "Traceback" not in result.stderr, result
         assert message in result.error, result
-    assert a not in {r["state_id"] for r in ok(stack.run("list", "--json"))}
+    assert a not in {r["state_id"] for r in ok(stack.run("list", "--json"))["requests"]}
 
 
 def test_batch_payloads_at_and_past_the_limits(

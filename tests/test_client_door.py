@@ -25,7 +25,7 @@ from mutator.store import Store
 from tests import apps
 from tests.conftest import running_mutator
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 
 def sid() -> str:

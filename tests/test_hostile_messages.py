@@ -34,6 +34,8 @@ from tests.replays import assert_replays
 from workflows.messages import MAX_RECORDED_CHARS
 from workflows.request_votes import MAX_REFUSED_ATTEMPTS_KEPT
 
+pytestmark = pytest.mark.fault
+
 T = TypeVar("T")
 
 HUGE = "x" * 1_500_000

@@ -21,6 +21,8 @@ from tests.conftest import assert_eventually, running_mutator
 from tests.replays import assert_replays
 from workflows.state_lane import SHOWN_WAITING
 
+pytestmark = pytest.mark.fault
+
 PAD = "p" * 200_000
 # Owners and ids only: far below one payload, and below Temporal's 2 MB blob limit.
 CARRY_OVER_LIMIT = 50_000
