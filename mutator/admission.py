@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from mutator.errors import MutatorInputError, MutatorUnavailable
-from mutator.models import BatchItemResult, MutationRequest, PendingReason, RequestStatus
+from mutator.models import MutationRequest, PendingReason, submitted_request
 from mutator.models import SubmitRequestInput as Submitted
 
 # How long submit waits for a worker to evaluate policies before telling the user.
@@ -83,35 +83,11 @@ def not_yet_evaluated(
     submitted: Submitted, task_queue: str, waited: float, last_seen: float
 ) -> MutationRequest:
     """The request as it stands before a worker evaluated it: what the workflow holds."""
-    now = datetime.now(UTC)
-    return MutationRequest(
-        request_id=submitted.request_id,
-        state_id=submitted.state_id,
-        mutation=submitted.mutation,
-        payload=submitted.payload,
-        requester=submitted.requester,
-        reason=submitted.reason,
-        status=RequestStatus.PENDING,
-        pending_reason=PendingReason.EVALUATION,
-        expected_version=submitted.expected_version,
-        base_version=submitted.expected_version,
-        batch_mode=submitted.batch_mode,
-        items=[
-            BatchItemResult(
-                index=index,
-                state_id=item.state_id,
-                mutation=item.mutation,
-                payload=item.payload,
-                expected_version=item.expected_version,
-                base_version=item.expected_version,
-            )
-            for index, item in enumerate(submitted.items)
-        ],
-        error=(
-            f"not evaluated within {waited:g}s: the worker on task queue {task_queue!r} "
-            f"(last polled {last_seen:.0f}s ago) is busy or restarting; the request will run "
-            f"(`mutator wait {submitted.request_id}`)"
-        ),
-        created_at=now,
-        updated_at=now,
+    request = submitted_request(submitted, datetime.now(UTC))
+    request.pending_reason = PendingReason.EVALUATION
+    request.error = (
+        f"not evaluated within {waited:g}s: the worker on task queue {task_queue!r} "
+        f"(last polled {last_seen:.0f}s ago) is busy or restarting; the request will run "
+        f"(`mutator wait {submitted.request_id}`)"
     )
+    return request

@@ -242,3 +242,32 @@ class LockInfo(BaseModel):
     expires_at: datetime | None
     stale: bool  # the lease is past its expiry and has not been passed on yet
     note: str = ""
+
+
+def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationRequest:
+    """The request as its submission makes it, before any policy has looked at it."""
+    return MutationRequest(
+        request_id=submitted.request_id,
+        state_id=submitted.state_id,
+        mutation=submitted.mutation,
+        payload=submitted.payload,
+        requester=submitted.requester,
+        reason=submitted.reason,
+        status=RequestStatus.PENDING,
+        expected_version=submitted.expected_version,
+        base_version=submitted.expected_version,
+        batch_mode=submitted.batch_mode,
+        items=[
+            BatchItemResult(
+                index=index,
+                state_id=item.state_id,
+                mutation=item.mutation,
+                payload=item.payload,
+                expected_version=item.expected_version,
+                base_version=item.expected_version,
+            )
+            for index, item in enumerate(submitted.items)
+        ],
+        created_at=now,
+        updated_at=now,
+    )

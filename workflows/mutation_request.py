@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         LaneOutcome,
     )
     from mutator.models import (
-        BatchItemResult,
         DecisionCategory,
         ItemOutcome,
         MutationRequest,
@@ -55,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         RejectionCode,
         RequestStatus,
         SubmitRequestInput,
+        submitted_request,
     )
 
 
@@ -72,32 +72,7 @@ ADMISSION_SETTLE_SECONDS = 10.0
 class MutationRequestWorkflow(RequestVotes):
     @workflow.init
     def __init__(self, input: SubmitRequestInput) -> None:
-        now = workflow.now()
-        self.request = MutationRequest(
-            request_id=input.request_id,
-            state_id=input.state_id,
-            mutation=input.mutation,
-            payload=input.payload,
-            requester=input.requester,
-            reason=input.reason,
-            status=RequestStatus.PENDING,
-            expected_version=input.expected_version,
-            base_version=input.expected_version,
-            batch_mode=input.batch_mode,
-            items=[
-                BatchItemResult(
-                    index=index,
-                    state_id=item.state_id,
-                    mutation=item.mutation,
-                    payload=item.payload,
-                    expected_version=item.expected_version,
-                    base_version=item.expected_version,
-                )
-                for index, item in enumerate(input.items)
-            ],
-            created_at=now,
-            updated_at=now,
-        )
+        self.request = submitted_request(input, workflow.now())
         self.admitted = False
         self.save_lock = asyncio.Lock()
         self.lanes = {}
