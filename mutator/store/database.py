@@ -47,44 +47,6 @@ class Database:
             threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
 
-    @classmethod
-    def from_url(cls, url: str) -> Database:
-        try:
-            parsed = make_url(url)
-        except ArgumentError as exc:
-            raise MutatorInputError(f"not a database URL: {url!r} ({exc})") from exc
-        if parsed.drivername == "postgresql":
-            # The driver that is installed with Mutator, not SQLAlchemy's default psycopg2.
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        is_sqlite = parsed.get_backend_name() == "sqlite"
-        if is_sqlite and parsed.database and parsed.database != ":memory:":
-            directory = Path(parsed.database).expanduser().parent
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise MutatorUnavailable(
-                    f"cannot create the directory of the SQLite database {directory}: {exc}"
-                ) from exc
-        try:
-            engine = create_engine(
-                parsed,
-                # No ping before every checkout (it cost a fifth of a request's worker CPU on
-                # PostgreSQL): a connection that died with a database restart fails its
-                # statement once, SQLAlchemy then replaces the pool's connections, and the
-                # activity is retried by Temporal.
-                pool_pre_ping=False,
-                pool_recycle=-1 if is_sqlite else 1800,
-                connect_args={"timeout": 30} if is_sqlite else {"connect_timeout": 5},
-            )
-        except (ArgumentError, ImportError) as exc:
-            raise MutatorInputError(
-                f"unsupported database URL {_safe(parsed)}: {exc}; "
-                "use sqlite:///path or postgresql+psycopg://user@host/db"
-            ) from exc
-        if is_sqlite:
-            _serialize_sqlite_writers(engine)
-        return cls(engine)
-
     @property
     def url(self) -> str:
         return _safe(self.engine.url)
@@ -179,6 +141,45 @@ class Database:
             f"the database {self.url} is at schema revision {current or 'none'}, "
             f"this Mutator needs {head}: run `mutator db upgrade` (with the same --db)"
         )
+
+
+def engine_from_url(url: str) -> Engine:
+    """The engine of a database URL; SQLite's writers serialized (see ``Database``)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise MutatorInputError(f"not a database URL: {url!r} ({exc})") from exc
+    if parsed.drivername == "postgresql":
+        # The driver that is installed with Mutator, not SQLAlchemy's default psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        directory = Path(parsed.database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MutatorUnavailable(
+                f"cannot create the directory of the SQLite database {directory}: {exc}"
+            ) from exc
+    try:
+        engine = create_engine(
+            parsed,
+            # No ping before every checkout (it cost a fifth of a request's worker CPU on
+            # PostgreSQL): a connection that died with a database restart fails its
+            # statement once, SQLAlchemy then replaces the pool's connections, and the
+            # activity is retried by Temporal.
+            pool_pre_ping=False,
+            pool_recycle=-1 if is_sqlite else 1800,
+            connect_args={"timeout": 30} if is_sqlite else {"connect_timeout": 5},
+        )
+    except (ArgumentError, ImportError) as exc:
+        raise MutatorInputError(
+            f"unsupported database URL {_safe(parsed)}: {exc}; "
+            "use sqlite:///path or postgresql+psycopg://user@host/db"
+        ) from exc
+    if is_sqlite:
+        _serialize_sqlite_writers(engine)
+    return engine
 
 
 def _alembic_config(connection: Connection) -> Config:

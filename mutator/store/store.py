@@ -23,7 +23,7 @@ from mutator.models import AuditEntry, HistoryEntry, MutationRequest, StateView
 from mutator.store.catalog import Catalog
 from mutator.store.changes import CompareAndSetLost, StateChange, VersionConflict
 from mutator.store.claims import Claims, DirectClaim, StateClaim
-from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database
+from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine_from_url
 from mutator.store.fences import FencedOut
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
@@ -41,7 +41,7 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str) -> Store:
-        return cls(Database.from_url(url).engine)
+        return cls(engine_from_url(url))
 
     # -- connection and schema (database.py) ---------------------------------------------
 
