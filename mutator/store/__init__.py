@@ -1,6 +1,18 @@
-from mutator.store.changes import CompareAndSetLost, FencedOut, StateChange, VersionConflict
+"""The SQL store; ``Store`` composes its parts, one module per concern.
+
+- ``database``: engine and connections, SQLite writer serialization, errors mapped to
+  MutatorUnavailable, schema check and migration (``migrations/``, tables in ``schema``).
+- ``states``: states and their history; ``changes``: applying changes by compare-and-set.
+- ``requests``: requests, their decisions and the audit log; ``listing``: ``list`` pages.
+- ``claims`` and ``fences``: who uses a state, and which fencing tokens are still accepted.
+- ``catalog``: the registered mutations. ``statements``: the hot path's prebuilt SQL.
+"""
+
+from mutator.store.changes import CompareAndSetLost, StateChange, VersionConflict
 from mutator.store.claims import DirectClaim, StateClaim
-from mutator.store.store import ProjectionConflict, Store
+from mutator.store.fences import FencedOut
+from mutator.store.requests import ProjectionConflict
+from mutator.store.store import Store
 
 __all__ = [
     "CompareAndSetLost",

@@ -13,16 +13,18 @@ same transaction; a claim already gone (expired, released) refuses the change as
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mutator.models import MutationRequest
 from mutator.store import statements as sql
+from mutator.store.database import Database
+from mutator.store.fences import FencedOut, check_fence, raise_fence, read_fence
+from mutator.store.requests import write_request
 from mutator.store.schema import state_history, states
 
 StateData = dict[str, Any]
@@ -43,17 +45,6 @@ class VersionConflict(Exception):
 
 class CompareAndSetLost(Exception):
     """Another writer changed the state between read and write; retry on the new state."""
-
-
-class FencedOut(Exception):
-    """The caller's lease expired: a newer fencing token owns the state now."""
-
-    def __init__(self, state_id: str, token: int, fence: int) -> None:
-        super().__init__(
-            f"fencing token {token} on state {state_id!r} is below the fence {fence}: "
-            "the lease expired and passed on"
-        )
-        self.state_id = state_id
 
 
 @dataclass(frozen=True)
@@ -86,17 +77,6 @@ class _Slot:
     data: StateData
 
 
-class _Writer(Protocol):
-    def _connect(self, doing: str) -> AbstractContextManager[Connection]: ...
-
-    def _write(self, doing: str) -> AbstractContextManager[Connection]: ...
-
-    def _save_request(self, conn: Connection, request: MutationRequest) -> None: ...
-
-    @property
-    def engine(self) -> Any: ...
-
-
 def recorded_version(conn: Connection, key: str, state_id: str) -> int | None:
     version: int | None = conn.execute(
         select(state_history.c.version).where(
@@ -106,38 +86,8 @@ def recorded_version(conn: Connection, key: str, state_id: str) -> int | None:
     return version
 
 
-def read_fence(conn: Connection, state_id: str) -> int | None:
-    """The state's fence: the lowest token still accepted (None: no fence yet)."""
-    fence: int | None = conn.execute(
-        sql.FENCE_OF_STATE, {"state_id": state_id}
-    ).scalar_one_or_none()
-    return fence
-
-
-def check_fence(conn: Connection, state_id: str, token: int) -> None:
-    fence = read_fence(conn, state_id)
-    if fence is not None and token < fence:
-        raise FencedOut(state_id, token, fence)
-
-
-def write_fence(conn: Connection, state_id: str, token: int, current: int | None) -> None:
-    """Set the fence to ``token``; ``current`` is what ``read_fence`` returned."""
-    if current is None:
-        conn.execute(sql.INSERT_FENCE, {"state_id": state_id, "token": token})
-    else:
-        conn.execute(sql.SET_FENCE, {"b_state_id": state_id, "b_token": token})
-
-
-def raise_fence(conn: Connection, state_id: str, token: int) -> int:
-    current = read_fence(conn, state_id)
-    if current is not None and token <= current:
-        return current
-    write_fence(conn, state_id, token, current)
-    return token
-
-
 def apply_changes(
-    store: _Writer,
+    db: Database,
     changes: Sequence[StateChange],
     finalize: Callable[[list[int]], MutationRequest | None],
     known: dict[str, tuple[int, StateData]] | None = None,
@@ -156,7 +106,7 @@ def apply_changes(
             for state_id, (v, data) in known.items()
         }
     else:
-        with store._connect("apply a change") as conn:
+        with db.connect("apply a change") as conn:
             recorded = [recorded_version(conn, c.key, c.state_id) for c in changes]
             if all(v is not None for v in recorded):
                 return [v for v in recorded if v is not None]
@@ -166,7 +116,7 @@ def apply_changes(
                     check_fence(conn, c.state_id, c.fencing_token)
     results = _run_handlers(changes, slots)
     versions = [version for version, _ in results]
-    with store._write("apply a change") as conn:
+    with db.write("apply a change") as conn:
         # Under a direct claim both checks come for free: the history's unique key refuses a
         # change recorded before, and consuming the claim (below) proves the token current.
         if any(
@@ -199,7 +149,7 @@ def apply_changes(
             raise CompareAndSetLost(f"a change of this batch was recorded: {exc.orig}") from exc
         request = finalize(versions)
         if request is not None:
-            store._save_request(conn, request)
+            write_request(conn, request)
         for c in changes:
             if c.lane_owner is not None:
                 _delete_claim(conn, c.state_id, c.lane_owner, "lane")

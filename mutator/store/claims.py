@@ -15,7 +15,8 @@ A direct claim that goes away without being applied (expired, released, or turne
 lane row) raises the state's fence above its token, so its holder can never apply.
 ``claim_direct``, ``join_lane`` and ``direct_claim`` for one state serialize: SQLite write
 transactions BEGIN IMMEDIATE, PostgreSQL transactions take an advisory lock per state.
-Every function here runs inside the caller's write transaction.
+Every function here runs inside the caller's write transaction; ``Claims`` gives each its
+own, and reads and raises fences (fences.py).
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, delete, insert, select, text, update
 
+from mutator.models import StateView
 from mutator.store import statements as sql
-from mutator.store.changes import raise_fence, read_fence, write_fence
+from mutator.store.database import Database
+from mutator.store.fences import raise_fence, read_fence, write_fence
 from mutator.store.schema import state_claims
+from mutator.store.states import current_state
 
 ClaimKind = Literal["direct", "lane"]
 DIRECT: ClaimKind = "direct"
@@ -211,9 +215,7 @@ def _live_direct(
         if row.expires_at is None or row.expires_at <= now:
             _drop_direct(conn, state_id, row.owner)
         elif live is None:
-            live = DirectClaim(
-                state_id=state_id, owner=row.owner, token=row.token, expires_at=row.expires_at
-            )
+            live = DirectClaim(state_id=state_id, **row._mapping)
     return live
 
 
@@ -241,14 +243,60 @@ def list_claims(conn: Connection, state_id: str | None = None) -> list[StateClai
     query = select(state_claims).order_by(state_claims.c.state_id, state_claims.c.claimed_at)
     if state_id is not None:
         query = query.where(state_claims.c.state_id == state_id)
-    return [
-        StateClaim(
-            state_id=r.state_id,
-            owner=r.owner,
-            kind=r.kind,
-            token=r.token,
-            claimed_at=r.claimed_at,
-            expires_at=r.expires_at,
-        )
-        for r in conn.execute(query)
-    ]
+    return [StateClaim.model_validate(r, from_attributes=True) for r in conn.execute(query)]
+
+
+class Claims:
+    """Claims and fences of states, each call in a transaction of its own through ``db``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def fence(self, state_id: str) -> int:
+        """The lowest fencing token the store still accepts for ``state_id`` (0: none yet)."""
+        with self._db.connect("read a fence") as conn:
+            return read_fence(conn, state_id) or 0
+
+    def advance_fence(self, state_id: str, token: int) -> int:
+        """Refuse every token below ``token`` from now on; returns the fence."""
+        with self._db.write("advance a fence") as conn:
+            return raise_fence(conn, state_id, token)
+
+    def claim_direct(
+        self, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
+    ) -> int | None:
+        """A direct claim's fencing token, or None when the state is in use: use the lane."""
+        with self._db.write("claim a state") as conn:
+            return claim_direct(conn, state_id, owner, lease_seconds, fresh_token=fresh_token)
+
+    def claim_direct_reading(
+        self, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
+    ) -> tuple[int, StateView | None] | None:
+        """``claim_direct`` and the state as it is under the claim, in one transaction."""
+        with self._db.write("claim a state") as conn:
+            token = claim_direct(conn, state_id, owner, lease_seconds, fresh_token=fresh_token)
+            if token is None:
+                return None
+            return token, current_state(conn, state_id)
+
+    def release_direct(self, state_id: str, owner: str, token: int | None = None) -> None:
+        """Give up ``owner``'s direct claim (only under ``token``, when given) unapplied."""
+        with self._db.write("release a state claim") as conn:
+            release_direct(conn, state_id, owner, token)
+
+    def join_lane(self, state_id: str, owner: str) -> DirectClaim | None:
+        """Mark ``owner`` a lane member; another owner's live direct claim, to wait out."""
+        with self._db.write("join a state lane") as conn:
+            return join_lane(conn, state_id, owner)
+
+    def direct_claim(self, state_id: str) -> DirectClaim | None:
+        with self._db.write("read a direct claim") as conn:
+            return direct_claim(conn, state_id)
+
+    def forget_lane_owners(self, state_id: str, owners: Sequence[str]) -> int:
+        with self._db.write("forget lane owners") as conn:
+            return forget_lane_owners(conn, state_id, owners)
+
+    def list_claims(self, state_id: str | None = None) -> list[StateClaim]:
+        with self._db.connect("read state claims") as conn:
+            return list_claims(conn, state_id)

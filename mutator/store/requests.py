@@ -1,0 +1,191 @@
+"""Requests and their decisions: the request projection, listings and the audit log.
+
+A request is stored as one row (its body as JSON, plus the columns that are filtered on) at
+a *revision*, and its decisions as rows of their own, appended and never rewritten; the
+audit log reads those rows across requests.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from mutator.listing import RequestPage
+from mutator.models import AuditEntry, Decision, MutationRequest
+from mutator.store import listing
+from mutator.store import statements as sql
+from mutator.store.database import Database
+from mutator.store.schema import decisions, requests
+
+
+class ProjectionConflict(Exception):
+    """The stored request revision does not follow from the one being written."""
+
+
+class Requests:
+    """Requests and decisions, read and written through ``db``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def save_request(self, request: MutationRequest) -> None:
+        """Write the request projection at ``request.revision``; see ``write_request``."""
+        with self._db.write("save a request") as conn:
+            write_request(conn, request)
+
+    def get_request(self, request_id: str) -> MutationRequest | None:
+        with self._db.connect("read a request") as conn:
+            return read_request(conn, request_id)
+
+    def list_requests(
+        self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
+    ) -> list[MutationRequest]:
+        query = (
+            select(requests.c.request_id)
+            .order_by(requests.c.created_at.desc(), requests.c.request_id.desc())
+            .limit(limit)
+        )
+        if status:
+            query = query.where(requests.c.status == status)
+        if state_id:
+            query = query.where(listing.touches(requests.c.state_id, state_id))
+        with self._db.connect("list requests") as conn:
+            ids = list(conn.scalars(query))
+            found = [read_request(conn, rid) for rid in ids]
+        return [r for r in found if r is not None]
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        state_id: str | None = None,
+        mutation: str | None = None,
+        requester: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, str] | None = None,
+    ) -> RequestPage:
+        """Summaries of the newest ``limit`` matching requests created before ``after``
+        ((created_at, request_id) of the previous page's last request); see listing.py."""
+        with self._db.connect("list requests") as conn:
+            return listing.list_page(
+                conn,
+                listing.Filters(
+                    status=status,
+                    state_id=state_id,
+                    mutation=mutation,
+                    requester=requester,
+                ),
+                limit=limit,
+                after=after,
+            )
+
+    def audit(
+        self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
+        """The newest ``limit`` decisions, oldest first."""
+        newest = (decisions.c.at.desc(), decisions.c.request_id.desc(), decisions.c.seq.desc())
+        query = select(decisions).order_by(*newest)
+        if state_id:
+            query = query.where(listing.touches(decisions.c.state_id, state_id))
+        if request_id:
+            query = query.where(decisions.c.request_id == request_id)
+        with self._db.connect("read the audit log") as conn:
+            rows = list(reversed(conn.execute(query.limit(limit)).all()))
+        return [AuditEntry.model_validate(r, from_attributes=True) for r in rows]
+
+
+def write_request(conn: Connection, request: MutationRequest) -> None:
+    """Write the request projection at ``request.revision`` (optimistic concurrency).
+
+    Writing the revision already stored, or an older one, is a no-op (a retried or late
+    activity attempt never moves the projection back); skipping a revision raises
+    ProjectionConflict. Decisions beyond those already stored are appended. Runs inside the
+    caller's write transaction (a change's apply writes its request in the same one).
+    """
+    stored_revision = conn.execute(
+        sql.REQUEST_REVISION, {"request_id": request.request_id}
+    ).scalar_one_or_none()
+    if stored_revision is not None and stored_revision >= request.revision:
+        return
+    expected = request.revision - 1
+    if (stored_revision or 0) != expected:
+        raise ProjectionConflict(
+            f"request {request.request_id!r} is stored at revision {stored_revision}, "
+            f"cannot write revision {request.revision}"
+        )
+    values = _request_row(request)
+    if stored_revision is None:
+        conn.execute(sql.INSERT_REQUEST, {"request_id": request.request_id, **values})
+    else:
+        changed = conn.execute(
+            update(requests)
+            .where(requests.c.request_id == request.request_id)
+            .where(requests.c.revision == expected)
+            .values(**values)
+        ).rowcount
+        if changed != 1:
+            raise ProjectionConflict(
+                f"request {request.request_id!r} changed while revision "
+                f"{request.revision} was being written"
+            )
+    stored = 0
+    if stored_revision is not None:
+        stored = len(
+            conn.execute(
+                select(decisions.c.seq).where(decisions.c.request_id == request.request_id)
+            ).all()
+        )
+    new = _decision_rows(request, stored)
+    if new:
+        conn.execute(insert(decisions), new)
+
+
+def read_request(conn: Connection, request_id: str) -> MutationRequest | None:
+    body = conn.execute(
+        select(requests.c.body).where(requests.c.request_id == request_id)
+    ).scalar_one_or_none()
+    if body is None:
+        return None
+    data = json.loads(body)
+    data["decisions"] = [
+        Decision.model_validate(r, from_attributes=True)
+        for r in conn.execute(
+            select(decisions).where(decisions.c.request_id == request_id).order_by(decisions.c.seq)
+        )
+    ]
+    return MutationRequest.model_validate(data)
+
+
+def _request_row(request: MutationRequest) -> dict[str, Any]:
+    """The request's row, but its id: the filtered columns and the body (decisions apart)."""
+    return {
+        "state_id": request.state_id,
+        "mutation": request.mutation,
+        "requester": request.requester,
+        "status": request.status.value,
+        "pending_reason": request.pending_reason.value if request.pending_reason else None,
+        "revision": request.revision,
+        "body": request.model_dump_json(exclude={"decisions"}),
+        "created_at": request.created_at,
+        "updated_at": request.updated_at,
+    }
+
+
+def _decision_rows(request: MutationRequest, stored: int) -> list[dict[str, Any]]:
+    """The rows of the request's decisions after the first ``stored`` (already written)."""
+    return [
+        {
+            "request_id": request.request_id,
+            "seq": seq,
+            "state_id": request.state_id,
+            "category": decision.category.value,
+            "code": decision.code,
+            "actor": decision.actor,
+            "reason": decision.reason,
+            "at": decision.at,
+        }
+        for seq, decision in enumerate(request.decisions[stored:], start=stored + 1)
+    ]
