@@ -9,24 +9,12 @@ import typer
 from rich.table import Table
 
 from mutator.cli import output
-from mutator.cli.common import (
-    DEFAULT_ADDRESS,
-    DEFAULT_NAMESPACE,
-    Actor,
-    Address,
-    AsJson,
-    Database,
-    Namespace,
-    TaskQueue,
-    fail,
-    print_request,
-    with_client,
-)
+from mutator.cli.common import Actor
+from mutator.cli.connection import TEMPORAL_OPTIONS, Connection, connected_command
 from mutator.cli.submission import exit_for_submission
 from mutator.errors import MutatorInputError
 from mutator.limits import load_json
 from mutator.models import BatchMode, LockInfo
-from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 
 
 def read_batch_file(path: Path) -> list[dict[str, Any]]:
@@ -54,6 +42,7 @@ def read_batch_file(path: Path) -> list[dict[str, Any]]:
 
 
 def batch(
+    conn: Connection,
     file: Annotated[Path, typer.Argument(help="JSON list of {state_id, mutation, payload}.")],
     actor: Actor,
     mode: Annotated[
@@ -68,41 +57,25 @@ def batch(
         str | None, typer.Option(help="Idempotency key; resubmitting returns the same request.")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the batch ends.")] = False,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
 ) -> None:
     """Submit several mutations, over one or more states, governed as one request."""
     try:
         items = read_batch_file(file)
     except MutatorInputError as exc:
-        raise fail(exc, as_json) from None
-    req = with_client(
-        address,
-        namespace,
-        db,
-        task_queue,
-        as_json,
+        raise conn.fail(exc) from None
+    req = conn.client(
         lambda c: c.submit_batch(
             items, mode=mode, actor=actor, reason=reason, request_id=request_id, wait=wait
-        ),
+        )
     )
-    print_request(req, as_json)
-    exit_for_submission(req, as_json)
+    conn.print_request(req)
+    exit_for_submission(req, conn.as_json)
 
 
-def locks(
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
-) -> None:
+def locks(conn: Connection) -> None:
     """Open state lanes: holder, fencing token, queue, lease; flags stale leases."""
-    found = with_client(address, namespace, db, task_queue, as_json, lambda c: c.locks())
-    if as_json:
+    found = conn.client(lambda c: c.locks())
+    if conn.as_json:
         output.print_json(found)
     else:
         show_locks(found)
@@ -125,5 +98,5 @@ def show_locks(found: list[LockInfo]) -> None:
 
 
 def register_concurrency_commands(cli: typer.Typer) -> None:
-    cli.command("batch")(batch)
-    cli.command("locks")(locks)
+    connected_command(cli, TEMPORAL_OPTIONS)(batch)
+    connected_command(cli, TEMPORAL_OPTIONS)(locks)

@@ -8,26 +8,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mutator.cli import output
-from mutator.cli.common import (
-    DEFAULT_ADDRESS,
-    DEFAULT_APP,
-    DEFAULT_NAMESPACE,
-    Actor,
-    Address,
-    AppSpec,
-    AsJson,
-    Database,
-    Namespace,
-    ReadAddress,
-    TaskQueue,
-    exit_for,
-    fail,
-    print_request,
-    read,
-    run,
-    with_client,
-)
+from mutator.cli.common import DEFAULT_APP, Actor, AppSpec, exit_for
 from mutator.cli.concurrency import register_concurrency_commands
+from mutator.cli.connection import (
+    DEV_OPTIONS,
+    READ_OPTIONS,
+    SCHEMA_OPTIONS,
+    TEMPORAL_OPTIONS,
+    Connection,
+    connected_command,
+)
 from mutator.cli.entry import exit_process, invoke
 from mutator.cli.submission import exit_for_submission
 from mutator.errors import MutatorInputError
@@ -35,7 +25,7 @@ from mutator.ids import request_workflow_id
 from mutator.limits import MAX_VERSION, parse_json_object
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, decode_cursor
 from mutator.models import MutationRequest
-from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL, TASK_QUEUE
+from mutator.settings import DEFAULT_UI_URL
 
 cli = typer.Typer(
     name="mutator",
@@ -56,43 +46,37 @@ def ui_link(req: MutationRequest, namespace: str) -> str:
 # -- running ------------------------------------------------------------------------------
 
 
-@cli.command()
+@connected_command(cli, DEV_OPTIONS)
 def dev(
+    conn: Connection,
     port: Annotated[int, typer.Option(help="Temporal gRPC port.", min=1, max=65535)] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.", min=1, max=65535)] = 8233,
     app: AppSpec = DEFAULT_APP,
-    db: Database = DEFAULT_DATABASE_URL,
     data_dir: Annotated[str, typer.Option(help="Where the dev server keeps its history.")] = (
         ".mutator"
     ),
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
 ) -> None:
     """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all."""
     from mutator.cli.dev import run_dev
 
-    run(
-        as_json,
+    conn.run(
         lambda: run_dev(
             port=port,
             ui_port=ui_port,
             app_spec=app,
-            db=db,
+            db=conn.db,
             data_dir=data_dir,
-            task_queue=task_queue,
-            as_json=as_json,
+            task_queue=conn.task_queue,
+            as_json=conn.as_json,
         ),
         interrupted_exit=0,
     )
 
 
-@cli.command()
+@connected_command(cli, TEMPORAL_OPTIONS)
 def worker(
+    conn: Connection,
     app: AppSpec = DEFAULT_APP,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
     max_concurrent_mutations: Annotated[
         str,
         typer.Option(
@@ -118,64 +102,62 @@ def worker(
             "lost with its worker and retried on another one (under a new fencing token).",
         ),
     ] = "5",
-    as_json: AsJson = False,
 ) -> None:
     """Run a worker: the request workflows and their activities for your app."""
     from mutator.cli.dev import run_worker_forever
 
-    run(
-        as_json,
+    conn.run(
         lambda: run_worker_forever(
             app_spec=app,
-            address=address,
-            namespace=namespace,
-            db=db,
-            task_queue=task_queue,
-            max_concurrent_mutations=_slots(max_concurrent_mutations, as_json),
+            address=conn.address,
+            namespace=conn.namespace,
+            db=conn.db,
+            task_queue=conn.task_queue,
+            max_concurrent_mutations=_slots(max_concurrent_mutations, conn),
             metrics_port=metrics_port,
-            heartbeat_timeout_seconds=_heartbeat_timeout(heartbeat_timeout, as_json),
-            as_json=as_json,
+            heartbeat_timeout_seconds=_heartbeat_timeout(heartbeat_timeout, conn),
+            as_json=conn.as_json,
         ),
         interrupted_exit=0,
     )
 
 
-def _heartbeat_timeout(value: str, as_json: bool) -> float:
+def _heartbeat_timeout(value: str, conn: Connection) -> float:
     from mutator.temporal import validate_heartbeat_timeout
 
     try:
         return validate_heartbeat_timeout(value)
     except MutatorInputError as exc:
-        raise fail(MutatorInputError(f"--heartbeat-timeout: {exc}"), as_json) from None
+        raise conn.fail(MutatorInputError(f"--heartbeat-timeout: {exc}")) from None
 
 
-def _slots(value: str, as_json: bool) -> int:
+def _slots(value: str, conn: Connection) -> int:
     from mutator.temporal import validate_max_concurrent_mutations
 
     try:
         return validate_max_concurrent_mutations(value)
     except MutatorInputError as exc:
-        raise fail(MutatorInputError(f"--max-concurrent-mutations: {exc}"), as_json) from None
+        raise conn.fail(MutatorInputError(f"--max-concurrent-mutations: {exc}")) from None
 
 
-@db_cli.command("upgrade")
-def db_upgrade(db: Database = DEFAULT_DATABASE_URL, as_json: AsJson = False) -> None:
+@connected_command(db_cli, SCHEMA_OPTIONS, "upgrade")
+def db_upgrade(conn: Connection) -> None:
     """Create or migrate the store's schema to the newest revision."""
     import asyncio
 
     from mutator.store import Store
 
     async def work() -> tuple[str | None, str]:
-        store = Store.from_url(db)
+        store = Store.from_url(conn.db)
         try:
             await asyncio.to_thread(store.migrate)
             return await asyncio.to_thread(store.schema_status)
         finally:
             store.dispose()
 
-    current, head = run(as_json, work)
-    if as_json:
-        output.print_json({"database": db, "revision": current, "head": head})
+    current, head = conn.run(work)
+    if conn.as_json:
+        output.print_json({"database": conn.db, "revision": current, "head": head})
     else:
         output.console.print(f"schema at revision {current} (newest {head})")
 
@@ -187,8 +169,9 @@ def parse_payload(text: str) -> dict[str, Any]:
     return parse_json_object(text, "--payload")
 
 
-@cli.command()
+@connected_command(cli, TEMPORAL_OPTIONS)
 def submit(
+    conn: Connection,
     state_id: Annotated[str, typer.Argument(help="The state to change.")],
     mutation: Annotated[str, typer.Argument(help="A registered mutation name.")],
     actor: Actor,
@@ -207,11 +190,6 @@ def submit(
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: seconds to wait.", min=0)
     ] = None,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
 ) -> None:
     """Submit a mutation request; policies decide at once whether it runs, waits or is denied.
 
@@ -220,13 +198,8 @@ def submit(
     try:
         body = parse_payload(payload)
     except MutatorInputError as exc:
-        raise fail(exc, as_json) from None
-    req = with_client(
-        address,
-        namespace,
-        db,
-        task_queue,
-        as_json,
+        raise conn.fail(exc) from None
+    req = conn.client(
         lambda c: c.submit(
             state_id,
             mutation,
@@ -237,122 +210,78 @@ def submit(
             expected_version=expected_version,
             wait=wait,
             wait_timeout=timeout,
-        ),
+        )
     )
-    print_request(req, as_json)
-    exit_for_submission(req, as_json)
+    conn.print_request(req)
+    exit_for_submission(req, conn.as_json)
 
 
-@cli.command()
+@connected_command(cli, TEMPORAL_OPTIONS)
 def approve(
+    conn: Connection,
     request_id: str,
     actor: Actor,
     comment: Annotated[str, typer.Option(help="Shown in the request's record.")] = "",
     update_id: Annotated[
         str | None, typer.Option(help="Idempotency key: a retried approve with it counts once.")
     ] = None,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
 ) -> None:
     """Approve a pending request (one vote per eligible approver)."""
-    req = with_client(
-        address,
-        namespace,
-        db,
-        task_queue,
-        as_json,
-        lambda c: c.approve(request_id, actor=actor, comment=comment, update_id=update_id),
+    req = conn.client(
+        lambda c: c.approve(request_id, actor=actor, comment=comment, update_id=update_id)
     )
-    print_request(req, as_json)
+    conn.print_request(req)
 
 
-@cli.command()
+@connected_command(cli, TEMPORAL_OPTIONS)
 def reject(
+    conn: Connection,
     request_id: str,
     actor: Actor,
     reason: Annotated[str, typer.Option(help="Why the request is rejected.")],
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
 ) -> None:
     """Reject a pending request; any eligible approver's rejection ends it."""
-    req = with_client(
-        address,
-        namespace,
-        db,
-        task_queue,
-        as_json,
-        lambda c: c.reject(request_id, actor=actor, reason=reason),
-    )
-    print_request(req, as_json)
+    conn.print_request(conn.client(lambda c: c.reject(request_id, actor=actor, reason=reason)))
 
 
-@cli.command()
+@connected_command(cli, TEMPORAL_OPTIONS)
 def cancel(
+    conn: Connection,
     request_id: str,
     actor: Actor,
     reason: Annotated[str, typer.Option(help="Why it is canceled.")] = "",
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
 ) -> None:
     """Cancel a pending request (its requester or an eligible approver)."""
-    req = with_client(
-        address,
-        namespace,
-        db,
-        task_queue,
-        as_json,
-        lambda c: c.cancel(request_id, actor=actor, reason=reason),
-    )
-    print_request(req, as_json)
+    conn.print_request(conn.client(lambda c: c.cancel(request_id, actor=actor, reason=reason)))
 
 
-@cli.command()
+@connected_command(cli, TEMPORAL_OPTIONS)
 def wait(
+    conn: Connection,
     request_id: str,
     timeout: Annotated[
         float | None, typer.Option(help="Give up after this many seconds.", min=0)
     ] = None,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    task_queue: TaskQueue = TASK_QUEUE,
-    as_json: AsJson = False,
 ) -> None:
     """Wait until a request ends; exit 1 on timeout or when it ended without executing."""
-    req = with_client(
-        address, namespace, db, task_queue, as_json, lambda c: c.wait(request_id, timeout=timeout)
-    )
-    print_request(req, as_json)
+    req = conn.client(lambda c: c.wait(request_id, timeout=timeout))
+    conn.print_request(req)
     exit_for(req)
 
 
 # -- reads (from the store alone: they work while Temporal is down) -----------------------
 
 
-@cli.command()
-def show(
-    request_id: str,
-    address: ReadAddress = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    as_json: AsJson = False,
-) -> None:
+@connected_command(cli, READ_OPTIONS)
+def show(conn: Connection, request_id: str) -> None:
     """Show a request: status, approvals, versions and every decision."""
-    req = read(db, as_json, lambda c: c.get(request_id))
-    print_request(req, as_json, ui_link(req, namespace))
+    req = conn.read(lambda c: c.get(request_id))
+    conn.print_request(req, ui_link(req, conn.namespace))
 
 
-@cli.command("list")
+@connected_command(cli, READ_OPTIONS, "list")
 def list_requests(
+    conn: Connection,
     status: Annotated[str | None, typer.Option(help="Only requests with this status.")] = None,
     state: Annotated[str | None, typer.Option(help="Only requests on this state id.")] = None,
     mutation: Annotated[str | None, typer.Option(help="Only this mutation.")] = None,
@@ -364,20 +293,14 @@ def list_requests(
         str | None,
         typer.Option(help="Show the page after this cursor, as the previous page printed it."),
     ] = None,
-    address: ReadAddress = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    as_json: AsJson = False,
 ) -> None:
     """List requests, newest first, a page at a time."""
     if after is not None:
         try:
             decode_cursor(after, "--after")
         except MutatorInputError as exc:
-            raise fail(exc, as_json) from None
-    page = read(
-        db,
-        as_json,
+            raise conn.fail(exc) from None
+    page = conn.read(
         lambda c: c.list(
             status=status,
             state_id=state,
@@ -385,64 +308,52 @@ def list_requests(
             requester=requester,
             limit=limit,
             after=after,
-        ),
+        )
     )
-    if as_json:
+    if conn.as_json:
         output.print_json(page)
     else:
         output.show_page(page)
 
 
-@cli.command("state")
+@connected_command(cli, READ_OPTIONS, "state")
 def show_state(
+    conn: Connection,
     state_id: str,
     version: Annotated[
         int | None, typer.Option(help="An earlier version.", min=0, max=MAX_VERSION)
     ] = None,
-    address: ReadAddress = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    as_json: AsJson = False,
 ) -> None:
     """Show a state's current (or an earlier) version."""
-    found = read(db, as_json, lambda c: c.state(state_id, version=version))
-    if as_json:
+    found = conn.read(lambda c: c.state(state_id, version=version))
+    if conn.as_json:
         output.print_json(found)
     else:
         output.show_state(found)
 
 
-@cli.command()
-def history(
-    state_id: str,
-    address: ReadAddress = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    as_json: AsJson = False,
-) -> None:
+@connected_command(cli, READ_OPTIONS)
+def history(conn: Connection, state_id: str) -> None:
     """Every version of a state, with the request that made it."""
-    entries = read(db, as_json, lambda c: c.history(state_id))
-    if as_json:
+    entries = conn.read(lambda c: c.history(state_id))
+    if conn.as_json:
         output.print_json(entries)
     else:
         output.show_history(entries)
 
 
-@cli.command()
+@connected_command(cli, READ_OPTIONS)
 def audit(
+    conn: Connection,
     state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
     request: Annotated[str | None, typer.Option(help="Only this request.")] = None,
     limit: Annotated[
         int, typer.Option(min=1, max=100000, help="The newest N decisions (oldest first).")
     ] = 1000,
-    address: ReadAddress = DEFAULT_ADDRESS,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    db: Database = DEFAULT_DATABASE_URL,
-    as_json: AsJson = False,
 ) -> None:
     """The decision record: every transition, vote and refused attempt."""
-    entries = read(db, as_json, lambda c: c.audit(state_id=state, request_id=request, limit=limit))
-    if as_json:
+    entries = conn.read(lambda c: c.audit(state_id=state, request_id=request, limit=limit))
+    if conn.as_json:
         output.print_json(entries)
     else:
         output.show_audit(entries)

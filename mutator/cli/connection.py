@@ -1,0 +1,201 @@
+"""The connection options (`--address`, `--namespace`, `--db`, `--task-queue`, `--json`).
+
+They are declared once, here. A command asks for them by taking a `Connection` as its first
+parameter and registering with `connected_command`: the options are appended to the
+command's own (so they go after the command name, `mutator show r1 --db ...`, and its
+`--help` lists them), and the values of one invocation arrive as one `Connection`, which
+opens a client or a store reader for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeAlias, TypeVar
+
+import typer
+
+from mutator.cli.common import INTERRUPTED, fail, print_request, run
+from mutator.errors import MutatorError
+from mutator.models import MutationRequest
+from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
+
+if TYPE_CHECKING:
+    # Only the commands that talk to Temporal import the client (and so the Temporal SDK):
+    # the read commands answer from the store without paying for that import.
+    from mutator.client import MutatorClient
+    from mutator.reader import StoreReader
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where one invocation connects, and how it prints: its connection options' values."""
+
+    db: str = DEFAULT_DATABASE_URL
+    as_json: bool = False
+    address: str = DEFAULT_ADDRESS
+    namespace: str = DEFAULT_NAMESPACE
+    task_queue: str = TASK_QUEUE
+
+    def run(self, work: Callable[[], Awaitable[T]], *, interrupted_exit: int = INTERRUPTED) -> T:
+        return run(self.as_json, work, interrupted_exit=interrupted_exit)
+
+    def fail(self, error: MutatorError) -> typer.Exit:
+        return fail(error, self.as_json)
+
+    def print_request(self, req: MutationRequest, ui_url: str | None = None) -> None:
+        print_request(req, self.as_json, ui_url)
+
+    def client(self, action: Callable[[MutatorClient], Awaitable[T]]) -> T:
+        """Connect to Temporal and the store, run ``action``, close both."""
+
+        async def work() -> T:
+            from mutator.client import MutatorClient
+
+            client = await MutatorClient.connect(
+                self.address, self.namespace, self.db, task_queue=self.task_queue
+            )
+            try:
+                return await action(client)
+            finally:
+                await client.close()
+
+        return self.run(work)
+
+    def read(self, action: Callable[[StoreReader], Awaitable[T]]) -> T:
+        """Reads come from the SQL store alone: they work while Temporal is down."""
+
+        async def work() -> T:
+            from mutator.reader import StoreReader
+            from mutator.store import Store
+
+            store = Store.from_url(self.db)
+            try:
+                await asyncio.to_thread(store.check_schema)
+            except BaseException:
+                store.dispose()
+                raise
+            reader = StoreReader(store)
+            try:
+                return await action(reader)
+            finally:
+                await reader.close()
+
+        return self.run(work)
+
+
+def _option(name: str, annotation: Any, default: object) -> inspect.Parameter:
+    # Keyword-only: they follow a command's own parameters whatever those declare.
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+# Each parameter is named after the `Connection` field it fills.
+ADDRESS = _option(
+    "address",
+    Annotated[
+        str,
+        typer.Option("--address", envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port."),
+    ],
+    DEFAULT_ADDRESS,
+)
+# Reads come from the store alone; these commands accept the Temporal options so scripts can
+# pass the same flags to every command.
+READ_ADDRESS = _option(
+    "address",
+    Annotated[
+        str,
+        typer.Option(
+            "--address",
+            envvar="TEMPORAL_ADDRESS",
+            help="Accepted for symmetry; reads use the store.",
+        ),
+    ],
+    DEFAULT_ADDRESS,
+)
+NAMESPACE = _option(
+    "namespace",
+    Annotated[
+        str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace.")
+    ],
+    DEFAULT_NAMESPACE,
+)
+DATABASE = _option(
+    "db",
+    Annotated[
+        str,
+        typer.Option("--db", envvar="MUTATOR_DATABASE_URL", help="SQLAlchemy URL of the store."),
+    ],
+    DEFAULT_DATABASE_URL,
+)
+TASK_QUEUE_OPTION = _option(
+    "task_queue",
+    Annotated[
+        str, typer.Option("--task-queue", envvar="MUTATOR_TASK_QUEUE", help="Worker task queue.")
+    ],
+    TASK_QUEUE,
+)
+AS_JSON = _option(
+    "as_json",
+    Annotated[
+        bool, typer.Option("--json", help='Print JSON (errors as {"error": ...}) on stdout.')
+    ],
+    False,
+)
+
+# The sets of connection options the commands take (docs/cli.md, "Connection options").
+TEMPORAL_OPTIONS = (ADDRESS, NAMESPACE, DATABASE, TASK_QUEUE_OPTION, AS_JSON)
+READ_OPTIONS = (READ_ADDRESS, NAMESPACE, DATABASE, AS_JSON)
+DEV_OPTIONS = (DATABASE, TASK_QUEUE_OPTION, AS_JSON)
+SCHEMA_OPTIONS = (DATABASE, AS_JSON)
+
+ConnectedCommand: TypeAlias = Callable[Concatenate[Connection, P], None]
+
+
+def with_connection_options(
+    command: ConnectedCommand[P], options: Sequence[inspect.Parameter]
+) -> Callable[..., None]:
+    """``command`` as Typer sees it: its own parameters, then ``options``, which the call
+    gathers into the `Connection` passed as its first argument."""
+    own = list(inspect.signature(command, eval_str=True).parameters.values())
+    if not own or own[0].annotation is not Connection:
+        raise TypeError(f"{command.__name__}: the first parameter must be a Connection")
+    own = own[1:]
+    names = [option.name for option in options]
+    unknown = set(names) - {field.name for field in fields(Connection)}
+    clash = set(names) & {param.name for param in own}
+    if unknown or clash:
+        raise TypeError(f"{command.__name__}: bad connection options {unknown | clash}")
+
+    @functools.wraps(command)
+    def call(*args: Any, **kwargs: Any) -> None:
+        connection = Connection(**{name: kwargs.pop(name) for name in names})
+        command(connection, *args, **kwargs)
+
+    parameters = [*own, *options]
+    # Typer reads a command's options from its signature and annotations.
+    call.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return call
+
+
+def connected_command(
+    app: typer.Typer, options: Sequence[inspect.Parameter], name: str | None = None
+) -> Callable[[ConnectedCommand[P]], ConnectedCommand[P]]:
+    """Register the decorated function as the command ``name`` of ``app``, taking ``options``."""
+
+    def register(command: ConnectedCommand[P]) -> ConnectedCommand[P]:
+        app.command(name)(with_connection_options(command, options))
+        return command
+
+    return register
