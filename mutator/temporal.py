@@ -249,7 +249,7 @@ def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | No
 # The sandbox would import the workflow modules afresh for every workflow run (the largest
 # part of a short request's worker CPU), so they are imported once per worker. The sandbox
 # then no longer catches a clock, I/O or randomness in them: they must stay deterministic
-# by review, and tests/test_replay.py replays every path with this runner.
+# by review, and tests/workflows/test_replay.py replays every path with this runner.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
 )

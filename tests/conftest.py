@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities import LaneSettings
-from mutator.app import MutationApp
-from mutator.client import MutatorClient
 from mutator.store import Store
-from mutator.temporal import SEARCH_ATTRIBUTES, MutatorWorkers, binary_path, build_workers
-from tests import apps
-from tests.postgres import PostgresServer
-
-T = TypeVar("T")
+from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
+from tests.helpers.postgres import PostgresServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,64 +94,3 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.dispose()
-
-
-def new_worker(
-    client: Client,
-    store: Store,
-    *,
-    app: MutationApp = apps.app,
-    task_queue: str | None = None,
-    max_concurrent_mutations: int = 10,
-    lane_settings: LaneSettings | None = None,
-) -> MutatorWorkers:
-    return build_workers(
-        client,
-        app=app,
-        store=store,
-        task_queue=task_queue or f"tq-{uuid.uuid4()}",
-        max_concurrent_mutations=max_concurrent_mutations,
-        lane_settings=lane_settings,
-    )
-
-
-@asynccontextmanager
-async def running_mutator(
-    env: WorkflowEnvironment,
-    store: Store,
-    app: MutationApp = apps.app,
-    *,
-    max_concurrent_mutations: int = 10,
-    lane_settings: LaneSettings | None = None,
-) -> AsyncIterator[MutatorClient]:
-    """A worker on a fresh task queue and a client that submits to it."""
-    store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
-    worker = new_worker(
-        env.client,
-        store,
-        app=app,
-        max_concurrent_mutations=max_concurrent_mutations,
-        lane_settings=lane_settings,
-    )
-    async with worker:
-        yield MutatorClient(
-            env.client,
-            store,
-            task_queue=worker.task_queue,
-            search_attributes=not env.supports_time_skipping_v1,
-        )
-
-
-async def assert_eventually(
-    check: Callable[[], Awaitable[T]], *, timeout: float = 15.0, interval: float = 0.1
-) -> T:
-    """Retry ``check`` until it stops raising AssertionError."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(interval)

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration's revision. Every command checks the database is at it; reading one
-# row is much cheaper than loading Alembic's scripts (tests/test_listing.py keeps the two equal).
+# row is much cheaper than loading Alembic's scripts (tests/mutator/test_listing.py keeps the
+# two equal).
 SCHEMA_HEAD = "0004"
 
 _ALEMBIC_LOCK = threading.Lock()

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.cli_stack import CliResult, CliStack, poll, run_mutator
-from tests.ui_helpers import CHROMIUM, VIEWPORT, TemporalUI, chromium, eventually
+from tests.helpers.cli_stack import CliResult, CliStack, poll, run_mutator
+from tests.helpers.ui import CHROMIUM, VIEWPORT, TemporalUI, chromium, eventually
 
 # Set by .ci/run: a missing Chromium fails there instead of skipping the test.
 REQUIRE_CHROMIUM = os.environ.get("MUTATOR_TEST_REQUIRE_CHROMIUM") == "1"
@@ -37,7 +37,7 @@ pytestmark = [
     ),
 ]
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "approvers.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "approvers.md"
 # What docs/approvers.md tells an approver to paste into the dialogs, verbatim.
 SIGNAL_APPROVAL = '{"actor": "alice", "comment": "from the UI"}'
 INELIGIBLE_APPROVAL = '{"actor": "mallory"}'

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from mutator.errors import MutatorRefused
 from mutator.models import RequestStatus
 from mutator.store import Store
-from tests.conftest import running_mutator
+from tests.helpers.workers import running_mutator
 
 
 def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:

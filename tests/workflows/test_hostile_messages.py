@@ -28,9 +28,9 @@ from mutator.lane_contracts import lane_workflow_id
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
 from mutator.temporal import binary_path
-from tests import apps
-from tests.conftest import assert_eventually, running_mutator
-from tests.replays import assert_replays
+from tests.helpers import apps
+from tests.helpers.replays import assert_replays
+from tests.helpers.workers import assert_eventually, running_mutator
 from workflows.messages import MAX_RECORDED_CHARS
 from workflows.request_votes import MAX_REFUSED_ATTEMPTS_KEPT
 
@@ -152,15 +152,23 @@ async def test_two_inputs_from_the_temporal_cli_do_not_wedge_the_request(
 
 
 @pytest.fixture(scope="module")
+def execution_probe() -> apps.ExecutionProbe:
+    """The probe behind the module's worker; only the lane test submits to it."""
+    return apps.ExecutionProbe(hold_seconds=0, gated={"held"})
+
+
+@pytest.fixture(scope="module")
 async def mutator_client(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+    dev_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+    execution_probe: apps.ExecutionProbe,
 ) -> AsyncIterator[MutatorClient]:
     """One worker for the whole matrix."""
     path: Path = tmp_path_factory.mktemp("hostile") / "mutator.db"
     store = Store.from_url(f"sqlite:///{path}")
     store.migrate()
     try:
-        async with running_mutator(dev_env, store) as client:
+        async with running_mutator(dev_env, store, apps.build_app(execution_probe)) as client:
             yield client
     finally:
         store.dispose()
@@ -255,12 +263,14 @@ async def test_batch_survives_bad_messages(
 
 
 async def test_lane_survives_every_bad_message(
-    dev_env: WorkflowEnvironment, mutator_client: MutatorClient, caplog: pytest.LogCaptureFixture
+    dev_env: WorkflowEnvironment,
+    mutator_client: MutatorClient,
+    execution_probe: apps.ExecutionProbe,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Sent while the lane runs an execution: it finishes, and the lane serves the next."""
     client = mutator_client
     state_id = f"hostile-lane-{uuid.uuid4().hex[:6]}"
-    apps.probe.reset(hold_seconds=0, gated={"held"})
     apps.execution_gate.clear()
     try:
         # An expected version sends it through the lane, which runs it and waits at the gate.
@@ -276,7 +286,7 @@ async def test_lane_survives_every_bad_message(
         )
 
         async def executing() -> None:
-            assert ("held", 0) in apps.probe.calls
+            assert ("held", 0) in execution_probe.calls
 
         await assert_eventually(executing)
         lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))

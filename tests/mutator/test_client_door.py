@@ -22,8 +22,8 @@ from mutator.limits import (
 )
 from mutator.models import PendingReason, RejectionCode, RequestStatus
 from mutator.store import Store
-from tests import apps
-from tests.conftest import running_mutator
+from tests.helpers import apps
+from tests.helpers.workers import running_mutator
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from mutator.client import MutatorClient
 from mutator.errors import MutatorRefused
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
-from tests.conftest import assert_eventually, running_mutator
+from tests.helpers.workers import assert_eventually, running_mutator
 
 
 async def _settles(

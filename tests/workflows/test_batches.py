@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from mutator.errors import MutatorInputError, MutatorNotFound
 from mutator.models import ItemOutcome, MutationRequest, RejectionCode, RequestStatus
 from mutator.store import Store
-from tests.conftest import running_mutator
+from tests.helpers.workers import running_mutator
 
 
 def _ids(n: int) -> list[str]:

@@ -22,7 +22,7 @@ from typer.testing import CliRunner, Result
 from mutator.cli.main import cli
 from mutator.models import Decision, DecisionCategory, MutationRequest, RequestStatus
 from mutator.store import Store
-from tests.cli_stack import clean_env, free_port, run_mutator
+from tests.helpers.cli_stack import clean_env, free_port, run_mutator
 
 ENV_VARS = {
     "--address": "TEMPORAL_ADDRESS",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mutator.store import DirectClaim, FencedOut, StateChange, Store
-from tests.test_store import add, assert_aware_utc, executed, run_concurrently
+from tests.helpers.records import add, assert_aware_utc, executed, run_concurrently
 
 LEASE = 30.0
 SHORT = 0.05  # a lease that is over by the time the test looks again

@@ -8,7 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 from mutator.errors import MutatorInputError, MutatorNotFound, MutatorRefused
 from mutator.models import RejectionCode, RequestStatus
 from mutator.store import Store
-from tests.conftest import running_mutator
+from tests.helpers.workers import running_mutator
 
 
 async def test_allowed_request_executes_at_once(
@@ -117,7 +117,7 @@ async def test_signal_approvals_follow_the_same_rules(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
     from mutator.contracts import ApproveInput, request_workflow_id
-    from tests.conftest import assert_eventually
+    from tests.helpers.workers import assert_eventually
 
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit("acct-7", "reviewed.add", {"amount": 3}, actor="dave")
@@ -200,7 +200,7 @@ async def test_malformed_signals_are_recorded_as_refused(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
     from mutator.contracts import request_workflow_id
-    from tests.conftest import assert_eventually
+    from tests.helpers.workers import assert_eventually
 
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit("acct-12", "reviewed.add", {"amount": 1}, actor="dave")
@@ -227,13 +227,15 @@ async def test_refused_signal_during_execution_stays_on_the_record(
     import asyncio
 
     from mutator.contracts import ApproveInput, request_workflow_id
-    from tests import apps
-    from tests.conftest import assert_eventually
+    from tests.helpers import apps
+    from tests.helpers.workers import assert_eventually
 
-    apps.probe.reset(hold_seconds=0, gated={"slow"})
+    execution_probe = apps.ExecutionProbe(hold_seconds=0, gated={"slow"})
     apps.execution_gate.clear()
     try:
-        async with running_mutator(dev_env, sqlite_store) as client:
+        async with running_mutator(
+            dev_env, sqlite_store, apps.build_app(execution_probe)
+        ) as client:
             submitted = asyncio.create_task(
                 client.submit(
                     "acct-13",
@@ -245,7 +247,7 @@ async def test_refused_signal_during_execution_stays_on_the_record(
             )
 
             async def executing() -> None:
-                assert ("slow", 0) in apps.probe.calls
+                assert ("slow", 0) in execution_probe.calls
 
             await assert_eventually(executing)
             handle = dev_env.client.get_workflow_handle(request_workflow_id("acct-13-slow"))

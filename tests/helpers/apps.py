@@ -8,10 +8,6 @@ from typing import Any
 
 from mutator import Allow, Deny, MutationApp, PolicyContext, PolicyDecision, RequireApprovals
 
-app = MutationApp(
-    directory={"alice": ["sre"], "bob": ["sre"], "carol": ["finance"], "dave": ["dev"]}
-)
-
 # Lets a test hold an execution inside the handler (to move the state underneath it).
 execution_gate = threading.Event()
 execution_gate.set()
@@ -29,72 +25,47 @@ def _check_amount(state: dict[str, Any], payload: dict[str, Any]) -> None:
         raise ValueError("the counter cannot go below zero")
 
 
-counter_add = app.mutation("counter.add", on_stale="reject")(_add)
-counter_add.validator(_check_amount)
-reviewed_add = app.mutation("reviewed.add", on_stale="reject")(_add)
-reviewed_add.validator(_check_amount)
-reapproved_add = app.mutation("reapproved.add", on_stale="reapprove")(_add)
-reapproved_add.validator(_check_amount)
-revalidated_add = app.mutation("revalidated.add", on_stale="revalidate")(_add)
-revalidated_add.validator(_check_amount)
-roles_add = app.mutation("roles.add")(_add)
-self_add = app.mutation("self.add")(_add)
-quick_add = app.mutation("quick.add")(_add)
-auto_reapprove_add = app.mutation("autore.add", on_stale="reapprove")(_add)
-denied_add = app.mutation("denied.add")(_add)
-
-
-@app.mutation("broken.explode")
 def explode(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     raise RuntimeError("the handler blew up")
 
 
-@app.mutation("slow.add")
 def slow_add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     execution_gate.wait(timeout=30)
     return _add(state, payload)
 
 
-@app.policy("counter.*")
 def limit(ctx: PolicyContext) -> PolicyDecision:
     if abs(ctx.payload.get("amount", 0)) > 1000:
         return Deny("amount above 1000")
     return Allow()
 
 
-@app.policy("re*.add")
 def two_of_three(ctx: PolicyContext) -> PolicyDecision:
     return RequireApprovals(2, approvers={"alice", "bob", "carol"})
 
 
-@app.policy("revalidated.add")
 def no_big_values(ctx: PolicyContext) -> PolicyDecision:
     if ctx.state.get("value", 0) >= 100:
         return Deny("value is already at 100 or more")
     return Allow()
 
 
-@app.policy("roles.add")
 def sre_role(ctx: PolicyContext) -> PolicyDecision:
     return RequireApprovals(1, roles={"sre"})
 
 
-@app.policy("roles.add")
 def finance_person(ctx: PolicyContext) -> PolicyDecision:
     return RequireApprovals(1, approvers={"carol"})
 
 
-@app.policy("self.add")
 def self_ok(ctx: PolicyContext) -> PolicyDecision:
     return RequireApprovals(1, approvers={"alice", "bob"}, allow_self_approval=True)
 
 
-@app.policy("quick.add")
 def quick_deadline(ctx: PolicyContext) -> PolicyDecision:
     return RequireApprovals(1, approvers={"bob"}, timeout=timedelta(hours=1))
 
 
-@app.policy("denied.*")
 def deny_all(ctx: PolicyContext) -> PolicyDecision:
     return Deny("denied by test policy")
 
@@ -102,21 +73,15 @@ def deny_all(ctx: PolicyContext) -> PolicyDecision:
 class ExecutionProbe:
     """Measures, from inside the handler, how many executions run at the same instant."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_seconds: float = 0.0, gated: set[str] | None = None) -> None:
         self.lock = threading.Lock()
         self.active: dict[str, int] = {}
         self.total_active = 0
         self.peak_total = 0
         self.peak_per_state: dict[str, int] = {}
         self.calls: list[tuple[str, int]] = []  # (request marker, state value seen)
-        self.hold_seconds = 0.0
-        self.gated: set[str] = set()  # markers that wait for execution_gate
-
-    def reset(self, hold_seconds: float, gated: set[str] | None = None) -> None:
-        with self.lock:
-            self.__init__()  # type: ignore[misc]
-            self.hold_seconds = hold_seconds
-            self.gated = gated or set()
+        self.hold_seconds = hold_seconds
+        self.gated: set[str] = gated or set()  # markers that wait for execution_gate
 
     def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         state_key = payload["state"]
@@ -140,5 +105,34 @@ class ExecutionProbe:
                 self.active[state_key] -= 1
 
 
-probe = ExecutionProbe()
-app.mutation("probe.add")(probe)
+def build_app(probe: ExecutionProbe) -> MutationApp:
+    """The test app, whose ``probe.add`` mutation runs ``probe``: each test that reads a probe
+    builds its own app around a fresh one, so no test sees another's executions."""
+    app = MutationApp(
+        directory={"alice": ["sre"], "bob": ["sre"], "carol": ["finance"], "dave": ["dev"]}
+    )
+    app.mutation("counter.add", on_stale="reject")(_add).validator(_check_amount)
+    app.mutation("reviewed.add", on_stale="reject")(_add).validator(_check_amount)
+    app.mutation("reapproved.add", on_stale="reapprove")(_add).validator(_check_amount)
+    app.mutation("revalidated.add", on_stale="revalidate")(_add).validator(_check_amount)
+    app.mutation("roles.add")(_add)
+    app.mutation("self.add")(_add)
+    app.mutation("quick.add")(_add)
+    app.mutation("autore.add", on_stale="reapprove")(_add)
+    app.mutation("denied.add")(_add)
+    app.mutation("broken.explode")(explode)
+    app.mutation("slow.add")(slow_add)
+    app.policy("counter.*")(limit)
+    app.policy("re*.add")(two_of_three)
+    app.policy("revalidated.add")(no_big_values)
+    app.policy("roles.add")(sre_role)
+    app.policy("roles.add")(finance_person)
+    app.policy("self.add")(self_ok)
+    app.policy("quick.add")(quick_deadline)
+    app.policy("denied.*")(deny_all)
+    app.mutation("probe.add")(probe)
+    return app
+
+
+# The app of tests that read no probe; its own probe is never read.
+app = build_app(ExecutionProbe())

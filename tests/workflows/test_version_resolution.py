@@ -7,7 +7,7 @@ from temporalio.testing import WorkflowEnvironment
 from mutator.client import MutatorClient
 from mutator.models import MutationRequest, PendingReason, RejectionCode, RequestStatus
 from mutator.store import Store
-from tests.conftest import running_mutator
+from tests.helpers.workers import running_mutator
 
 
 async def _pending_then_state_moves(
@@ -60,7 +60,7 @@ async def test_reapprove_strategy_resets_approvals_against_the_new_base(
             )
             return found
 
-        from tests.conftest import assert_eventually
+        from tests.helpers.workers import assert_eventually
 
         again = await assert_eventually(back_to_pending)
         assert again.approvals == []

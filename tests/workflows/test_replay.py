@@ -22,8 +22,8 @@ from mutator.lane_contracts import lane_workflow_id
 from mutator.models import BatchMode, RequestStatus
 from mutator.store import Store
 from mutator.temporal import WORKFLOW_RUNNER
-from tests import apps
-from tests.conftest import running_mutator
+from tests.helpers import apps
+from tests.helpers.workers import running_mutator
 from workflows.mutation_request import MutationRequestWorkflow
 from workflows.state_lane import StateLaneWorkflow
 
@@ -31,11 +31,11 @@ from workflows.state_lane import StateLaneWorkflow
 async def test_request_and_lane_histories_replay(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0.01)
+    execution_probe = apps.ExecutionProbe(hold_seconds=0.01)
     apps.execution_gate.set()
     tag = uuid.uuid4().hex[:6]
     hot, solo, governed = f"replay-hot-{tag}", f"replay-solo-{tag}", f"replay-gov-{tag}"
-    async with running_mutator(dev_env, sqlite_store) as client:
+    async with running_mutator(dev_env, sqlite_store, apps.build_app(execution_probe)) as client:
         direct = await client.submit(solo, "counter.add", {"amount": 1}, actor="alice")
         burst = await asyncio.gather(
             *(

@@ -1,7 +1,7 @@
 """Bad input and oversized payloads stopped at the door, from the command line.
 
-Runs on test_cli's `mutator dev` stack: every refusal exits 2 with a message naming the field
-and the problem, prints no traceback, and leaves the store as it was.
+Runs on the `mutator dev` stack of tests/helpers/cli_world.py: every refusal exits 2 with a
+message naming the field and the problem, prints no traceback, and leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ import pytest
 
 from mutator.limits import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_PAYLOAD_BYTES
 from mutator.store import Store
-from tests import test_cli
-from tests.cli_stack import CliResult, CliStack, mutator_command, poll, run_mutator
+from tests.helpers import cli_world
+from tests.helpers.cli_stack import CliResult, CliStack, mutator_command, poll, run_mutator
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
-stack = test_cli.stack
-cli_store = test_cli.cli_store
-world = test_cli.world
-World = test_cli.World
-Snapshot = test_cli.Snapshot
-ok = test_cli.ok
-uid = test_cli.uid
+stack = cli_world.stack
+cli_store = cli_world.cli_store
+world = cli_world.world
+World = cli_world.World
+Snapshot = cli_world.Snapshot
+ok = cli_world.ok
+uid = cli_world.uid
 
 
 def deep(levels: int) -> str:
@@ -125,7 +125,7 @@ def test_bad_input_exits_2_and_stores_nothing(
     message: list[str],
 ) -> None:
     args = [part.replace("{acct}", world.acct) for part in argv]
-    as_json, as_text = test_cli.parallel(stack, (*args, "--json"), tuple(args))
+    as_json, as_text = cli_world.parallel(stack, (*args, "--json"), tuple(args))
     for result in (as_json, as_text):
         assert result.code == 2, result
         assert "Traceback" not in result.stdout + result.stderr, result

@@ -8,7 +8,7 @@ import pytest
 
 from mutator.errors import MutatorInputError
 from mutator.temporal import validate_heartbeat_timeout
-from tests.cli_stack import clean_env, run_mutator
+from tests.helpers.cli_stack import clean_env, run_mutator
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "soon", "nan", "inf", ""])

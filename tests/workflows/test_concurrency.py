@@ -14,6 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities import LaneSettings
+from mutator.app import MutationApp
 from mutator.client import MutatorClient
 from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError, MutatorRefused
@@ -21,8 +22,8 @@ from mutator.lane_contracts import LaneStatus, lane_workflow_id
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
 from mutator.temporal import MutatorWorkers, build_workers
-from tests import apps
-from tests.conftest import assert_eventually, new_worker, running_mutator
+from tests.helpers import apps
+from tests.helpers.workers import assert_eventually, new_worker, running_mutator
 
 
 @pytest.fixture(autouse=True)
@@ -63,14 +64,16 @@ async def _probe(
 async def test_cap_bounds_executions_running_at_once(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0.4)
-    async with running_mutator(dev_env, sqlite_store, max_concurrent_mutations=2) as client:
+    execution_probe = apps.ExecutionProbe(hold_seconds=0.4)
+    async with running_mutator(
+        dev_env, sqlite_store, apps.build_app(execution_probe), max_concurrent_mutations=2
+    ) as client:
         states = [f"cap-{i}-{uuid.uuid4().hex[:6]}" for i in range(8)]
         done = await asyncio.gather(*(_probe(client, s, "m") for s in states))
         done = [await client.wait(r.request_id, timeout=30) for r in done]
     assert [r.status for r in done] == [RequestStatus.EXECUTED] * 8
-    assert apps.probe.peak_total == 2
-    assert len(apps.probe.calls) == 8
+    assert execution_probe.peak_total == 2
+    assert len(execution_probe.calls) == 8
 
 
 def test_cap_below_one_is_refused(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
@@ -89,9 +92,9 @@ def test_cap_below_one_is_refused(dev_env: WorkflowEnvironment, sqlite_store: St
 async def test_one_state_runs_fifo_one_at_a_time(
     dev_env: WorkflowEnvironment, store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0.02)
+    execution_probe = apps.ExecutionProbe(hold_seconds=0.02)
     state_id = f"hot-{uuid.uuid4().hex[:6]}"
-    async with running_mutator(dev_env, store) as client:
+    async with running_mutator(dev_env, store, apps.build_app(execution_probe)) as client:
         submitted = await asyncio.gather(
             *(_probe(client, state_id, f"m{i:02d}") for i in range(20))
         )
@@ -104,9 +107,9 @@ async def test_one_state_runs_fifo_one_at_a_time(
     assert [r.resulting_version for r in by_token] == list(range(1, 21))
     assert [h.request_id for h in history] == [r.request_id for r in by_token]
     # No overlap and no compare-and-set retry: each handler ran once, on the previous value.
-    assert apps.probe.peak_per_state[state_id] == 1
-    assert sorted(value for _, value in apps.probe.calls) == list(range(20))
-    assert len(apps.probe.calls) == 20
+    assert execution_probe.peak_per_state[state_id] == 1
+    assert sorted(value for _, value in execution_probe.calls) == list(range(20))
+    assert len(execution_probe.calls) == 20
     assert not [d for r in done for d in r.decisions if d.code in ("conflict", "lease_lost")]
 
 
@@ -120,10 +123,15 @@ async def test_pending_request_never_blocks_its_state(
         assert done.status == RequestStatus.EXECUTED
 
 
-def _short_leases(env: WorkflowEnvironment, store: Store) -> tuple[MutatorWorkers, MutatorClient]:
+def _short_leases(
+    env: WorkflowEnvironment, store: Store, app: MutationApp
+) -> tuple[MutatorWorkers, MutatorClient]:
     """Workers whose executions may take 2 s at most, and a client for them."""
     workers = new_worker(
-        env.client, store, lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2)
+        env.client,
+        store,
+        app=app,
+        lane_settings=LaneSettings(lease_seconds=1, execution_timeout_seconds=2),
     )
     return workers, MutatorClient(env.client, store, task_queue=workers.task_queue)
 
@@ -139,17 +147,17 @@ async def test_expired_lease_passes_on_and_fences_the_old_holder(
     dev_env: WorkflowEnvironment, sqlite_store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A lane holder whose lease expired cannot apply, even though its execution still runs."""
-    apps.probe.reset(hold_seconds=0, gated={"old"})
+    execution_probe = apps.ExecutionProbe(hold_seconds=0, gated={"old"})
     state_id = f"fence-{uuid.uuid4().hex[:6]}"
     # The old execution hangs in its handler past the execution time limit.
-    workers, client = _short_leases(dev_env, sqlite_store)
+    workers, client = _short_leases(dev_env, sqlite_store, apps.build_app(execution_probe))
     async with workers:
         apps.execution_gate.clear()
         # An expected version sends it through the lane (resolution under the lease).
         first = asyncio.create_task(_probe(client, state_id, "old", expected_version=0))
 
         async def old_is_executing() -> None:
-            assert ("old", 0) in apps.probe.calls
+            assert ("old", 0) in execution_probe.calls
 
         await assert_eventually(old_is_executing)
         second = await _probe(client, state_id, "new")
@@ -180,15 +188,15 @@ async def test_direct_handler_past_its_limit_fails_is_fenced_and_the_next_applie
 ) -> None:
     """A direct execution whose handler outlives its limit fails and cannot apply; the next
     request waits for the claim, then runs above its token."""
-    apps.probe.reset(hold_seconds=0, gated={"old"})
+    execution_probe = apps.ExecutionProbe(hold_seconds=0, gated={"old"})
     state_id = f"direct-{uuid.uuid4().hex[:6]}"
-    workers, client = _short_leases(dev_env, store)
+    workers, client = _short_leases(dev_env, store, apps.build_app(execution_probe))
     async with workers:
         apps.execution_gate.clear()
         first = asyncio.create_task(_probe(client, state_id, "old"))
 
         async def old_is_executing_directly() -> None:
-            assert ("old", 0) in apps.probe.calls
+            assert ("old", 0) in execution_probe.calls
             [claim] = store.claims(state_id)
             assert (claim.kind, claim.token) == ("direct", 1)
 
@@ -217,9 +225,9 @@ async def test_direct_handler_past_its_limit_fails_is_fenced_and_the_next_applie
 async def test_lone_request_executes_directly_and_leaves_no_claim(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0)
+    execution_probe = apps.ExecutionProbe(hold_seconds=0)
     state_id = f"solo-{uuid.uuid4().hex[:6]}"
-    async with running_mutator(dev_env, sqlite_store) as client:
+    async with running_mutator(dev_env, sqlite_store, apps.build_app(execution_probe)) as client:
         for i in range(3):
             done = await _probe(client, state_id, f"m{i}")
             assert done.status == RequestStatus.EXECUTED
@@ -238,10 +246,13 @@ async def test_lone_request_executes_directly_and_leaves_no_claim(
 async def test_idle_lane_closes_and_restarts_without_losing_requests(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0)
+    execution_probe = apps.ExecutionProbe(hold_seconds=0)
     state_id = f"idle-{uuid.uuid4().hex[:6]}"
     async with running_mutator(
-        dev_env, sqlite_store, lane_settings=LaneSettings(idle_seconds=0.3)
+        dev_env,
+        sqlite_store,
+        apps.build_app(execution_probe),
+        lane_settings=LaneSettings(idle_seconds=0.3),
     ) as client:
         lane = dev_env.client.get_workflow_handle(lane_workflow_id(state_id))
         for i in range(6):
@@ -266,10 +277,13 @@ async def test_idle_lane_closes_and_restarts_without_losing_requests(
 async def test_lane_continues_as_new_with_its_queue(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0.01)
+    execution_probe = apps.ExecutionProbe(hold_seconds=0.01)
     state_id = f"can-{uuid.uuid4().hex[:6]}"
     async with running_mutator(
-        dev_env, sqlite_store, lane_settings=LaneSettings(max_history_events=100)
+        dev_env,
+        sqlite_store,
+        apps.build_app(execution_probe),
+        lane_settings=LaneSettings(max_history_events=100),
     ) as client:
         submitted = await asyncio.gather(
             *(_probe(client, state_id, f"m{i:02d}") for i in range(15))
@@ -289,14 +303,14 @@ async def test_lane_continues_as_new_with_its_queue(
 async def test_locks_lists_holder_queue_and_lease(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0, gated={"held"})
+    execution_probe = apps.ExecutionProbe(hold_seconds=0, gated={"held"})
     state_id = f"locks-{uuid.uuid4().hex[:6]}"
-    async with running_mutator(dev_env, sqlite_store) as client:
+    async with running_mutator(dev_env, sqlite_store, apps.build_app(execution_probe)) as client:
         apps.execution_gate.clear()
         held = asyncio.create_task(_probe(client, state_id, "held"))
 
         async def held_is_executing() -> None:
-            assert ("held", 0) in apps.probe.calls
+            assert ("held", 0) in execution_probe.calls
 
         await assert_eventually(held_is_executing)
         queued = asyncio.create_task(_probe(client, state_id, "queued"))
@@ -326,7 +340,7 @@ async def test_lane_is_reentrant_for_its_holder_and_others_wait(
     from temporalio.worker import Worker
 
     from activities import LaneActivities
-    from tests.lane_owner_workflow import NestedLaneOwner
+    from tests.helpers.lane_owner_workflow import NestedLaneOwner
     from workflows.state_lane import StateLaneWorkflow
 
     state_id = f"nest-{uuid.uuid4().hex[:6]}"
@@ -390,10 +404,13 @@ async def test_lane_is_reentrant_for_its_holder_and_others_wait(
 async def test_state_goes_back_to_direct_execution_when_its_lane_is_done(
     dev_env: WorkflowEnvironment, store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0)
+    execution_probe = apps.ExecutionProbe(hold_seconds=0)
     state_id = f"back-{uuid.uuid4().hex[:6]}"
     async with running_mutator(
-        dev_env, store, lane_settings=LaneSettings(idle_seconds=0.5)
+        dev_env,
+        store,
+        apps.build_app(execution_probe),
+        lane_settings=LaneSettings(idle_seconds=0.5),
     ) as client:
         # A lane turn that applies takes its claim with it: the next one is direct again.
         first = await _probe(client, state_id, "lane", expected_version=0)
@@ -429,14 +446,14 @@ async def test_state_goes_back_to_direct_execution_when_its_lane_is_done(
 async def test_request_terminated_while_waiting_is_not_executed(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0, gated={"held"})
+    execution_probe = apps.ExecutionProbe(hold_seconds=0, gated={"held"})
     state_id = f"term-{uuid.uuid4().hex[:6]}"
-    async with running_mutator(dev_env, sqlite_store) as client:
+    async with running_mutator(dev_env, sqlite_store, apps.build_app(execution_probe)) as client:
         apps.execution_gate.clear()
         held = asyncio.create_task(_probe(client, state_id, "held", expected_version=0))
 
         async def held_is_executing() -> None:
-            assert ("held", 0) in apps.probe.calls
+            assert ("held", 0) in execution_probe.calls
 
         await assert_eventually(held_is_executing)
         queued = asyncio.create_task(_probe(client, state_id, "queued"))
@@ -464,4 +481,4 @@ async def test_request_terminated_while_waiting_is_not_executed(
     assert after.status == RequestStatus.EXECUTED
     history = await client.history(state_id)
     assert [h.request_id for h in history] == [f"{state_id}-held", f"{state_id}-after"]
-    assert [marker for marker, _ in apps.probe.calls] == ["held", "after"]
+    assert [marker for marker, _ in execution_probe.calls] == ["held", "after"]

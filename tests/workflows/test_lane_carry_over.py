@@ -16,9 +16,9 @@ from activities import LaneSettings
 from mutator.lane_contracts import lane_workflow_id
 from mutator.models import RequestStatus
 from mutator.store import Store
-from tests import apps
-from tests.conftest import assert_eventually, running_mutator
-from tests.replays import assert_replays
+from tests.helpers import apps
+from tests.helpers.replays import assert_replays
+from tests.helpers.workers import assert_eventually, running_mutator
 from workflows.state_lane import SHOWN_WAITING
 
 pytestmark = pytest.mark.fault
@@ -32,11 +32,14 @@ CARRY_OVER_LIMIT = 50_000
 async def test_lane_carries_owners_not_payloads_over_continue_as_new(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    apps.probe.reset(hold_seconds=0.05)
+    execution_probe = apps.ExecutionProbe(hold_seconds=0.05)
     apps.execution_gate.set()
     state_id = f"big-can-{uuid.uuid4().hex[:6]}"
     async with running_mutator(
-        dev_env, sqlite_store, lane_settings=LaneSettings(max_history_events=100)
+        dev_env,
+        sqlite_store,
+        apps.build_app(execution_probe),
+        lane_settings=LaneSettings(max_history_events=100),
     ) as client:
         submitted = await asyncio.gather(
             *(
@@ -75,10 +78,12 @@ async def test_lane_details_sum_up_a_long_queue(
 ) -> None:
     """The Temporal UI's Current Details of a lane list the first waiting requests only."""
     state_id = f"long-{uuid.uuid4().hex[:6]}"
-    apps.probe.reset(hold_seconds=0, gated={"held"})
+    execution_probe = apps.ExecutionProbe(hold_seconds=0, gated={"held"})
     apps.execution_gate.clear()
     try:
-        async with running_mutator(dev_env, sqlite_store) as client:
+        async with running_mutator(
+            dev_env, sqlite_store, apps.build_app(execution_probe)
+        ) as client:
 
             def probe(marker: str, expected_version: int | None = None) -> Any:
                 return client.submit(
@@ -94,7 +99,7 @@ async def test_lane_details_sum_up_a_long_queue(
             held = asyncio.create_task(probe("held", expected_version=0))
 
             async def executing() -> None:
-                assert ("held", 0) in apps.probe.calls
+                assert ("held", 0) in execution_probe.calls
 
             await assert_eventually(executing)
             queued = [asyncio.create_task(probe(f"q{i:02d}")) for i in range(SHOWN_WAITING + 5)]

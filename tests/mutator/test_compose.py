@@ -21,9 +21,9 @@ from sqlalchemy import create_engine, make_url, text
 
 from mutator.store import Store
 from mutator.temporal import SEARCH_ATTRIBUTES
-from tests.postgres import PostgresServer
+from tests.helpers.postgres import PostgresServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "initdb" / "10-mutator-store.sh"

@@ -17,14 +17,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from mutator.lane_contracts import LaneStatus, lane_workflow_id
 from mutator.models import MutationRequest
-from tests.cli_stack import CliResult, CliStack
-from tests.conftest import assert_eventually
-from tests.fault_rig import (
+from tests.helpers.cli_stack import CliResult, CliStack
+from tests.helpers.fault_rig import (
     HEARTBEAT_TIMEOUT_SECONDS,
     RECOVERY_SLACK_SECONDS,
     FaultRig,
     fault_cycles,
 )
+from tests.helpers.workers import assert_eventually
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 

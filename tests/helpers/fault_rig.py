@@ -2,7 +2,7 @@
 
 Fault-injection tests (marker ``fault``) start workers with ``FaultRig.start_worker``,
 SIGKILL them with ``kill`` and watch the store and the handler's run markers
-(``tests/fault_app.py``) from the test.
+(``tests/helpers/fault_app.py``) from the test.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from mutator.client import MutatorClient
 from mutator.contracts import REQUEST_WORKFLOW, request_workflow_id
 from mutator.models import MutationRequest, RequestStatus, SubmitRequestInput
 from mutator.store import Store
-from tests.cli_stack import clean_env, mutator_command
-from tests.conftest import assert_eventually
+from tests.helpers.cli_stack import clean_env, mutator_command
+from tests.helpers.workers import assert_eventually
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FAULT_APP = "tests.fault_app:app"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FAULT_APP = "tests.helpers.fault_app:app"
 # The workers' heartbeat timeout here: how soon a killed worker's execution is retried.
 HEARTBEAT_TIMEOUT_SECONDS = 2.0
 # A new worker process is up within this (imports, connection, first polls; 2 busy cores).

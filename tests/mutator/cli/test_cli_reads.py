@@ -13,8 +13,8 @@ import pytest
 
 from mutator.models import RequestStatus
 from mutator.store import Store
-from tests.cli_stack import CliResult, clean_env, run_mutator
-from tests.test_listing import T0, request
+from tests.helpers.cli_stack import CliResult, clean_env, run_mutator
+from tests.helpers.records import T0, request
 
 # Nothing a read needs: the Temporal SDK (and its Rust core), and Alembic's migration scripts.
 NEVER_IMPORTED = ("temporalio", "alembic")

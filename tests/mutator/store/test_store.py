@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -16,7 +15,6 @@ from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.models import (
     Approval,
     ApprovalRequirement,
-    Decision,
     DecisionCategory,
     MutationRequest,
     PendingReason,
@@ -25,67 +23,20 @@ from mutator.models import (
     RequestStatus,
 )
 from mutator.store import CompareAndSetLost, ProjectionConflict, Store, VersionConflict
-from tests.postgres import PostgresServer
+from tests.helpers.postgres import PostgresServer
+from tests.helpers.records import (
+    T0,
+    add,
+    assert_aware_utc,
+    decision,
+    executed,
+    make_request,
+    run_concurrently,
+)
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 # A time with a non-UTC offset: it must come back as the same instant, in UTC.
 CEST = timezone(timedelta(hours=2))
-T = TypeVar("T")
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/x"
-
-
-def decision(
-    code: str,
-    at: datetime = T0,
-    *,
-    category: DecisionCategory = DecisionCategory.LIFECYCLE,
-    actor: str = "alice",
-    reason: str = "",
-) -> Decision:
-    return Decision(category=category, code=code, actor=actor, reason=reason, at=at)
-
-
-def make_request(
-    request_id: str,
-    *,
-    state_id: str = "acct-1",
-    status: RequestStatus = RequestStatus.PENDING,
-    revision: int = 1,
-    created_at: datetime = T0,
-    decisions: list[Decision] | None = None,
-    **fields: Any,
-) -> MutationRequest:
-    return MutationRequest(
-        request_id=request_id,
-        state_id=state_id,
-        mutation="accounts.deposit",
-        payload={"amount": 5},
-        requester="alice",
-        status=status,
-        revision=revision,
-        created_at=created_at,
-        updated_at=created_at,
-        decisions=decisions if decisions is not None else [decision("submitted", created_at)],
-        **fields,
-    )
-
-
-def executed(request_id: str, *, state_id: str = "acct-1", revision: int = 1) -> MutationRequest:
-    """What the workflow hands to ``apply``: the ``executed`` revision of a request."""
-    return make_request(
-        request_id,
-        state_id=state_id,
-        status=RequestStatus.EXECUTED,
-        revision=revision,
-        decisions=[decision("submitted"), decision("executed", T0 + timedelta(seconds=1))],
-    )
-
-
-def add(amount: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def change(data: dict[str, Any]) -> dict[str, Any]:
-        return {**data, "balance": data.get("balance", 0) + amount}
-
-    return change
 
 
 class Boom(Exception):
@@ -94,35 +45,6 @@ class Boom(Exception):
 
 def explode(_: dict[str, Any]) -> dict[str, Any]:
     raise Boom("handler failed")
-
-
-def run_concurrently(work: Callable[[int], T], count: int, timeout: float = 60) -> list[T]:
-    """Run ``work(0..count-1)`` in threads released together; fail (not hang) on a deadlock."""
-    barrier = threading.Barrier(count, timeout=timeout)
-    results: dict[int, T] = {}
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not any(t.is_alive() for t in threads), f"threads still running after {timeout}s"
-    if errors:
-        raise errors[0]
-    return [results[i] for i in range(count)]
-
-
-def assert_aware_utc(value: datetime) -> None:
-    assert value.tzinfo is not None
-    assert value.utcoffset() == timedelta(0)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -11,15 +11,15 @@ from sqlalchemy import insert, inspect, text
 
 from mutator.errors import MutatorInputError
 from mutator.listing import RequestPage, decode_cursor, encode_cursor
-from mutator.models import Decision, DecisionCategory, MutationRequest, PendingReason, RequestStatus
+from mutator.models import MutationRequest, PendingReason, RequestStatus
 from mutator.reader import StoreReader
 from mutator.store import Store
 from mutator.store.listing import Filters, page_query
 from mutator.store.schema import requests
 from mutator.store.store import MIGRATIONS_DIR, SCHEMA_HEAD
-from tests.postgres import PostgresServer
+from tests.helpers.postgres import PostgresServer
+from tests.helpers.records import T0, request
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LISTING_INDEXES = {
     "ix_mutator_requests_created",
     "ix_mutator_requests_status_created",
@@ -28,33 +28,6 @@ LISTING_INDEXES = {
     "ix_mutator_requests_requester_created",
     "ix_mutator_requests_batches_created",
 }
-
-
-def request(
-    request_id: str,
-    created_at: datetime,
-    *,
-    state_id: str = "a",
-    mutation: str = "counter.add",
-    requester: str = "alice",
-    status: RequestStatus = RequestStatus.PENDING,
-    pending_reason: PendingReason | None = PendingReason.APPROVAL,
-) -> MutationRequest:
-    return MutationRequest(
-        request_id=request_id,
-        state_id=state_id,
-        mutation=mutation,
-        payload={"amount": 1, "blob": "x" * 1000},
-        requester=requester,
-        status=status,
-        pending_reason=pending_reason,
-        revision=1,
-        created_at=created_at,
-        updated_at=created_at,
-        decisions=[
-            Decision(category=DecisionCategory.LIFECYCLE, code="submitted", actor=requester, at=T0)
-        ],
-    )
 
 
 def seed(store: Store) -> list[MutationRequest]:

@@ -13,9 +13,9 @@ from mutator.client import MutatorClient
 from mutator.metrics import prometheus_runtime
 from mutator.store import Store
 from mutator.temporal import build_workers, connect_temporal
-from tests import apps
-from tests.cli_stack import free_port
-from tests.conftest import assert_eventually
+from tests.helpers import apps
+from tests.helpers.cli_stack import free_port
+from tests.helpers.workers import assert_eventually
 
 
 def _scrape(port: int) -> str:
