@@ -67,6 +67,7 @@ from mutator.models import (
     BatchMode,
     LockInfo,
     MutationRequest,
+    RequestStatus,
     SubmitRequestInput,
     batch_state_id,
 )
@@ -280,7 +281,9 @@ class MutatorClient(StoreReader):
                 SearchAttributePair(
                     SearchAttributeKey.for_keyword("MutationRequester"), submitted.requester
                 ),
-                SearchAttributePair(SearchAttributeKey.for_keyword("MutationStatus"), "pending"),
+                SearchAttributePair(
+                    SearchAttributeKey.for_keyword("MutationStatus"), RequestStatus.PENDING.value
+                ),
             ]
         )
         start: WithStartWorkflowOperation[Any, RequestWorkflowResult] = WithStartWorkflowOperation(

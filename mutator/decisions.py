@@ -34,7 +34,7 @@ class DecisionCode(StrEnum):
     CANCELED = "canceled"
     EXPIRED = "expired"
     FAILED = "failed"
-    LEASE_LOST = "lease_lost"
+    LEASE_LOST = "lease_lost"  # no longer written; kept for records stored before lanes ran
     REFUSED_ATTEMPT = "refused_attempt"
     REFUSED_ATTEMPTS_CAPPED = "refused_attempts_capped"
     APPROVALS_RESET = "approvals_reset"

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionCategory,
         ItemOutcome,
         MutationRequest,
+        OnStale,
         PendingReason,
         RejectionCode,
         RequestStatus,
@@ -78,7 +79,7 @@ class MutationRequestWorkflow(RequestVotes):
         self.save_lock = asyncio.Lock()
         self.lanes = {}
         self.lane_queued = False
-        self.on_stale = "reject"
+        self.on_stale: OnStale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
