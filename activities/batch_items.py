@@ -27,12 +27,12 @@ MAX_CAS_ATTEMPTS = 50
 
 
 class ItemError(Exception):
-    """A batch item refused or failed; ``index`` says which."""
+    """A batch item refused or failed; ``index`` says which, ``error_type`` how (an ERR_*)."""
 
-    def __init__(self, index: int, kind: str, message: str) -> None:
+    def __init__(self, index: int, error_type: str, message: str) -> None:
         super().__init__(f"item {index}: {message}")
         self.index = index
-        self.kind = kind
+        self.error_type = error_type
 
 
 def apply_items(
@@ -75,8 +75,7 @@ def apply_items(
             versions = store.apply_changes(changes, finalize)
             return ExecuteItemsResult(versions=versions, request=stored[0] if stored else None)
         except ItemError as exc:
-            kind = ERR_VALIDATION if exc.kind == "validation" else ERR_MUTATION_FAILED
-            raise _item_failure(exc.index, kind, str(exc.__cause__ or exc)) from exc
+            raise _item_failure(exc.index, exc.error_type, str(exc.__cause__ or exc)) from exc
         except VersionConflict as exc:
             index = input.items[exc.index].index
             raise _item_failure(index, ERR_VERSION_CONFLICT, str(exc)) from exc
@@ -99,9 +98,9 @@ def _with_index(
         try:
             return change(data)
         except ValidationRefused as exc:
-            raise ItemError(index, "validation", str(exc)) from exc
+            raise ItemError(index, ERR_VALIDATION, str(exc)) from exc
         except HandlerFailed as exc:
-            raise ItemError(index, "handler", str(exc)) from exc
+            raise ItemError(index, ERR_MUTATION_FAILED, str(exc)) from exc
 
     return indexed
 

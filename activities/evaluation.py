@@ -8,6 +8,7 @@ from typing import Any
 from activities.outcomes import users_bug
 from mutator.app import Evaluation
 from mutator.contracts import ERR_POLICY_FAILED, EvaluateResult
+from mutator.decisions import EvaluationOutcome
 from mutator.lane_contracts import LaneOutcome
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
@@ -44,7 +45,7 @@ def executed_earlier(req: MutationRequest, recorded: MutationRequest) -> Evaluat
     """The evaluation's answer for a request an earlier attempt executed directly."""
     assert recorded.resulting_version is not None
     return EvaluateResult(
-        outcome="allow",
+        outcome=EvaluationOutcome.ALLOW,
         state_version=recorded.resulting_version - 1,
         executed=LaneOutcome(state_id=req.state_id, token=0, request=recorded),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mutator.decisions import DecisionCode, SystemActor
 from mutator.models import Decision, DecisionCategory, MutationRequest, RequestStatus
 
 
@@ -24,7 +25,11 @@ def executed_record(
     now = datetime.now(UTC)
 
     def decide(
-        category: DecisionCategory, code: str, reason: str, at: datetime, actor: str = "system"
+        category: DecisionCategory,
+        code: DecisionCode,
+        reason: str,
+        at: datetime,
+        actor: str = SystemActor.SYSTEM,
     ) -> None:
         record.decisions.append(
             Decision(category=category, code=code, actor=actor, reason=reason, at=at)
@@ -32,24 +37,35 @@ def executed_record(
 
     if direct:
         record.revision = request.revision + 1
-        decide(DecisionCategory.LIFECYCLE, "approved", "allowed by policy", granted_at, "policy")
+        decide(
+            DecisionCategory.LIFECYCLE,
+            DecisionCode.APPROVED,
+            "allowed by policy",
+            granted_at,
+            SystemActor.POLICY,
+        )
     elif token is not None:
-        decide(DecisionCategory.LIFECYCLE, "lane_acquired", f"fencing token {token}", granted_at)
+        decide(
+            DecisionCategory.LIFECYCLE,
+            DecisionCode.LANE_ACQUIRED,
+            f"fencing token {token}",
+            granted_at,
+        )
     if expected_version is not None:
         decide(
             DecisionCategory.VERSION_RESOLUTION,
-            "current",
+            DecisionCode.CURRENT,
             f"state is at the base version {expected_version}",
             granted_at,
         )
     decide(
         DecisionCategory.LIFECYCLE,
-        "executing",
+        DecisionCode.EXECUTING,
         f"state free: executed directly, fencing token {token}" if direct else "",
         granted_at,
     )
     # The store fills in the resulting version.
-    decide(DecisionCategory.LIFECYCLE, "executed", "", now)
+    decide(DecisionCategory.LIFECYCLE, DecisionCode.EXECUTED, "", now)
     record.status = RequestStatus.EXECUTED
     record.pending_reason = None
     record.updated_at = now

@@ -56,6 +56,7 @@ from mutator.contracts import (
     SaveRequestInput,
     SaveRequestResult,
 )
+from mutator.decisions import EvaluationOutcome
 from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
@@ -105,7 +106,11 @@ class RequestActivities:
             limit=None,
             what=f"evaluation of {req.request_id}",
         )
-        if input.join_lane_if_allowed and result.outcome == "allow" and not req.items:
+        if (
+            input.join_lane_if_allowed
+            and result.outcome == EvaluationOutcome.ALLOW
+            and not req.items
+        ):
             await self.lanes.join(
                 AcquireLaneInput(
                     state_id=req.state_id,
@@ -147,7 +152,7 @@ class RequestActivities:
             message = f"{exc}: not applied, and its fencing token is refused from now on"
             log_outcome(logging.WARNING, message, ERR_HANDLER_TIMEOUT)
             return EvaluateResult(
-                outcome="allow",
+                outcome=EvaluationOutcome.ALLOW,
                 state_version=0,
                 executed=LaneOutcome(
                     state_id=req.state_id, token=0, error_type=ERR_HANDLER_TIMEOUT, error=message
@@ -170,7 +175,7 @@ class RequestActivities:
         except BaseException:
             self.store.release_direct(req.state_id, owner, token)
             raise
-        if result.outcome != "allow":
+        if result.outcome != EvaluationOutcome.ALLOW:
             self.store.release_direct(req.state_id, owner, token)
             return result
         record = executed_record(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mutator.decisions import EvaluationOutcome
 from mutator.limits import PayloadLimits
 from mutator.models import ON_STALE_CHOICES, ApprovalRequirement, OnStale
 from mutator.policies import (
@@ -59,7 +60,7 @@ class Mutation:
 class Evaluation:
     """Outcome of validators plus every matching policy for one request."""
 
-    outcome: str  # "allow" | "deny" | "invalid" | "require_approvals"
+    outcome: EvaluationOutcome
     reason: str
     requirements: list[ApprovalRequirement]
 
@@ -125,11 +126,11 @@ class MutationApp:
         mutation = self.get(ctx.mutation)
         too_large = self.limits.payload_refusal(ctx.payload)
         if too_large is not None:
-            return Evaluation("invalid", too_large, [])
+            return Evaluation(EvaluationOutcome.INVALID, too_large, [])
         try:
             mutation.validate(ctx.state, ctx.payload)
         except ValidationRefused as exc:
-            return Evaluation("invalid", str(exc), [])
+            return Evaluation(EvaluationOutcome.INVALID, str(exc), [])
         decisions: list[NamedDecision] = []
         for pattern, name, fn in self.policies:
             if not fnmatch.fnmatchcase(ctx.mutation, pattern):
@@ -143,11 +144,11 @@ class MutationApp:
             decisions.append(NamedDecision(name, decision))
         combined = combine(decisions)
         if combined.denied:
-            return Evaluation("deny", combined.deny_reason, [])
+            return Evaluation(EvaluationOutcome.DENY, combined.deny_reason, [])
         if combined.requirements:
             reqs = [self._requirement(d) for d in combined.requirements]
-            return Evaluation("require_approvals", "", reqs)
-        return Evaluation("allow", "", [])
+            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", reqs)
+        return Evaluation(EvaluationOutcome.ALLOW, "", [])
 
     def evaluate_batch(self, contexts: Sequence[PolicyContext]) -> Evaluation:
         """One governance decision over every item: any invalid or denied item decides it;
@@ -156,25 +157,25 @@ class MutationApp:
         requirements: list[ApprovalRequirement] = []
         too_large = self.limits.batch_refusal([ctx.payload for ctx in contexts])
         if too_large is not None:
-            return Evaluation("invalid", too_large, [])
+            return Evaluation(EvaluationOutcome.INVALID, too_large, [])
         for index, ctx in enumerate(contexts):
             label = f"item {index} ({ctx.mutation} on {ctx.state_id})"
             try:
                 evaluation = self.evaluate(ctx)
             except UnknownMutationError as exc:
-                return Evaluation("invalid", f"{label}: {exc}", [])
-            if evaluation.outcome == "invalid":
-                return Evaluation("invalid", f"{label}: {evaluation.reason}", [])
-            if evaluation.outcome == "deny":
+                return Evaluation(EvaluationOutcome.INVALID, f"{label}: {exc}", [])
+            if evaluation.outcome == EvaluationOutcome.INVALID:
+                return Evaluation(EvaluationOutcome.INVALID, f"{label}: {evaluation.reason}", [])
+            if evaluation.outcome == EvaluationOutcome.DENY:
                 denials.append(f"{label}: {evaluation.reason}")
             for requirement in evaluation.requirements:
                 if requirement not in requirements:
                     requirements.append(requirement)
         if denials:
-            return Evaluation("deny", "; ".join(denials), [])
+            return Evaluation(EvaluationOutcome.DENY, "; ".join(denials), [])
         if requirements:
-            return Evaluation("require_approvals", "", requirements)
-        return Evaluation("allow", "", [])
+            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", requirements)
+        return Evaluation(EvaluationOutcome.ALLOW, "", [])
 
     def _requirement(self, named: NamedDecision) -> ApprovalRequirement:
         decision = named.decision

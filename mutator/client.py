@@ -67,12 +67,14 @@ from mutator.models import (
     BatchMode,
     LockInfo,
     MutationRequest,
+    RequestStatus,
     SubmitRequestInput,
     batch_state_id,
 )
 from mutator.reader import StoreReader
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
+from mutator.store.schema import ClaimKind
 from mutator.temporal import connect_temporal
 
 # A lane whose worker is gone would hold a status query until the server gives up.
@@ -279,7 +281,9 @@ class MutatorClient(StoreReader):
                 SearchAttributePair(
                     SearchAttributeKey.for_keyword("MutationRequester"), submitted.requester
                 ),
-                SearchAttributePair(SearchAttributeKey.for_keyword("MutationStatus"), "pending"),
+                SearchAttributePair(
+                    SearchAttributeKey.for_keyword("MutationStatus"), RequestStatus.PENDING.value
+                ),
             ]
         )
         start: WithStartWorkflowOperation[Any, RequestWorkflowResult] = WithStartWorkflowOperation(
@@ -450,13 +454,13 @@ class MutatorClient(StoreReader):
         prefix = request_workflow_id("")
         for claim in claims:
             lock = by_state.get(claim.state_id)
-            if claim.kind != "direct" or (lock is not None and lock.holder_request_id):
+            if claim.kind != ClaimKind.DIRECT or (lock is not None and lock.holder_request_id):
                 continue
             # Requests that joined the lane meanwhile wait for this execution first.
             waiting = [
                 c.owner.removeprefix(prefix)
                 for c in claims
-                if c.state_id == claim.state_id and c.kind == "lane"
+                if c.state_id == claim.state_id and c.kind == ClaimKind.LANE
             ]
             direct = LockInfo(
                 state_id=claim.state_id,

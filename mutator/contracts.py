@@ -9,11 +9,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from mutator.decisions import EvaluationOutcome
 from mutator.ids import request_workflow_id as request_workflow_id
 from mutator.lane_contracts import LaneOutcome
 from mutator.limits import MAX_ID_CHARS
 from mutator.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
-from mutator.models import ApprovalRequirement, BatchItemResult, MutationRequest, RequestStatus
+from mutator.models import (
+    ApprovalRequirement,
+    BatchItemResult,
+    MutationRequest,
+    OnStale,
+    RequestStatus,
+)
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
 EXECUTE_ACTIVITY = "mutator.execute_mutation"
@@ -51,11 +58,11 @@ class EvaluateInput(BaseModel):
 
 
 class EvaluateResult(BaseModel):
-    outcome: str  # "allow" | "deny" | "invalid" | "require_approvals"
+    outcome: EvaluationOutcome
     reason: str = ""
     requirements: list[ApprovalRequirement] = Field(default_factory=list)
     state_version: int
-    on_stale: str = "reject"
+    on_stale: OnStale = "reject"
     item_versions: list[int] = Field(default_factory=list)
     lane_requested: bool = False
     # Allowed, and the state was free: executed in the same activity (or refused/failed).

@@ -43,6 +43,9 @@ TERMINAL_STATUSES = frozenset(
     }
 )
 
+# Ended without its change applied (or it never will be): the CLI exits with code 1.
+NOT_APPLIED_STATUSES = TERMINAL_STATUSES - {RequestStatus.EXECUTED, RequestStatus.COMPENSATED}
+
 
 class PendingReason(StrEnum):
     APPROVAL = "approval"

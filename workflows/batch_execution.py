@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveVersionsInput,
         ResolveVersionsResult,
     )
+    from mutator.decisions import DecisionCode, SystemActor
     from mutator.models import (
         BatchItemResult,
         BatchMode,
@@ -67,8 +68,8 @@ async def _atomic(record: RequestRecord) -> None:
             held.append(lane)
             record.decide(
                 DecisionCategory.LIFECYCLE,
-                "lane_acquired",
-                "system",
+                DecisionCode.LANE_ACQUIRED,
+                SystemActor.SYSTEM,
                 f"{lane.state_id}: fencing token {grant.token}",
             )
         stale = await _stale_items(items)
@@ -80,7 +81,9 @@ async def _atomic(record: RequestRecord) -> None:
                     _mark(item, ItemOutcome.ROLLED_BACK, "not applied: another item was stale")
             record.reject_with(RejectionCode.STALE, _summary(items))
         else:
-            record.set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
+            record.set_status(
+                RequestStatus.EXECUTING, None, DecisionCode.EXECUTING, SystemActor.SYSTEM, ""
+            )
             await record.save()
             await _apply_atomically(record, lanes)
     except (Exception, asyncio.CancelledError):
@@ -123,7 +126,7 @@ async def _apply_atomically(record: RequestRecord, lanes: list[LaneSession]) -> 
 
 async def _one_by_one(record: RequestRecord, *, stop_at_failure: bool) -> None:
     items = record.request.items
-    record.set_status(RequestStatus.EXECUTING, None, "executing", "system", "")
+    record.set_status(RequestStatus.EXECUTING, None, DecisionCode.EXECUTING, SystemActor.SYSTEM, "")
     stopped: int | None = None
     for item in items:
         if stopped is not None:
@@ -134,7 +137,9 @@ async def _one_by_one(record: RequestRecord, *, stop_at_failure: bool) -> None:
         if stop_at_failure and item.outcome != ItemOutcome.APPLIED:
             stopped = item.index
     if all(item.outcome == ItemOutcome.APPLIED for item in items):
-        record.set_status(RequestStatus.EXECUTED, None, "executed", "system", _summary(items))
+        record.set_status(
+            RequestStatus.EXECUTED, None, DecisionCode.EXECUTED, SystemActor.SYSTEM, _summary(items)
+        )
     else:
         record.fail(_summary(items))
     await record.save()
@@ -145,8 +150,8 @@ async def _run_one(record: RequestRecord, item: BatchItemResult) -> None:
     grant = await lane.acquire()
     record.decide(
         DecisionCategory.LIFECYCLE,
-        "lane_acquired",
-        "system",
+        DecisionCode.LANE_ACQUIRED,
+        SystemActor.SYSTEM,
         f"item {item.index} on {item.state_id}: fencing token {grant.token}",
     )
     try:
@@ -255,8 +260,8 @@ def _summary(items: list[BatchItemResult]) -> str:
 def _executed_decision(record: RequestRecord) -> Decision:
     return Decision(
         category=DecisionCategory.LIFECYCLE,
-        code="executed",
-        actor="system",
+        code=DecisionCode.EXECUTED,
+        actor=SystemActor.SYSTEM,
         reason=f"{len(record.request.items)} items applied in one transaction",
         at=workflow.now(),
     )

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         RequestUpdateResult,
         RequestWorkflowResult,
     )
+    from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
     from mutator.lane_contracts import (
         LaneExecution,
         LaneGrant,
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionCategory,
         ItemOutcome,
         MutationRequest,
+        OnStale,
         PendingReason,
         RejectionCode,
         RequestStatus,
@@ -77,7 +79,7 @@ class MutationRequestWorkflow(RequestVotes):
         self.save_lock = asyncio.Lock()
         self.lanes = {}
         self.lane_queued = False
-        self.on_stale = "reject"
+        self.on_stale: OnStale = "reject"
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -176,7 +178,9 @@ class MutationRequestWorkflow(RequestVotes):
 
     @workflow.run
     async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
-        self.decide(DecisionCategory.LIFECYCLE, "submitted", input.requester, input.reason)
+        self.decide(
+            DecisionCategory.LIFECYCLE, DecisionCode.SUBMITTED, input.requester, input.reason
+        )
         # Held through the evaluation: a request that executes directly stores its first
         # revision with the change (refusals recorded meanwhile are saved after it).
         async with self.save_lock:
@@ -241,15 +245,15 @@ class MutationRequestWorkflow(RequestVotes):
 
     def _admit(self, evaluation: EvaluateResult) -> None:
         self.on_stale = evaluation.on_stale
-        if evaluation.outcome in ("deny", "invalid"):
+        if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
             for item in self.request.items:
                 item.outcome = ItemOutcome.NOT_RUN
                 item.reason = f"not run: the request was refused ({evaluation.outcome})"
-        if evaluation.outcome == "deny":
+        if evaluation.outcome == EvaluationOutcome.DENY:
             self.reject_with(RejectionCode.POLICY_DENIED, evaluation.reason)
-        elif evaluation.outcome == "invalid":
+        elif evaluation.outcome == EvaluationOutcome.INVALID:
             self.reject_with(RejectionCode.VALIDATION_FAILED, evaluation.reason)
-        elif evaluation.outcome == "require_approvals":
+        elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
             self.request.required_approvals = evaluation.requirements
             for item, version in zip(self.request.items, evaluation.item_versions, strict=False):
                 if item.base_version is None:
@@ -259,7 +263,13 @@ class MutationRequestWorkflow(RequestVotes):
                 self.request.base_version = evaluation.state_version
             self._await_approval_state(PendingReason.APPROVAL)
         else:
-            self.set_status(RequestStatus.APPROVED, None, "approved", "policy", "allowed by policy")
+            self.set_status(
+                RequestStatus.APPROVED,
+                None,
+                DecisionCode.APPROVED,
+                SystemActor.POLICY,
+                "allowed by policy",
+            )
 
     def _await_approval_state(self, reason: PendingReason) -> None:
         timeout = min(r.timeout_seconds for r in self.request.required_approvals)
@@ -267,8 +277,8 @@ class MutationRequestWorkflow(RequestVotes):
         self.set_status(
             RequestStatus.PENDING,
             reason,
-            "pending",
-            "policy",
+            DecisionCode.PENDING,
+            SystemActor.POLICY,
             rules.describe_progress(
                 self.request.required_approvals, self.request.requester, self.request.approvals
             ),
@@ -287,8 +297,8 @@ class MutationRequestWorkflow(RequestVotes):
                 self.set_status(
                     RequestStatus.EXPIRED,
                     None,
-                    "expired",
-                    "system",
+                    DecisionCode.EXPIRED,
+                    SystemActor.SYSTEM,
                     "no quorum before the deadline",
                 )
             await self.save()
@@ -300,8 +310,8 @@ class MutationRequestWorkflow(RequestVotes):
             self.set_status(
                 RequestStatus.APPROVED,
                 None,
-                "approved",
-                "approvers",
+                DecisionCode.APPROVED,
+                SystemActor.APPROVERS,
                 rules.describe_progress(
                     self.request.required_approvals, self.request.requester, self.request.approvals
                 ),
@@ -343,12 +353,17 @@ class MutationRequestWorkflow(RequestVotes):
         if via_lane:
             self.decide(
                 DecisionCategory.LIFECYCLE,
-                "lane_acquired",
-                "system",
+                DecisionCode.LANE_ACQUIRED,
+                SystemActor.SYSTEM,
                 f"fencing token {outcome.token}",
             )
         if outcome.error_type == ERR_VERSION_CONFLICT and outcome.current_version is not None:
-            self.decide(DecisionCategory.VERSION_RESOLUTION, "conflict", "system", outcome.error)
+            self.decide(
+                DecisionCategory.VERSION_RESOLUTION,
+                DecisionCode.CONFLICT,
+                SystemActor.SYSTEM,
+                outcome.error,
+            )
         elif outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
             self.reject_with(RejectionCode.VALIDATION_FAILED, outcome.error)
         else:
@@ -360,7 +375,9 @@ class MutationRequestWorkflow(RequestVotes):
         )
         base = self.request.base_version
         reason = f"base version {base}, state is at version {current}"
-        self.decide(DecisionCategory.VERSION_RESOLUTION, "stale", "system", reason)
+        self.decide(
+            DecisionCategory.VERSION_RESOLUTION, DecisionCode.STALE, SystemActor.SYSTEM, reason
+        )
         if self.on_stale == "reapprove" and not self.request.required_approvals:
             # Allowed at once, stale against its --expected-version: nobody to ask again.
             self.reject_with(RejectionCode.STALE, f"{reason}; no approvals to renew")
@@ -369,8 +386,8 @@ class MutationRequestWorkflow(RequestVotes):
             self.request.base_version = current
             self.decide(
                 DecisionCategory.APPROVAL,
-                "approvals_reset",
-                "system",
+                DecisionCode.APPROVALS_RESET,
+                SystemActor.SYSTEM,
                 f"re-approval needed against version {current}",
             )
             self._await_approval_state(PendingReason.APPROVAL)
@@ -379,15 +396,15 @@ class MutationRequestWorkflow(RequestVotes):
             evaluation = await self._evaluate()
             if evaluation is None:
                 pass
-            elif evaluation.outcome in ("deny", "invalid"):
+            elif evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
                 self._admit(evaluation)
-            elif evaluation.outcome == "require_approvals":
+            elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
                 self.request.required_approvals = evaluation.requirements
                 if self._quorum():
                     self.decide(
                         DecisionCategory.VERSION_RESOLUTION,
-                        "revalidated",
-                        "system",
+                        DecisionCode.REVALIDATED,
+                        SystemActor.SYSTEM,
                         f"policies and validators pass on version {current}",
                     )
                 else:
@@ -395,8 +412,8 @@ class MutationRequestWorkflow(RequestVotes):
             else:
                 self.decide(
                     DecisionCategory.VERSION_RESOLUTION,
-                    "revalidated",
-                    "system",
+                    DecisionCode.REVALIDATED,
+                    SystemActor.SYSTEM,
                     f"policies and validators pass on version {current}",
                 )
         else:

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules
     from mutator import metrics
     from mutator.contracts import SAVE_REQUEST_ACTIVITY, SaveRequestInput, SaveRequestResult
+    from mutator.decisions import DecisionCode, SystemActor, rejected_code
     from mutator.lane_contracts import LaneGrant, LaneOutcome
     from mutator.models import (
         Decision,
@@ -55,7 +56,13 @@ class RequestRecord:
         if outcome.state_id in self.lanes:
             await self.lanes[outcome.state_id].on_outcome(outcome)
 
-    def decide(self, category: DecisionCategory, code: str, actor: str, reason: str) -> None:
+    def decide(
+        self, category: DecisionCategory, code: DecisionCode, actor: str, reason: str
+    ) -> None:
+        self._record(category, code, actor, reason)
+
+    # ``code`` is a DecisionCode, or a rejection's composite ``rejected:<code>``.
+    def _record(self, category: DecisionCategory, code: str, actor: str, reason: str) -> None:
         now = workflow.now()
         self.request.decisions.append(
             Decision(category=category, code=code, actor=actor, reason=reason, at=now)
@@ -66,22 +73,34 @@ class RequestRecord:
         self,
         status: RequestStatus,
         pending: PendingReason | None,
+        code: DecisionCode,
+        actor: str,
+        reason: str,
+    ) -> None:
+        self._transition(status, pending, code, actor, reason)
+
+    def _transition(
+        self,
+        status: RequestStatus,
+        pending: PendingReason | None,
         code: str,
         actor: str,
         reason: str,
     ) -> None:
         self.request.status = status
         self.request.pending_reason = pending
-        self.decide(DecisionCategory.LIFECYCLE, code, actor, reason)
+        self._record(DecisionCategory.LIFECYCLE, code, actor, reason)
         self.upsert_status()
 
-    def reject_with(self, code: RejectionCode, reason: str, actor: str = "system") -> None:
+    def reject_with(
+        self, code: RejectionCode, reason: str, actor: str = SystemActor.SYSTEM
+    ) -> None:
         self.request.rejection = Rejection(code=code, reason=reason, actor=actor)
-        self.set_status(RequestStatus.REJECTED, None, f"rejected:{code.value}", actor, reason)
+        self._transition(RequestStatus.REJECTED, None, rejected_code(code), actor, reason)
 
     def fail(self, error: str) -> None:
         self.request.error = error
-        self.set_status(RequestStatus.FAILED, None, "failed", "system", error)
+        self.set_status(RequestStatus.FAILED, None, DecisionCode.FAILED, SystemActor.SYSTEM, error)
 
     def upsert_status(self) -> None:
         workflow.metric_meter().create_counter(metrics.REQUESTS, "Request status transitions").add(

@@ -34,10 +34,10 @@ with workflow.unsafe.imports_passed_through():
         CancelInput,
         RejectInput,
     )
+    from mutator.decisions import DecisionCode, SystemActor
     from mutator.models import Approval, DecisionCategory, RejectionCode, RequestStatus
 
 MAX_REFUSED_ATTEMPTS_KEPT = 20
-REFUSED_ATTEMPT = "refused_attempt"
 
 Vote = TypeVar("Vote", ApproveInput, RejectInput, CancelInput)
 
@@ -86,11 +86,11 @@ class RequestVotes(RequestRecord):
 
     def record_refused_attempt(self, actor: str, reason: str) -> bool:
         """Record a refused signal; False once the record holds as many as it keeps."""
-        kept = sum(1 for d in self.request.decisions if d.code == REFUSED_ATTEMPT)
+        kept = sum(1 for d in self.request.decisions if d.code == DecisionCode.REFUSED_ATTEMPT)
         if kept < MAX_REFUSED_ATTEMPTS_KEPT:
             self.decide(
                 DecisionCategory.APPROVAL,
-                REFUSED_ATTEMPT,
+                DecisionCode.REFUSED_ATTEMPT,
                 clip(actor, MAX_ACTOR_CHARS),
                 clip(reason, MAX_RECORDED_CHARS),
             )
@@ -99,8 +99,8 @@ class RequestVotes(RequestRecord):
         if self.request.refused_attempts_not_recorded == 1:
             self.decide(
                 DecisionCategory.APPROVAL,
-                "refused_attempts_capped",
-                "system",
+                DecisionCode.REFUSED_ATTEMPTS_CAPPED,
+                SystemActor.SYSTEM,
                 f"{MAX_REFUSED_ATTEMPTS_KEPT} refused attempts are recorded; later ones are "
                 "only counted (refused_attempts_not_recorded)",
             )
@@ -146,12 +146,14 @@ class RequestVotes(RequestRecord):
         self.request.approvals.append(
             Approval(actor=input.actor, comment=input.comment, at=workflow.now())
         )
-        self.decide(DecisionCategory.APPROVAL, "approved", input.actor, input.comment)
+        self.decide(DecisionCategory.APPROVAL, DecisionCode.APPROVED, input.actor, input.comment)
         self.show_progress()
 
     def record_rejection(self, input: RejectInput) -> None:
-        self.decide(DecisionCategory.APPROVAL, "rejected", input.actor, input.reason)
+        self.decide(DecisionCategory.APPROVAL, DecisionCode.REJECTED, input.actor, input.reason)
         self.reject_with(RejectionCode.APPROVER_REJECTED, input.reason, input.actor)
 
     def record_cancel(self, input: CancelInput) -> None:
-        self.set_status(RequestStatus.CANCELED, None, "canceled", input.actor, input.reason)
+        self.set_status(
+            RequestStatus.CANCELED, None, DecisionCode.CANCELED, input.actor, input.reason
+        )

@@ -10,7 +10,7 @@ import typer
 
 from mutator.cli import output
 from mutator.errors import MutatorError
-from mutator.models import MutationRequest, RequestStatus
+from mutator.models import NOT_APPLIED_STATUSES, MutationRequest
 
 T = TypeVar("T")
 
@@ -24,17 +24,6 @@ AppSpec = Annotated[
     typer.Option("--app", envvar="MUTATOR_APP", help="Your MutationApp as package.module:attr."),
 ]
 Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
-
-# A request that ended without its change applied (or never will apply it).
-NOT_APPLIED = frozenset(
-    {
-        RequestStatus.REJECTED,
-        RequestStatus.FAILED,
-        RequestStatus.EXPIRED,
-        RequestStatus.CANCELED,
-        RequestStatus.SUPERSEDED,
-    }
-)
 
 
 def fail(error: MutatorError, as_json: bool) -> typer.Exit:
@@ -68,5 +57,5 @@ def print_request(req: MutationRequest, as_json: bool, ui_url: str | None = None
 
 def exit_for(req: MutationRequest) -> None:
     """A request that ended without being applied ends the command with exit code 1."""
-    if req.status in NOT_APPLIED:
+    if req.status in NOT_APPLIED_STATUSES:
         raise typer.Exit(1)

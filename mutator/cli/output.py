@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mutator.listing import RequestPage
-from mutator.models import AuditEntry, HistoryEntry, MutationRequest, StateView
+from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
 
 console = Console()
 err_console = Console(stderr=True)
@@ -75,7 +75,7 @@ def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
         )
     if req.approvals:
         rows.append(("approvals", ", ".join(a.actor for a in req.approvals)))
-    if req.deadline and req.status.value == "pending":
+    if req.deadline and req.status == RequestStatus.PENDING:
         rows.append(("deadline", req.deadline.isoformat()))
     if req.base_version is not None:
         rows.append(("base version", str(req.base_version)))

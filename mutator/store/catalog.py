@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 
+from mutator.models import OnStale
 from mutator.store.database import Database
 from mutator.store.schema import mutation_catalog
 
@@ -16,7 +17,7 @@ class Catalog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def register_mutations(self, on_stale_by_name: dict[str, str]) -> None:
+    def register_mutations(self, on_stale_by_name: dict[str, OnStale]) -> None:
         """Replace the catalog by these mutations (name: on_stale strategy)."""
         with self._db.write("register mutations") as conn:
             conn.execute(mutation_catalog.delete())

@@ -25,7 +25,7 @@ from mutator.store import statements as sql
 from mutator.store.database import Database
 from mutator.store.fences import FencedOut, check_fence, raise_fence, read_fence
 from mutator.store.requests import write_request
-from mutator.store.schema import state_history, states
+from mutator.store.schema import ClaimKind, state_history, states
 
 StateData = dict[str, Any]
 
@@ -152,7 +152,7 @@ def apply_changes(
             write_request(conn, request)
         for c in changes:
             if c.lane_owner is not None:
-                _delete_claim(conn, c.state_id, c.lane_owner, "lane")
+                _delete_claim(conn, c.state_id, c.lane_owner, ClaimKind.LANE)
         for state_id, owner, token in _claims_of(changes):
             if not _delete_direct(conn, state_id, owner, token):
                 # Expired and fenced by a lane joiner, released, or taken again under a new
@@ -178,9 +178,9 @@ def _delete_direct(conn: Connection, state_id: str, owner: str, token: int) -> b
     return bool(deleted)
 
 
-def _delete_claim(conn: Connection, state_id: str, owner: str, kind: str) -> bool:
+def _delete_claim(conn: Connection, state_id: str, owner: str, kind: ClaimKind) -> bool:
     deleted = conn.execute(
-        sql.DELETE_CLAIM, {"state_id": state_id, "owner": owner, "kind": kind}
+        sql.DELETE_CLAIM, {"state_id": state_id, "owner": owner, "kind": kind.value}
     ).rowcount
     return bool(deleted)
 

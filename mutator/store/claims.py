@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, delete, insert, select, text, update
@@ -32,12 +31,11 @@ from mutator.models import StateView
 from mutator.store import statements as sql
 from mutator.store.database import Database
 from mutator.store.fences import raise_fence, read_fence, write_fence
-from mutator.store.schema import state_claims
+from mutator.store.schema import ClaimKind, state_claims
 from mutator.store.states import current_state
 
-ClaimKind = Literal["direct", "lane"]
-DIRECT: ClaimKind = "direct"
-LANE: ClaimKind = "lane"
+DIRECT = ClaimKind.DIRECT
+LANE = ClaimKind.LANE
 
 
 class DirectClaim(BaseModel):

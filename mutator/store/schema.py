@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -124,12 +125,20 @@ fences = Table(
     Column("token", Integer, nullable=False),
 )
 
+
+class ClaimKind(StrEnum):
+    """Who holds a row of ``state_claims``; the value is what the ``kind`` column stores."""
+
+    DIRECT = "direct"  # an allowed request executing at once on a free state
+    LANE = "lane"  # a request queued on (or holding) the state's lane
+
+
 state_claims = Table(
     "mutator_state_claims",
     metadata,
     Column("state_id", String(200), nullable=False),
     Column("owner", String(200), nullable=False),
-    Column("kind", String(10), nullable=False),  # "direct" or "lane"
+    Column("kind", String(10), nullable=False),  # a ClaimKind
     Column("token", Integer, nullable=True),  # direct claims: their fencing token
     Column("claimed_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=True),  # direct claims: end of the lease

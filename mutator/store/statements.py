@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
 
-from mutator.store.schema import fences, requests, state_claims, states
+from mutator.store.schema import ClaimKind, fences, requests, state_claims, states
 
 FENCE_OF_STATE = select(fences.c.token).where(fences.c.state_id == bindparam("state_id"))
 INSERT_FENCE = insert(fences)
@@ -31,7 +31,7 @@ DELETE_CLAIM = delete(state_claims).where(
 DELETE_DIRECT_CLAIM = delete(state_claims).where(
     state_claims.c.state_id == bindparam("state_id"),
     state_claims.c.owner == bindparam("owner"),
-    state_claims.c.kind == "direct",
+    state_claims.c.kind == ClaimKind.DIRECT.value,
     state_claims.c.token == bindparam("token"),
 )
 

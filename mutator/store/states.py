@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select
 
+from mutator.decisions import DecisionCode
 from mutator.models import HistoryEntry, MutationRequest, StateView
 from mutator.store import statements as sql
 from mutator.store.changes import StateChange, apply_changes
@@ -74,7 +75,7 @@ class States:
 
         def finalize(versions: list[int]) -> MutationRequest:
             final = request.model_copy(update={"resulting_version": versions[0]}, deep=True)
-            if final.decisions and final.decisions[-1].code == "executed":
+            if final.decisions and final.decisions[-1].code == DecisionCode.EXECUTED:
                 final.decisions[
                     -1
                 ].reason = f"state {request.state_id} is now at version {versions[0]}"

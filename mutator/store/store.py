@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mutator.listing import RequestPage
-from mutator.models import AuditEntry, HistoryEntry, MutationRequest, StateView
+from mutator.models import AuditEntry, HistoryEntry, MutationRequest, OnStale, StateView
 from mutator.store.catalog import Catalog
 from mutator.store.changes import CompareAndSetLost, StateChange, VersionConflict
 from mutator.store.claims import Claims, DirectClaim, StateClaim
@@ -70,7 +70,7 @@ class Store:
 
     # -- mutation catalog (catalog.py) ----------------------------------------------------
 
-    def register_mutations(self, on_stale_by_name: dict[str, str]) -> None:
+    def register_mutations(self, on_stale_by_name: dict[str, OnStale]) -> None:
         self.catalog.register_mutations(on_stale_by_name)
 
     def registered_mutations(self) -> list[str]:

@@ -1,0 +1,57 @@
+"""The closed sets of codes a request's record is written with.
+
+The values are the strings stored in the database, shown by ``--json`` and in the Temporal
+UI, and recorded in existing workflow histories: they must never change. ``docs/lifecycle.md``
+lists them, and ``tests/test_decision_codes.py`` keeps that list and these enums equal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from mutator.models import RejectionCode
+
+
+class EvaluationOutcome(StrEnum):
+    """What validators and policies made of a request."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    INVALID = "invalid"  # a validator refused it, or it cannot be read
+    REQUIRE_APPROVALS = "require_approvals"
+
+
+class DecisionCode(StrEnum):
+    """A decision's ``code``; a lifecycle rejection is written as ``rejected_code(...)``."""
+
+    SUBMITTED = "submitted"
+    PENDING = "pending"
+    APPROVED = "approved"
+    LANE_ACQUIRED = "lane_acquired"
+    EXECUTING = "executing"
+    EXECUTED = "executed"
+    REJECTED = "rejected"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    LEASE_LOST = "lease_lost"  # no longer written; kept for records stored before lanes ran
+    REFUSED_ATTEMPT = "refused_attempt"
+    REFUSED_ATTEMPTS_CAPPED = "refused_attempts_capped"
+    APPROVALS_RESET = "approvals_reset"
+    CURRENT = "current"
+    STALE = "stale"
+    REVALIDATED = "revalidated"
+    CONFLICT = "conflict"
+
+
+def rejected_code(code: RejectionCode) -> str:
+    """The lifecycle decision code of a rejection, e.g. ``rejected:policy_denied``."""
+    return f"{DecisionCode.REJECTED.value}:{code.value}"
+
+
+class SystemActor(StrEnum):
+    """Who a decision is by when no person made it."""
+
+    SYSTEM = "system"
+    POLICY = "policy"  # the policies allowed it, or asked for approvals
+    APPROVERS = "approvers"  # the approvals met every requirement
