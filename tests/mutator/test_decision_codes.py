@@ -8,7 +8,7 @@ from pathlib import Path
 from mutator.decisions import DecisionCode, SystemActor, rejected_code
 from mutator.models import DecisionCategory, RejectionCode
 
-LIFECYCLE_DOC = Path(__file__).resolve().parents[1] / "docs" / "lifecycle.md"
+LIFECYCLE_DOC = Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md"
 
 
 def _table_rows(heading: str) -> list[list[str]]:
