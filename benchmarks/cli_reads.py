@@ -27,8 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import mutator.store
+
+try:  # python -m benchmarks.cli_reads
+    from benchmarks.run_context import code_version, stdout_to_stderr
+except ImportError:  # python benchmarks/cli_reads.py
+    from run_context import (  # type: ignore[import-not-found,no-redef]
+        code_version,
+        stdout_to_stderr,
+    )
 from mutator import MutatorClient, MutatorUnavailable
 from mutator.store import Store
 from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
@@ -87,41 +93,6 @@ def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def _code_version() -> str:
-    """The commit of the Mutator code measured, ``+dirty`` when its sources have changes."""
-    root = Path(mutator.store.__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "mutator"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        head, dirty = "", ""
-    version = (head + ("+dirty" if dirty else "")) if head else "not a git checkout"
-    return f"{version} ({root})"
-
-
-@contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Child processes started inside inherit stderr as their stdout (the server banner)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 class Commands:
@@ -336,7 +307,9 @@ async def _measure(env: WorkflowEnvironment, workdir: Path, opts: Options) -> di
             "concurrency": opts.concurrency,
             "database": "sqlite (temp file)" if opts.database_url is None else "--db",
             "bytecode_cache": opts.bytecode_cache,
-            "mutator_code": _code_version(),
+            "mutator_code": code_version(
+                Path(mutator.store.__file__).resolve().parents[2], ("mutator",)
+            ),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
         },
@@ -344,7 +317,7 @@ async def _measure(env: WorkflowEnvironment, workdir: Path, opts: Options) -> di
 
 
 async def benchmark(opts: Options) -> dict[str, Any]:
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=binary_path("temporal"),
             data_converter=pydantic_data_converter,

@@ -57,11 +57,16 @@ from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
 
 try:  # python -m benchmarks.requests_throughput
     from benchmarks.baseline_workflow import BASELINE_SIGNAL, BaselineWorkflow, baseline_step
+    from benchmarks.run_context import code_version, stdout_to_stderr
 except ImportError:  # python benchmarks/requests_throughput.py
     from baseline_workflow import (  # type: ignore[import-not-found,no-redef]
         BASELINE_SIGNAL,
         BaselineWorkflow,
         baseline_step,
+    )
+    from run_context import (  # type: ignore[import-not-found,no-redef]
+        code_version,
+        stdout_to_stderr,
     )
 
 BENCH_MUTATION = "bench.add"
@@ -96,28 +101,6 @@ def mutator_workers(
     if build is None:
         raise RuntimeError("mutator.temporal has neither build_workers nor build_worker")
     return build(client, app=app, store=store, task_queue=task_queue)
-
-
-def _code_version() -> str:
-    """The commit of the Mutator code measured, ``+dirty`` if its sources have local changes."""
-    root = Path(wiring.__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "mutator", "workflows", "activities"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        head, dirty = "", ""
-    version = (head + ("+dirty" if dirty else "")) if head else "not a git checkout"
-    return f"{version} ({root})"
 
 
 # -- accounting: CPU of both processes, SQL statements of the store ----------------------
@@ -478,19 +461,6 @@ def _temporal_cli_version(path: str) -> str:
     return out.stdout.strip() or "unknown"
 
 
-@contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Child processes started inside inherit stderr as their stdout (the server banner)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 @dataclass
 class Options:
     n: int
@@ -530,7 +500,7 @@ def _bytecode_cache(directory: Path, enabled: bool) -> Iterator[str]:
 
 async def benchmark(opts: Options) -> dict[str, Any]:
     temporal_bin = binary_path("temporal")
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_bin,
             data_converter=pydantic_data_converter,
@@ -691,7 +661,10 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
             "rounds": opts.rounds,
             "python": platform.python_version(),
             "temporalio": metadata.version("temporalio"),
-            "mutator_code": _code_version(),
+            "mutator_code": code_version(
+                Path(wiring.__file__).resolve().parent.parent,
+                ("mutator", "workflows", "activities"),
+            ),
             "store": (
                 f"{store.engine.dialect.name} ({store.url})"
                 if opts.database_url
