@@ -6,7 +6,6 @@ counts as present only when it polled recently (``POLLER_SEEN_SECONDS``).
 
 from __future__ import annotations
 
-import math
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from mutator.errors import MutatorInputError, MutatorUnavailable
+from mutator.errors import MutatorUnavailable
+from mutator.limits import positive_seconds
 from mutator.models import MutationRequest, PendingReason, submitted_request
 from mutator.models import SubmitRequestInput as Submitted
 
@@ -33,15 +33,7 @@ def admission_timeout_from_env() -> float:
     raw = os.environ.get(ENV_ADMISSION_TIMEOUT, "").strip()
     if not raw:
         return ADMISSION_TIMEOUT_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise MutatorInputError(
-            f"{ENV_ADMISSION_TIMEOUT}: must be a number of seconds > 0, got {raw!r}"
-        )
-    return seconds
+    return positive_seconds(raw, f"{ENV_ADMISSION_TIMEOUT}:")
 
 
 async def worker_last_seen(temporal: Client, task_queue: str) -> float | None:

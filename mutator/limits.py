@@ -266,3 +266,14 @@ class _NotJson(ValueError):
 
 def _refuse_constant(name: str) -> object:
     raise _NotJson(name)
+
+
+def positive_seconds(value: object, label: str) -> float:
+    """``value`` as a finite number of seconds > 0; else MutatorInputError, led by ``label``."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not 0 < number < math.inf:
+        raise MutatorInputError(f"{label} must be a number of seconds > 0, got {value!r}")
+    return number

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.execution_timeouts import ExecutionTimeouts, ExecutionTimeoutsInterceptor
+from mutator.limits import positive_seconds
 from mutator.message_payloads import lenient
 from mutator.metrics import prometheus_runtime
 from mutator.sdk_logging import sdk_runtime
@@ -227,13 +228,7 @@ def build_workers(
 
 def validate_heartbeat_timeout(value: object) -> float:
     """Seconds, a number > 0 (a few seconds: how soon a dead worker is noticed)."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not number > 0 or number == float("inf"):
-        raise MutatorInputError(f"heartbeat_timeout must be a number of seconds > 0, got {value!r}")
-    return number
+    return positive_seconds(value, "heartbeat_timeout")
 
 
 def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | None:
