@@ -16,7 +16,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # Install the project (no dev or test extras) from a throw-away source directory.
 WORKDIR /src
-COPY pyproject.toml README.md worker.py ./
+# mutator/workflows and mutator/activities are symlinks to the top-level folders: copy both.
+COPY pyproject.toml README.md ./
 COPY mutator ./mutator
 COPY workflows ./workflows
 COPY activities ./activities

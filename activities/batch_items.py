@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from temporalio.exceptions import ApplicationError
 
-from activities.heartbeat import Stopwatch
-from activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.activities.heartbeat import Stopwatch
+from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from activities.outcomes import users_bug
+from mutator.activities.outcomes import users_bug
 from mutator.app import Evaluation
 from mutator.contracts import ERR_POLICY_FAILED, EvaluateResult
 from mutator.decisions import EvaluationOutcome

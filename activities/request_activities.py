@@ -15,12 +15,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.batch_items import MAX_CAS_ATTEMPTS, apply_items
-from activities.evaluation import executed_earlier, policy_context, run_policies
-from activities.execution_record import executed_record
-from activities.heartbeat import HandlerTimedOut, Stopwatch, run_heartbeating
-from activities.lane_activities import LaneActivities
-from activities.outcomes import (
+from mutator import metrics
+from mutator.activities.batch_items import MAX_CAS_ATTEMPTS, apply_items
+from mutator.activities.evaluation import executed_earlier, policy_context, run_policies
+from mutator.activities.execution_record import executed_record
+from mutator.activities.heartbeat import HandlerTimedOut, Stopwatch, run_heartbeating
+from mutator.activities.lane_activities import LaneActivities
+from mutator.activities.outcomes import (
     HandlerFailed,
     StateData,
     change_for,
@@ -28,7 +29,6 @@ from activities.outcomes import (
     log_outcome,
     users_bug,
 )
-from mutator import metrics
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,

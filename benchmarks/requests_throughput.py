@@ -48,7 +48,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import mutator.temporal as wiring
+try:
+    import mutator.workers as wiring
+except ImportError:  # code before mutator.workers existed (worker wiring in mutator.temporal)
+    import mutator.temporal as wiring  # type: ignore[no-redef]
 from mutator import Allow, MutationApp, MutatorClient, PolicyContext, PolicyDecision
 from mutator.contracts import request_workflow_id
 from mutator.models import RequestStatus
@@ -99,7 +102,7 @@ def mutator_workers(
         wiring, "build_workers", None
     ) or getattr(wiring, "build_worker", None)
     if build is None:
-        raise RuntimeError("mutator.temporal has neither build_workers nor build_worker")
+        raise RuntimeError(f"{wiring.__name__} has neither build_workers nor build_worker")
     return build(client, app=app, store=store, task_queue=task_queue)
 
 

@@ -277,3 +277,25 @@ def positive_seconds(value: object, label: str) -> float:
     if isinstance(value, bool) or not 0 < number < math.inf:
         raise MutatorInputError(f"{label} must be a number of seconds > 0, got {value!r}")
     return number
+
+
+DEFAULT_MAX_CONCURRENT_MUTATIONS = 10
+
+
+def validate_max_concurrent_mutations(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise MutatorInputError(f"max_concurrent_mutations must be an integer >= 1, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise MutatorInputError(
+            f"max_concurrent_mutations must be an integer >= 1, got {value!r}"
+        ) from None
+    if number < 1:
+        raise MutatorInputError(f"max_concurrent_mutations must be an integer >= 1, got {number}")
+    return number
+
+
+def validate_heartbeat_timeout(value: object) -> float:
+    """Seconds, a number > 0 (a few seconds: how soon a dead worker is noticed)."""
+    return positive_seconds(value, "heartbeat_timeout")

@@ -1,6 +1,9 @@
-"""Temporal workflow code only: deterministic, no I/O.
+"""Temporal workflow code only: deterministic, no I/O. Installed as ``mutator.workflows``.
 
-Deliberately empty: the sandbox re-imports a workflow's package for every new run, so
-importing every workflow module here would make each run pay for all of them. Import
-from the submodules (workflows.mutation_request, workflows.state_lane).
+The folder sits at the repository root; ``mutator/workflows`` is a symlink to it, so the
+one installed top-level package is ``mutator``.
+
+Deliberately empty: importing every workflow module here would make each workflow run pay
+for all of them. Import from the submodules (mutator.workflows.mutation_request,
+mutator.workflows.state_lane).
 """

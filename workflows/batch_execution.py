@@ -15,9 +15,9 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.lane_execution import ATTEMPT_BACKSTOP, EXECUTE_RETRY, HEARTBEAT_TIMEOUT
-from workflows.lane_session import LaneSession
-from workflows.request_record import RequestRecord
+from mutator.workflows.lane_execution import ATTEMPT_BACKSTOP, EXECUTE_RETRY, HEARTBEAT_TIMEOUT
+from mutator.workflows.lane_session import LaneSession
+from mutator.workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
     from mutator.contracts import (

@@ -17,9 +17,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.batch_execution import execute_batch
-from workflows.messages import internal_message, update_message
-from workflows.request_votes import RequestVotes, raise_if, update_input
+from mutator.workflows.batch_execution import execute_batch
+from mutator.workflows.messages import internal_message, update_message
+from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules

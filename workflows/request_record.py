@@ -8,7 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
-from workflows.lane_session import LaneSession
+from mutator.workflows.lane_session import LaneSession
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.messages import (
+from mutator.workflows.messages import (
     MAX_RECORDED_CHARS,
     BadMessage,
     claimed_actor,
@@ -22,7 +22,7 @@ from workflows.messages import (
     parse_message,
     update_message,
 )
-from workflows.request_record import RequestRecord
+from mutator.workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
     from mutator import approvals as rules

@@ -18,8 +18,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.lane_execution import run_execution
-from workflows.messages import internal_message
+from mutator.workflows.lane_execution import run_execution
+from mutator.workflows.messages import internal_message
 
 with workflow.unsafe.imports_passed_through():
     from mutator.lane_contracts import (

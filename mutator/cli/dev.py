@@ -16,16 +16,12 @@ from pathlib import Path
 from mutator.cli.output import console, print_json
 from mutator.errors import MutatorUnavailable
 from mutator.lane_contracts import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+from mutator.limits import DEFAULT_MAX_CONCURRENT_MUTATIONS
 from mutator.loader import EXAMPLE_APP, load_app
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL
 from mutator.store import Store
-from mutator.temporal import (
-    DEFAULT_MAX_CONCURRENT_MUTATIONS,
-    SEARCH_ATTRIBUTES,
-    binary_path,
-    connect_temporal,
-    run_worker,
-)
+from mutator.temporal import SEARCH_ATTRIBUTES, binary_path, connect_temporal
+from mutator.workers import run_worker
 
 SERVER_START_TIMEOUT_SECONDS = 60.0
 

@@ -22,7 +22,12 @@ from mutator.cli.entry import exit_process, invoke
 from mutator.cli.submission import exit_for_submission
 from mutator.errors import MutatorInputError
 from mutator.ids import request_workflow_id
-from mutator.limits import MAX_VERSION, parse_json_object
+from mutator.limits import (
+    MAX_VERSION,
+    parse_json_object,
+    validate_heartbeat_timeout,
+    validate_max_concurrent_mutations,
+)
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, decode_cursor
 from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_UI_URL
@@ -123,8 +128,6 @@ def worker(
 
 
 def _heartbeat_timeout(value: str, conn: Connection) -> float:
-    from mutator.temporal import validate_heartbeat_timeout
-
     try:
         return validate_heartbeat_timeout(value)
     except MutatorInputError as exc:
@@ -132,8 +135,6 @@ def _heartbeat_timeout(value: str, conn: Connection) -> float:
 
 
 def _slots(value: str, conn: Connection) -> int:
-    from mutator.temporal import validate_max_concurrent_mutations
-
     try:
         return validate_max_concurrent_mutations(value)
     except MutatorInputError as exc:

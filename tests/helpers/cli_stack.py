@@ -151,6 +151,7 @@ class CliStack:
     ui_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     server_pid: int | None = None
+    app: str | None = None  # `--app`; None runs the example app
 
     @property
     def db_url(self) -> str:
@@ -201,6 +202,7 @@ class CliStack:
             self.db_url,
             "--data-dir",
             str(self.data_dir),
+            *(("--app", self.app) if self.app else ()),
         ]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(

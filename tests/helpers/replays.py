@@ -10,9 +10,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from mutator.message_payloads import lenient
-from mutator.temporal import WORKFLOW_RUNNER
-from workflows.mutation_request import MutationRequestWorkflow
-from workflows.state_lane import StateLaneWorkflow
+from mutator.workers import WORKFLOW_RUNNER
+from mutator.workflows.mutation_request import MutationRequestWorkflow
+from mutator.workflows.state_lane import StateLaneWorkflow
 
 
 async def assert_replays(handles: list[WorkflowHandle[Any, Any]]) -> None:

@@ -11,11 +11,11 @@ from typing import TypeVar
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities import LaneSettings
+from mutator.activities import LaneSettings
 from mutator.app import MutationApp
 from mutator.client import MutatorClient
 from mutator.store import Store
-from mutator.temporal import MutatorWorkers, build_workers
+from mutator.workers import MutatorWorkers, build_workers
 from tests.helpers import apps
 
 T = TypeVar("T")

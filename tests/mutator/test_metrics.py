@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from mutator.client import MutatorClient
 from mutator.metrics import prometheus_runtime
 from mutator.store import Store
-from mutator.temporal import build_workers, connect_temporal
+from mutator.temporal import connect_temporal
+from mutator.workers import build_workers
 from tests.helpers import apps
 from tests.helpers.cli_stack import free_port
 from tests.helpers.workers import assert_eventually

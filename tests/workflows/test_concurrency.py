@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from activities import LaneSettings
+from mutator.activities import LaneSettings
 from mutator.app import MutationApp
 from mutator.client import MutatorClient
 from mutator.contracts import request_workflow_id
@@ -21,7 +21,7 @@ from mutator.errors import MutatorInputError, MutatorRefused
 from mutator.lane_contracts import LaneStatus, lane_workflow_id
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
-from mutator.temporal import MutatorWorkers, build_workers
+from mutator.workers import MutatorWorkers, build_workers
 from tests.helpers import apps
 from tests.helpers.workers import assert_eventually, new_worker, running_mutator
 
@@ -339,9 +339,9 @@ async def test_lane_is_reentrant_for_its_holder_and_others_wait(
 ) -> None:
     from temporalio.worker import Worker
 
-    from activities import LaneActivities
+    from mutator.activities import LaneActivities
+    from mutator.workflows.state_lane import StateLaneWorkflow
     from tests.helpers.lane_owner_workflow import NestedLaneOwner
-    from workflows.state_lane import StateLaneWorkflow
 
     state_id = f"nest-{uuid.uuid4().hex[:6]}"
     task_queue = f"tq-{uuid.uuid4()}"

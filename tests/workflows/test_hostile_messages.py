@@ -28,11 +28,11 @@ from mutator.lane_contracts import lane_workflow_id
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
 from mutator.temporal import binary_path
+from mutator.workflows.messages import MAX_RECORDED_CHARS
+from mutator.workflows.request_votes import MAX_REFUSED_ATTEMPTS_KEPT
 from tests.helpers import apps
 from tests.helpers.replays import assert_replays
 from tests.helpers.workers import assert_eventually, running_mutator
-from workflows.messages import MAX_RECORDED_CHARS
-from workflows.request_votes import MAX_REFUSED_ATTEMPTS_KEPT
 
 pytestmark = pytest.mark.fault
 

@@ -12,14 +12,14 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities import LaneSettings
+from mutator.activities import LaneSettings
 from mutator.lane_contracts import lane_workflow_id
 from mutator.models import RequestStatus
 from mutator.store import Store
+from mutator.workflows.state_lane import SHOWN_WAITING
 from tests.helpers import apps
 from tests.helpers.replays import assert_replays
 from tests.helpers.workers import assert_eventually, running_mutator
-from workflows.state_lane import SHOWN_WAITING
 
 pytestmark = pytest.mark.fault
 

@@ -1,7 +1,7 @@
 """The workflows replay deterministically from their own histories.
 
 The worker imports the workflow modules once and passes them through the sandbox
-(mutator.temporal.WORKFLOW_RUNNER), so the sandbox no longer re-imports them per run; this
+(mutator.workers.WORKFLOW_RUNNER), so the sandbox no longer re-imports them per run; this
 replays real histories of every path (direct, lane turns with and without approvals, a
 batch) with the same runner, and would fail on any nondeterminism.
 """
@@ -21,11 +21,11 @@ from mutator.contracts import request_workflow_id
 from mutator.lane_contracts import lane_workflow_id
 from mutator.models import BatchMode, RequestStatus
 from mutator.store import Store
-from mutator.temporal import WORKFLOW_RUNNER
+from mutator.workers import WORKFLOW_RUNNER
+from mutator.workflows.mutation_request import MutationRequestWorkflow
+from mutator.workflows.state_lane import StateLaneWorkflow
 from tests.helpers import apps
 from tests.helpers.workers import running_mutator
-from workflows.mutation_request import MutationRequestWorkflow
-from workflows.state_lane import StateLaneWorkflow
 
 
 async def test_request_and_lane_histories_replay(

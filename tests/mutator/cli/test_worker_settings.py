@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mutator.errors import MutatorInputError
-from mutator.temporal import validate_heartbeat_timeout
+from mutator.limits import validate_heartbeat_timeout
 from tests.helpers.cli_stack import clean_env, run_mutator
 
 

@@ -1,0 +1,174 @@
+"""The worker process: its two Temporal workers, the sandbox runner, and `run_worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from mutator.activities import LaneActivities, LaneSettings, RequestActivities
+from mutator.app import MutationApp
+from mutator.contracts import EXECUTION_QUEUE_SUFFIX
+from mutator.errors import MutatorUnavailable
+from mutator.execution_timeouts import ExecutionTimeouts, ExecutionTimeoutsInterceptor
+from mutator.limits import (
+    DEFAULT_MAX_CONCURRENT_MUTATIONS,
+    validate_heartbeat_timeout,
+    validate_max_concurrent_mutations,
+)
+from mutator.message_payloads import lenient
+from mutator.metrics import prometheus_runtime
+from mutator.store import Store
+from mutator.temporal import connect_with_retry, ensure_search_attributes
+from mutator.workflows.mutation_request import MutationRequestWorkflow
+from mutator.workflows.state_lane import StateLaneWorkflow
+
+# How long a starting worker waits for Temporal (MUTATOR_CONNECT_WAIT_SECONDS).
+WORKER_CONNECT_WAIT_SECONDS = float(os.environ.get("MUTATOR_CONNECT_WAIT_SECONDS", "30"))
+
+
+@dataclass
+class MutatorWorkers:
+    """The two workers of one Mutator worker process.
+
+    ``main`` runs the workflows and the light activities; ``execution`` runs only the
+    mutation-execution activity on ``<task queue>-execute`` with MaxConcurrentMutations slots.
+    """
+
+    main: Worker
+    execution: Worker
+
+    @property
+    def task_queue(self) -> str:
+        return self.main.task_queue
+
+    async def __aenter__(self) -> MutatorWorkers:
+        await self._stack.__aenter__()
+        await self._stack.enter_async_context(self.execution)
+        await self._stack.enter_async_context(self.main)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.__aexit__(None, None, None)
+
+    def __post_init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+
+
+def build_workers(
+    client: Client,
+    *,
+    app: MutationApp,
+    store: Store,
+    task_queue: str,
+    max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
+    lane_settings: LaneSettings | None = None,
+) -> MutatorWorkers:
+    slots = validate_max_concurrent_mutations(max_concurrent_mutations)
+    # Handlers decode their messages themselves; see mutator/message_payloads.py.
+    config = client.config(active_config=True)
+    config["data_converter"] = lenient(client.data_converter)
+    client = Client(**config)
+    settings = lane_settings or LaneSettings()
+    lane_activities = LaneActivities(store, settings)
+    request_activities = RequestActivities(
+        app,
+        store,
+        lane_activities,
+        executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
+    )
+    main = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
+        # A worker that died holds its workflows' next tasks on its sticky queue until this
+        # passes: no longer than it takes to notice its lost executions.
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=settings.heartbeat_timeout_seconds
+        ),
+        interceptors=[
+            ExecutionTimeoutsInterceptor(
+                ExecutionTimeouts(
+                    heartbeat_timeout=timedelta(seconds=settings.heartbeat_timeout_seconds),
+                    handler_limit=timedelta(seconds=settings.execution_timeout_seconds),
+                )
+            )
+        ],
+        activities=[*request_activities.all(), *lane_activities.all()],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
+        max_concurrent_activities=20,
+    )
+    execution = Worker(
+        client,
+        task_queue=task_queue + EXECUTION_QUEUE_SUFFIX,
+        activities=request_activities.execution(),
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
+        max_concurrent_activities=slots,
+    )
+    return MutatorWorkers(main=main, execution=execution)
+
+
+def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | None:
+    if heartbeat_timeout_seconds is None:
+        return None
+    return LaneSettings(
+        heartbeat_timeout_seconds=validate_heartbeat_timeout(heartbeat_timeout_seconds)
+    )
+
+
+# The sandbox would import the workflow modules afresh for every workflow run (the largest
+# part of a short request's worker CPU), so they are imported once per worker. The sandbox
+# then no longer catches a clock, I/O or randomness in them: they must stay deterministic
+# by review, and tests/workflows/test_replay.py replays every path with this runner.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("mutator.workflows")
+)
+
+
+async def run_worker(
+    *,
+    app: MutationApp,
+    store: Store,
+    address: str,
+    namespace: str,
+    task_queue: str,
+    max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
+    ready: asyncio.Event | None = None,
+    connect_wait_seconds: float = WORKER_CONNECT_WAIT_SECONDS,
+    metrics_port: int | None = None,
+    heartbeat_timeout_seconds: float | None = None,
+) -> None:
+    store.check_schema()
+    store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
+    runtime = None
+    if metrics_port is not None:
+        try:
+            runtime = prometheus_runtime(metrics_port)
+        except Exception as exc:
+            raise MutatorUnavailable(
+                f"cannot serve metrics on port {metrics_port}: {exc}; choose another --metrics-port"
+            ) from exc
+    client = await connect_with_retry(
+        address, namespace, wait_seconds=connect_wait_seconds, runtime=runtime
+    )
+    await ensure_search_attributes(client, namespace)
+    workers = build_workers(
+        client,
+        app=app,
+        store=store,
+        task_queue=task_queue,
+        max_concurrent_mutations=max_concurrent_mutations,
+        lane_settings=_lane_settings(heartbeat_timeout_seconds),
+    )
+    async with workers:
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()
