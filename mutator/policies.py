@@ -36,6 +36,12 @@ class RequireApprovals:
     allow_self_approval: bool = False
 
     def __post_init__(self) -> None:
+        """Refuse a requirement nobody can meet.
+
+        Raises:
+            ValueError: ``count`` is below 1, no approver or role is named, or ``timeout`` is not
+                positive.
+        """
         if not isinstance(self.count, int) or self.count < 1:
             raise ValueError(f"RequireApprovals.count must be an integer >= 1, got {self.count!r}")
         if not self.approvers and not self.roles:
@@ -61,6 +67,8 @@ class PolicyContext:
 
 @dataclass(frozen=True)
 class NamedDecision:
+    """A policy's decision with the policy's name, for the record."""
+
     policy: str
     decision: PolicyDecision
 
@@ -74,16 +82,19 @@ class CombinedDecision:
 
     @property
     def denied(self) -> bool:
+        """Whether any policy denied."""
         return bool(self.denials)
 
     @property
     def deny_reason(self) -> str:
+        """Every denying policy's reason, ``policy: reason``, joined by ``; ``."""
         return "; ".join(
             f"{d.policy}: {d.decision.reason}" for d in self.denials if isinstance(d.decision, Deny)
         )
 
 
 def combine(decisions: list[NamedDecision]) -> CombinedDecision:
+    """Combine the decisions of every policy that matched a request."""
     return CombinedDecision(
         denials=[d for d in decisions if isinstance(d.decision, Deny)],
         requirements=[d for d in decisions if isinstance(d.decision, RequireApprovals)],
