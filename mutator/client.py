@@ -202,7 +202,8 @@ class MutatorClient(StoreReader):
 
         Args:
             items: The mutations (``BatchItem`` or dicts of its fields), run in order.
-            mode: ``BatchMode`` (``all_or_nothing`` or ``best_effort``) or its value.
+            mode: ``BatchMode`` or its value: ``atomic`` (every item or none), ``sequential``
+                (in order, stopping at the first failure) or ``independent`` (each alone).
             actor: Who asks (the requester).
             reason: Why, kept in the audit trail.
             request_id: An id of the caller's choosing (see ``submit``).

@@ -27,6 +27,7 @@ Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
 
 
 def fail(error: MutatorError, as_json: bool) -> typer.Exit:
+    """Print ``error`` (as JSON with ``as_json``) and return the exit carrying its exit code."""
     output.print_error(str(error), as_json)
     return typer.Exit(error.exit_code)
 
@@ -49,6 +50,7 @@ def run(
 
 
 def print_request(req: MutationRequest, as_json: bool, ui_url: str | None = None) -> None:
+    """Print a request: JSON with ``as_json``, else a table with its decisions."""
     if as_json:
         output.print_json(req)
     else:

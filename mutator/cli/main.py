@@ -44,6 +44,7 @@ cli.add_typer(db_cli, name="db")
 
 
 def ui_link(req: MutationRequest, namespace: str) -> str:
+    """The request's workflow in the Temporal UI (base: MUTATOR_UI_URL)."""
     base = os.environ.get("MUTATOR_UI_URL", DEFAULT_UI_URL).rstrip("/")
     return f"{base}/namespaces/{namespace}/workflows/{request_workflow_id(req.request_id)}"
 
@@ -167,6 +168,11 @@ def db_upgrade(conn: Connection) -> None:
 
 
 def parse_payload(text: str) -> dict[str, Any]:
+    """The ``--payload`` option's JSON object.
+
+    Raises:
+        MutatorInputError: The text is not a JSON object.
+    """
     return parse_json_object(text, "--payload")
 
 
