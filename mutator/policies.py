@@ -16,7 +16,12 @@ class Allow:
 
 @dataclass(frozen=True)
 class Deny:
-    """The request must not run; ``reason`` is shown to the requester and recorded."""
+    """The request must not run.
+
+    Attributes:
+        reason: Shown to the requester and recorded; the reasons of every denying policy are
+            joined.
+    """
 
     reason: str
 
@@ -27,6 +32,13 @@ class RequireApprovals:
 
     Eligible: every id in ``approvers`` plus every user whose directory roles include one of
     ``roles``. The requester's own vote counts only when ``allow_self_approval`` is set.
+
+    Attributes:
+        count: How many distinct eligible approvals are needed (>= 1).
+        approvers: User ids who may approve.
+        roles: Directory roles whose holders may approve.
+        timeout: How long the approvals may take; the request then expires.
+        allow_self_approval: Whether the requester may approve their own request.
     """
 
     count: int
@@ -55,7 +67,16 @@ PolicyDecision = Allow | Deny | RequireApprovals
 
 @dataclass(frozen=True)
 class PolicyContext:
-    """What a policy sees: the request and the state as it is at evaluation time."""
+    """What a policy sees: the request and the state as it is at evaluation time.
+
+    Attributes:
+        state_id: The state the request changes.
+        mutation: The mutation's name.
+        payload: The mutation's arguments.
+        state: The state's content now (empty before its first mutation).
+        version: The state's version now (0 before its first mutation).
+        requester: Who submitted the request.
+    """
 
     state_id: str
     mutation: str
