@@ -326,7 +326,7 @@ class MutatorClient(StoreReader):
     async def cancel(
         self, request_id: str, *, actor: str, reason: str = "", update_id: str | None = None
     ) -> MutationRequest:
-        """Cancel a request that has not started executing.
+        """Cancel a pending request; it ends canceled and never runs.
 
         Args:
             request_id: The request.
@@ -340,7 +340,7 @@ class MutatorClient(StoreReader):
         Raises:
             MutatorInputError: A field is malformed or over its limit.
             MutatorNotFound: No request has that id.
-            MutatorRefused: The actor may not cancel it, it is executing, or it has ended.
+            MutatorRefused: The actor may not cancel it, or it is no longer pending.
             MutatorUnavailable: Temporal or the store cannot be reached.
         """
         check_text(reason, "reason")

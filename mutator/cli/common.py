@@ -24,6 +24,8 @@ AppSpec = Annotated[
     typer.Option("--app", envvar="MUTATOR_APP", help="Your MutationApp as package.module:attr."),
 ]
 Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
+RequestId = Annotated[str, typer.Argument(help="The request's id, as submit printed it.")]
+StateId = Annotated[str, typer.Argument(help="The state's id.")]
 
 
 def fail(error: MutatorError, as_json: bool) -> typer.Exit:

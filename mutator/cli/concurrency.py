@@ -79,7 +79,11 @@ def batch(
 
 
 def locks(conn: Connection) -> None:
-    """Open state lanes: holder, fencing token, queue, lease; flags stale leases."""
+    """States in use now: open lanes and direct executions.
+
+    For each: the holder, its fencing token, the queue and the lease; a lease past its
+    expiry is flagged STALE.
+    """
     found = conn.client(lambda c: c.locks())
     if conn.as_json:
         output.print_json(found)
