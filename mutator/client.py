@@ -147,8 +147,9 @@ class MutatorClient(StoreReader):
     ) -> MutationRequest:
         """Ask for one mutation of one state; policies decide whether it runs.
 
-        Returns once a worker has evaluated the request: executed or executing when a
-        policy allowed it, pending when it needs approvals, rejected when denied.
+        Returns once a worker has evaluated the request: ``executed`` when it ran at once,
+        ``approved`` while it waits its turn on its state, ``pending`` when it needs
+        approvals, ``rejected`` when a policy denied it or a validator refused it.
 
         Args:
             state_id: The state to change.
