@@ -58,7 +58,7 @@ class MutatorWorkers:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        """Stop both workers, letting running activities finish."""
+        """Stop both workers: the main one, then the execution worker."""
         await self._stack.__aexit__(None, None, None)
 
     def __post_init__(self) -> None:
