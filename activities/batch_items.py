@@ -18,7 +18,7 @@ from mutator.contracts import (
     ExecuteItemsInput,
     ExecuteItemsResult,
 )
-from mutator.models import ItemOutcome, MutationRequest
+from mutator.models import BatchItemResult, ItemOutcome, MutationRequest
 from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
 
 # A state written by many auto-approved requests at once: each lost compare-and-set
@@ -30,6 +30,7 @@ class ItemError(Exception):
     """A batch item refused or failed; ``index`` says which, ``error_type`` how (an ERR_*)."""
 
     def __init__(self, index: int, error_type: str, message: str) -> None:
+        """Say which item failed, how, and why."""
         super().__init__(f"item {index}: {message}")
         self.index = index
         self.error_type = error_type
@@ -38,24 +39,23 @@ class ItemError(Exception):
 def apply_items(
     app: MutationApp, store: Store, input: ExecuteItemsInput, stopwatch: Stopwatch
 ) -> ExecuteItemsResult:
-    """Apply batch items in one transaction; a refused item raises with its index."""
+    """Apply batch items in one transaction; a refused item raises with its index.
+
+    Args:
+        app: The mutations.
+        store: The store the items apply to.
+        input: The items, their states' fencing tokens and the request to store with them.
+        stopwatch: Started here: the handler's time limit counts from now.
+
+    Returns:
+        Each item's resulting version, and the request as stored with the change.
+
+    Raises:
+        ApplicationError: An item was refused or failed; its details carry the item's index
+            and its type the ERR_* kind.
+    """
     stopwatch.start()
-    changes = []
-    for item in input.items:
-        try:
-            mutation = app.get(item.mutation)
-        except UnknownMutationError as exc:
-            raise _item_failure(item.index, ERR_UNKNOWN_MUTATION, str(exc)) from exc
-        changes.append(
-            StateChange(
-                key=f"{input.request_id}#{item.index}",
-                state_id=item.state_id,
-                actor=input.requester,
-                change=_with_index(item.index, change_for(mutation, item.payload)),
-                expected_version=item.expected_version,
-                fencing_token=input.tokens.get(item.state_id),
-            )
-        )
+    changes = [_item_change(app, input, item) for item in input.items]
     stored: list[MutationRequest] = []
 
     def finalize(versions: list[int]) -> MutationRequest | None:
@@ -74,14 +74,8 @@ def apply_items(
         try:
             versions = store.apply_changes(changes, finalize)
             return ExecuteItemsResult(versions=versions, request=stored[0] if stored else None)
-        except ItemError as exc:
-            raise _item_failure(exc.index, exc.error_type, str(exc.__cause__ or exc)) from exc
-        except VersionConflict as exc:
-            index = input.items[exc.index].index
-            raise _item_failure(index, ERR_VERSION_CONFLICT, str(exc)) from exc
-        except FencedOut as exc:
-            index = next(i.index for i in input.items if i.state_id == exc.state_id)
-            raise _item_failure(index, ERR_FENCED_OUT, str(exc)) from exc
+        except (ItemError, VersionConflict, FencedOut) as exc:
+            raise _refusal(input, exc) from exc
         except CompareAndSetLost:
             if any(item.expected_version is not None for item in input.items):
                 raise _item_failure(
@@ -89,6 +83,33 @@ def apply_items(
                 ) from None
             stored.clear()
     raise RuntimeError(f"compare-and-set lost {MAX_CAS_ATTEMPTS} times")
+
+
+def _item_change(app: MutationApp, input: ExecuteItemsInput, item: BatchItemResult) -> StateChange:
+    try:
+        mutation = app.get(item.mutation)
+    except UnknownMutationError as exc:
+        raise _item_failure(item.index, ERR_UNKNOWN_MUTATION, str(exc)) from exc
+    return StateChange(
+        key=f"{input.request_id}#{item.index}",
+        state_id=item.state_id,
+        actor=input.requester,
+        change=_with_index(item.index, change_for(mutation, item.payload)),
+        expected_version=item.expected_version,
+        fencing_token=input.tokens.get(item.state_id),
+    )
+
+
+def _refusal(
+    input: ExecuteItemsInput, exc: ItemError | VersionConflict | FencedOut
+) -> ApplicationError:
+    # Which item the store refused, and why, as the workflow reads it.
+    if isinstance(exc, ItemError):
+        return _item_failure(exc.index, exc.error_type, str(exc.__cause__ or exc))
+    if isinstance(exc, VersionConflict):
+        return _item_failure(input.items[exc.index].index, ERR_VERSION_CONFLICT, str(exc))
+    index = next(i.index for i in input.items if i.state_id == exc.state_id)
+    return _item_failure(index, ERR_FENCED_OUT, str(exc))
 
 
 def _with_index(

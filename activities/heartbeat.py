@@ -31,6 +31,7 @@ class HandlerTimedOut(Exception):
     """The handler ran past its limit in this attempt."""
 
     def __init__(self, limit: float) -> None:
+        """Say the handler ran past ``limit`` seconds."""
         super().__init__(f"the handler ran past its limit of {limit:g} s")
         self.limit = limit
 
@@ -39,9 +40,11 @@ class Stopwatch:
     """Started by the worker thread when the limited part (the handler) begins."""
 
     def __init__(self) -> None:
+        """A stopwatch not yet started."""
         self.started_at: float | None = None
 
     def start(self) -> None:
+        """Start timing, once; later calls keep the first start."""
         if self.started_at is None:
             self.started_at = time.monotonic()
 
@@ -59,9 +62,21 @@ async def run_heartbeating(
     limit: float | None,
     what: str,
 ) -> T:
-    """``work(stopwatch)`` in ``executor`` (None: the loop's default), heartbeating;
-    HandlerTimedOut once the part of it after ``stopwatch.start()`` ran longer than
-    ``limit`` seconds."""
+    """Run ``work(stopwatch)`` in ``executor``, heartbeating while it runs.
+
+    Args:
+        executor: Where ``work`` runs; None: the loop's default executor.
+        work: The blocking work; it calls ``stopwatch.start()`` where the limited part begins.
+        limit: Seconds the limited part may run; None: no limit.
+        what: Names the work in the log line of an abandoned run.
+
+    Returns:
+        What ``work`` returned.
+
+    Raises:
+        HandlerTimedOut: The part after ``stopwatch.start()`` ran longer than ``limit``; the
+            thread is abandoned (it cannot be stopped) and logged when it ends.
+    """
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
     stopwatch = Stopwatch()

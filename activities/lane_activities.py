@@ -37,6 +37,18 @@ DIRECT_CLAIM_POLL_SECONDS = 0.02
 
 @dataclass(frozen=True)
 class LaneSettings:
+    """A worker's lane settings: leases, the handler's limit, idling and heartbeats.
+
+    Attributes:
+        lease_seconds: How long a lane's grant lasts without renewal.
+        execution_timeout_seconds: The handler's own limit per attempt (enforced by the
+            execution activity).
+        idle_seconds: How long an empty lane waits before it closes.
+        max_history_events: A lane continues as new past this many events.
+        heartbeat_timeout_seconds: A worker that stops heartbeating an execution for this long
+            is presumed dead.
+    """
+
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     # The handler's own limit per attempt (enforced by the execution activity).
     execution_timeout_seconds: float = DEFAULT_EXECUTION_TIMEOUT_SECONDS
@@ -47,18 +59,25 @@ class LaneSettings:
 
     @property
     def direct_claim_seconds(self) -> float:
-        """A direct claim outlives its execution's limit by a heartbeat timeout, so a retry
-        after a crash finds it still held; a claim nobody retries is then free again."""
+        """How long a direct claim lasts.
+
+        It outlives its execution's limit by a heartbeat timeout, so a retry after a crash finds it
+        still held; a claim nobody retries is then free again.
+        """
         return self.execution_timeout_seconds + self.heartbeat_timeout_seconds
 
 
 class LaneActivities:
+    """The activities that let requests join state lanes and that the lanes call on the store."""
+
     def __init__(self, store: Store, settings: LaneSettings | None = None) -> None:
+        """Use ``store``, with ``settings`` (the defaults by default) for the lanes it starts."""
         self.store = store
         self.settings = settings or LaneSettings()
 
     @activity.defn(name=ACQUIRE_LANE_ACTIVITY)
     async def acquire_lane(self, input: AcquireLaneInput) -> AcquireLaneResult:
+        """Queue the calling request on its state's lane (signal-with-start); see ``join``."""
         return await self.join(input)
 
     async def join(self, input: AcquireLaneInput) -> AcquireLaneResult:
@@ -103,13 +122,16 @@ class LaneActivities:
 
     @activity.defn(name=FORGET_OWNERS_ACTIVITY)
     def forget_owners(self, input: ForgetOwnersInput) -> ForgetOwnersResult:
+        """Drop the store's claim rows of the owners a lane has served."""
         return ForgetOwnersResult(
             forgotten=self.store.forget_lane_owners(input.state_id, input.owners)
         )
 
     @activity.defn(name=FENCE_ACTIVITY)
     def advance_fence(self, input: AdvanceFenceInput) -> AdvanceFenceResult:
+        """Raise a state's fence so that the store refuses every token below ``input.token``."""
         return AdvanceFenceResult(fence=self.store.advance_fence(input.state_id, input.token))
 
     def all(self) -> list[Any]:
+        """The activities to register on the main worker."""
         return [self.acquire_lane, self.advance_fence, self.forget_owners]

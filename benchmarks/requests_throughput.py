@@ -541,23 +541,22 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
     meter = Meter(_child_pids(), store.engine)
     mutator_worker = mutator_workers(temporal, store, mutator_queue)
     baseline_executor = concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS + 4)
+    # Default: the SDK's default runner, as a bare Temporal user has it. With
+    # --baseline-passthrough the baseline's module is imported once, like Mutator's.
+    baseline_runner = (
+        SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "benchmarks.baseline_workflow"
+            )
+        )
+        if opts.baseline_passthrough
+        else SandboxedWorkflowRunner()
+    )
     baseline_worker = Worker(
         temporal,
         task_queue=baseline_queue,
         workflows=[BaselineWorkflow],
-        # Default: the SDK's default runner, as a bare Temporal user has it. With
-        # --baseline-passthrough the baseline's module is imported once, like Mutator's.
-        **(
-            {
-                "workflow_runner": SandboxedWorkflowRunner(
-                    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                        "benchmarks.baseline_workflow"
-                    )
-                )
-            }
-            if opts.baseline_passthrough
-            else {}
-        ),
+        workflow_runner=baseline_runner,
         activities=[baseline_step],
         activity_executor=baseline_executor,
         max_concurrent_activities=ACTIVITY_SLOTS,

@@ -30,6 +30,11 @@ DESCRIBE_TIMEOUT_SECONDS = 3.0
 
 
 def admission_timeout_from_env() -> float:
+    """MUTATOR_ADMISSION_TIMEOUT_SECONDS, else the default of 30 seconds.
+
+    Raises:
+        MutatorInputError: The variable is not a positive number.
+    """
     raw = os.environ.get(ENV_ADMISSION_TIMEOUT, "").strip()
     if not raw:
         return ADMISSION_TIMEOUT_SECONDS
@@ -37,8 +42,14 @@ def admission_timeout_from_env() -> float:
 
 
 async def worker_last_seen(temporal: Client, task_queue: str) -> float | None:
-    """Seconds since a worker last polled ``task_queue`` for workflow tasks; None when
-    none did within POLLER_SEEN_SECONDS."""
+    """Seconds since a worker last polled ``task_queue`` for workflow tasks.
+
+    Returns:
+        The age of the most recent poll; None when none was within POLLER_SEEN_SECONDS.
+
+    Raises:
+        MutatorUnavailable: Temporal cannot describe the task queue.
+    """
     try:
         described = await temporal.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
@@ -64,6 +75,7 @@ async def worker_last_seen(temporal: Client, task_queue: str) -> float | None:
 
 
 def no_worker(submitted: Submitted, task_queue: str, waited: float) -> MutatorUnavailable:
+    """The error of a submission nobody evaluated because no worker polls ``task_queue``."""
     return MutatorUnavailable(
         f"request {submitted.request_id} was submitted but no worker polls task queue "
         f"{task_queue!r} (none evaluated it within {waited:g}s): start `mutator worker` "

@@ -35,20 +35,49 @@ class ValidationRefused(ValueError):
 
 @dataclass
 class Mutation:
+    """A registered mutation: its handler, stale strategy and validators.
+
+    ``@app.mutation(...)`` returns it in place of the decorated function; calling it calls the
+    handler.
+
+    Attributes:
+        name: The name requests use.
+        handler: ``handler(state, payload) -> new state``.
+        on_stale: What a request does when its state moved past its base version.
+        validators: Run, in order, before policies and again before executing.
+    """
+
     name: str
     handler: Handler
     on_stale: OnStale
     validators: list[Validator] = field(default_factory=list)
 
     def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        """Apply the handler: the new state for ``state`` and ``payload``."""
         return self.handler(state, payload)
 
     def validator(self, fn: Validator) -> Validator:
-        """Register ``fn(state, payload)``; it raises ValueError("why") to refuse."""
+        """Register ``fn(state, payload)`` as a validator of this mutation.
+
+        Use as a decorator: ``@my_mutation.validator``. To refuse, ``fn`` raises ``ValueError``
+        (or ``TypeError``, ``KeyError``) saying why; the request is rejected as
+        ``validation_failed`` with that message.
+
+        Args:
+            fn: The validator.
+
+        Returns:
+            ``fn``, unchanged.
+        """
         self.validators.append(fn)
         return fn
 
     def validate(self, state: dict[str, Any], payload: dict[str, Any]) -> None:
+        """Run every validator on ``state`` and ``payload``.
+
+        Raises:
+            ValidationRefused: A validator refused; the message names the mutation.
+        """
         for check in self.validators:
             try:
                 check(state, payload)
@@ -68,9 +97,21 @@ class Evaluation:
 class MutationApp:
     """Holds the mutations and policies a worker runs.
 
-    ``directory`` maps user ids to their roles; it is the only source of roles. ``limits``
-    bounds the payloads its workers accept (default: ``PayloadLimits.from_env()``); a request
-    over them is refused as ``validation_failed`` even when its caller bypassed the client.
+    Write one in a module of your own, decorate handlers with ``@app.mutation(...)`` and
+    policies with ``@app.policy(...)``, and run it with ``mutator worker --app module:app``.
+
+    Example:
+        ```python
+        app = MutationApp(directory={"alice": ["sre"], "bob": ["sre"]})
+
+        @app.mutation("counter.add", on_stale="reject")
+        def add(state, payload):
+            return {**state, "value": state.get("value", 0) + payload["amount"]}
+
+        @app.policy("counter.*")
+        def two_sres(ctx: PolicyContext) -> PolicyDecision:
+            return RequireApprovals(2, roles={"sre"})
+        ```
     """
 
     def __init__(
@@ -79,6 +120,14 @@ class MutationApp:
         *,
         limits: PayloadLimits | None = None,
     ) -> None:
+        """Create an empty app.
+
+        Args:
+            directory: Maps user ids to their roles; it is the only source of roles.
+            limits: Bounds the payloads its workers accept (default:
+                ``PayloadLimits.from_env()``); a request over them is refused as
+                ``validation_failed`` even when its caller bypassed the client.
+        """
         self.limits = limits if limits is not None else PayloadLimits.from_env()
         self.directory: dict[str, frozenset[str]] = {
             user: frozenset(roles) for user, roles in (directory or {}).items()
@@ -87,6 +136,23 @@ class MutationApp:
         self.policies: list[tuple[str, str, Policy]] = []
 
     def mutation(self, name: str, *, on_stale: OnStale = "reject") -> Callable[[Handler], Mutation]:
+        """Register the decorated function as the mutation ``name``.
+
+        The function takes ``(state, payload)`` and returns the new state; it runs once per
+        executed request, after the validators, and must not have side effects beyond its result.
+
+        Args:
+            name: The name requests use.
+            on_stale: What a request does when the state moved past its base version:
+                ``reject`` it, ``reapprove`` (clear the approvals and ask again) or
+                ``revalidate`` (run validators and policies again on the latest state).
+
+        Returns:
+            A decorator that returns the registered ``Mutation``.
+
+        Raises:
+            ValueError: ``on_stale`` is not a strategy, or ``name`` is registered already.
+        """
         if on_stale not in ON_STALE_CHOICES:
             raise ValueError(
                 f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}"
@@ -102,7 +168,18 @@ class MutationApp:
         return register
 
     def policy(self, pattern: str) -> Callable[[Policy], Policy]:
-        """Register a policy for every mutation whose name matches the glob ``pattern``."""
+        """Register a policy for every mutation whose name matches the glob ``pattern``.
+
+        A policy takes a ``PolicyContext`` and returns ``Allow()``, ``Deny(reason)`` or
+        ``RequireApprovals(...)``. Every matching policy runs: any ``Deny`` rejects the request,
+        otherwise every ``RequireApprovals`` must be met.
+
+        Args:
+            pattern: An ``fnmatch`` glob over mutation names, such as ``"limits.*"``.
+
+        Returns:
+            A decorator that registers the policy and returns it unchanged.
+        """
 
         def register(fn: Policy) -> Policy:
             self.policies.append((pattern, getattr(fn, "__name__", repr(fn)), fn))
@@ -111,6 +188,11 @@ class MutationApp:
         return register
 
     def get(self, name: str) -> Mutation:
+        """The mutation registered as ``name``.
+
+        Raises:
+            UnknownMutationError: No mutation has that name.
+        """
         try:
             return self.mutations[name]
         except KeyError:
@@ -118,11 +200,24 @@ class MutationApp:
             raise UnknownMutationError(f"unknown mutation {name!r} (registered: {known})") from None
 
     def users_with_roles(self, roles: Sequence[str] | frozenset[str] | set[str]) -> set[str]:
+        """Every user of the directory holding at least one of ``roles``."""
         wanted = set(roles)
         return {user for user, held in self.directory.items() if held & wanted}
 
     def evaluate(self, ctx: PolicyContext) -> Evaluation:
-        """The payload limits, validators, then every policy matching ``ctx.mutation``."""
+        """Decide one request: the payload limits, validators, then every matching policy.
+
+        Args:
+            ctx: The request and the state as it is now.
+
+        Returns:
+            ``invalid`` (a limit or validator refused), ``deny`` (with every deny reason),
+            ``require_approvals`` (with every requirement) or ``allow``.
+
+        Raises:
+            UnknownMutationError: No mutation is registered as ``ctx.mutation``.
+            TypeError: A policy returned something other than a policy decision.
+        """
         mutation = self.get(ctx.mutation)
         too_large = self.limits.payload_refusal(ctx.payload)
         if too_large is not None:
@@ -151,8 +246,11 @@ class MutationApp:
         return Evaluation(EvaluationOutcome.ALLOW, "", [])
 
     def evaluate_batch(self, contexts: Sequence[PolicyContext]) -> Evaluation:
-        """One governance decision over every item: any invalid or denied item decides it;
-        otherwise every distinct approval requirement of every item applies."""
+        """Decide a batch request as one: each item as ``evaluate`` does, then combined.
+
+        Any invalid item (or an unknown mutation) makes the batch invalid, any denied item denies
+        it; otherwise every distinct approval requirement of every item applies.
+        """
         denials: list[str] = []
         requirements: list[ApprovalRequirement] = []
         too_large = self.limits.batch_refusal([ctx.payload for ctx in contexts])

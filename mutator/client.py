@@ -1,101 +1,54 @@
-"""``MutatorClient``: submit, vote on, inspect and wait for governed mutation requests."""
+"""``MutatorClient``: submit, vote on, inspect and wait for governed mutation requests.
+
+The read-only part is ``StoreReader`` (mutator/reader.py), which the client extends; the
+submission checks and the workflow start are in mutator/client_submission.py, the votes,
+cancels and waits in mutator/client_messages.py, and the merge behind ``locks()`` in
+mutator/client_locks.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
-from mutator.admission import (
-    ADMISSION_TIMEOUT_SECONDS,
-    admission_timeout_from_env,
-    no_worker,
-    not_yet_evaluated,
-    worker_last_seen,
+from mutator.admission import ADMISSION_TIMEOUT_SECONDS, admission_timeout_from_env
+from mutator.client_locks import read_locks
+from mutator.client_messages import MutatorTimeout, await_result, send_update, workflow_exists
+from mutator.client_submission import (
+    batch_submission,
+    check_known_mutations,
+    single_submission,
+    start_request,
 )
-from mutator.contracts import (
-    ERR_INVALID_INPUT,
-    REQUEST_WORKFLOW,
-    AdmissionInput,
-    ApproveInput,
-    CancelInput,
-    RejectInput,
-    RequestUpdateResult,
-    RequestWorkflowResult,
-    request_workflow_id,
-)
-from mutator.errors import (
-    MutatorError,
-    MutatorInputError,
-    MutatorNotFound,
-    MutatorRefused,
-    MutatorUnavailable,
-)
-from mutator.lane_contracts import LANE_WORKFLOW, LaneStatus
-from mutator.limits import (
-    PayloadLimits,
-    check_name,
-    check_optional_id,
-    check_submitter,
-    check_text,
-    check_version,
-)
-from mutator.models import (
-    BatchItem,
-    BatchMode,
-    LockInfo,
-    MutationRequest,
-    RequestStatus,
-    SubmitRequestInput,
-    batch_state_id,
-)
+from mutator.contracts import ApproveInput, CancelInput, RejectInput
+from mutator.errors import MutatorInputError, MutatorNotFound, MutatorRefused
+from mutator.limits import PayloadLimits, check_name, check_optional_id, check_text
+from mutator.models import BatchItem, BatchMode, LockInfo, MutationRequest, SubmitRequestInput
 from mutator.reader import StoreReader
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
-from mutator.store.schema import ClaimKind
 from mutator.temporal import connect_temporal
 
-# A lane whose worker is gone would hold a status query until the server gives up.
-LOCK_QUERY_SECONDS = 3.0
-
-
-class MutatorTimeout(MutatorError):
-    """``wait`` ran out of time before the request ended."""
-
-    exit_code = 1
-
-
-def _input_error(exc: ValidationError, prefix: str = "") -> MutatorInputError:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in (prefix, *err['loc']) if p != '') or 'input'}: {err['msg']}"
-        for err in exc.errors()
-    )
-    return MutatorInputError(problems)
+__all__ = ["MutatorClient", "MutatorTimeout", "StoreReader"]
 
 
 class MutatorClient(StoreReader):
+    """Submit, vote on, inspect and wait for governed mutation requests.
+
+    Reads (``get``, ``list``, ``state``, ``history``, ``audit``) come from the SQL store, as
+    in ``StoreReader``; commands go to the request's Temporal workflow. Build one with
+    ``await MutatorClient.connect(...)`` and ``await client.close()`` it when done.
+
+    Every method raises a subclass of ``MutatorError``: ``MutatorInputError`` for bad input
+    (``MutatorNotFound`` for an unknown id), ``MutatorRefused`` when the request cannot take
+    the action, ``MutatorUnavailable`` when Temporal or the database cannot be reached, and
+    ``MutatorTimeout`` when ``wait`` runs out of time.
+    """
+
     def __init__(
         self,
         temporal: Client,
@@ -106,15 +59,25 @@ class MutatorClient(StoreReader):
         limits: PayloadLimits | None = None,
         admission_timeout: float = ADMISSION_TIMEOUT_SECONDS,
     ) -> None:
+        """Wrap a connected Temporal client and an open store (``connect`` builds both).
+
+        Args:
+            temporal: The Temporal client of the workers' namespace.
+            store: The store the workers write to.
+            task_queue: The workers' task queue.
+            search_attributes: Set the request's search attributes on its workflow; off
+                only where the server cannot register them (the time-skipping test server).
+            limits: Size limits checked before anything starts; by default those of the
+                environment (MUTATOR_MAX_PAYLOAD_BYTES and friends).
+            admission_timeout: Seconds ``submit`` waits for a worker to evaluate a request.
+        """
         super().__init__(store)
         self.temporal = temporal
         self.task_queue = task_queue
-        # Checked before anything starts (MUTATOR_MAX_PAYLOAD_BYTES and friends by default).
         self.limits = limits if limits is not None else PayloadLimits.from_env()
         # After this long without an answer, submit returns the request not yet evaluated
         # (a worker polls) or says that no worker runs.
         self.admission_timeout = admission_timeout
-        # Off only where the server cannot register them (the time-skipping test server).
         self.search_attributes = search_attributes
         # Mutation names the workers registered; read again when a name is not in it.
         self._known_mutations: set[str] = set()
@@ -130,8 +93,25 @@ class MutatorClient(StoreReader):
         limits: PayloadLimits | None = None,
         admission_timeout: float | None = None,
     ) -> MutatorClient:
-        """``limits`` and ``admission_timeout`` default to their environment variables
-        (MUTATOR_MAX_*, MUTATOR_ADMISSION_TIMEOUT_SECONDS), else to the built-in values."""
+        """Connect to Temporal and to the store.
+
+        Args:
+            address: The Temporal frontend, ``host:port``.
+            namespace: The Temporal namespace the workers run in.
+            database_url: The SQLAlchemy URL of the store the workers write to.
+            task_queue: The workers' task queue.
+            limits: Size limits; by default from the environment (MUTATOR_MAX_*), else the
+                built-in values.
+            admission_timeout: Seconds ``submit`` waits for a worker's evaluation; by
+                default MUTATOR_ADMISSION_TIMEOUT_SECONDS, else 30.
+
+        Returns:
+            The connected client.
+
+        Raises:
+            MutatorUnavailable: The store's schema is missing or out of date, or either
+                cannot be reached.
+        """
         limits = limits if limits is not None else PayloadLimits.from_env()
         if admission_timeout is None:
             admission_timeout = admission_timeout_from_env()
@@ -165,22 +145,45 @@ class MutatorClient(StoreReader):
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
-        check_submitter(actor, reason, request_id)
-        check_name(mutation, "mutation")
-        check_version(expected_version, "expected_version")
-        self.limits.check_payload(payload)
-        try:
-            submitted = SubmitRequestInput(
-                request_id=request_id if request_id is not None else f"req-{uuid.uuid4().hex[:16]}",
-                state_id=state_id,
-                mutation=mutation,
-                payload=payload,
-                requester=actor,
-                reason=reason,
-                expected_version=expected_version,
-            )
-        except ValidationError as exc:
-            raise _input_error(exc) from None
+        """Ask for one mutation of one state; policies decide whether it runs.
+
+        Returns once a worker has evaluated the request: ``executed`` when it ran at once,
+        ``approved`` while it waits its turn on its state, ``pending`` when it needs
+        approvals, ``rejected`` when a policy denied it or a validator refused it.
+
+        Args:
+            state_id: The state to change.
+            mutation: A mutation the workers registered.
+            payload: The mutation's arguments (JSON-serialisable).
+            actor: Who asks (the requester).
+            reason: Why, kept in the audit trail.
+            request_id: An id of the caller's choosing; submitting it again returns the
+                request it names instead of starting another. Made up when omitted.
+            expected_version: The state version the change was computed against; when the
+                state moved on, the mutation's ``on_stale`` strategy decides.
+            wait: Wait until the request reaches a final status.
+            wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
+
+        Returns:
+            The request.
+
+        Raises:
+            MutatorInputError: A field is malformed or over its limit, or the mutation is
+                not registered.
+            MutatorRefused: The request's workflow ended before admission answered.
+            MutatorUnavailable: Temporal refused it, or no worker polls the task queue.
+            MutatorTimeout: ``wait`` ran out of time.
+        """
+        submitted = single_submission(
+            state_id,
+            mutation,
+            payload,
+            actor=actor,
+            reason=reason,
+            request_id=request_id,
+            expected_version=expected_version,
+            limits=self.limits,
+        )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None
         )
@@ -196,40 +199,36 @@ class MutatorClient(StoreReader):
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
-        """Several mutations, possibly over several states, governed as one request."""
-        try:
-            batch_mode = BatchMode(mode)
-        except ValueError:
-            allowed = ", ".join(m.value for m in BatchMode)
-            raise MutatorInputError(
-                f"mode: {mode!r} is not a batch mode (one of {allowed})"
-            ) from None
-        check_submitter(actor, reason, request_id)
-        self.limits.check_item_count(len(items))
-        parsed: list[BatchItem] = []
-        for index, item in enumerate(items):
-            try:
-                parsed.append(BatchItem.model_validate(item))
-            except ValidationError as exc:
-                raise _input_error(exc, f"items.{index}") from None
-            check_name(parsed[-1].mutation, f"items.{index}.mutation")
-            check_version(parsed[-1].expected_version, f"items.{index}.expected_version")
-        self.limits.check_batch([item.payload for item in parsed])
-        try:
-            submitted = SubmitRequestInput(
-                request_id=(
-                    request_id if request_id is not None else f"batch-{uuid.uuid4().hex[:16]}"
-                ),
-                state_id=batch_state_id(parsed) if parsed else "batch",
-                mutation="batch",
-                payload={},
-                requester=actor,
-                reason=reason,
-                batch_mode=batch_mode,
-                items=parsed,
-            )
-        except ValidationError as exc:
-            raise _input_error(exc) from None
+        """Ask for several mutations, possibly over several states, governed as one request.
+
+        Args:
+            items: The mutations (``BatchItem`` or dicts of its fields), run in order.
+            mode: ``BatchMode`` or its value: ``atomic`` (every item or none), ``sequential``
+                (in order, stopping at the first failure) or ``independent`` (each alone).
+            actor: Who asks (the requester).
+            reason: Why, kept in the audit trail.
+            request_id: An id of the caller's choosing (see ``submit``).
+            wait: Wait until the request reaches a final status.
+            wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
+
+        Returns:
+            The batch request; ``item_results`` tells each item's outcome once executed.
+
+        Raises:
+            MutatorInputError: The mode, an item or a field is malformed or over its limit,
+                or a mutation is not registered.
+            MutatorRefused: The request's workflow ended before admission answered.
+            MutatorUnavailable: Temporal refused it, or no worker polls the task queue.
+            MutatorTimeout: ``wait`` ran out of time.
+        """
+        submitted = batch_submission(
+            items,
+            mode=mode,
+            actor=actor,
+            reason=reason,
+            request_id=request_id,
+            limits=self.limits,
+        )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None
         )
@@ -257,94 +256,42 @@ class MutatorClient(StoreReader):
                 self._known_mutations = set(
                     await asyncio.to_thread(self.store.registered_mutations)
                 )
-            known = sorted(self._known_mutations)
-            for index, name in enumerate(names):
-                if known and name not in known:
-                    field = f"items.{index}.mutation" if submitted.items else "mutation"
-                    raise MutatorInputError(
-                        f"{field}: unknown mutation {name!r} (registered: {', '.join(known)})"
-                    )
-            existing = await self._start(submitted)
+            check_known_mutations(submitted, sorted(self._known_mutations))
+            existing = await start_request(
+                self.temporal,
+                submitted,
+                task_queue=self.task_queue,
+                search_attributes=self.search_attributes,
+                admission_timeout=self.admission_timeout,
+            )
+            if existing is None:
+                # The request ended and its workflow id is closed: the store has the record.
+                existing = await self.get(submitted.request_id)
         if wait and not existing.status.is_terminal:
             return await self.wait(existing.request_id, timeout=wait_timeout)
         return existing
 
-    async def _start(self, submitted: SubmitRequestInput) -> MutationRequest:
-        attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword("MutationStateId"), submitted.state_id
-                ),
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword("MutationName"), submitted.mutation
-                ),
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword("MutationRequester"), submitted.requester
-                ),
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword("MutationStatus"), RequestStatus.PENDING.value
-                ),
-            ]
-        )
-        start: WithStartWorkflowOperation[Any, RequestWorkflowResult] = WithStartWorkflowOperation(
-            REQUEST_WORKFLOW,
-            submitted,
-            id=request_workflow_id(submitted.request_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=attributes if self.search_attributes else None,
-            static_summary=(
-                f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}"
-            ),
-            static_details=submitted.reason or None,
-            result_type=RequestWorkflowResult,
-        )
-        try:
-            result = await asyncio.wait_for(
-                self.temporal.execute_update_with_start_workflow(
-                    "admission",
-                    AdmissionInput(),
-                    start_workflow_operation=start,
-                    result_type=RequestUpdateResult,
-                ),
-                self.admission_timeout,
-            )
-        except WorkflowAlreadyStartedError:
-            # The request ended and its workflow id is closed: the store has the record.
-            return await self.get(submitted.request_id)
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            # The SDK leaves the cancellation on the start operation's handle future; read
-            # it so that asyncio does not print "Future exception was never retrieved".
-            handle_future = start._workflow_handle
-            if handle_future.done() and not handle_future.cancelled():
-                handle_future.exception()
-            return await self._unanswered(submitted)
-        except WorkflowUpdateFailedError as exc:
-            # Its workflow ended (e.g. an operator terminated it) before admission answered.
-            cause = exc.cause
-            why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-            raise MutatorRefused(
-                f"request {submitted.request_id} ended before its submission was answered "
-                f"({why}); see `mutator show {submitted.request_id}` and its workflow "
-                f"{request_workflow_id(submitted.request_id)} in the Temporal UI"
-            ) from None
-        except RPCError as exc:
-            raise MutatorUnavailable(f"Temporal refused the submission: {exc}") from exc
-        request: MutationRequest = result.request
-        return request
-
-    async def _unanswered(self, submitted: SubmitRequestInput) -> MutationRequest:
-        """No evaluation within the admission timeout: a worker that polls the task queue is
-        busy or restarting and will evaluate it; with no worker, nothing will until one runs."""
-        last_seen = await worker_last_seen(self.temporal, self.task_queue)
-        if last_seen is None:
-            raise no_worker(submitted, self.task_queue, self.admission_timeout)
-        return not_yet_evaluated(submitted, self.task_queue, self.admission_timeout, last_seen)
-
     async def approve(
         self, request_id: str, *, actor: str, comment: str = "", update_id: str | None = None
     ) -> MutationRequest:
+        """Approve a pending request; enough approvals let it run.
+
+        Args:
+            request_id: The request.
+            actor: Who approves; must be eligible under the request's requirement.
+            comment: Kept with the approval in the audit trail.
+            update_id: An id for this vote; sending the same id again is answered once.
+
+        Returns:
+            The request after the vote.
+
+        Raises:
+            MutatorInputError: A field is malformed or over its limit.
+            MutatorNotFound: No request has that id.
+            MutatorRefused: The actor may not approve it (requester, ineligible, already
+                voted) or the request has ended.
+            MutatorUnavailable: Temporal or the store cannot be reached.
+        """
         check_text(comment, "comment")
         return await self._vote(
             request_id, "approve", ApproveInput(actor=actor, comment=comment), update_id
@@ -353,6 +300,23 @@ class MutatorClient(StoreReader):
     async def reject(
         self, request_id: str, *, actor: str, reason: str, update_id: str | None = None
     ) -> MutationRequest:
+        """Reject a pending request; it ends rejected and never runs.
+
+        Args:
+            request_id: The request.
+            actor: Who rejects; must be eligible to approve it.
+            reason: Why; required.
+            update_id: An id for this vote; sending the same id again is answered once.
+
+        Returns:
+            The rejected request.
+
+        Raises:
+            MutatorInputError: ``reason`` is empty, or a field is malformed.
+            MutatorNotFound: No request has that id.
+            MutatorRefused: The actor may not reject it, or the request has ended.
+            MutatorUnavailable: Temporal or the store cannot be reached.
+        """
         if not reason.strip():
             raise MutatorInputError("reason: must not be empty; say why the request is rejected")
         check_text(reason, "reason")
@@ -363,6 +327,23 @@ class MutatorClient(StoreReader):
     async def cancel(
         self, request_id: str, *, actor: str, reason: str = "", update_id: str | None = None
     ) -> MutationRequest:
+        """Cancel a pending request; it ends canceled and never runs.
+
+        Args:
+            request_id: The request.
+            actor: Who cancels (the requester, or an eligible approver).
+            reason: Why, kept in the audit trail.
+            update_id: An id for this message; sending the same id again is answered once.
+
+        Returns:
+            The cancelled request.
+
+        Raises:
+            MutatorInputError: A field is malformed or over its limit.
+            MutatorNotFound: No request has that id.
+            MutatorRefused: The actor may not cancel it, or it is no longer pending.
+            MutatorUnavailable: Temporal or the store cannot be reached.
+        """
         check_text(reason, "reason")
         return await self._vote(
             request_id, "cancel", CancelInput(actor=actor, reason=reason), update_id
@@ -379,130 +360,41 @@ class MutatorClient(StoreReader):
                 f"request {request_id} is {current.status.value}; it can no longer be changed "
                 f"({update} refused)"
             )
-        handle: WorkflowHandle[Any, Any] = self.temporal.get_workflow_handle(
-            request_workflow_id(request_id)
-        )
-        try:
-            result = await handle.execute_update(
-                update, arg, id=update_id, result_type=RequestUpdateResult
-            )
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            if isinstance(cause, ApplicationError) and cause.type == ERR_INVALID_INPUT:
-                # The workflow refused the message itself (a field it cannot take): bad input.
-                raise MutatorInputError(message) from None
-            raise MutatorRefused(message) from None
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                latest = await self.get(request_id)
-                raise MutatorRefused(
-                    f"request {request_id} is {latest.status.value}; it can no longer be changed "
-                    f"({update} refused)"
-                ) from None
-            raise MutatorUnavailable(f"Temporal refused the {update}: {exc}") from exc
-        request: MutationRequest = result.request
-        return request
+        return await send_update(self.temporal, self, request_id, update, arg, update_id)
 
     async def wait(self, request_id: str, *, timeout: float | None = None) -> MutationRequest:
-        """Wait until the request reaches a final status and return it."""
+        """Wait until the request reaches a final status and return it.
+
+        Args:
+            request_id: The request.
+            timeout: The most seconds to wait; None waits as long as it takes.
+
+        Returns:
+            The request in its final status (executed, rejected, cancelled, expired, failed
+            or not applied).
+
+        Raises:
+            MutatorNotFound: No request has that id.
+            MutatorTimeout: It had not ended after ``timeout`` seconds.
+            MutatorUnavailable: Temporal or the store cannot be reached.
+        """
         current = await asyncio.to_thread(self.store.get_request, request_id)
-        if current is None and not await self._submitted(request_id):
+        if current is None and not await workflow_exists(self.temporal, request_id):
             raise MutatorNotFound(f"request_id: no request with id {request_id!r}")
         if current is not None and current.status.is_terminal:
             return current
-        handle = self.temporal.get_workflow_handle(
-            request_workflow_id(request_id), result_type=RequestWorkflowResult
-        )
-        try:
-            await asyncio.wait_for(handle.result(), timeout)
-        except TimeoutError:
-            found = await asyncio.to_thread(self.store.get_request, request_id)
-            still = (
-                f"{found.status.value}"
-                + (f" ({found.pending_reason.value})" if found.pending_reason else "")
-                if found is not None
-                else "waiting for a worker to evaluate it"
-            )
-            raise MutatorTimeout(
-                f"request {request_id} is still {still} after {timeout:g}s"
-            ) from None
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise MutatorUnavailable(f"Temporal refused to wait: {exc}") from exc
+        await await_result(self.temporal, self, request_id, timeout)
         return await self.get(request_id)
 
-    async def _submitted(self, request_id: str) -> bool:
-        """Its workflow exists: submitted, though no worker has evaluated (stored) it yet."""
-        try:
-            await self.temporal.get_workflow_handle(request_workflow_id(request_id)).describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise MutatorUnavailable(f"Temporal refused to describe {request_id}: {exc}") from exc
-        return True
-
     async def locks(self) -> builtins.list[LockInfo]:
-        """Every state in use now: open lanes (holder, fencing token, queue, lease) and
-        direct executions (a lone request holding its state without a lane)."""
-        query = f'WorkflowType = "{LANE_WORKFLOW}" AND ExecutionStatus = "Running"'
-        lane_ids = [execution.id async for execution in self.temporal.list_workflows(query)]
-        found = await asyncio.gather(*(self._lock_info(lane_id) for lane_id in lane_ids))
-        by_state = {lock.state_id: lock for lock in found}
-        now = datetime.now(UTC)
-        claims = await asyncio.to_thread(self.store.claims)
-        prefix = request_workflow_id("")
-        for claim in claims:
-            lock = by_state.get(claim.state_id)
-            if claim.kind != ClaimKind.DIRECT or (lock is not None and lock.holder_request_id):
-                continue
-            # Requests that joined the lane meanwhile wait for this execution first.
-            waiting = [
-                c.owner.removeprefix(prefix)
-                for c in claims
-                if c.state_id == claim.state_id and c.kind == ClaimKind.LANE
-            ]
-            direct = LockInfo(
-                state_id=claim.state_id,
-                holder_request_id=claim.owner.removeprefix(prefix),
-                fencing_token=claim.token,
-                queue_length=len(waiting),
-                queued_request_ids=waiting,
-                acquired_at=claim.claimed_at,
-                expires_at=claim.expires_at,
-                stale=bool(claim.expires_at and claim.expires_at < now),
-                note="executing directly: the state was free",
-            )
-            by_state[claim.state_id] = direct
-        return sorted(by_state.values(), key=lambda lock: lock.state_id)
+        """Every state in use now, sorted by state id.
 
-    async def _lock_info(self, lane_id: str) -> LockInfo:
-        handle = self.temporal.get_workflow_handle(lane_id)
-        state_id = lane_id.removeprefix("state-lane:")
-        try:
-            status = await handle.query(
-                "status", result_type=LaneStatus, rpc_timeout=timedelta(seconds=LOCK_QUERY_SECONDS)
-            )
-        except (RPCError, WorkflowQueryFailedError) as exc:
-            return LockInfo(
-                state_id=state_id,
-                holder_request_id=None,
-                fencing_token=None,
-                queue_length=0,
-                queued_request_ids=[],
-                acquired_at=None,
-                expires_at=None,
-                stale=False,
-                note=f"lane did not answer (is a worker running?): {exc}",
-            )
-        holder = status.holder
-        return LockInfo(
-            state_id=status.state_id,
-            holder_request_id=holder.request_id if holder else None,
-            fencing_token=holder.token if holder else None,
-            queue_length=len(status.queue),
-            queued_request_ids=[e.request_id for e in status.queue],
-            acquired_at=holder.acquired_at if holder else None,
-            expires_at=holder.expires_at if holder else None,
-            stale=bool(holder and holder.expires_at < datetime.now(UTC)),
-        )
+        Returns:
+            Open lanes (holder, fencing token, queue, lease) and direct executions (a lone
+            request holding its state without a lane). A lane that does not answer within
+            a few seconds is listed with a note saying so.
+
+        Raises:
+            MutatorUnavailable: Temporal or the store cannot be reached.
+        """
+        return await read_locks(self.temporal, self.store)

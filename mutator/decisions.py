@@ -2,7 +2,7 @@
 
 The values are the strings stored in the database, shown by ``--json`` and in the Temporal
 UI, and recorded in existing workflow histories: they must never change. ``docs/lifecycle.md``
-lists them, and ``tests/test_decision_codes.py`` keeps that list and these enums equal.
+lists them, and ``tests/mutator/test_decision_codes.py`` keeps that list and these enums equal.
 """
 
 from __future__ import annotations

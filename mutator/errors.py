@@ -2,6 +2,13 @@
 
 
 class MutatorError(Exception):
+    """The base of every error the client and CLI raise.
+
+    Attributes:
+        exit_code: The CLI's exit code for it: 1 when the request or the domain refused, 2 for
+            bad input or an unreachable service.
+    """
+
     exit_code = 1
 
 

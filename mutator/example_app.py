@@ -12,6 +12,7 @@ app = MutationApp(directory={"alice": ["sre"], "bob": ["sre"], "carol": ["financ
 
 @app.mutation("counter.add", on_stale="reject")
 def add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Add ``payload.amount`` to the counter's ``value``."""
     return {**state, "value": state.get("value", 0) + payload["amount"]}
 
 
@@ -24,6 +25,7 @@ def _amount_is_integer(state: dict[str, Any], payload: dict[str, Any]) -> None:
 
 @app.mutation("limits.set", on_stale="reapprove")
 def set_limit(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Set the account limit ``payload.name`` to ``payload.value``."""
     return {**state, payload["name"]: payload["value"]}
 
 
@@ -38,11 +40,13 @@ def _limit_is_valid(state: dict[str, Any], payload: dict[str, Any]) -> None:
 
 @app.mutation("flags.set", on_stale="revalidate")
 def set_flag(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Turn the feature flag ``payload.flag`` on or off (``payload.enabled``)."""
     return {**state, payload["flag"]: bool(payload["enabled"])}
 
 
 @app.policy("counter.*")
 def small_changes_only(ctx: PolicyContext) -> PolicyDecision:
+    """Deny a counter change of more than 1000 at once."""
     amount = ctx.payload.get("amount", 0)
     if isinstance(amount, int) and abs(amount) > 1000:
         return Deny(f"amount {amount} is above the 1000 limit for a single change")
@@ -51,11 +55,13 @@ def small_changes_only(ctx: PolicyContext) -> PolicyDecision:
 
 @app.policy("limits.*")
 def two_of_three(ctx: PolicyContext) -> PolicyDecision:
+    """Every limit change needs two of alice, bob and carol."""
     return RequireApprovals(2, approvers={"alice", "bob", "carol"}, timeout=timedelta(days=7))
 
 
 @app.policy("flags.*")
 def frozen_flags(ctx: PolicyContext) -> PolicyDecision:
+    """Deny flag changes on a state whose ``frozen`` is set."""
     if ctx.state.get("frozen"):
         return Deny("flags on this state are frozen")
     return Allow()

@@ -34,14 +34,23 @@ BACKSTOP_MARGIN = timedelta(seconds=10)
 
 @dataclasses.dataclass(frozen=True)
 class ExecutionTimeouts:
+    """The timeouts of the activities that run handlers and heartbeat.
+
+    Attributes:
+        heartbeat_timeout: A worker silent for this long is presumed dead.
+        handler_limit: The longest a handler may run in one attempt.
+    """
+
     heartbeat_timeout: timedelta
     handler_limit: timedelta
 
     @property
     def start_to_close(self) -> timedelta:
+        """The backstop: the handler's limit, two heartbeat timeouts and a margin."""
         return self.handler_limit + 2 * self.heartbeat_timeout + BACKSTOP_MARGIN
 
     def apply(self, input: StartActivityInput) -> StartActivityInput:
+        """``input`` with these timeouts when it starts a heartbeating activity; else unchanged."""
         if input.activity not in HEARTBEATING_ACTIVITIES:
             return input
         return dataclasses.replace(
@@ -53,12 +62,16 @@ class ExecutionTimeouts:
 
 
 class ExecutionTimeoutsInterceptor(Interceptor):
+    """Sets the worker's execution timeouts on every heartbeating activity a workflow starts."""
+
     def __init__(self, timeouts: ExecutionTimeouts) -> None:
+        """Apply ``timeouts``."""
         self.timeouts = timeouts
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor]:
+        """The inbound interceptor that installs the outbound one setting the timeouts."""
         timeouts = self.timeouts
 
         class Outbound(WorkflowOutboundInterceptor):

@@ -1,5 +1,8 @@
-"""Temporal workflow ids of Mutator's workflows, for code that must not import the contracts
-(their pydantic models) or the Temporal SDK, such as the link `mutator show` prints."""
+"""Temporal workflow ids of Mutator's workflows.
+
+For code that must not import the contracts (their pydantic models) or the Temporal SDK,
+such as the link `mutator show` prints.
+"""
 
 from __future__ import annotations
 
@@ -7,4 +10,5 @@ REQUEST_WORKFLOW_PREFIX = "mutation-request:"
 
 
 def request_workflow_id(request_id: str) -> str:
+    """The workflow id of the request ``request_id``."""
     return f"{REQUEST_WORKFLOW_PREFIX}{request_id}"

@@ -26,6 +26,7 @@ DEFAULT_MAX_HISTORY_EVENTS = 4000
 
 
 def lane_workflow_id(state_id: str) -> str:
+    """The workflow id of the lane of ``state_id``."""
     return f"state-lane:{state_id}"
 
 
@@ -37,6 +38,8 @@ class LaneExecution(BaseModel):
 
 
 class LaneEntry(BaseModel):
+    """A request waiting in a lane's queue."""
+
     owner: str  # workflow id of the request waiting for the lane
     request_id: str
     enqueued_at: datetime
@@ -47,6 +50,8 @@ class LaneEntry(BaseModel):
 
 
 class LaneHolder(BaseModel):
+    """The request holding a lane's lease, under its fencing token."""
+
     owner: str
     request_id: str
     token: int
@@ -56,6 +61,8 @@ class LaneHolder(BaseModel):
 
 
 class LaneInput(BaseModel):
+    """A lane's settings and, across continue-as-new, its holder, queue and counters."""
+
     state_id: str
     next_token: int = Field(default=1, ge=1)
     lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
@@ -71,12 +78,16 @@ class LaneInput(BaseModel):
 
 
 class LaneResult(BaseModel):
+    """What a lane reports when it closes: how many grants and lease expirations it saw."""
+
     state_id: str
     grants: int
     expirations: int
 
 
 class LaneStatus(BaseModel):
+    """A lane's ``status`` query: its holder, queue and next fencing token."""
+
     state_id: str
     run_id: str
     holder: LaneHolder | None
@@ -88,6 +99,8 @@ class LaneStatus(BaseModel):
 
 
 class AcquireLaneRequest(BaseModel):
+    """The ``acquire`` signal: an owner joins the lane's queue."""
+
     owner: str
     request_id: str
     # Nested acquisition by the holder (counted, released as many times). Without it, an
@@ -128,6 +141,8 @@ class LaneTokenSignal(BaseModel):
 
 
 class LaneGrant(BaseModel):
+    """The lane's answer to its owner: the lease is yours, under ``token``, until ``expires_at``."""
+
     state_id: str
     token: int
     expires_at: datetime
@@ -135,6 +150,8 @@ class LaneGrant(BaseModel):
 
 
 class AcquireLaneInput(BaseModel):
+    """Input of the activity that signals-with-start a state's lane to join its queue."""
+
     state_id: str
     owner: str
     request_id: str
@@ -145,22 +162,32 @@ class AcquireLaneInput(BaseModel):
 
 
 class AcquireLaneResult(BaseModel):
+    """The run id of the lane the owner joined."""
+
     lane_run_id: str
 
 
 class AdvanceFenceInput(BaseModel):
+    """Input of the activity that raises a state's fence to ``token``."""
+
     state_id: str
     token: int
 
 
 class AdvanceFenceResult(BaseModel):
+    """The state's fence after the raise."""
+
     fence: int
 
 
 class ForgetOwnersInput(BaseModel):
+    """Input of the activity that drops the claim rows of the owners a lane has served."""
+
     state_id: str
     owners: list[str]
 
 
 class ForgetOwnersResult(BaseModel):
+    """How many claim rows were dropped."""
+
     forgotten: int

@@ -44,14 +44,27 @@ TEMPORAL_BLOB_LIMIT_BYTES = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class PayloadLimits:
-    """Size limits of one request; the client checks them before starting anything, and the
-    worker refuses a request over its own limits as ``validation_failed``."""
+    """Size limits of one request.
+
+    The client checks them before starting anything, and the worker refuses a request over its
+    own limits as ``validation_failed``.
+
+    Attributes:
+        max_payload_bytes: The most bytes of one payload, as compact JSON.
+        max_batch_bytes: The most bytes of a batch's payloads together.
+        max_batch_items: The most items of a batch.
+    """
 
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     max_batch_items: int = MAX_BATCH_ITEMS
 
     def __post_init__(self) -> None:
+        """Refuse limits outside what Temporal can carry.
+
+        Raises:
+            MutatorInputError: A limit is not an integer between 1 and its ceiling.
+        """
         for name, ceiling in (
             ("max_payload_bytes", TEMPORAL_BLOB_LIMIT_BYTES),
             ("max_batch_bytes", TEMPORAL_BLOB_LIMIT_BYTES),
@@ -63,8 +76,17 @@ class PayloadLimits:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PayloadLimits:
-        """The defaults, overridden by MUTATOR_MAX_PAYLOAD_BYTES, MUTATOR_MAX_BATCH_BYTES and
-        MUTATOR_MAX_BATCH_ITEMS."""
+        """The defaults, overridden by the environment.
+
+        The variables are MUTATOR_MAX_PAYLOAD_BYTES, MUTATOR_MAX_BATCH_BYTES and
+        MUTATOR_MAX_BATCH_ITEMS.
+
+        Args:
+            environ: The variables to read; ``os.environ`` by default.
+
+        Raises:
+            MutatorInputError: A variable is not an integer in range.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, int] = {}
         for field, var in (
@@ -96,6 +118,11 @@ class PayloadLimits:
         return size
 
     def check_item_count(self, count: int) -> None:
+        """Refuse a batch of more than ``max_batch_items`` items.
+
+        Raises:
+            MutatorInputError: Too many items.
+        """
         if count > self.max_batch_items:
             raise MutatorInputError(
                 f"items: {count} items is over the limit of {self.max_batch_items} "
@@ -103,6 +130,11 @@ class PayloadLimits:
             )
 
     def check_batch(self, payloads: list[object]) -> None:
+        """Refuse a batch with too many items, or a payload or total over its limit.
+
+        Raises:
+            MutatorInputError: Which limit, and by how much.
+        """
         self.check_item_count(len(payloads))
         total = sum(
             self.check_payload(payload, f"items.{index}.payload")
@@ -124,6 +156,7 @@ class PayloadLimits:
         return None
 
     def batch_refusal(self, payloads: list[object]) -> str | None:
+        """The worker's check of a batch: why its payloads are refused, or None."""
         try:
             self.check_batch(payloads)
         except MutatorInputError as exc:
@@ -132,9 +165,14 @@ class PayloadLimits:
 
 
 def json_size(payload: object, field: str) -> int:
-    """Bytes of ``payload`` as compact UTF-8 JSON, after checking it is a JSON object that
-    any JSON parser and the store accept (RFC 8259: finite numbers, valid Unicode; bounded
-    depth; no NUL, which PostgreSQL text and JSONB cannot hold)."""
+    """Bytes of ``payload`` as compact UTF-8 JSON, once checked to be a JSON object.
+
+    It must be one any JSON parser and the store accept (RFC 8259: finite numbers, valid
+    Unicode; bounded depth; no NUL, which PostgreSQL text and JSONB cannot hold).
+
+    Raises:
+        MutatorInputError: ``payload`` is not such an object; the message starts with ``field``.
+    """
     if not isinstance(payload, dict):
         raise MutatorInputError(f"{field}: must be a JSON object, got {type(payload).__name__}")
     check_json_value(payload, field)
@@ -222,12 +260,22 @@ def check_optional_id(value: str | None, field: str) -> None:
 
 
 def check_submitter(actor: str, reason: str, request_id: str | None) -> None:
+    """Check a submission's actor, reason and request id.
+
+    Raises:
+        MutatorInputError: One is empty, too long or holds characters it may not.
+    """
     check_name(actor, "actor")
     check_text(reason, "reason")
     check_optional_id(request_id, "request_id")
 
 
 def check_version(version: int | None, field: str) -> None:
+    """Check an expected version is in range.
+
+    Raises:
+        MutatorInputError: It is negative or too large.
+    """
     if version is not None and not 0 <= version <= MAX_VERSION:
         raise MutatorInputError(f"{field}: must be 0-{MAX_VERSION}, got {version}")
 
@@ -242,8 +290,14 @@ def parse_json_object(text: str, field: str) -> dict[str, Any]:
 
 
 def load_json(text: str, field: str) -> object:
-    """Parse JSON text as RFC 8259 does: NaN and Infinity are not JSON; text nested too
-    deeply for the parser is refused, not a crash."""
+    """Parse JSON text as RFC 8259 does.
+
+    NaN and Infinity are not JSON; text nested too deeply for the parser is refused, not a
+    crash.
+
+    Raises:
+        MutatorInputError: The text is not JSON; the message starts with ``field``.
+    """
     try:
         value: object = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
@@ -283,6 +337,11 @@ DEFAULT_MAX_CONCURRENT_MUTATIONS = 10
 
 
 def validate_max_concurrent_mutations(value: object) -> int:
+    """A worker's ``max_concurrent_mutations`` as an integer.
+
+    Raises:
+        MutatorInputError: It is not an integer >= 1.
+    """
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise MutatorInputError(f"max_concurrent_mutations must be an integer >= 1, got {value!r}")
     try:

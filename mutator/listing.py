@@ -36,6 +36,14 @@ class RequestSummary(BaseModel):
 
 
 class RequestPage(BaseModel):
+    """One page of ``list``.
+
+    Attributes:
+        requests: The page's request summaries, newest first.
+        remaining: How many more requests match the filters after this page.
+        next_cursor: Pass as ``after`` (``--after``) for the next page; None on the last page.
+    """
+
     requests: list[RequestSummary]
     # How many more requests match the filters after this page.
     remaining: int
@@ -44,6 +52,7 @@ class RequestPage(BaseModel):
 
 
 def encode_cursor(created_at: datetime, request_id: str) -> str:
+    """The opaque cursor of a page ending with the request ``(created_at, request_id)``."""
     raw = f"{created_at.isoformat()}{_SEPARATOR}{request_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

@@ -13,6 +13,12 @@ EXAMPLE_APP = "mutator.example_app:app"
 
 
 def load_app(spec: str) -> MutationApp:
+    """The ``MutationApp`` named by ``package.module:attr``, imported from the working directory.
+
+    Raises:
+        MutatorInputError: The spec is malformed, the module cannot be imported, or the
+            attribute is not a ``MutationApp``.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise MutatorInputError(

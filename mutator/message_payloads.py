@@ -19,17 +19,28 @@ from temporalio.converter import DataConverter
 
 @dataclasses.dataclass(frozen=True)
 class UndecodablePayload:
+    """A message argument the converter could not decode.
+
+    Attributes:
+        encoding: The payload's encoding metadata.
+        error: Why decoding failed (truncated).
+    """
+
     encoding: str
     error: str
 
 
 class LenientPayloadConverter(PydanticPayloadConverter):
-    """The pydantic converter; without type hints, a payload it cannot decode becomes an
-    UndecodablePayload rather than an error (typed decoding is unchanged)."""
+    """The pydantic converter, lenient where no type is asked for.
+
+    Without type hints, a payload it cannot decode becomes an ``UndecodablePayload`` rather
+    than an error; typed decoding is unchanged.
+    """
 
     def from_payloads(
         self, payloads: Sequence[Payload], type_hints: list[type] | None = None
     ) -> list[Any]:
+        """Decode ``payloads``; untyped ones that fail become ``UndecodablePayload``."""
         if type_hints is not None:
             return super().from_payloads(payloads, type_hints)
         return [self._decode(payload) for payload in payloads]

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RequestStatus(StrEnum):
+    """Where a request stands; docs/lifecycle.md describes each status.
+
+    ``executed``, ``rejected``, ``canceled``, ``expired``, ``failed``, ``superseded`` and
+    ``compensated`` are final: a request in one of them never changes again.
+    """
+
     PENDING = "pending"
     APPROVED = "approved"
     EXECUTING = "executing"
@@ -28,6 +34,7 @@ class RequestStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Whether the status is final (the request never changes again)."""
         return self in TERMINAL_STATUSES
 
 
@@ -48,6 +55,13 @@ NOT_APPLIED_STATUSES = TERMINAL_STATUSES - {RequestStatus.EXECUTED, RequestStatu
 
 
 class PendingReason(StrEnum):
+    """Why a ``pending`` request waits.
+
+    ``approval``: for votes. ``revalidation``: a ``revalidate`` request ran its policies again
+    on a changed state and needs votes it does not have yet. ``evaluation``: only in what
+    ``submit`` returns when no worker evaluated the request in time. The others are reserved.
+    """
+
     APPROVAL = "approval"
     EXTERNAL_CHECK = "external_check"
     SCHEDULE = "schedule"
@@ -60,6 +74,8 @@ class PendingReason(StrEnum):
 
 
 class RejectionCode(StrEnum):
+    """Why a request was rejected (``MutationRequest.rejection.code``); ``conflict`` is reserved."""
+
     POLICY_DENIED = "policy_denied"
     VALIDATION_FAILED = "validation_failed"
     APPROVER_REJECTED = "approver_rejected"
@@ -68,6 +84,8 @@ class RejectionCode(StrEnum):
 
 
 class DecisionCategory(StrEnum):
+    """What a decision of a request's record is about: its status, a vote, or version resolution."""
+
     LIFECYCLE = "lifecycle"
     APPROVAL = "approval"
     VERSION_RESOLUTION = "version_resolution"
@@ -78,12 +96,16 @@ ON_STALE_CHOICES: tuple[str, ...] = get_args(OnStale)
 
 
 class BatchMode(StrEnum):
+    """How the items of a batch request apply."""
+
     ATOMIC = "atomic"  # all states locked in sorted order, all items in one transaction, or none
     SEQUENTIAL = "sequential"  # in order, stop at the first failure; applied items stay
     INDEPENDENT = "independent"  # every item runs; each has its own outcome
 
 
 class ItemOutcome(StrEnum):
+    """What became of one item of a batch request."""
+
     PENDING = "pending"
     APPLIED = "applied"
     REJECTED = "rejected"  # stale, validation or conflict: refused before applying
@@ -93,6 +115,15 @@ class ItemOutcome(StrEnum):
 
 
 class BatchItem(BaseModel):
+    """One mutation of a batch request.
+
+    Attributes:
+        state_id: The state the item changes.
+        mutation: A registered mutation name.
+        payload: The mutation's arguments.
+        expected_version: The state version the item was computed against, if any.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     state_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-/]+$")
@@ -102,6 +133,16 @@ class BatchItem(BaseModel):
 
 
 class BatchItemResult(BaseModel):
+    """One item of a batch request and its outcome.
+
+    Attributes:
+        index: The item's position in the batch.
+        outcome: What became of it; ``pending`` until the batch executes.
+        base_version: The version the item is checked against before it applies.
+        resulting_version: The state's version after the item applied.
+        reason: Why it was rejected or failed.
+    """
+
     index: int
     state_id: str
     mutation: str
@@ -114,7 +155,16 @@ class BatchItemResult(BaseModel):
 
 
 class Decision(BaseModel):
-    """One entry of a request's record: every transition and every approval attempt."""
+    """One entry of a request's record: every transition and every approval attempt.
+
+    Attributes:
+        category: What the decision is about.
+        code: A decision code (``mutator.decisions.DecisionCode``), listed in
+            docs/lifecycle.md.
+        actor: Who caused it: a user, ``system`` or ``policy``.
+        reason: Why, in words.
+        at: When (workflow time).
+    """
 
     category: DecisionCategory
     code: str
@@ -124,19 +174,45 @@ class Decision(BaseModel):
 
 
 class Approval(BaseModel):
+    """One approval vote.
+
+    Attributes:
+        actor: Who approved.
+        comment: What the approver said.
+        at: When the vote was counted.
+    """
+
     actor: str
     comment: str = ""
     at: datetime
 
 
 class Rejection(BaseModel):
+    """Why a request ended ``rejected``.
+
+    Attributes:
+        code: The kind of rejection.
+        reason: The human explanation (a policy's deny reason, the approver's reason, ...).
+        actor: The approver who rejected, or ``system``.
+    """
+
     code: RejectionCode
     reason: str
     actor: str = ""
 
 
 class ApprovalRequirement(BaseModel):
-    """One ``RequireApprovals`` decision, with its roles already expanded to user ids."""
+    """One ``RequireApprovals`` decision, with its roles already expanded to user ids.
+
+    Attributes:
+        policy: The name of the policy that asked for it.
+        count: How many distinct eligible approvers must approve.
+        approvers: The user ids the policy named.
+        roles: The roles the policy named.
+        eligible: Every user who may vote: ``approvers`` plus the holders of ``roles``.
+        allow_self_approval: Whether the requester's own vote counts.
+        timeout_seconds: How long the approvals may take before the request expires.
+    """
 
     policy: str
     count: int = Field(ge=1)
@@ -148,7 +224,33 @@ class ApprovalRequirement(BaseModel):
 
 
 class MutationRequest(BaseModel):
-    """A governed request as stored and as shown to users."""
+    """A governed request as stored and as shown to users.
+
+    Attributes:
+        request_id: The request's id.
+        state_id: The state it changes (a batch: its states, sorted, comma-separated).
+        mutation: The mutation's name (``batch`` for a batch).
+        payload: The mutation's arguments.
+        requester: Who submitted it.
+        reason: Why, as the requester said.
+        status: Where it stands.
+        pending_reason: Why it waits, while ``pending``.
+        rejection: Why it was rejected, once ``rejected``.
+        required_approvals: What the policies require before it runs.
+        approvals: The approvals given so far.
+        expected_version: The version the requester computed the change against.
+        base_version: The version it is checked against before executing.
+        resulting_version: The state's version after it executed.
+        error: Why it failed, or a note on where it stands.
+        deadline: When its approvals run out.
+        batch_mode: How a batch's items apply; None for a single mutation.
+        items: A batch's items and their outcomes.
+        decisions: Its record: every transition and approval attempt, oldest first.
+        refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
+        revision: Increases with every stored change of the request.
+        created_at: When it was submitted.
+        updated_at: When it last changed.
+    """
 
     request_id: str
     state_id: str
@@ -177,12 +279,30 @@ class MutationRequest(BaseModel):
 
 
 class StateView(BaseModel):
+    """A state at one version.
+
+    Attributes:
+        state_id: The state's id.
+        version: The version (1 after the first executed mutation).
+        data: The state's content at that version.
+    """
+
     state_id: str
     version: int
     data: dict[str, Any]
 
 
 class HistoryEntry(BaseModel):
+    """One version of a state and the request that made it.
+
+    Attributes:
+        version: The version the request made.
+        request_id: The request that made it.
+        actor: Who requested it.
+        at: When it was written.
+        data: The state's content at that version.
+    """
+
     version: int
     request_id: str
     actor: str
@@ -191,6 +311,19 @@ class HistoryEntry(BaseModel):
 
 
 class AuditEntry(BaseModel):
+    """One decision of the audit trail, across requests.
+
+    Attributes:
+        request_id: The request the decision belongs to.
+        state_id: The request's state.
+        seq: The decision's position in the request's record.
+        category: What the decision is about.
+        code: The decision code.
+        actor: Who caused it.
+        reason: Why, in words.
+        at: When.
+    """
+
     request_id: str
     state_id: str
     seq: int

@@ -16,7 +16,12 @@ class Allow:
 
 @dataclass(frozen=True)
 class Deny:
-    """The request must not run; ``reason`` is shown to the requester and recorded."""
+    """The request must not run.
+
+    Attributes:
+        reason: Shown to the requester and recorded; the reasons of every denying policy are
+            joined.
+    """
 
     reason: str
 
@@ -27,6 +32,13 @@ class RequireApprovals:
 
     Eligible: every id in ``approvers`` plus every user whose directory roles include one of
     ``roles``. The requester's own vote counts only when ``allow_self_approval`` is set.
+
+    Attributes:
+        count: How many distinct eligible approvals are needed (>= 1).
+        approvers: User ids who may approve.
+        roles: Directory roles whose holders may approve.
+        timeout: How long the approvals may take; the request then expires.
+        allow_self_approval: Whether the requester may approve their own request.
     """
 
     count: int
@@ -36,6 +48,12 @@ class RequireApprovals:
     allow_self_approval: bool = False
 
     def __post_init__(self) -> None:
+        """Refuse a requirement nobody can meet.
+
+        Raises:
+            ValueError: ``count`` is below 1, no approver or role is named, or ``timeout`` is not
+                positive.
+        """
         if not isinstance(self.count, int) or self.count < 1:
             raise ValueError(f"RequireApprovals.count must be an integer >= 1, got {self.count!r}")
         if not self.approvers and not self.roles:
@@ -49,7 +67,16 @@ PolicyDecision = Allow | Deny | RequireApprovals
 
 @dataclass(frozen=True)
 class PolicyContext:
-    """What a policy sees: the request and the state as it is at evaluation time."""
+    """What a policy sees: the request and the state as it is at evaluation time.
+
+    Attributes:
+        state_id: The state the request changes.
+        mutation: The mutation's name.
+        payload: The mutation's arguments.
+        state: The state's content now (empty before its first mutation).
+        version: The state's version now (0 before its first mutation).
+        requester: Who submitted the request.
+    """
 
     state_id: str
     mutation: str
@@ -61,6 +88,8 @@ class PolicyContext:
 
 @dataclass(frozen=True)
 class NamedDecision:
+    """A policy's decision with the policy's name, for the record."""
+
     policy: str
     decision: PolicyDecision
 
@@ -74,16 +103,19 @@ class CombinedDecision:
 
     @property
     def denied(self) -> bool:
+        """Whether any policy denied."""
         return bool(self.denials)
 
     @property
     def deny_reason(self) -> str:
+        """Every denying policy's reason, ``policy: reason``, joined by ``; ``."""
         return "; ".join(
             f"{d.policy}: {d.decision.reason}" for d in self.denials if isinstance(d.decision, Deny)
         )
 
 
 def combine(decisions: list[NamedDecision]) -> CombinedDecision:
+    """Combine the decisions of every policy that matched a request."""
     return CombinedDecision(
         denials=[d for d in decisions if isinstance(d.decision, Deny)],
         requirements=[d for d in decisions if isinstance(d.decision, RequireApprovals)],

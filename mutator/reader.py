@@ -19,12 +19,26 @@ class StoreReader:
     """Reads from the SQL store alone: they keep working while Temporal is down."""
 
     def __init__(self, store: Store) -> None:
+        """Read from ``store``."""
         self.store = store
 
     async def close(self) -> None:
+        """Release the store's connections."""
         await asyncio.to_thread(self.store.dispose)
 
     async def get(self, request_id: str) -> MutationRequest:
+        """The request as stored.
+
+        Args:
+            request_id: The request.
+
+        Returns:
+            The whole request, with its decisions.
+
+        Raises:
+            MutatorNotFound: No worker has stored a request with that id.
+            MutatorUnavailable: The store cannot be reached.
+        """
         found = await asyncio.to_thread(self.store.get_request, request_id)
         if found is None:
             raise MutatorNotFound(f"request_id: no request with id {request_id!r}")
@@ -40,8 +54,23 @@ class StoreReader:
         limit: int = DEFAULT_LIST_LIMIT,
         after: str | None = None,
     ) -> RequestPage:
-        """One page of request summaries, newest first; ``after``: the previous page's
-        ``next_cursor``. ``remaining`` counts the matching requests past this page."""
+        """One page of request summaries, newest first.
+
+        Args:
+            status: Only requests in this status.
+            state_id: Only requests of this state.
+            mutation: Only requests of this mutation.
+            requester: Only requests of this requester.
+            limit: The page's size, 1 to 10,000.
+            after: The previous page's ``next_cursor``; None for the first page.
+
+        Returns:
+            The page; ``remaining`` counts the matching requests past it.
+
+        Raises:
+            MutatorInputError: ``status``, ``limit`` or ``after`` is not valid.
+            MutatorUnavailable: The store cannot be reached.
+        """
         if status is not None:
             try:
                 status = RequestStatus(status)
@@ -64,6 +93,12 @@ class StoreReader:
         )
 
     async def state(self, state_id: str, *, version: int | None = None) -> StateView:
+        """A state, at its current version or at ``version``.
+
+        Raises:
+            MutatorNotFound: No mutation of the state executed yet, or it has no such version.
+            MutatorUnavailable: The store cannot be reached.
+        """
         found = await asyncio.to_thread(self.store.get_state, state_id, version)
         if found is None:
             if version is None:
@@ -72,12 +107,30 @@ class StoreReader:
         return found
 
     async def history(self, state_id: str) -> builtins.list[HistoryEntry]:
+        """Every version of a state, oldest first, with the request that made it.
+
+        Raises:
+            MutatorUnavailable: The store cannot be reached.
+        """
         return await asyncio.to_thread(self.store.history, state_id)
 
     async def audit(
         self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
     ) -> builtins.list[AuditEntry]:
-        """The newest ``limit`` decisions (oldest first), optionally of one state or request."""
+        """The newest ``limit`` decisions, oldest first.
+
+        Args:
+            state_id: Only the decisions of this state's requests.
+            request_id: Only this request's decisions.
+            limit: The most decisions returned.
+
+        Returns:
+            The decisions.
+
+        Raises:
+            MutatorNotFound: ``request_id`` names no request.
+            MutatorUnavailable: The store cannot be reached.
+        """
         if request_id is not None:
             await self.get(request_id)
         return await asyncio.to_thread(

@@ -22,6 +22,7 @@ SDK_LOGGER = logging.getLogger("temporalio.core")
 
 
 def sdk_logging() -> LoggingConfig:
+    """The Temporal core's logging: its warnings, forwarded to the ``temporalio.core`` logger."""
     return LoggingConfig(
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
         forwarding=LogForwardingConfig(logger=SDK_LOGGER),

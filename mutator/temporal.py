@@ -48,6 +48,21 @@ async def connect_temporal(
     timeout: float = CONNECT_TIMEOUT_SECONDS,
     runtime: Runtime | None = None,
 ) -> Client:
+    """Connect to Temporal with Mutator's data converter.
+
+    Args:
+        address: The frontend, ``host:port``.
+        namespace: The namespace.
+        timeout: Seconds to wait for the connection.
+        runtime: The SDK runtime (metrics); by default one that forwards the SDK's logs.
+
+    Returns:
+        The client.
+
+    Raises:
+        MutatorInputError: ``address`` is not a ``host:port``.
+        MutatorUnavailable: The server cannot be reached in time.
+    """
     try:
         return await asyncio.wait_for(
             Client.connect(

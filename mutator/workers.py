@@ -47,18 +47,22 @@ class MutatorWorkers:
 
     @property
     def task_queue(self) -> str:
+        """The main worker's task queue."""
         return self.main.task_queue
 
     async def __aenter__(self) -> MutatorWorkers:
+        """Start both workers: the execution worker, then the main one."""
         await self._stack.__aenter__()
         await self._stack.enter_async_context(self.execution)
         await self._stack.enter_async_context(self.main)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Stop both workers: the main one, then the execution worker."""
         await self._stack.__aexit__(None, None, None)
 
     def __post_init__(self) -> None:
+        """Prepare the stack the workers run in."""
         self._stack = contextlib.AsyncExitStack()
 
 
@@ -71,6 +75,22 @@ def build_workers(
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     lane_settings: LaneSettings | None = None,
 ) -> MutatorWorkers:
+    """The main and execution workers of one Mutator worker process, not yet running.
+
+    Args:
+        client: The Temporal client (its data converter is made lenient for messages).
+        app: The mutations and policies to run.
+        store: The store the activities write to.
+        task_queue: The main task queue; executions use ``<task_queue>-execute``.
+        max_concurrent_mutations: How many handlers may run at once.
+        lane_settings: Lease and timeout settings; the defaults by default.
+
+    Returns:
+        The workers; ``async with`` runs them.
+
+    Raises:
+        MutatorInputError: ``max_concurrent_mutations`` is not an integer >= 1.
+    """
     slots = validate_max_concurrent_mutations(max_concurrent_mutations)
     # Handlers decode their messages themselves; see mutator/message_payloads.py.
     config = client.config(active_config=True)
@@ -146,6 +166,28 @@ async def run_worker(
     metrics_port: int | None = None,
     heartbeat_timeout_seconds: float | None = None,
 ) -> None:
+    """Run a Mutator worker until cancelled.
+
+    Checks the schema, registers the app's mutations in the store, connects (waiting up to
+    ``connect_wait_seconds`` for Temporal), registers the search attributes and runs the
+    workers.
+
+    Args:
+        app: The mutations and policies to run.
+        store: The store.
+        address: The Temporal frontend.
+        namespace: The Temporal namespace.
+        task_queue: The task queue.
+        max_concurrent_mutations: How many handlers may run at once.
+        ready: Set once the workers poll.
+        connect_wait_seconds: How long to wait for Temporal to come up.
+        metrics_port: Serve Prometheus metrics on this port.
+        heartbeat_timeout_seconds: How soon a dead worker's executions move on.
+
+    Raises:
+        MutatorUnavailable: The store or Temporal cannot be reached, or the metrics port is
+            taken.
+    """
     store.check_schema()
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     runtime = None

@@ -64,7 +64,7 @@ def _sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, migrated store database on each backend."""
     if request.param == "sqlite":
         url = _sqlite_url(tmp_path)
@@ -74,7 +74,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     store = Store.from_url(url)
     store.migrate()
     store.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ REFUSALS = (ERR_UNKNOWN_MUTATION, ERR_VALIDATION, ERR_VERSION_CONFLICT, ERR_FENC
 
 
 async def execute_batch(record: RequestRecord) -> None:
+    """Execute a batch request's items by its mode, recording each item's outcome on ``record``."""
     if record.request.batch_mode == BatchMode.ATOMIC:
         await _atomic(record)
     else:

@@ -1,5 +1,8 @@
-"""The request side of a state lane: have the lane run our execution in turn; or (batches)
-acquire, hold (renewing the lease) and release."""
+"""The request side of a state lane.
+
+Have the lane run our execution in turn; or (batches) acquire, hold (renewing the lease)
+and release.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,16 @@ ACQUIRE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5))
 
 
 class LaneSession:
+    """One request's place in one state's lane, inside the request's workflow."""
+
     def __init__(self, state_id: str, owner: str, request_id: str) -> None:
+        """A session not yet queued.
+
+        Args:
+            state_id: The lane's state.
+            owner: The request's workflow id, which the lane signals.
+            request_id: The request.
+        """
         self.state_id = state_id
         self.owner = owner
         self.request_id = request_id
@@ -39,10 +51,16 @@ class LaneSession:
         self.pending: LaneExecution | None = None
 
     def on_grant(self, grant: LaneGrant) -> None:
+        """Take the lane's grant (the workflow's grant signal), if it is for this state."""
         if grant.state_id == self.state_id:
             self.grant = grant
 
     async def on_outcome(self, outcome: LaneOutcome) -> None:
+        """Take the lane's outcome signal, if it is for this state.
+
+        Token 0 is the lane asking whether we are still there: the execution is sent again when
+        we still wait for it.
+        """
         if outcome.state_id != self.state_id:
             return
         if outcome.token:
@@ -91,8 +109,10 @@ class LaneSession:
         return self.grant
 
     async def _join(self, execution: LaneExecution | None) -> None:
-        """Queue on the lane (signal-with-start from an activity): to be granted the lease,
-        or, with ``execution``, for the lane to run it."""
+        """Queue on the lane (signal-with-start from an activity).
+
+        To be granted the lease, or, with ``execution``, for the lane to run it.
+        """
         await workflow.execute_activity(
             ACQUIRE_LANE_ACTIVITY,
             AcquireLaneInput(
@@ -124,6 +144,7 @@ class LaneSession:
         return await task
 
     async def release(self) -> None:
+        """Give the lease back, if held."""
         if self.grant is None:
             return
         await self._signal_lane("release")

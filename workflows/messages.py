@@ -84,8 +84,11 @@ def update_message(
 
 
 def internal_message(model: type[M], args: Sequence[object], signal: str) -> M | None:
-    """An internal signal's input. Only Mutator sends these, so a malformed one is ignored,
-    with one log line: there is nobody else to tell."""
+    """An internal signal's input, or None when it is malformed.
+
+    Only Mutator sends these, so a malformed one is ignored with one log line: there is
+    nobody else to tell.
+    """
     limits = {name: MAX_ID_CHARS for name in ID_FIELDS if name in model.model_fields}
     try:
         return parse_message(model, args, max_chars=limits)
@@ -104,6 +107,7 @@ def claimed_actor(args: Sequence[object]) -> str:
 
 
 def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

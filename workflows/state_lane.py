@@ -54,8 +54,18 @@ def _without_executions(queue: list[LaneEntry]) -> list[LaneEntry]:
 
 @workflow.defn(name=LANE_WORKFLOW)
 class StateLaneWorkflow:
+    """A state's lane: a FIFO lock with a lease and fencing tokens.
+
+    Requests queue with the ``acquire`` signal; the lane either runs the head's execution on
+    the execution task queue or grants the head the lease, which it renews and releases by
+    signal. Each grant carries a fencing token above every earlier one, and the store refuses
+    a token below the state's fence. The lane closes when idle and continues as new when its
+    history grows.
+    """
+
     @workflow.init
     def __init__(self, input: LaneInput) -> None:
+        """Take over the settings, holder and queue ``input`` carries."""
         self.state_id = input.state_id
         self.next_token = input.next_token
         self.lease = timedelta(seconds=input.lease_seconds)
@@ -76,6 +86,7 @@ class StateLaneWorkflow:
 
     @workflow.query
     def status(self) -> LaneStatus:
+        """The holder, queue (without executions) and counters, for `mutator locks`."""
         return LaneStatus(
             state_id=self.state_id,
             run_id=workflow.info().run_id,
@@ -92,6 +103,7 @@ class StateLaneWorkflow:
 
     @workflow.signal
     def acquire(self, *args: Any) -> None:
+        """An owner joins the queue; a retried acquire changes nothing, the holder's re-enters."""
         request = internal_message(AcquireLaneRequest, args, "acquire")
         if request is None:
             return
@@ -121,6 +133,7 @@ class StateLaneWorkflow:
 
     @workflow.signal
     def attach_execution(self, *args: Any) -> None:
+        """A queued owner says what the lane should execute for it."""
         signal = internal_message(AttachExecution, args, "attach_execution")
         if signal is None:
             return
@@ -130,6 +143,7 @@ class StateLaneWorkflow:
 
     @workflow.signal
     def release(self, *args: Any) -> None:
+        """The holder gives the lease back (once per acquisition)."""
         signal = internal_message(LaneTokenSignal, args, "release")
         if signal is not None and self._is_holder(signal):
             assert self.holder is not None
@@ -139,6 +153,7 @@ class StateLaneWorkflow:
 
     @workflow.signal
     def renew(self, *args: Any) -> None:
+        """The holder extends its lease by one lease period."""
         signal = internal_message(LaneTokenSignal, args, "renew")
         if signal is not None and self._is_holder(signal):
             assert self.holder is not None
@@ -153,6 +168,11 @@ class StateLaneWorkflow:
 
     @workflow.run
     async def run(self, input: LaneInput) -> LaneResult:
+        """Serve the queue until the lane has been idle for ``idle_seconds``.
+
+        Returns:
+            How many grants and lease expirations this run saw.
+        """
         while True:
             if self.holder is None and self.queue:
                 if await self._head_is_ready():
@@ -191,8 +211,11 @@ class StateLaneWorkflow:
         return True
 
     async def _ping(self, head: LaneEntry) -> bool:
-        """Token 0 asks "still there?" (and for the execution, if the owner has one to
-        send); False when the owner is gone and was dropped from the queue."""
+        """Ask the head's owner whether it is still there, with token 0.
+
+        The owner sends its execution again if it has one. False when the owner is gone and was
+        dropped from the queue.
+        """
         try:
             await workflow.get_external_workflow_handle(head.owner).signal(
                 OUTCOME_SIGNAL, LaneOutcome(state_id=self.state_id, token=0)
@@ -248,8 +271,10 @@ class StateLaneWorkflow:
         self.outcome_signals.append(asyncio.create_task(self._send_outcome(entry.owner, outcome)))
 
     async def _renew_token(self) -> int:
-        """The holder's execution lost its worker: the next attempt gets a new token, and
-        the store refuses the old one from now on (the lost attempt may still be running)."""
+        """Give the holder's execution a new token after it lost its worker.
+
+        The store refuses the old token from now on (the lost attempt may still be running).
+        """
         assert self.holder is not None
         token = self.next_token
         self.next_token += 1
@@ -313,8 +338,10 @@ class StateLaneWorkflow:
             self.holder = None
 
     async def _forget_seen_owners(self) -> None:
-        """Remove the store claims of the owners this lane has served (direct executions
-        may use the state again once none is left); owners still here are kept."""
+        """Remove the store claims of the owners this lane has served; owners still here are kept.
+
+        Direct executions may use the state again once none is left.
+        """
         here = {entry.owner for entry in self.queue}
         if self.holder is not None:
             here.add(self.holder.owner)

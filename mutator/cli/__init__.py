@@ -1,0 +1,1 @@
+"""The `mutator` command line (Typer): commands in main.py and concurrency.py."""

@@ -24,9 +24,12 @@ AppSpec = Annotated[
     typer.Option("--app", envvar="MUTATOR_APP", help="Your MutationApp as package.module:attr."),
 ]
 Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
+RequestId = Annotated[str, typer.Argument(help="The request's id, as submit printed it.")]
+StateId = Annotated[str, typer.Argument(help="The state's id.")]
 
 
 def fail(error: MutatorError, as_json: bool) -> typer.Exit:
+    """Print ``error`` (as JSON with ``as_json``) and return the exit carrying its exit code."""
     output.print_error(str(error), as_json)
     return typer.Exit(error.exit_code)
 
@@ -49,6 +52,7 @@ def run(
 
 
 def print_request(req: MutationRequest, as_json: bool, ui_url: str | None = None) -> None:
+    """Print a request: JSON with ``as_json``, else a table with its decisions."""
     if as_json:
         output.print_json(req)
     else:

@@ -18,6 +18,12 @@ from mutator.models import BatchMode, LockInfo
 
 
 def read_batch_file(path: Path) -> list[dict[str, Any]]:
+    """The items of a batch file: a JSON array of item objects, UTF-8.
+
+    Raises:
+        MutatorInputError: The file cannot be read, is not UTF-8 JSON, or is not an array of
+            objects.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -73,7 +79,11 @@ def batch(
 
 
 def locks(conn: Connection) -> None:
-    """Open state lanes: holder, fencing token, queue, lease; flags stale leases."""
+    """States in use now: open lanes and direct executions.
+
+    For each: the holder, its fencing token, the queue and the lease; a lease past its
+    expiry is flagged STALE.
+    """
     found = conn.client(lambda c: c.locks())
     if conn.as_json:
         output.print_json(found)
@@ -82,6 +92,7 @@ def locks(conn: Connection) -> None:
 
 
 def show_locks(found: list[LockInfo]) -> None:
+    """Print the states in use as a table."""
     table = Table("state", "holder", "token", "queue", "acquired", "expires", "stale", "note")
     for lock in found:
         table.add_row(
@@ -98,5 +109,6 @@ def show_locks(found: list[LockInfo]) -> None:
 
 
 def register_concurrency_commands(cli: typer.Typer) -> None:
+    """Add `batch` and `locks` to ``cli``."""
     connected_command(cli, TEMPORAL_OPTIONS)(batch)
     connected_command(cli, TEMPORAL_OPTIONS)(locks)

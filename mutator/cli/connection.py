@@ -47,12 +47,15 @@ class Connection:
     task_queue: str = TASK_QUEUE
 
     def run(self, work: Callable[[], Awaitable[T]], *, interrupted_exit: int = INTERRUPTED) -> T:
+        """Run ``work``; a ``MutatorError`` becomes a message and its exit code."""
         return run(self.as_json, work, interrupted_exit=interrupted_exit)
 
     def fail(self, error: MutatorError) -> typer.Exit:
+        """Print ``error`` as this invocation prints, and return its exit."""
         return fail(error, self.as_json)
 
     def print_request(self, req: MutationRequest, ui_url: str | None = None) -> None:
+        """Print a request as this invocation prints (JSON or a table)."""
         print_request(req, self.as_json, ui_url)
 
     def client(self, action: Callable[[MutatorClient], Awaitable[T]]) -> T:
@@ -165,8 +168,15 @@ ConnectedCommand: TypeAlias = Callable[Concatenate[Connection, P], None]
 def with_connection_options(
     command: ConnectedCommand[P], options: Sequence[inspect.Parameter]
 ) -> Callable[..., None]:
-    """``command`` as Typer sees it: its own parameters, then ``options``, which the call
-    gathers into the `Connection` passed as its first argument."""
+    """``command`` as Typer sees it: its own parameters, then ``options``.
+
+    The call gathers the options' values into the `Connection` passed as the command's first
+    argument.
+
+    Raises:
+        TypeError: The command's first parameter is not a ``Connection``, or an option is not
+            a ``Connection`` field or clashes with the command's own parameters.
+    """
     own = list(inspect.signature(command, eval_str=True).parameters.values())
     if not own or own[0].annotation is not Connection:
         raise TypeError(f"{command.__name__}: the first parameter must be a Connection")

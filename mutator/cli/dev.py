@@ -32,6 +32,19 @@ def _port_in_use(port: int) -> bool:
 
 
 def start_dev_server(port: int, ui_port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    """Start a Temporal dev server with Mutator's search attributes.
+
+    Args:
+        port: Its gRPC port.
+        ui_port: Its web UI's port.
+        data_dir: Where it keeps its history (``temporal.db``) and log.
+
+    Returns:
+        The server's process, in a session of its own.
+
+    Raises:
+        MutatorUnavailable: A port is in use, or the ``temporal`` binary is missing.
+    """
     for which, value in (("--port", port), ("--ui-port", ui_port)):
         if _port_in_use(value):
             raise MutatorUnavailable(
@@ -76,6 +89,7 @@ def _die_with_parent() -> None:
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc``'s process group: SIGTERM, then SIGKILL after 15 s."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -126,6 +140,12 @@ async def run_dev(
     task_queue: str,
     as_json: bool = False,
 ) -> None:
+    """`mutator dev`: a Temporal dev server, the schema and a worker, until Ctrl-C.
+
+    Raises:
+        MutatorUnavailable: The server or the worker could not start.
+        MutatorInputError: ``app_spec`` does not name a ``MutationApp``.
+    """
     stop_on_signals()
     app = load_app(app_spec)
     store = Store.from_url(db)
@@ -239,6 +259,12 @@ async def run_worker_forever(
     heartbeat_timeout_seconds: float | None = None,
     as_json: bool = False,
 ) -> None:
+    """`mutator worker`: run a worker for ``app_spec`` until Ctrl-C or SIGTERM.
+
+    Raises:
+        MutatorUnavailable: Temporal or the database cannot be reached.
+        MutatorInputError: ``app_spec`` does not name a ``MutationApp``.
+    """
     stop_on_signals()
     slots = max_concurrent_mutations  # validated by the command (and again by build_workers)
     app = load_app(app_spec)

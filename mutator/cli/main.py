@@ -8,7 +8,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mutator.cli import output
-from mutator.cli.common import DEFAULT_APP, Actor, AppSpec, exit_for
+from mutator.cli.common import DEFAULT_APP, Actor, AppSpec, RequestId, StateId, exit_for
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.connection import (
     DEV_OPTIONS,
@@ -34,16 +34,24 @@ from mutator.settings import DEFAULT_UI_URL
 
 cli = typer.Typer(
     name="mutator",
-    help="Governed state mutations on Temporal.",
+    help=(
+        "Governed state mutations on Temporal: policies and approvers decide, each change "
+        "executes once, every decision is recorded.\n\n"
+        "`mutator dev` starts a local Temporal server, a worker and a store, and prints "
+        "commands to try."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help paragraphs are reflowed to the terminal, and `code` is shown as code.
+    rich_markup_mode="markdown",
 )
-db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+db_cli = typer.Typer(help="The store's database schema (migrations).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 
 
 def ui_link(req: MutationRequest, namespace: str) -> str:
+    """The request's workflow in the Temporal UI (base: MUTATOR_UI_URL)."""
     base = os.environ.get("MUTATOR_UI_URL", DEFAULT_UI_URL).rstrip("/")
     return f"{base}/namespaces/{namespace}/workflows/{request_workflow_id(req.request_id)}"
 
@@ -167,6 +175,11 @@ def db_upgrade(conn: Connection) -> None:
 
 
 def parse_payload(text: str) -> dict[str, Any]:
+    """The ``--payload`` option's JSON object.
+
+    Raises:
+        MutatorInputError: The text is not a JSON object.
+    """
     return parse_json_object(text, "--payload")
 
 
@@ -220,14 +233,18 @@ def submit(
 @connected_command(cli, TEMPORAL_OPTIONS)
 def approve(
     conn: Connection,
-    request_id: str,
+    request_id: RequestId,
     actor: Actor,
     comment: Annotated[str, typer.Option(help="Shown in the request's record.")] = "",
     update_id: Annotated[
         str | None, typer.Option(help="Idempotency key: a retried approve with it counts once.")
     ] = None,
 ) -> None:
-    """Approve a pending request (one vote per eligible approver)."""
+    """Approve a pending request (one vote per eligible approver).
+
+    Once every approval requirement is met, the request runs. Exit 1 when the vote is
+    refused (not eligible, already voted, or the request no longer pending).
+    """
     req = conn.client(
         lambda c: c.approve(request_id, actor=actor, comment=comment, update_id=update_id)
     )
@@ -237,29 +254,35 @@ def approve(
 @connected_command(cli, TEMPORAL_OPTIONS)
 def reject(
     conn: Connection,
-    request_id: str,
+    request_id: RequestId,
     actor: Actor,
     reason: Annotated[str, typer.Option(help="Why the request is rejected.")],
 ) -> None:
-    """Reject a pending request; any eligible approver's rejection ends it."""
+    """Reject a pending request; any eligible approver's rejection ends it.
+
+    The request ends rejected (approver_rejected) and never runs.
+    """
     conn.print_request(conn.client(lambda c: c.reject(request_id, actor=actor, reason=reason)))
 
 
 @connected_command(cli, TEMPORAL_OPTIONS)
 def cancel(
     conn: Connection,
-    request_id: str,
+    request_id: RequestId,
     actor: Actor,
     reason: Annotated[str, typer.Option(help="Why it is canceled.")] = "",
 ) -> None:
-    """Cancel a pending request (its requester or an eligible approver)."""
+    """Cancel a pending request (its requester or an eligible approver).
+
+    The request ends canceled and never runs. Once approved, it can no longer be canceled.
+    """
     conn.print_request(conn.client(lambda c: c.cancel(request_id, actor=actor, reason=reason)))
 
 
 @connected_command(cli, TEMPORAL_OPTIONS)
 def wait(
     conn: Connection,
-    request_id: str,
+    request_id: RequestId,
     timeout: Annotated[
         float | None, typer.Option(help="Give up after this many seconds.", min=0)
     ] = None,
@@ -274,8 +297,11 @@ def wait(
 
 
 @connected_command(cli, READ_OPTIONS)
-def show(conn: Connection, request_id: str) -> None:
-    """Show a request: status, approvals, versions and every decision."""
+def show(conn: Connection, request_id: RequestId) -> None:
+    """Show a request: status, approvals, versions and every decision.
+
+    Reads the store alone, so it answers while Temporal is down.
+    """
     req = conn.read(lambda c: c.get(request_id))
     conn.print_request(req, ui_link(req, conn.namespace))
 
@@ -295,7 +321,10 @@ def list_requests(
         typer.Option(help="Show the page after this cursor, as the previous page printed it."),
     ] = None,
 ) -> None:
-    """List requests, newest first, a page at a time."""
+    """List requests, newest first, a page at a time.
+
+    The last line says how many more match and the --after cursor of the next page.
+    """
     if after is not None:
         try:
             decode_cursor(after, "--after")
@@ -320,7 +349,7 @@ def list_requests(
 @connected_command(cli, READ_OPTIONS, "state")
 def show_state(
     conn: Connection,
-    state_id: str,
+    state_id: StateId,
     version: Annotated[
         int | None, typer.Option(help="An earlier version.", min=0, max=MAX_VERSION)
     ] = None,
@@ -334,7 +363,7 @@ def show_state(
 
 
 @connected_command(cli, READ_OPTIONS)
-def history(conn: Connection, state_id: str) -> None:
+def history(conn: Connection, state_id: StateId) -> None:
     """Every version of a state, with the request that made it."""
     entries = conn.read(lambda c: c.history(state_id))
     if conn.as_json:

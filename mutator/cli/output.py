@@ -19,6 +19,7 @@ err_console = Console(stderr=True)
 
 
 def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
+    """Print a model, a list of models or a dict as indented JSON on stdout."""
     if isinstance(value, BaseModel):
         data: Any = value.model_dump(mode="json")
     elif isinstance(value, dict):
@@ -39,9 +40,25 @@ def print_error(message: str, as_json: bool) -> None:
 
 
 def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
+    """Print a request for people: its fields, then its decisions.
+
+    Args:
+        req: The request.
+        ui_link: Its workflow in the Temporal UI, printed last when given.
+    """
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
+    for key, value in _request_rows(req, ui_link):
+        table.add_row(key, value)
+    console.print(table)
+    decisions = Table("at", "category", "code", "actor", "reason", title="decisions")
+    for d in req.decisions:
+        decisions.add_row(d.at.strftime("%H:%M:%S"), d.category.value, d.code, d.actor, d.reason)
+    console.print(decisions)
+
+
+def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, str]]:
     status = req.status.value + (f" ({req.pending_reason.value})" if req.pending_reason else "")
     rows: list[tuple[str, str]] = [
         ("request", req.request_id),
@@ -53,51 +70,54 @@ def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
         rows.insert(3, ("payload", json.dumps(req.payload)))
     else:
         rows.insert(3, ("batch", f"{req.batch_mode.value}, {len(req.items)} items"))
-        for item in req.items:
-            version = f" -> v{item.resulting_version}" if item.resulting_version else ""
-            rows.append(
-                (
-                    f"item {item.index}",
-                    f"{item.mutation} on {item.state_id} {json.dumps(item.payload)}: "
-                    f"{item.outcome.value}{version}" + (f" ({item.reason})" if item.reason else ""),
-                )
-            )
+        rows.extend(_item_rows(req))
     if req.rejection:
         rows.append(("rejection", f"{req.rejection.code.value}: {req.rejection.reason}"))
     if req.error:
         rows.append(("error", req.error))
-    for requirement in req.required_approvals:
+    rows.extend(
+        ("requires", f"{r.count} of {', '.join(r.eligible)} ({r.policy})")
+        for r in req.required_approvals
+    )
+    optional = (
+        ("approvals", ", ".join(a.actor for a in req.approvals)),
+        (
+            "deadline",
+            req.deadline.isoformat()
+            if req.deadline and req.status == RequestStatus.PENDING
+            else "",
+        ),
+        ("base version", "" if req.base_version is None else str(req.base_version)),
+        ("resulting version", "" if req.resulting_version is None else str(req.resulting_version)),
+        ("temporal ui", ui_link or ""),
+    )
+    rows.extend((key, value) for key, value in optional if value)
+    return rows
+
+
+def _item_rows(req: MutationRequest) -> list[tuple[str, str]]:
+    rows = []
+    for item in req.items:
+        version = f" -> v{item.resulting_version}" if item.resulting_version else ""
         rows.append(
             (
-                "requires",
-                f"{requirement.count} of {', '.join(requirement.eligible)} ({requirement.policy})",
+                f"item {item.index}",
+                f"{item.mutation} on {item.state_id} {json.dumps(item.payload)}: "
+                f"{item.outcome.value}{version}" + (f" ({item.reason})" if item.reason else ""),
             )
         )
-    if req.approvals:
-        rows.append(("approvals", ", ".join(a.actor for a in req.approvals)))
-    if req.deadline and req.status == RequestStatus.PENDING:
-        rows.append(("deadline", req.deadline.isoformat()))
-    if req.base_version is not None:
-        rows.append(("base version", str(req.base_version)))
-    if req.resulting_version is not None:
-        rows.append(("resulting version", str(req.resulting_version)))
-    if ui_link:
-        rows.append(("temporal ui", ui_link))
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
-    decisions = Table("at", "category", "code", "actor", "reason", title="decisions")
-    for d in req.decisions:
-        decisions.add_row(d.at.strftime("%H:%M:%S"), d.category.value, d.code, d.actor, d.reason)
-    console.print(decisions)
+    return rows
 
 
 LIST_COLUMNS = ("request", "state", "mutation", "requester", "status", "created")
 
 
 def show_page(page: RequestPage) -> None:
-    """Plain aligned columns rather than a rich table, which took seconds to lay out 10,000
-    rows; one request per line also greps whole."""
+    """Print a page of ``list`` as plain aligned columns.
+
+    Not a rich table, which took seconds to lay out 10,000 rows; one request per line also
+    greps whole.
+    """
     rows = [
         (
             r.request_id,
@@ -122,11 +142,13 @@ def show_page(page: RequestPage) -> None:
 
 
 def show_state(state: StateView) -> None:
+    """Print a state's version and data."""
     console.print(f"[bold]{state.state_id}[/] version {state.version}")
     console.print_json(json.dumps(state.data))
 
 
 def show_history(entries: Sequence[HistoryEntry]) -> None:
+    """Print a state's versions as a table."""
     table = Table("version", "request", "actor", "at", "data")
     for e in entries:
         table.add_row(str(e.version), e.request_id, e.actor, e.at.isoformat(), json.dumps(e.data))
@@ -134,6 +156,7 @@ def show_history(entries: Sequence[HistoryEntry]) -> None:
 
 
 def show_audit(entries: Sequence[AuditEntry]) -> None:
+    """Print decisions as a table."""
     table = Table("at", "request", "state", "category", "code", "actor", "reason")
     for e in entries:
         table.add_row(

@@ -15,6 +15,11 @@ NOT_YET_EVALUATED = 3
 
 
 def exit_for_submission(req: MutationRequest, as_json: bool) -> None:
+    """End `submit` or `batch` with the exit code the request calls for.
+
+    3 when no worker has evaluated it yet (with a note on stderr), 1 when it ended without
+    being applied, else 0 (by returning).
+    """
     if req.pending_reason == PendingReason.EVALUATION:
         if not as_json and req.error:
             output.err_console.print(f"note: {req.error}", highlight=False, soft_wrap=True)

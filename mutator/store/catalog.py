@@ -15,6 +15,7 @@ class Catalog:
     """The registered mutations, read and written through ``db``."""
 
     def __init__(self, db: Database) -> None:
+        """Read and write the catalog through ``db``."""
         self._db = db
 
     def register_mutations(self, on_stale_by_name: dict[str, OnStale]) -> None:
@@ -31,5 +32,6 @@ class Catalog:
                 )
 
     def registered_mutations(self) -> list[str]:
+        """The names of the registered mutations, sorted."""
         with self._db.connect("read the registered mutations") as conn:
             return sorted(conn.scalars(select(mutation_catalog.c.name)))

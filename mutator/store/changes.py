@@ -34,6 +34,14 @@ class VersionConflict(Exception):
     """The state's version is not the one the caller expected."""
 
     def __init__(self, state_id: str, expected: int, current: int, index: int = 0) -> None:
+        """Say which state moved past which version.
+
+        Args:
+            state_id: The state.
+            expected: The version the caller expected.
+            current: The version the state is at.
+            index: The batch item the change belongs to (0 for a single request).
+        """
         super().__init__(
             f"state {state_id!r} is at version {current}, the request expected {expected}"
         )
@@ -49,6 +57,18 @@ class CompareAndSetLost(Exception):
 
 @dataclass(frozen=True)
 class StateChange:
+    """One change to apply to one state, as part of ``apply_changes``.
+
+    Attributes:
+        key: The history row's request id: ``<request id>`` or ``<request id>#<item>``; a
+            key already recorded means the change applied before (a retry).
+        state_id: The state.
+        actor: Who requested the change.
+        change: The new state from the current one.
+        expected_version: The version the state must be at, if any.
+        fencing_token: The lease's token, checked against the state's fence.
+    """
+
     key: str  # the history row's request id: "<request id>" or "<request id>#<item>"
     state_id: str
     actor: str
@@ -63,6 +83,11 @@ class StateChange:
     lane_owner: str | None = None
 
     def __post_init__(self) -> None:
+        """Refuse a claim owner without its token.
+
+        Raises:
+            ValueError: ``claim_owner`` is set without ``fencing_token``.
+        """
         if self.claim_owner is not None and self.fencing_token is None:
             raise ValueError("claim_owner needs the direct claim's token as fencing_token")
 
@@ -78,6 +103,7 @@ class _Slot:
 
 
 def recorded_version(conn: Connection, key: str, state_id: str) -> int | None:
+    """The version the change ``key`` made of ``state_id``, if it applied before."""
     version: int | None = conn.execute(
         select(state_history.c.version).where(
             state_history.c.request_id == key, state_history.c.state_id == state_id
@@ -106,59 +132,88 @@ def apply_changes(
             for state_id, (v, data) in known.items()
         }
     else:
-        with db.connect("apply a change") as conn:
-            recorded = [recorded_version(conn, c.key, c.state_id) for c in changes]
-            if all(v is not None for v in recorded):
-                return [v for v in recorded if v is not None]
-            slots = _read_slots(conn, changes)
-            for c in changes:
-                if c.fencing_token is not None:
-                    check_fence(conn, c.state_id, c.fencing_token)
+        read = _read_before_writing(db, changes)
+        if isinstance(read, list):
+            return read
+        slots = read
     results = _run_handlers(changes, slots)
     versions = [version for version, _ in results]
     with db.write("apply a change") as conn:
-        # Under a direct claim both checks come for free: the history's unique key refuses a
-        # change recorded before, and consuming the claim (below) proves the token current.
-        if any(
-            c.claim_owner is None and recorded_version(conn, c.key, c.state_id) is not None
-            for c in changes
-        ):
-            raise CompareAndSetLost("a change of this batch was recorded concurrently")
-        for c in changes:
-            if c.fencing_token is not None and c.claim_owner is None:
-                check_fence(conn, c.state_id, c.fencing_token)
-                raise_fence(conn, c.state_id, c.fencing_token)
-        now = datetime.now(UTC)
-        for state_id, slot in slots.items():
-            if slot.version != slot.read_version:
-                _write_state(conn, state_id, slot, now)
-        rows = [
-            {
-                "state_id": c.state_id,
-                "version": version,
-                "request_id": c.key,
-                "actor": c.actor,
-                "at": now,
-                "data": data,
-            }
-            for c, (version, data) in zip(changes, results, strict=True)
-        ]
-        try:
-            conn.execute(insert(state_history), rows)
-        except IntegrityError as exc:
-            raise CompareAndSetLost(f"a change of this batch was recorded: {exc.orig}") from exc
+        _check_unrecorded_and_fenced(conn, changes)
+        _write_changes(conn, changes, slots, results)
         request = finalize(versions)
         if request is not None:
             write_request(conn, request)
-        for c in changes:
-            if c.lane_owner is not None:
-                _delete_claim(conn, c.state_id, c.lane_owner, ClaimKind.LANE)
-        for state_id, owner, token in _claims_of(changes):
-            if not _delete_direct(conn, state_id, owner, token):
-                # Expired and fenced by a lane joiner, released, or taken again under a new
-                # token by a retry of the same owner, after the fence check.
-                raise FencedOut(state_id, token, read_fence(conn, state_id) or 0)
+        _consume_claims(conn, changes)
     return versions
+
+
+def _read_before_writing(
+    db: Database, changes: Sequence[StateChange]
+) -> list[int] | dict[str, _Slot]:
+    """The recorded versions when every change applied before; else the states as read."""
+    with db.connect("apply a change") as conn:
+        recorded = [recorded_version(conn, c.key, c.state_id) for c in changes]
+        if all(v is not None for v in recorded):
+            return [v for v in recorded if v is not None]
+        slots = _read_slots(conn, changes)
+        for c in changes:
+            if c.fencing_token is not None:
+                check_fence(conn, c.state_id, c.fencing_token)
+    return slots
+
+
+def _check_unrecorded_and_fenced(conn: Connection, changes: Sequence[StateChange]) -> None:
+    # Under a direct claim both checks come for free: the history's unique key refuses a
+    # change recorded before, and consuming the claim (_consume_claims) proves the token
+    # current.
+    if any(
+        c.claim_owner is None and recorded_version(conn, c.key, c.state_id) is not None
+        for c in changes
+    ):
+        raise CompareAndSetLost("a change of this batch was recorded concurrently")
+    for c in changes:
+        if c.fencing_token is not None and c.claim_owner is None:
+            check_fence(conn, c.state_id, c.fencing_token)
+            raise_fence(conn, c.state_id, c.fencing_token)
+
+
+def _write_changes(
+    conn: Connection,
+    changes: Sequence[StateChange],
+    slots: dict[str, _Slot],
+    results: list[tuple[int, StateData]],
+) -> None:
+    now = datetime.now(UTC)
+    for state_id, slot in slots.items():
+        if slot.version != slot.read_version:
+            _write_state(conn, state_id, slot, now)
+    rows = [
+        {
+            "state_id": c.state_id,
+            "version": version,
+            "request_id": c.key,
+            "actor": c.actor,
+            "at": now,
+            "data": data,
+        }
+        for c, (version, data) in zip(changes, results, strict=True)
+    ]
+    try:
+        conn.execute(insert(state_history), rows)
+    except IntegrityError as exc:
+        raise CompareAndSetLost(f"a change of this batch was recorded: {exc.orig}") from exc
+
+
+def _consume_claims(conn: Connection, changes: Sequence[StateChange]) -> None:
+    for c in changes:
+        if c.lane_owner is not None:
+            _delete_claim(conn, c.state_id, c.lane_owner, ClaimKind.LANE)
+    for state_id, owner, token in _claims_of(changes):
+        if not _delete_direct(conn, state_id, owner, token):
+            # Expired and fenced by a lane joiner, released, or taken again under a new
+            # token by a retry of the same owner, after the fence check.
+            raise FencedOut(state_id, token, read_fence(conn, state_id) or 0)
 
 
 def _claims_of(changes: Sequence[StateChange]) -> list[tuple[str, str, int]]:

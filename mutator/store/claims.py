@@ -79,8 +79,11 @@ def lock_state(conn: Connection, state_id: str) -> None:
 def _drop_direct(
     conn: Connection, state_id: str, owner: str, only_token: int | None = None
 ) -> int | None:
-    """Delete ``owner``'s direct row (if under ``only_token``, when given) and fence its
-    token out; returns the token (or None)."""
+    """Delete ``owner``'s direct row and fence its token out.
+
+    With ``only_token``, only a row under that token. Returns the token, or None when there
+    was no such row.
+    """
     query = delete(state_claims).where(
         state_claims.c.state_id == state_id,
         state_claims.c.owner == owner,
@@ -150,7 +153,8 @@ def release_direct(conn: Connection, state_id: str, owner: str, token: int | Non
     """Give up ``owner``'s direct claim unapplied (no-op without one); its token is fenced.
 
     ``token``: only the claim under that token (an attempt given up on must not release
-    the claim its retry holds now)."""
+    the claim its retry holds now).
+    """
     _require("state_id", state_id)
     _require("owner", owner)
     lock_state(conn, state_id)
@@ -238,6 +242,7 @@ def forget_lane_owners(conn: Connection, state_id: str, owners: Sequence[str]) -
 
 
 def list_claims(conn: Connection, state_id: str | None = None) -> list[StateClaim]:
+    """Every claim row (of ``state_id`` only, when given), by state and age."""
     query = select(state_claims).order_by(state_claims.c.state_id, state_claims.c.claimed_at)
     if state_id is not None:
         query = query.where(state_claims.c.state_id == state_id)
@@ -248,6 +253,7 @@ class Claims:
     """Claims and fences of states, each call in a transaction of its own through ``db``."""
 
     def __init__(self, db: Database) -> None:
+        """Read and write claims and fences through ``db``."""
         self._db = db
 
     def fence(self, state_id: str) -> int:
@@ -288,13 +294,16 @@ class Claims:
             return join_lane(conn, state_id, owner)
 
     def direct_claim(self, state_id: str) -> DirectClaim | None:
+        """The live direct claim on ``state_id``, if any."""
         with self._db.write("read a direct claim") as conn:
             return direct_claim(conn, state_id)
 
     def forget_lane_owners(self, state_id: str, owners: Sequence[str]) -> int:
+        """Drop the lane rows of ``owners`` on ``state_id``; how many were dropped."""
         with self._db.write("forget lane owners") as conn:
             return forget_lane_owners(conn, state_id, owners)
 
     def list_claims(self, state_id: str | None = None) -> list[StateClaim]:
+        """Every claim row (of ``state_id`` only, when given), by state and age."""
         with self._db.connect("read state claims") as conn:
             return list_claims(conn, state_id)

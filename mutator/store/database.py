@@ -41,6 +41,7 @@ class Database:
     """One engine and the ways to use it: reads, write transactions, the schema."""
 
     def __init__(self, engine: Engine) -> None:
+        """Use ``engine``; SQLite writers of this process queue on one lock."""
         self.engine = engine
         # SQLite has one writer at a time; a waiting writer polls with growing sleeps.
         # Writers of this process queue here instead and start the moment the lock frees.
@@ -50,9 +51,11 @@ class Database:
 
     @property
     def url(self) -> str:
+        """The database URL, its password hidden."""
         return _safe(self.engine.url)
 
     def dispose(self) -> None:
+        """Close the engine's pooled connections."""
         self.engine.dispose()
 
     @contextmanager
@@ -197,8 +200,11 @@ def _safe(url: URL) -> str:
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:
-    """Writers BEGIN IMMEDIATE so they queue on SQLite's lock instead of deadlocking;
-    readers BEGIN deferred and, with WAL, never wait for writers."""
+    """Make SQLite writers queue instead of deadlocking.
+
+    Writers BEGIN IMMEDIATE so they queue on SQLite's lock; readers BEGIN deferred and, with
+    WAL, never wait for writers.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

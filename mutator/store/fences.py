@@ -16,6 +16,7 @@ class FencedOut(Exception):
     """The caller's lease expired: a newer fencing token owns the state now."""
 
     def __init__(self, state_id: str, token: int, fence: int) -> None:
+        """Say which token fell below which fence of ``state_id``."""
         super().__init__(
             f"fencing token {token} on state {state_id!r} is below the fence {fence}: "
             "the lease expired and passed on"
@@ -32,6 +33,11 @@ def read_fence(conn: Connection, state_id: str) -> int | None:
 
 
 def check_fence(conn: Connection, state_id: str, token: int) -> None:
+    """Refuse a token below the state's fence.
+
+    Raises:
+        FencedOut: The lease under ``token`` expired and passed on.
+    """
     fence = read_fence(conn, state_id)
     if fence is not None and token < fence:
         raise FencedOut(state_id, token, fence)

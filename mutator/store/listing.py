@@ -47,6 +47,8 @@ NEWEST_FIRST = (requests.c.created_at.desc(), requests.c.request_id.desc())
 
 @dataclass(frozen=True)
 class Filters:
+    """The filters of ``list``; None (or empty) matches everything."""
+
     status: str | None = None
     state_id: str | None = None
     mutation: str | None = None
@@ -124,6 +126,7 @@ def page_query(
 
 
 def count_query(filters: Filters, after: tuple[datetime, str] | None) -> Select[Any]:
+    """How many requests match ``filters`` past the keyset ``after``."""
     keyset = [_before(after)] if after is not None else []
     counts = [
         select(func.count()).select_from(requests).where(and_(True, *where, *keyset))
@@ -137,6 +140,7 @@ def count_query(filters: Filters, after: tuple[datetime, str] | None) -> Select[
 def list_page(
     conn: Connection, filters: Filters, *, limit: int, after: tuple[datetime, str] | None
 ) -> RequestPage:
+    """One page of summaries: the newest ``limit`` matching requests past ``after``."""
     rows = conn.execute(page_query(filters, limit=limit, after=after)).all()
     shown = [RequestSummary.model_validate(row._mapping) for row in rows[:limit]]
     if len(rows) <= limit:

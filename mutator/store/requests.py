@@ -29,6 +29,7 @@ class Requests:
     """Requests and decisions, read and written through ``db``."""
 
     def __init__(self, db: Database) -> None:
+        """Read and write requests through ``db``."""
         self._db = db
 
     def save_request(self, request: MutationRequest) -> None:
@@ -37,12 +38,14 @@ class Requests:
             write_request(conn, request)
 
     def get_request(self, request_id: str) -> MutationRequest | None:
+        """The request as stored, or None."""
         with self._db.connect("read a request") as conn:
             return read_request(conn, request_id)
 
     def list_requests(
         self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
     ) -> list[MutationRequest]:
+        """The newest ``limit`` whole requests, optionally of one status or state."""
         query = (
             select(requests.c.request_id)
             .order_by(requests.c.created_at.desc(), requests.c.request_id.desc())
@@ -67,8 +70,11 @@ class Requests:
         limit: int = 100,
         after: tuple[datetime, str] | None = None,
     ) -> RequestPage:
-        """Summaries of the newest ``limit`` matching requests created before ``after``
-        ((created_at, request_id) of the previous page's last request); see listing.py."""
+        """Summaries of the newest ``limit`` matching requests created before ``after``.
+
+        ``after`` is the (created_at, request_id) of the previous page's last request; see
+        listing.py.
+        """
         with self._db.connect("list requests") as conn:
             return listing.list_page(
                 conn,
@@ -144,6 +150,7 @@ def write_request(conn: Connection, request: MutationRequest) -> None:
 
 
 def read_request(conn: Connection, request_id: str) -> MutationRequest | None:
+    """The request as stored, with its decisions, or None."""
     body = conn.execute(
         select(requests.c.body).where(requests.c.request_id == request_id)
     ).scalar_one_or_none()

@@ -20,9 +20,11 @@ class States:
     """States, their history and the changes to them, through ``db``."""
 
     def __init__(self, db: Database) -> None:
+        """Read and write states through ``db``."""
         self._db = db
 
     def get_state(self, state_id: str, version: int | None = None) -> StateView | None:
+        """A state at its current version, or at ``version``; None when it has none."""
         with self._db.connect("read a state") as conn:
             if version is None:
                 return current_state(conn, state_id)
@@ -34,10 +36,12 @@ class States:
         return _state_view(state_id, row._mapping) if row is not None else None
 
     def current_version(self, state_id: str) -> int:
+        """The state's current version (0: no mutation executed yet)."""
         state = self.get_state(state_id)
         return state.version if state else 0
 
     def history(self, state_id: str) -> list[HistoryEntry]:
+        """Every version of the state, oldest first."""
         with self._db.connect("read a state's history") as conn:
             rows = conn.execute(
                 select(state_history)

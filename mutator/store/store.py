@@ -33,6 +33,7 @@ class Store:
     """The store's parts behind one object; every method is the part's own."""
 
     def __init__(self, engine: Engine) -> None:
+        """Build the store's parts over ``engine`` (``from_url`` makes one from a URL)."""
         self.database = Database(engine)
         self.catalog = Catalog(self.database)
         self.states = States(self.database)
@@ -41,19 +42,26 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str) -> Store:
+        """The store at a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+        The schema is not checked or created here: see ``check_schema`` and ``migrate``.
+        """
         return cls(engine_from_url(url))
 
     # -- connection and schema (database.py) ---------------------------------------------
 
     @property
     def engine(self) -> Engine:
+        """The SQLAlchemy engine."""
         return self.database.engine
 
     @property
     def url(self) -> str:
+        """The database URL, its password hidden."""
         return self.database.url
 
     def dispose(self) -> None:
+        """Close the engine's pooled connections."""
         self.database.dispose()
 
     def migrate(self, revision: str = "head") -> None:
@@ -71,20 +79,25 @@ class Store:
     # -- mutation catalog (catalog.py) ----------------------------------------------------
 
     def register_mutations(self, on_stale_by_name: dict[str, OnStale]) -> None:
+        """Replace the catalog by these mutations (name: on_stale strategy)."""
         self.catalog.register_mutations(on_stale_by_name)
 
     def registered_mutations(self) -> list[str]:
+        """The names of the mutations the workers registered, sorted."""
         return self.catalog.registered_mutations()
 
     # -- states and history (states.py) ---------------------------------------------------
 
     def get_state(self, state_id: str, version: int | None = None) -> StateView | None:
+        """A state at its current version, or at ``version``; None when it has none."""
         return self.states.get_state(state_id, version)
 
     def current_version(self, state_id: str) -> int:
+        """The state's current version (0: no mutation executed yet)."""
         return self.states.current_version(state_id)
 
     def history(self, state_id: str) -> list[HistoryEntry]:
+        """Every version of the state, oldest first."""
         return self.states.history(state_id)
 
     def apply(
@@ -152,12 +165,15 @@ class Store:
         return self.state_claims.join_lane(state_id, owner)
 
     def direct_claim(self, state_id: str) -> DirectClaim | None:
+        """The live direct claim on ``state_id``, if any."""
         return self.state_claims.direct_claim(state_id)
 
     def forget_lane_owners(self, state_id: str, owners: Sequence[str]) -> int:
+        """Drop the lane rows of ``owners`` on ``state_id``; how many were dropped."""
         return self.state_claims.forget_lane_owners(state_id, owners)
 
     def claims(self, state_id: str | None = None) -> list[StateClaim]:
+        """Every claim row (of ``state_id`` only, when given), by state and age."""
         return self.state_claims.list_claims(state_id)
 
     # -- requests and decisions (requests.py) ---------------------------------------------
@@ -172,11 +188,13 @@ class Store:
         self.requests.save_request(request)
 
     def get_request(self, request_id: str) -> MutationRequest | None:
+        """The request as stored, or None."""
         return self.requests.get_request(request_id)
 
     def list_requests(
         self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
     ) -> list[MutationRequest]:
+        """The newest ``limit`` whole requests, optionally of one status or state."""
         return self.requests.list_requests(status=status, state_id=state_id, limit=limit)
 
     def list_page(

@@ -121,7 +121,8 @@ async def test_worker_killed_mid_lane_executions_never_fails_them(
 
         marker = await assert_eventually(one_held, timeout=RECOVERY)
         status = await lane.query("status", result_type=LaneStatus)
-        assert status.holder is not None and status.holder.request_id == marker
+        assert status.holder is not None
+        assert status.holder.request_id == marker
         first_tokens[marker] = status.holder.token
         rig.kill(worker)
         worker = await rig.start_worker()

@@ -48,8 +48,10 @@ async def test_expected_outcomes_log_no_traceback(
             await client.approve(pending.request_id, actor="dave")
         stale = await client.wait(stale.request_id, timeout=30)
         invalid = await client.wait(invalid.request_id, timeout=30)
-    assert stale.rejection is not None and stale.rejection.code.value == "stale"
-    assert invalid.rejection is not None and invalid.rejection.code.value == "validation_failed"
+    assert stale.rejection is not None
+    assert stale.rejection.code.value == "stale"
+    assert invalid.rejection is not None
+    assert invalid.rejection.code.value == "validation_failed"
     assert denied.status == RequestStatus.REJECTED
     assert _tracebacks(caplog) == []
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]

@@ -112,7 +112,8 @@ class CliResult:
     def error(self) -> str:
         """The message of a ``--json`` error (``{"error": "..."}`` on stdout)."""
         body = self.json()
-        assert isinstance(body, dict) and set(body) == {"error"}, self
+        assert isinstance(body, dict), self
+        assert set(body) == {"error"}, self
         message = body["error"]
         assert isinstance(message, str)
         return message

@@ -161,7 +161,8 @@ class FaultRig:
 
         async def final() -> MutationRequest:
             found = self.store.get_request(marker)
-            assert found is not None and found.status.is_terminal, found
+            assert found is not None
+            assert found.status.is_terminal, found
             return found
 
         done = await assert_eventually(final, timeout=timeout)

@@ -158,7 +158,8 @@ class PostgresServer:
 
     def restart(self) -> None:
         """Restart the server (fast shutdown: open connections are cut)."""
-        assert self.datadir is not None and self.bindir is not None, "not a private server"
+        assert self.datadir is not None, "not a private server"
+        assert self.bindir is not None, "not a private server"
         subprocess.run(
             [
                 *self.run_as,

@@ -230,7 +230,8 @@ async def test_a_busy_worker_is_not_called_missing(
                 RequestStatus.PENDING,
                 PendingReason.EVALUATION,
             )
-            assert req.error is not None and "busy or restarting" in req.error
+            assert req.error is not None
+            assert "busy or restarting" in req.error
             apps.execution_gate.set()
             done = await client.wait(req.request_id, timeout=30)
             assert (done.status, done.resulting_version) == (RequestStatus.EXECUTED, 1)

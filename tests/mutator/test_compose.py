@@ -105,7 +105,8 @@ def test_images_are_pinned_by_variable(services: dict[str, dict[str, Any]]) -> N
         assert pinned, f"{name}: the image {image!r} has no tag variable"
         repository, tag = pinned.group("repository"), pinned.group("tag")
         resolved = with_defaults(tag)
-        assert resolved and resolved != "latest", f"{name}: default tag {resolved!r}"
+        assert resolved, f"{name}: default tag {resolved!r}"
+        assert resolved != "latest", f"{name}: default tag {resolved!r}"
         if "build" not in service:
             assert not VARIABLE.search(repository), f"{name}: pulls {image!r}"
     assert with_defaults(services["postgresql"]["image"]).startswith("postgres:16")

@@ -53,7 +53,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.activities",
         ),
     ),
-    ("client", ("mutator.client", "mutator.reader")),
+    (
+        "client",
+        (
+            "mutator.client",
+            "mutator.client_submission",
+            "mutator.client_messages",
+            "mutator.client_locks",
+            "mutator.reader",
+        ),
+    ),
     # The package's own namespace re-exports the client; the example app imports from it.
     ("cli", ("mutator.cli", "mutator.example_app", "mutator")),
 )

@@ -137,7 +137,8 @@ def test_batches_are_listed_under_each_of_their_states(store: Store) -> None:
     assert store.list_page(state_id="a", limit=2).remaining == 3
     assert ids("ab") == ["solo-ab"]
     assert ids("a_b") == ["b-like"]
-    assert ids("a%") == [] and ids("q") == ["b-like"]
+    assert ids("a%") == []
+    assert ids("q") == ["b-like"]
 
 
 def test_a_request_created_meanwhile_does_not_shift_the_next_page(store: Store) -> None:
@@ -169,7 +170,8 @@ def test_every_filter_reads_an_index_in_the_listing_order(store: Store) -> None:
         for keyset in (None, after):
             plan = explain(store, page_query(filters, limit=100, after=keyset))
             assert name in plan, plan
-            assert "sort" not in plan.lower() and "b-tree for order" not in plan.lower(), plan
+            assert "sort" not in plan.lower(), plan
+            assert "b-tree for order" not in plan.lower(), plan
 
 
 def explain(store: Store, query: Any) -> str:

@@ -91,7 +91,8 @@ async def test_atomic_batch_with_a_stale_item_is_rejected_whole(
         await client.approve(req.request_id, actor="bob")
         done = await client.wait(req.request_id, timeout=30)
         assert done.status == RequestStatus.REJECTED
-        assert done.rejection is not None and done.rejection.code == RejectionCode.STALE
+        assert done.rejection is not None
+        assert done.rejection.code == RejectionCode.STALE
         assert _outcomes(done) == [ItemOutcome.REJECTED, ItemOutcome.ROLLED_BACK]
         assert "base version 0" in done.items[0].reason
         assert await client.history(b) == []
@@ -111,7 +112,8 @@ async def test_sequential_batch_stops_at_the_first_failure(
         assert done.status == RequestStatus.FAILED
         assert _outcomes(done) == [ItemOutcome.APPLIED, ItemOutcome.FAILED, ItemOutcome.NOT_RUN]
         assert "the handler blew up" in done.items[1].reason
-        assert done.error is not None and "1 of 3 items applied" in done.error
+        assert done.error is not None
+        assert "1 of 3 items applied" in done.error
         assert (await client.state(a)).data == {"value": 1}
         assert await client.history(b) == []
         assert await client.history(c) == []
@@ -161,7 +163,8 @@ async def test_batch_refused_at_submission_marks_every_item_not_run(
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit_batch([_add(a, 1), _add(b, 5000)], mode="atomic", actor="alice")
         assert req.status == RequestStatus.REJECTED
-        assert req.rejection is not None and req.rejection.code == RejectionCode.POLICY_DENIED
+        assert req.rejection is not None
+        assert req.rejection.code == RejectionCode.POLICY_DENIED
         assert "item 1 (counter.add on " in req.rejection.reason
         assert _outcomes(req) == [ItemOutcome.NOT_RUN, ItemOutcome.NOT_RUN]
         assert await client.history(a) == []

@@ -99,7 +99,8 @@ async def test_rejection_and_cancel_end_the_request(
         rejected = await client.submit("acct-6", "reviewed.add", {"amount": 1}, actor="dave")
         out = await client.reject(rejected.request_id, actor="carol", reason="not this week")
         assert out.status == RequestStatus.REJECTED
-        assert out.rejection is not None and out.rejection.code == RejectionCode.APPROVER_REJECTED
+        assert out.rejection is not None
+        assert out.rejection.code == RejectionCode.APPROVER_REJECTED
         with pytest.raises(MutatorRefused, match="rejected; it can no longer be changed"):
             await client.approve(rejected.request_id, actor="alice")
 
@@ -179,7 +180,8 @@ async def test_handler_exception_fails_with_error_kept(
     async with running_mutator(dev_env, sqlite_store) as client:
         req = await client.submit("acct-10", "broken.explode", {}, actor="alice")
         assert req.status == RequestStatus.FAILED
-        assert req.error is not None and "the handler blew up" in req.error
+        assert req.error is not None
+        assert "the handler blew up" in req.error
         assert await client.history("acct-10") == []
 
 
@@ -191,7 +193,8 @@ async def test_allowed_request_stale_under_reapprove_is_rejected(
             "acct-11", "autore.add", {"amount": 1}, actor="alice", expected_version=3
         )
         assert req.status == RequestStatus.REJECTED
-        assert req.rejection is not None and req.rejection.code == RejectionCode.STALE
+        assert req.rejection is not None
+        assert req.rejection.code == RejectionCode.STALE
         assert "no approvals to renew" in req.rejection.reason
         assert await client.history("acct-11") == []
 

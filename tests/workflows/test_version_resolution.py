@@ -38,7 +38,8 @@ async def test_reject_strategy_rejects_a_stale_request(
         req = await _pending_then_state_moves(client, "st-reject", "reviewed.add")
         done = await _approve_twice(client, req.request_id)
         assert done.status == RequestStatus.REJECTED
-        assert done.rejection is not None and done.rejection.code == RejectionCode.STALE
+        assert done.rejection is not None
+        assert done.rejection.code == RejectionCode.STALE
         assert "base version 0, state is at version 1" in done.rejection.reason
         assert "stale" in _codes(done)
         assert [h.version for h in await client.history("st-reject")] == [1]
@@ -108,7 +109,8 @@ async def test_expected_version_makes_an_allowed_request_stale(
             "st-expect", "counter.add", {"amount": 1}, actor="alice", expected_version=0
         )
         assert second.status == RequestStatus.REJECTED
-        assert second.rejection is not None and second.rejection.code == RejectionCode.STALE
+        assert second.rejection is not None
+        assert second.rejection.code == RejectionCode.STALE
         assert [h.version for h in await client.history("st-expect")] == [1]
 
 

@@ -140,7 +140,8 @@ def test_readme_story(stack: CliStack) -> None:
     assert shown["resulting_version"] == 2
     assert all(set(d) >= DECISION_FIELDS for d in shown["decisions"])
     codes = [d["code"] for d in shown["decisions"]]
-    assert codes[0] == "submitted" and codes[-1] == "executed"
+    assert codes[0] == "submitted"
+    assert codes[-1] == "executed"
 
     assert ok(state) == {"state_id": acct, "version": 2, "data": {"value": 5, "daily": 500}}
     assert ok(v1) == {"state_id": acct, "version": 1, "data": {"value": 5}}
@@ -189,9 +190,11 @@ def test_human_output(stack: CliStack) -> None:
     for result in (show, listing, state, history, audit):
         assert result.code == 0, result
         assert rid in result.stdout or result is state, result
-    assert "executed" in show.stdout and "counter.add on " + acct in show.stdout
+    assert "executed" in show.stdout
+    assert "counter.add on " + acct in show.stdout
     assert f"mutation-request:{rid}" in show.stdout  # the Temporal UI link
-    assert "version 1" in state.stdout and '"value": 7' in state.stdout
+    assert "version 1" in state.stdout
+    assert '"value": 7' in state.stdout
     assert "executed" in audit.stdout
 
 
@@ -497,7 +500,8 @@ def test_restart_keeps_requests(tmp_path: Path) -> None:
     finally:
         code = first.stop() if first.proc is not None else None
     assert code == 0, first.logs()
-    assert not process_alive(dev_pid) and not process_alive(server_pid)
+    assert not process_alive(dev_pid)
+    assert not process_alive(server_pid)
     assert "stopped" in first.stderr_path.read_text()
 
     second = CliStack(tmp_path, port=first.port, ui_port=first.ui_port)
@@ -548,7 +552,8 @@ def test_batch_and_locks_from_the_cli(stack: CliStack, cli_store: Store, tmp_pat
     not_json = tmp_path / "bad.json"
     not_json.write_text("[{")
     result = stack.run("batch", str(not_json), "--actor", "alice", "--json")
-    assert result.code == 2 and "is not valid JSON" in result.json()["error"]
+    assert result.code == 2
+    assert "is not valid JSON" in result.json()["error"]
     result = stack.run("batch", str(items), "--mode", "sometimes", "--actor", "alice", "--json")
     assert result.code == 2
 

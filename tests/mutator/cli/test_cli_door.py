@@ -193,8 +193,10 @@ def test_batch_payloads_at_and_past_the_limits(
     )
     too_many = [{"state_id": a, "mutation": "counter.add", "payload": {"amount": 1}}] * 101
     refused = _batch(stack, items_file(tmp_path, too_many, "many.json"))
-    assert refused.code == 2 and "items: 101 items is over the limit of 100" in refused.error
-    assert cli_store.get_state(a) is None and cli_store.get_state(b) is None
+    assert refused.code == 2
+    assert "items: 101 items is over the limit of 100" in refused.error
+    assert cli_store.get_state(a) is None
+    assert cli_store.get_state(b) is None
 
     at_limit = ok(_batch(stack, items_file(tmp_path, items(half, half), "at.json")))
     assert at_limit["status"] == "executed", at_limit
@@ -224,7 +226,8 @@ def test_single_payload_at_and_past_a_configured_limit(
         "submit", acct, "counter.add", "--actor", "bob", "--json",
         env={**env, "MUTATOR_MAX_PAYLOAD_BYTES": "lots"}, cwd=stack.workdir,
     )  # fmt: skip
-    assert bad_env.code == 2 and "MUTATOR_MAX_PAYLOAD_BYTES: must be an integer" in bad_env.error
+    assert bad_env.code == 2
+    assert "MUTATOR_MAX_PAYLOAD_BYTES: must be an integer" in bad_env.error
 
 
 def test_json_output_is_one_document_when_the_sdk_warns(
@@ -260,7 +263,8 @@ def test_approval_comment_at_and_past_the_limit(stack: CliStack, cli_store: Stor
         )
     )  # fmt: skip
     past = stack.run("approve", rid, "--actor", "alice", "--comment", "c" * 4001, "--json")
-    assert past.code == 2 and "comment: 4001 characters is over the limit of 4000" in past.error
+    assert past.code == 2
+    assert "comment: 4001 characters is over the limit of 4000" in past.error
     assert cli_store.get_request(rid).approvals == []  # type: ignore[union-attr]
     voted = ok(stack.run("approve", rid, "--actor", "alice", "--comment", "c" * 4000, "--json"))
     assert [a["comment"] for a in voted["approvals"]] == ["c" * 4000]
@@ -304,7 +308,8 @@ def test_a_stopped_worker_is_busy_and_a_missing_one_is_missing(
             )
             assert "busy or restarting" in as_it_stands["error"]
             text = run_mutator(*_add(acct)[:-1], env=env, cwd=stack.workdir)
-            assert text.code == 3 and "busy or restarting" in text.stderr, text
+            assert text.code == 3, text
+            assert "busy or restarting" in text.stderr, text
         finally:
             worker.send_signal(signal.SIGCONT)
         done = ok(

@@ -133,7 +133,9 @@ def test_the_table_says_how_many_more_and_how_to_get_them(seeded: str, tmp_path:
     assert found, table
     rest = mutator(seeded, tmp_path, "list", "--status", "pending", "--after", found.group(1))
     assert rest.code == 0, rest
-    assert "r1" in rest.stdout and "r0" in rest.stdout and "r2" not in rest.stdout
+    assert "r1" in rest.stdout
+    assert "r0" in rest.stdout
+    assert "r2" not in rest.stdout
     assert "more:" not in rest.stdout
 
 
@@ -141,7 +143,8 @@ def test_the_table_says_how_many_more_and_how_to_get_them(seeded: str, tmp_path:
 def test_a_bad_cursor_is_bad_input_naming_after(seeded: str, tmp_path: Path, cursor: str) -> None:
     plain = mutator(seeded, tmp_path, "list", "--after", cursor)
     assert plain.code == 2, plain
-    assert "--after" in plain.stderr and "not a cursor" in plain.stderr, plain
+    assert "--after" in plain.stderr, plain
+    assert "not a cursor" in plain.stderr, plain
     assert "Traceback" not in plain.stderr + plain.stdout
     as_json = mutator(seeded, tmp_path, "list", "--after", cursor, "--json")
     assert as_json.code == 2, as_json

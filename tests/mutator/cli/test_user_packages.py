@@ -129,4 +129,5 @@ def test_a_broken_user_app_is_named(tmp_path: Path) -> None:
         "worker", "--app", "workflows.app:app", "--json", timeout=60
     )
     assert result.code == 2, result
-    assert "workflows.app" in result.error and "broken on purpose" in result.error
+    assert "workflows.app" in result.error
+    assert "broken on purpose" in result.error

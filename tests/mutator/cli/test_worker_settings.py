@@ -17,7 +17,8 @@ def test_bad_heartbeat_timeout_exits_2_naming_it(bad: str, tmp_path: Path) -> No
         "worker", "--heartbeat-timeout", bad, "--json", env=clean_env(), cwd=tmp_path
     )
     assert result.code == 2, result
-    assert "--heartbeat-timeout" in result.error and "> 0" in result.error
+    assert "--heartbeat-timeout" in result.error
+    assert "> 0" in result.error
     assert "Traceback" not in result.stdout + result.stderr
 
 

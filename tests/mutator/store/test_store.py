@@ -569,7 +569,8 @@ def test_a_database_restart_costs_one_clear_failure_then_works(
         with pytest.raises(MutatorUnavailable, match="lost the connection .* trying again is safe"):
             store.get_state("acct-1")
         state = store.get_state("acct-1")
-        assert state is not None and state.version == 1
+        assert state is not None
+        assert state.version == 1
         store.apply(request=executed("r2"), change=add(1), expected_version=None)
         assert store.current_version("acct-1") == 2
         store.dispose()

@@ -62,7 +62,8 @@ def test_retry_of_the_same_owner_gets_the_same_token_and_a_longer_lease(store: S
 
     [again] = store.claims("acct-1")
     assert again.token == token
-    assert first.expires_at is not None and again.expires_at is not None
+    assert first.expires_at is not None
+    assert again.expires_at is not None
     assert again.expires_at > first.expires_at
     assert store.fence("acct-1") == token
 
@@ -75,7 +76,8 @@ def test_retry_after_a_crash_keeps_the_claim_under_a_new_token_and_fences_the_ol
 
     new = store.claim_direct("acct-1", "wf-a", LEASE, fresh_token=True)
 
-    assert new is not None and new > old
+    assert new is not None
+    assert new > old
     assert [(c.owner, c.kind, c.token) for c in store.claims("acct-1")] == [("wf-a", "direct", new)]
     assert store.claim_direct("acct-1", "wf-b", LEASE) is None  # nobody slips in
     assert store.fence("acct-1") == new

@@ -1,0 +1,266 @@
+"""Submission for ``MutatorClient``: checking a request's input, then starting its workflow.
+
+The checks run before anything starts, so bad input never leaves a workflow behind. The
+start is one update-with-start: the workflow begins and answers once a worker has evaluated
+its policies, or the client stops waiting after the admission timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from mutator.admission import no_worker, not_yet_evaluated, worker_last_seen
+from mutator.contracts import (
+    REQUEST_WORKFLOW,
+    AdmissionInput,
+    RequestUpdateResult,
+    RequestWorkflowResult,
+    request_workflow_id,
+)
+from mutator.errors import MutatorInputError, MutatorRefused, MutatorUnavailable
+from mutator.limits import PayloadLimits, check_name, check_submitter, check_version
+from mutator.models import (
+    BatchItem,
+    BatchMode,
+    MutationRequest,
+    RequestStatus,
+    SubmitRequestInput,
+    batch_state_id,
+)
+
+
+def input_error(exc: ValidationError, prefix: str = "") -> MutatorInputError:
+    """One ``MutatorInputError`` naming every field pydantic refused.
+
+    Args:
+        exc: The validation failure.
+        prefix: Prepended to each field's path (``items.3`` for a batch item).
+
+    Returns:
+        The error, its message one ``field: problem`` per refused field.
+    """
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in (prefix, *err['loc']) if p != '') or 'input'}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return MutatorInputError(problems)
+
+
+def single_submission(
+    state_id: str,
+    mutation: str,
+    payload: dict[str, Any],
+    *,
+    actor: str,
+    reason: str,
+    request_id: str | None,
+    expected_version: int | None,
+    limits: PayloadLimits,
+) -> SubmitRequestInput:
+    """The checked input of a one-mutation request (see ``MutatorClient.submit``).
+
+    Raises:
+        MutatorInputError: A field is malformed or over its limit.
+    """
+    check_submitter(actor, reason, request_id)
+    check_name(mutation, "mutation")
+    check_version(expected_version, "expected_version")
+    limits.check_payload(payload)
+    try:
+        return SubmitRequestInput(
+            request_id=request_id if request_id is not None else f"req-{uuid.uuid4().hex[:16]}",
+            state_id=state_id,
+            mutation=mutation,
+            payload=payload,
+            requester=actor,
+            reason=reason,
+            expected_version=expected_version,
+        )
+    except ValidationError as exc:
+        raise input_error(exc) from None
+
+
+def batch_submission(
+    items: Sequence[BatchItem | dict[str, Any]],
+    *,
+    mode: BatchMode | str,
+    actor: str,
+    reason: str,
+    request_id: str | None,
+    limits: PayloadLimits,
+) -> SubmitRequestInput:
+    """The checked input of a batch request (see ``MutatorClient.submit_batch``).
+
+    Raises:
+        MutatorInputError: The mode, an item or a field is malformed or over its limit.
+    """
+    try:
+        batch_mode = BatchMode(mode)
+    except ValueError:
+        allowed = ", ".join(m.value for m in BatchMode)
+        raise MutatorInputError(f"mode: {mode!r} is not a batch mode (one of {allowed})") from None
+    check_submitter(actor, reason, request_id)
+    limits.check_item_count(len(items))
+    parsed: list[BatchItem] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(BatchItem.model_validate(item))
+        except ValidationError as exc:
+            raise input_error(exc, f"items.{index}") from None
+        check_name(parsed[-1].mutation, f"items.{index}.mutation")
+        check_version(parsed[-1].expected_version, f"items.{index}.expected_version")
+    limits.check_batch([item.payload for item in parsed])
+    try:
+        return SubmitRequestInput(
+            request_id=request_id if request_id is not None else f"batch-{uuid.uuid4().hex[:16]}",
+            state_id=batch_state_id(parsed) if parsed else "batch",
+            mutation="batch",
+            payload={},
+            requester=actor,
+            reason=reason,
+            batch_mode=batch_mode,
+            items=parsed,
+        )
+    except ValidationError as exc:
+        raise input_error(exc) from None
+
+
+def check_known_mutations(submitted: SubmitRequestInput, known: Sequence[str]) -> None:
+    """Refuse a mutation no worker registered.
+
+    Args:
+        submitted: The request about to start.
+        known: The registered mutation names, sorted; empty when none is known yet, which
+            lets anything through (the worker's evaluation decides).
+
+    Raises:
+        MutatorInputError: A mutation of the request is not among ``known``.
+    """
+    names = [i.mutation for i in submitted.items] if submitted.items else [submitted.mutation]
+    for index, name in enumerate(names):
+        if known and name not in known:
+            field = f"items.{index}.mutation" if submitted.items else "mutation"
+            raise MutatorInputError(
+                f"{field}: unknown mutation {name!r} (registered: {', '.join(known)})"
+            )
+
+
+async def start_request(
+    temporal: Client,
+    submitted: SubmitRequestInput,
+    *,
+    task_queue: str,
+    search_attributes: bool,
+    admission_timeout: float,
+) -> MutationRequest | None:
+    """Start the request's workflow, or join it, and wait for its admission.
+
+    Args:
+        temporal: The Temporal client.
+        submitted: The checked request.
+        task_queue: The workers' task queue.
+        search_attributes: Set the request's search attributes (off where the server cannot
+            register them).
+        admission_timeout: Seconds to wait for a worker to evaluate the request.
+
+    Returns:
+        The request as admission left it (allowed, pending or refused); the request not yet
+        evaluated when a busy worker did not answer in time; None when the request already
+        ended and its workflow id is closed, so that the store holds its record.
+
+    Raises:
+        MutatorRefused: The workflow ended before admission answered.
+        MutatorUnavailable: Temporal refused the start, or no worker polls the task queue.
+    """
+    start: WithStartWorkflowOperation[Any, RequestWorkflowResult] = WithStartWorkflowOperation(
+        REQUEST_WORKFLOW,
+        submitted,
+        id=request_workflow_id(submitted.request_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=_search_attributes(submitted) if search_attributes else None,
+        static_summary=f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}",
+        static_details=submitted.reason or None,
+        result_type=RequestWorkflowResult,
+    )
+    try:
+        result = await asyncio.wait_for(
+            temporal.execute_update_with_start_workflow(
+                "admission",
+                AdmissionInput(),
+                start_workflow_operation=start,
+                result_type=RequestUpdateResult,
+            ),
+            admission_timeout,
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # The SDK leaves the cancellation on the start operation's handle future; read
+        # it so that asyncio does not print "Future exception was never retrieved".
+        handle_future = start._workflow_handle
+        if handle_future.done() and not handle_future.cancelled():
+            handle_future.exception()
+        return await _unanswered(temporal, submitted, task_queue, admission_timeout)
+    except WorkflowUpdateFailedError as exc:
+        # Its workflow ended (e.g. an operator terminated it) before admission answered.
+        cause = exc.cause
+        why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+        raise MutatorRefused(
+            f"request {submitted.request_id} ended before its submission was answered "
+            f"({why}); see `mutator show {submitted.request_id}` and its workflow "
+            f"{request_workflow_id(submitted.request_id)} in the Temporal UI"
+        ) from None
+    except RPCError as exc:
+        raise MutatorUnavailable(f"Temporal refused the submission: {exc}") from exc
+    request: MutationRequest = result.request
+    return request
+
+
+def _search_attributes(submitted: SubmitRequestInput) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword("MutationStateId"), submitted.state_id
+            ),
+            SearchAttributePair(SearchAttributeKey.for_keyword("MutationName"), submitted.mutation),
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword("MutationRequester"), submitted.requester
+            ),
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword("MutationStatus"), RequestStatus.PENDING.value
+            ),
+        ]
+    )
+
+
+async def _unanswered(
+    temporal: Client, submitted: SubmitRequestInput, task_queue: str, admission_timeout: float
+) -> MutationRequest:
+    # No evaluation within the admission timeout: a worker that polls the task queue is busy
+    # or restarting and will evaluate it; with no worker, nothing will until one runs.
+    last_seen = await worker_last_seen(temporal, task_queue)
+    if last_seen is None:
+        raise no_worker(submitted, task_queue, admission_timeout)
+    return not_yet_evaluated(submitted, task_queue, admission_timeout, last_seen)
