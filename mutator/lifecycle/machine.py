@@ -7,7 +7,7 @@ Nothing here reads a clock or does I/O: the caller passes the time in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,16 +44,18 @@ class LifecycleError(Exception):
 
 
 class IllegalTransition(LifecycleError):
-    """A status change that the lifecycle does not allow, e.g. out of a final status."""
+    """A step the request's status does not allow, e.g. any change out of a final status.
 
-    def __init__(self, request: MutationRequest, target: RequestStatus) -> None:
-        """Say which request could not move from its status to ``target``."""
-        self.source = request.status
-        self.target = target
+    Nothing is recorded: the request is left as it was.
+    """
+
+    def __init__(self, request: MutationRequest, step: str) -> None:
+        """Say which request, in which status, could not take ``step``."""
+        self.status = request.status
+        self.step = step
         final = " (a final status)" if request.status.is_terminal else ""
         super().__init__(
-            f"request {request.request_id} cannot go from {request.status.value}{final} "
-            f"to {target.value}"
+            f"request {request.request_id} is {request.status.value}{final}: cannot {step}"
         )
 
 
@@ -64,6 +66,17 @@ class VoteRefused(LifecycleError):
 def can_transition(source: RequestStatus, target: RequestStatus) -> bool:
     """Whether a request may move from ``source`` to ``target``."""
     return target in TRANSITIONS[source]
+
+
+def require(request: MutationRequest, allowed: Collection[RequestStatus], step: str) -> None:
+    """Raise IllegalTransition unless the request's status is one of ``allowed``."""
+    if request.status not in allowed:
+        raise IllegalTransition(request, step)
+
+
+def _check_move(request: MutationRequest, target: RequestStatus) -> None:
+    if not can_transition(request.status, target):
+        raise IllegalTransition(request, f"go to {target.value}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,10 @@ class Done:
     status: RequestStatus
 
 
-Step = AwaitApprovals | Execute | ResolveStale | Reevaluate | Done
+# What the workflow does next with an evaluated request (``next_step``) ...
+NextStep = AwaitApprovals | Execute | Done
+# ... and what a step may ask for first (``Effect.then``).
+Then = ResolveStale | Reevaluate
 
 
 @dataclass(frozen=True)
@@ -122,7 +138,7 @@ class Effect:
 
     decisions: tuple[Decision, ...] = ()
     transition: Transition | None = None
-    then: ResolveStale | Reevaluate | None = None
+    then: Then | None = None
 
 
 class Recorder:
@@ -152,8 +168,7 @@ class Recorder:
         reason: str,
     ) -> None:
         """Change the status and write its lifecycle decision; one per step at most."""
-        if not can_transition(self.request.status, target):
-            raise IllegalTransition(self.request, target)
+        _check_move(self.request, target)
         if self.transition is not None:
             raise LifecycleError("one step changes the status once")
         source = self.request.status
@@ -164,19 +179,17 @@ class Recorder:
 
     def reject(self, code: RejectionCode, reason: str, actor: str = SystemActor.SYSTEM) -> None:
         """Move to ``rejected`` with ``rejection`` set."""
-        if not can_transition(self.request.status, RequestStatus.REJECTED):
-            raise IllegalTransition(self.request, RequestStatus.REJECTED)
+        _check_move(self.request, RequestStatus.REJECTED)
         self.request.rejection = Rejection(code=code, reason=reason, actor=actor)
         self.move(RequestStatus.REJECTED, None, rejected_code(code), actor, reason)
 
     def fail(self, error: str) -> None:
         """Move to ``failed`` with ``error`` kept."""
-        if not can_transition(self.request.status, RequestStatus.FAILED):
-            raise IllegalTransition(self.request, RequestStatus.FAILED)
+        _check_move(self.request, RequestStatus.FAILED)
         self.request.error = error
         self.move(RequestStatus.FAILED, None, DecisionCode.FAILED, SystemActor.SYSTEM, error)
 
-    def effect(self, then: ResolveStale | Reevaluate | None = None) -> Effect:
+    def effect(self, then: Then | None = None) -> Effect:
         """What was recorded, for the caller to act on."""
         return Effect(tuple(self.decisions), self.transition, then)
 
@@ -242,7 +255,7 @@ def fail(request: MutationRequest, error: str, now: datetime) -> Effect:
     return recorder.effect()
 
 
-def next_step(request: MutationRequest) -> Step:
+def next_step(request: MutationRequest) -> NextStep:
     """What the workflow does next with a request that has been evaluated.
 
     Raises:
@@ -265,8 +278,8 @@ def adopt(current: MutationRequest, stored: MutationRequest, seen: int) -> Mutat
     Raises:
         IllegalTransition: the stored status cannot follow the current one.
     """
-    if stored.status != current.status and not can_transition(current.status, stored.status):
-        raise IllegalTransition(current, stored.status)
+    if stored.status != current.status:
+        _check_move(current, stored.status)
     adopted = stored
     adopted.decisions.extend(current.decisions[seen:])
     return adopted

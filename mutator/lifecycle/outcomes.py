@@ -16,7 +16,14 @@ from mutator.contracts import (
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
 from mutator.lane_contracts import LaneOutcome
-from mutator.lifecycle.machine import Effect, Recorder, Reevaluate, ResolveStale
+from mutator.lifecycle.machine import (
+    Effect,
+    IllegalTransition,
+    Recorder,
+    Reevaluate,
+    ResolveStale,
+    require,
+)
 from mutator.lifecycle.votes import progress, quorum_met
 from mutator.models import (
     DecisionCategory,
@@ -68,7 +75,13 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
     are marked not run); approvals required: ``pending`` (approval) until now plus the
     shortest requirement timeout, with the versions seen at submission as the base;
     allowed: ``approved`` by ``policy``.
+
+    Raises:
+        IllegalTransition: the request is not a submitted one (``pending``, no reason yet).
     """
+    if request.pending_reason is not None:
+        raise IllegalTransition(request, "be admitted twice")
+    require(request, (RequestStatus.PENDING,), "be admitted")
     recorder = Recorder(request, now)
     if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
         _refuse(recorder, evaluation)
@@ -95,6 +108,9 @@ def evaluation_error(
 
     An unknown mutation is ``rejected:validation_failed``; anything else (a policy raised)
     is ``failed``.
+
+    Raises:
+        IllegalTransition: the request is already final.
     """
     recorder = Recorder(request, now)
     if error_type == ERR_UNKNOWN_MUTATION:
@@ -112,7 +128,11 @@ def execution_refused(
     ``via_lane``: it ran in its turn on the lane, which writes ``lane_acquired`` first.
     A compare-and-set conflict writes ``conflict`` and asks for ``ResolveStale``; a validator's
     refusal or an unknown mutation rejects (``validation_failed``); anything else fails.
+
+    Raises:
+        IllegalTransition: the request is not ``approved``.
     """
+    require(request, (RequestStatus.APPROVED,), "record an execution")
     recorder = Recorder(request, now)
     if via_lane:
         recorder.decide(
@@ -143,7 +163,11 @@ def stale(request: MutationRequest, strategy: OnStale, current: int, now: dateti
     (approval) against ``current`` with a new deadline; a request allowed at once has nobody
     to ask again, so it is rejected. revalidate: the base becomes ``current``, and the
     effect asks for ``Reevaluate`` (then ``revalidated`` applies the evaluation).
+
+    Raises:
+        IllegalTransition: the request is not ``approved`` (only its turn finds it stale).
     """
+    require(request, (RequestStatus.APPROVED,), "resolve a stale version")
     recorder = Recorder(request, now)
     reason = f"base version {request.base_version}, state is at version {current}"
     recorder.decide(
@@ -178,10 +202,15 @@ def revalidated(
     Deny or invalid: rejected, as at admission. Allowed, or approvals required and the
     approvals given still meet them: ``revalidated`` and the request stays ``approved``.
     Approvals required and not met: ``pending`` (revalidation) with a new deadline.
+
+    Raises:
+        IllegalTransition: the request is not ``approved``.
     """
-    if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
-        return admit(request, evaluation, now)
+    require(request, (RequestStatus.APPROVED,), "be revalidated")
     recorder = Recorder(request, now)
+    if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
+        _refuse(recorder, evaluation)
+        return recorder.effect()
     if evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
         request.required_approvals = evaluation.requirements
         if not quorum_met(request):

@@ -158,7 +158,7 @@ def approvals_complete(request: MutationRequest, now: datetime) -> Effect:
     if request.status != RequestStatus.PENDING:
         return recorder.effect()
     if not quorum_met(request):
-        raise IllegalTransition(request, RequestStatus.APPROVED)
+        raise IllegalTransition(request, "be approved without its quorum")
     reason = progress(request)
     recorder.move(
         RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.APPROVERS, reason
