@@ -23,6 +23,7 @@ from mutator.contracts import (
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
 from mutator.models import (
+    TERMINAL_STATUSES,
     ApprovalRequirement,
     DecisionCategory,
     MutationRequest,
@@ -124,6 +125,16 @@ def _revalidated(evaluation: EvaluateResult) -> Step:
     return Step("revalidated", lambda r, t: lifecycle.revalidated(r, evaluation, 9, at(t)))
 
 
+def _transition(target: RequestStatus) -> Step:
+    """Any status change at all: only the arrows of ``TRANSITIONS`` may happen."""
+    return Step(
+        "transition",
+        lambda r, t: lifecycle.transition(
+            r, target, None, DecisionCode.EXECUTING, SystemActor.SYSTEM, "", at(t)
+        ),
+    )
+
+
 def _execution(error_type: str, via_lane: bool) -> Step:
     outcome = lane_outcome(error_type, "it did not apply", current=7)
     return Step(
@@ -156,6 +167,7 @@ steps = st.one_of(
     ),
     st.just(Step("executed", _executed)),
     st.just(Step("fail", lambda r, t: lifecycle.fail(r, "boom", at(t)))),
+    *[st.builds(_transition, st.sampled_from(list(RequestStatus)))] * 2,
 )
 
 
@@ -175,6 +187,7 @@ def _documented(name: str, before: MutationRequest, effect: lifecycle.Effect) ->
         "execution": {1, 2},  # lane_acquired when via the lane, then the outcome
         "executed": {0},
         "fail": {1},
+        "transition": {1},
     }
     return counts[name]
 
@@ -295,3 +308,21 @@ def test_stale_outcomes_keep_the_lifecycle_rules(by_votes: bool, sequence: list[
         elif request.status.is_terminal:
             final = request.status
         assert lifecycle.quorum_met(request) == _quorum(request)
+
+
+@SETTINGS
+@given(
+    final=st.sampled_from(sorted(TERMINAL_STATUSES)),
+    sequence=st.lists(st.one_of(steps, turn_steps), min_size=1, max_size=20),
+)
+def test_a_final_status_never_changes(final: RequestStatus, sequence: list[Step]) -> None:
+    request = approved_by_votes()
+    if lifecycle.can_transition(request.status, final):
+        lifecycle.transition(
+            request, final, None, DecisionCode.EXECUTED, SystemActor.SYSTEM, "", at(5)
+        )
+    else:  # reserved statuses (superseded, compensated): nothing sets them yet
+        request.status = final
+    for time, step in enumerate(sequence, start=10):
+        _check_step(step, request, time)
+        assert request.status == final, f"{step.name} changed a final {final.value} request"
