@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -22,13 +22,10 @@ from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 
 with workflow.unsafe.imports_passed_through():
-    from mutator import approvals as rules
-    from mutator import metrics
+    from mutator import lifecycle, metrics
     from mutator.contracts import (
         ERR_POLICY_FAILED,
         ERR_UNKNOWN_MUTATION,
-        ERR_VALIDATION,
-        ERR_VERSION_CONFLICT,
         EVALUATE_ACTIVITY,
         EXECUTION_QUEUE_SUFFIX,
         REQUEST_WORKFLOW,
@@ -41,19 +38,14 @@ with workflow.unsafe.imports_passed_through():
         RequestUpdateResult,
         RequestWorkflowResult,
     )
-    from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
     from mutator.lane_contracts import (
         LaneExecution,
         LaneGrant,
         LaneOutcome,
     )
     from mutator.models import (
-        DecisionCategory,
-        ItemOutcome,
         MutationRequest,
         OnStale,
-        PendingReason,
-        RejectionCode,
         RequestStatus,
         SubmitRequestInput,
         submitted_request,
@@ -72,8 +64,14 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 @workflow.defn(name=REQUEST_WORKFLOW)
 class MutationRequestWorkflow(RequestVotes):
+    """One request's orchestration: its timers, messages, activities and saves.
+
+    What each step does to the request is ``mutator.lifecycle``'s.
+    """
+
     @workflow.init
     def __init__(self, input: SubmitRequestInput) -> None:
+        """The request as submitted; nothing is evaluated yet."""
         self.request = submitted_request(input, workflow.now())
         self.admitted = False
         self.save_lock = asyncio.Lock()
@@ -86,24 +84,30 @@ class MutationRequestWorkflow(RequestVotes):
 
     @workflow.signal
     def lane_granted(self, *args: Any) -> None:
+        """The state's lane granted this request its turn."""
         grant = internal_message(LaneGrant, args, "lane_granted")
         if grant is not None:
             self.on_lane_grant(grant)
 
     @workflow.signal
     async def lane_executed(self, *args: Any) -> None:
+        """The state's lane ran this request's execution; here is how it ended."""
         outcome = internal_message(LaneOutcome, args, "lane_executed")
         if outcome is not None:
             await self.on_lane_outcome(outcome)
 
     @workflow.query
     def status(self) -> MutationRequest:
+        """The request as it stands."""
         return self.request
 
     @workflow.update
     async def admission(self, *args: Any) -> RequestUpdateResult:
-        """Returns once policies have decided; a request allowed at once usually also
-        executes within this wait, so `submit` shows the outcome without another call."""
+        """Returns once policies have decided.
+
+        A request allowed at once usually also executes within this wait, so `submit` shows
+        the outcome without another call.
+        """
         update_message(AdmissionInput, args)
         await workflow.wait_condition(lambda: self.admitted)
         # On timeout it is queued behind others on its state: the caller gets `approved`.
@@ -122,6 +126,7 @@ class MutationRequestWorkflow(RequestVotes):
 
     @workflow.update
     async def approve(self, *args: Any) -> RequestUpdateResult:
+        """Approve the request; refused (and nothing recorded) unless the vote counts."""
         input = update_input(ApproveInput, args)
         return await self._accept(self.approval_refusal(input), lambda: self.record_approval(input))
 
@@ -131,6 +136,7 @@ class MutationRequestWorkflow(RequestVotes):
 
     @workflow.update
     async def reject(self, *args: Any) -> RequestUpdateResult:
+        """Reject the request as an eligible approver, with a reason."""
         input = update_input(RejectInput, args)
         return await self._accept(
             self.rejection_refusal(input), lambda: self.record_rejection(input)
@@ -142,6 +148,7 @@ class MutationRequestWorkflow(RequestVotes):
 
     @workflow.update
     async def cancel(self, *args: Any) -> RequestUpdateResult:
+        """Cancel the pending request, as its requester or an eligible approver."""
         input = update_input(CancelInput, args)
         return await self._accept(self.cancel_refusal(input), lambda: self.record_cancel(input))
 
@@ -158,18 +165,21 @@ class MutationRequestWorkflow(RequestVotes):
 
     @workflow.signal
     async def approve_signal(self, *args: Any) -> None:
+        """Approve, fire-and-forget: a refusal is recorded as a refused attempt."""
         await self.vote_by_signal(
             "approve", ApproveInput, args, self.approval_refusal, self.record_approval
         )
 
     @workflow.signal
     async def reject_signal(self, *args: Any) -> None:
+        """Reject, fire-and-forget: a refusal is recorded as a refused attempt."""
         await self.vote_by_signal(
             "reject", RejectInput, args, self.rejection_refusal, self.record_rejection
         )
 
     @workflow.signal
     async def cancel_signal(self, *args: Any) -> None:
+        """Cancel, fire-and-forget: a refusal is recorded as a refused attempt."""
         await self.vote_by_signal(
             "cancel", CancelInput, args, self.cancel_refusal, self.record_cancel
         )
@@ -178,9 +188,8 @@ class MutationRequestWorkflow(RequestVotes):
 
     @workflow.run
     async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
-        self.decide(
-            DecisionCategory.LIFECYCLE, DecisionCode.SUBMITTED, input.requester, input.reason
-        )
+        """Evaluate the request, then take the lifecycle's next step until it is final."""
+        self.took(lifecycle.submit(self.request, workflow.now()))
         # Held through the evaluation: a request that executes directly stores its first
         # revision with the change (refusals recorded meanwhile are saved after it).
         async with self.save_lock:
@@ -194,16 +203,20 @@ class MutationRequestWorkflow(RequestVotes):
                 self._admit(evaluation)
                 self.lane_queued = evaluation.lane_requested
         if executed is not None and executed.request is None:
-            self._record_failure(executed, via_lane=False)
+            # A conflict needs no stale step here: the request is approved, and its turn on
+            # the lane resolves the version again.
+            self.took(
+                lifecycle.execution_refused(self.request, executed, workflow.now(), via_lane=False)
+            )
         if self.request.status != RequestStatus.EXECUTED:
             await self.save()
         self.admitted = True
-        while not self.request.status.is_terminal:
-            if self.request.status == RequestStatus.PENDING:
-                await self._await_approvals()
-            elif self.request.status == RequestStatus.APPROVED and self.request.items:
+        while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
+            if isinstance(step, lifecycle.AwaitApprovals):
+                await self._await_approvals(step.deadline)
+            elif step.batch:
                 await execute_batch(self)
-            elif self.request.status == RequestStatus.APPROVED:
+            else:
                 await self._resolve_and_execute()
         await workflow.wait_condition(workflow.all_handlers_finished)
         req = self.request
@@ -237,85 +250,33 @@ class MutationRequestWorkflow(RequestVotes):
         except ActivityError as exc:
             cause = exc.cause
             message = str(cause) if cause else str(exc)
-            if isinstance(cause, ApplicationError) and cause.type == ERR_UNKNOWN_MUTATION:
-                self.reject_with(RejectionCode.VALIDATION_FAILED, message)
-            else:
-                self.fail(message)
+            error_type = cause.type if isinstance(cause, ApplicationError) else None
+            self.took(lifecycle.evaluation_error(self.request, error_type, message, workflow.now()))
             return None
 
     def _admit(self, evaluation: EvaluateResult) -> None:
         self.on_stale = evaluation.on_stale
-        if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
-            for item in self.request.items:
-                item.outcome = ItemOutcome.NOT_RUN
-                item.reason = f"not run: the request was refused ({evaluation.outcome})"
-        if evaluation.outcome == EvaluationOutcome.DENY:
-            self.reject_with(RejectionCode.POLICY_DENIED, evaluation.reason)
-        elif evaluation.outcome == EvaluationOutcome.INVALID:
-            self.reject_with(RejectionCode.VALIDATION_FAILED, evaluation.reason)
-        elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
-            self.request.required_approvals = evaluation.requirements
-            for item, version in zip(self.request.items, evaluation.item_versions, strict=False):
-                if item.base_version is None:
-                    item.base_version = version
-            if self.request.base_version is None and not self.request.items:
-                # Approvers judge the state as it was at submission: that is the base.
-                self.request.base_version = evaluation.state_version
-            self._await_approval_state(PendingReason.APPROVAL)
-        else:
-            self.set_status(
-                RequestStatus.APPROVED,
-                None,
-                DecisionCode.APPROVED,
-                SystemActor.POLICY,
-                "allowed by policy",
-            )
+        self.took(lifecycle.admit(self.request, evaluation, workflow.now()))
 
-    def _await_approval_state(self, reason: PendingReason) -> None:
-        timeout = min(r.timeout_seconds for r in self.request.required_approvals)
-        self.request.deadline = workflow.now() + timedelta(seconds=timeout)
-        self.set_status(
-            RequestStatus.PENDING,
-            reason,
-            DecisionCode.PENDING,
-            SystemActor.POLICY,
-            rules.describe_progress(
-                self.request.required_approvals, self.request.requester, self.request.approvals
-            ),
-        )
-
-    async def _await_approvals(self) -> None:
-        assert self.request.deadline is not None
-        remaining = (self.request.deadline - workflow.now()).total_seconds()
+    async def _await_approvals(self, deadline: datetime) -> None:
+        remaining = (deadline - workflow.now()).total_seconds()
         try:
             await workflow.wait_condition(
-                lambda: self.request.status != RequestStatus.PENDING or self._quorum(),
+                lambda: (
+                    self.request.status != RequestStatus.PENDING
+                    or lifecycle.quorum_met(self.request)
+                ),
                 timeout=max(remaining, 0.001),
             )
         except TimeoutError:
-            if self.request.status == RequestStatus.PENDING and not self._quorum():
-                self.set_status(
-                    RequestStatus.EXPIRED,
-                    None,
-                    DecisionCode.EXPIRED,
-                    SystemActor.SYSTEM,
-                    "no quorum before the deadline",
-                )
+            self.took(lifecycle.deadline_passed(self.request, workflow.now()))
             await self.save()
             return
         if self.request.status == RequestStatus.PENDING:
             workflow.metric_meter().create_histogram_timedelta(
                 metrics.APPROVAL_WAIT, "Submission to approval quorum", "s"
             ).record(workflow.now() - self.request.created_at, {"mutation": self.request.mutation})
-            self.set_status(
-                RequestStatus.APPROVED,
-                None,
-                DecisionCode.APPROVED,
-                SystemActor.APPROVERS,
-                rules.describe_progress(
-                    self.request.required_approvals, self.request.requester, self.request.approvals
-                ),
-            )
+            self.took(lifecycle.approvals_complete(self.request, workflow.now()))
             await self.save()
 
     async def _resolve_and_execute(self) -> None:
@@ -336,91 +297,26 @@ class MutationRequestWorkflow(RequestVotes):
             if outcome.request is not None:
                 self._adopt(outcome.request, seen)
                 return
-        self._record_failure(outcome, via_lane=True)
-        if outcome.error_type == ERR_VERSION_CONFLICT and outcome.current_version is not None:
-            await self._on_stale(outcome.current_version)
+        effect = self.took(
+            lifecycle.execution_refused(self.request, outcome, workflow.now(), via_lane=True)
+        )
+        if isinstance(effect.then, lifecycle.ResolveStale):
+            await self._on_stale(effect.then.current_version)
             return
         await self.save()
 
     def _adopt(self, stored: MutationRequest, seen: int) -> None:
         """Take the request as its execution stored it; keep decisions recorded since."""
-        arrived = self.request.decisions[seen:]
-        self.request = stored
-        self.request.decisions.extend(arrived)
+        self.request = lifecycle.adopt(self.request, stored, seen)
         self.upsert_status()
-
-    def _record_failure(self, outcome: LaneOutcome, *, via_lane: bool) -> None:
-        if via_lane:
-            self.decide(
-                DecisionCategory.LIFECYCLE,
-                DecisionCode.LANE_ACQUIRED,
-                SystemActor.SYSTEM,
-                f"fencing token {outcome.token}",
-            )
-        if outcome.error_type == ERR_VERSION_CONFLICT and outcome.current_version is not None:
-            self.decide(
-                DecisionCategory.VERSION_RESOLUTION,
-                DecisionCode.CONFLICT,
-                SystemActor.SYSTEM,
-                outcome.error,
-            )
-        elif outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
-            self.reject_with(RejectionCode.VALIDATION_FAILED, outcome.error)
-        else:
-            self.fail(outcome.error)
 
     async def _on_stale(self, current: int) -> None:
         workflow.metric_meter().create_counter(metrics.STALE, "Stale version resolutions").add(
             1, {"mutation": self.request.mutation, "strategy": self.on_stale}
         )
-        base = self.request.base_version
-        reason = f"base version {base}, state is at version {current}"
-        self.decide(
-            DecisionCategory.VERSION_RESOLUTION, DecisionCode.STALE, SystemActor.SYSTEM, reason
-        )
-        if self.on_stale == "reapprove" and not self.request.required_approvals:
-            # Allowed at once, stale against its --expected-version: nobody to ask again.
-            self.reject_with(RejectionCode.STALE, f"{reason}; no approvals to renew")
-        elif self.on_stale == "reapprove":
-            self.request.approvals = []
-            self.request.base_version = current
-            self.decide(
-                DecisionCategory.APPROVAL,
-                DecisionCode.APPROVALS_RESET,
-                SystemActor.SYSTEM,
-                f"re-approval needed against version {current}",
-            )
-            self._await_approval_state(PendingReason.APPROVAL)
-        elif self.on_stale == "revalidate":
-            self.request.base_version = current
+        effect = self.took(lifecycle.stale(self.request, self.on_stale, current, workflow.now()))
+        if isinstance(effect.then, lifecycle.Reevaluate):
             evaluation = await self._evaluate()
-            if evaluation is None:
-                pass
-            elif evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
-                self._admit(evaluation)
-            elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
-                self.request.required_approvals = evaluation.requirements
-                if self._quorum():
-                    self.decide(
-                        DecisionCategory.VERSION_RESOLUTION,
-                        DecisionCode.REVALIDATED,
-                        SystemActor.SYSTEM,
-                        f"policies and validators pass on version {current}",
-                    )
-                else:
-                    self._await_approval_state(PendingReason.REVALIDATION)
-            else:
-                self.decide(
-                    DecisionCategory.VERSION_RESOLUTION,
-                    DecisionCode.REVALIDATED,
-                    SystemActor.SYSTEM,
-                    f"policies and validators pass on version {current}",
-                )
-        else:
-            self.reject_with(RejectionCode.STALE, reason)
+            if evaluation is not None:
+                self.took(lifecycle.revalidated(self.request, evaluation, current, workflow.now()))
         await self.save()
-
-    def _quorum(self) -> bool:
-        return rules.quorum_met(
-            self.request.required_approvals, self.request.requester, self.request.approvals
-        )

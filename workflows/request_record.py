@@ -11,17 +11,14 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from mutator.workflows.lane_session import LaneSession
 
 with workflow.unsafe.imports_passed_through():
-    from mutator import approvals as rules
-    from mutator import metrics
+    from mutator import lifecycle, metrics
     from mutator.contracts import SAVE_REQUEST_ACTIVITY, SaveRequestInput, SaveRequestResult
-    from mutator.decisions import DecisionCode, SystemActor, rejected_code
+    from mutator.decisions import DecisionCode, SystemActor
     from mutator.lane_contracts import LaneGrant, LaneOutcome
     from mutator.models import (
-        Decision,
         DecisionCategory,
         MutationRequest,
         PendingReason,
-        Rejection,
         RejectionCode,
         RequestStatus,
     )
@@ -41,6 +38,7 @@ class RequestRecord:
     lanes: dict[str, LaneSession]
 
     def lane(self, state_id: str) -> LaneSession:
+        """This request's session on the lane of ``state_id``, opened on first use."""
         if state_id not in self.lanes:
             self.lanes[state_id] = LaneSession(
                 state_id, workflow.info().workflow_id, self.request.request_id
@@ -49,25 +47,20 @@ class RequestRecord:
 
     # Only lanes this request joined: a stray message must not add sessions to its state.
     def on_lane_grant(self, grant: LaneGrant) -> None:
+        """Pass a lane's grant to the session that waits for it."""
         if grant.state_id in self.lanes:
             self.lanes[grant.state_id].on_grant(grant)
 
     async def on_lane_outcome(self, outcome: LaneOutcome) -> None:
+        """Pass the outcome of an execution a lane ran to the session that waits for it."""
         if outcome.state_id in self.lanes:
             await self.lanes[outcome.state_id].on_outcome(outcome)
 
     def decide(
         self, category: DecisionCategory, code: DecisionCode, actor: str, reason: str
     ) -> None:
-        self._record(category, code, actor, reason)
-
-    # ``code`` is a DecisionCode, or a rejection's composite ``rejected:<code>``.
-    def _record(self, category: DecisionCategory, code: str, actor: str, reason: str) -> None:
-        now = workflow.now()
-        self.request.decisions.append(
-            Decision(category=category, code=code, actor=actor, reason=reason, at=now)
-        )
-        self.request.updated_at = now
+        """Record a decision that does not change the status (``lifecycle.decide``)."""
+        self.took(lifecycle.decide(self.request, category, code, actor, reason, workflow.now()))
 
     def set_status(
         self,
@@ -77,32 +70,29 @@ class RequestRecord:
         actor: str,
         reason: str,
     ) -> None:
-        self._transition(status, pending, code, actor, reason)
-
-    def _transition(
-        self,
-        status: RequestStatus,
-        pending: PendingReason | None,
-        code: str,
-        actor: str,
-        reason: str,
-    ) -> None:
-        self.request.status = status
-        self.request.pending_reason = pending
-        self._record(DecisionCategory.LIFECYCLE, code, actor, reason)
-        self.upsert_status()
+        """Change the status, with its decision (``lifecycle.transition``)."""
+        self.took(
+            lifecycle.transition(self.request, status, pending, code, actor, reason, workflow.now())
+        )
 
     def reject_with(
         self, code: RejectionCode, reason: str, actor: str = SystemActor.SYSTEM
     ) -> None:
-        self.request.rejection = Rejection(code=code, reason=reason, actor=actor)
-        self._transition(RequestStatus.REJECTED, None, rejected_code(code), actor, reason)
+        """Reject the request (``lifecycle.reject``)."""
+        self.took(lifecycle.reject(self.request, code, reason, workflow.now(), actor))
 
     def fail(self, error: str) -> None:
-        self.request.error = error
-        self.set_status(RequestStatus.FAILED, None, DecisionCode.FAILED, SystemActor.SYSTEM, error)
+        """Fail the request with ``error`` (``lifecycle.fail``)."""
+        self.took(lifecycle.fail(self.request, error, workflow.now()))
+
+    def took(self, effect: lifecycle.Effect) -> lifecycle.Effect:
+        """Publish what a lifecycle step did: a status change is upserted and counted."""
+        if effect.transition is not None:
+            self.upsert_status()
+        return effect
 
     def upsert_status(self) -> None:
+        """Count the status, set it as a search attribute and show it in the UI."""
         workflow.metric_meter().create_counter(metrics.REQUESTS, "Request status transitions").add(
             1, {"status": self.request.status.value, "mutation": self.request.mutation}
         )
@@ -112,15 +102,14 @@ class RequestRecord:
         self.show_progress()
 
     def show_progress(self) -> None:
+        """Show the request's status and approval progress as the workflow's details."""
         req = self.request
         lines = [
             f"**{req.status.value}**"
             + (f" ({req.pending_reason.value})" if req.pending_reason else "")
         ]
         if req.required_approvals:
-            lines.append(
-                rules.describe_progress(req.required_approvals, req.requester, req.approvals)
-            )
+            lines.append(lifecycle.progress(req))
         if req.approvals:
             lines.append("approved by " + ", ".join(a.actor for a in req.approvals))
         if req.rejection:

@@ -2,8 +2,9 @@
 
 Updates answer their caller, so bad input and refusals fail the update. Signals cannot
 answer, so a refused one is recorded as a ``refused_attempt`` decision instead, clipped,
-and only the first MAX_REFUSED_ATTEMPTS_KEPT of them: a flood of refused signals must not
-grow the request record (and every save and execution that carries it) without bound.
+and only the first MAX_REFUSED_ATTEMPTS_KEPT of them (``mutator.lifecycle``): a flood of
+refused signals must not grow the request record (and every save and execution that
+carries it) without bound.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mutator.workflows.messages import (
 from mutator.workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
-    from mutator import approvals as rules
+    from mutator import lifecycle
     from mutator.contracts import (
         ERR_REFUSED,
         MAX_ACTOR_CHARS,
@@ -34,10 +35,8 @@ with workflow.unsafe.imports_passed_through():
         CancelInput,
         RejectInput,
     )
-    from mutator.decisions import DecisionCode, SystemActor
-    from mutator.models import Approval, DecisionCategory, RejectionCode, RequestStatus
 
-MAX_REFUSED_ATTEMPTS_KEPT = 20
+MAX_REFUSED_ATTEMPTS_KEPT = lifecycle.MAX_REFUSED_ATTEMPTS_KEPT
 
 Vote = TypeVar("Vote", ApproveInput, RejectInput, CancelInput)
 
@@ -54,11 +53,14 @@ def update_input(model: type[Vote], args: Sequence[Any]) -> Vote:
 
 
 def raise_if(refusal: str | None) -> None:
+    """Fail the update with ``refusal``, if there is one."""
     if refusal:
         raise ApplicationError(refusal, type=ERR_REFUSED, non_retryable=True)
 
 
 class RequestVotes(RequestRecord):
+    """Approve, reject and cancel: ``mutator.lifecycle`` says which count and what they do."""
+
     admitted: bool
 
     async def vote_by_signal(
@@ -69,6 +71,7 @@ class RequestVotes(RequestRecord):
         refuse: Callable[[Vote], str | None],
         accept: Callable[[Vote], None],
     ) -> None:
+        """Apply a vote sent as a signal, or record why it is refused, then save."""
         try:
             vote = parse_message(model, args, max_chars=_TEXT_LIMITS[model])
         except BadMessage as exc:
@@ -86,74 +89,39 @@ class RequestVotes(RequestRecord):
 
     def record_refused_attempt(self, actor: str, reason: str) -> bool:
         """Record a refused signal; False once the record holds as many as it keeps."""
-        kept = sum(1 for d in self.request.decisions if d.code == DecisionCode.REFUSED_ATTEMPT)
-        if kept < MAX_REFUSED_ATTEMPTS_KEPT:
-            self.decide(
-                DecisionCategory.APPROVAL,
-                DecisionCode.REFUSED_ATTEMPT,
-                clip(actor, MAX_ACTOR_CHARS),
-                clip(reason, MAX_RECORDED_CHARS),
-            )
-            return True
-        self.request.refused_attempts_not_recorded += 1
-        if self.request.refused_attempts_not_recorded == 1:
-            self.decide(
-                DecisionCategory.APPROVAL,
-                DecisionCode.REFUSED_ATTEMPTS_CAPPED,
-                SystemActor.SYSTEM,
-                f"{MAX_REFUSED_ATTEMPTS_KEPT} refused attempts are recorded; later ones are "
-                "only counted (refused_attempts_not_recorded)",
-            )
-            return True
-        return False
+        effect = lifecycle.refused_attempt(
+            self.request,
+            clip(actor, MAX_ACTOR_CHARS),
+            clip(reason, MAX_RECORDED_CHARS),
+            workflow.now(),
+        )
+        return bool(self.took(effect).decisions)
 
-    # -- rules --------------------------------------------------------------------------
-
-    def closed_refusal(self) -> str | None:
-        status = self.request.status
-        if not self.admitted:
-            return "the request is still being evaluated; try again in a moment"
-        if status != RequestStatus.PENDING:
-            return f"request {self.request.request_id} is {status.value}; it no longer takes votes"
-        return None
+    # -- rules: mutator.lifecycle -------------------------------------------------------
 
     def approval_refusal(self, input: ApproveInput) -> str | None:
-        return self.closed_refusal() or rules.refuse_approval(
-            self.request.required_approvals,
-            self.request.requester,
-            self.request.approvals,
-            input.actor,
-        )
+        """Why this approve is refused now, or None."""
+        return lifecycle.approve_refusal(self.request, input, admitted=self.admitted)
 
     def rejection_refusal(self, input: RejectInput) -> str | None:
-        if not input.reason.strip():
-            return "reason must not be empty: say why the request is rejected"
-        return self.closed_refusal() or rules.refuse_rejection(
-            self.request.required_approvals, input.actor
-        )
+        """Why this reject is refused now, or None."""
+        return lifecycle.reject_refusal(self.request, input, admitted=self.admitted)
 
     def cancel_refusal(self, input: CancelInput) -> str | None:
-        status = self.request.status
-        if self.admitted and status != RequestStatus.PENDING:
-            return (
-                f"request {self.request.request_id} is {status.value}; it can no longer be canceled"
-            )
-        return self.closed_refusal() or rules.refuse_cancel(
-            self.request.required_approvals, self.request.requester, input.actor
-        )
+        """Why this cancel is refused now, or None."""
+        return lifecycle.cancel_refusal(self.request, input, admitted=self.admitted)
 
     def record_approval(self, input: ApproveInput) -> None:
-        self.request.approvals.append(
-            Approval(actor=input.actor, comment=input.comment, at=workflow.now())
-        )
-        self.decide(DecisionCategory.APPROVAL, DecisionCode.APPROVED, input.actor, input.comment)
+        """Add an accepted approval."""
+        self.took(lifecycle.approve(self.request, input, workflow.now(), admitted=self.admitted))
         self.show_progress()
 
     def record_rejection(self, input: RejectInput) -> None:
-        self.decide(DecisionCategory.APPROVAL, DecisionCode.REJECTED, input.actor, input.reason)
-        self.reject_with(RejectionCode.APPROVER_REJECTED, input.reason, input.actor)
+        """Reject the request by an accepted approver's vote."""
+        self.took(
+            lifecycle.reject_vote(self.request, input, workflow.now(), admitted=self.admitted)
+        )
 
     def record_cancel(self, input: CancelInput) -> None:
-        self.set_status(
-            RequestStatus.CANCELED, None, DecisionCode.CANCELED, input.actor, input.reason
-        )
+        """Cancel the request by an accepted cancel."""
+        self.took(lifecycle.cancel(self.request, input, workflow.now(), admitted=self.admitted))

@@ -1,0 +1,97 @@
+"""The request's lifecycle, pure: statuses, transitions, votes, stale strategies, decisions.
+
+The request workflow (``mutator.workflows.mutation_request``) keeps only orchestration:
+timers, messages, activities and saves. It calls these functions with the request and the
+time; each records its decisions onto the request and returns an ``Effect`` (the decisions
+written, the status transition if any, and a step to take first if one is needed), and
+``next_step`` says what the workflow does next. Nothing here imports ``temporalio``, reads a
+clock or does I/O. A new gate or decision belongs here: see ``docs/lifecycle.md``.
+"""
+
+from __future__ import annotations
+
+from mutator.lifecycle.machine import (
+    TRANSITIONS,
+    AwaitApprovals,
+    Done,
+    Effect,
+    Execute,
+    IllegalTransition,
+    LifecycleError,
+    NextStep,
+    Reevaluate,
+    ResolveStale,
+    Then,
+    Transition,
+    VoteRefused,
+    adopt,
+    can_transition,
+    decide,
+    fail,
+    next_step,
+    reject,
+    transition,
+)
+from mutator.lifecycle.outcomes import (
+    admit,
+    evaluation_error,
+    execution_refused,
+    revalidated,
+    stale,
+    submit,
+)
+from mutator.lifecycle.votes import (
+    MAX_REFUSED_ATTEMPTS_KEPT,
+    approvals_complete,
+    approve,
+    approve_refusal,
+    cancel,
+    cancel_refusal,
+    deadline_passed,
+    progress,
+    quorum_met,
+    refused_attempt,
+    reject_refusal,
+    reject_vote,
+)
+
+__all__ = [
+    "MAX_REFUSED_ATTEMPTS_KEPT",
+    "TRANSITIONS",
+    "AwaitApprovals",
+    "Done",
+    "Effect",
+    "Execute",
+    "IllegalTransition",
+    "LifecycleError",
+    "NextStep",
+    "Reevaluate",
+    "ResolveStale",
+    "Then",
+    "Transition",
+    "VoteRefused",
+    "admit",
+    "adopt",
+    "approvals_complete",
+    "approve",
+    "approve_refusal",
+    "can_transition",
+    "cancel",
+    "cancel_refusal",
+    "deadline_passed",
+    "decide",
+    "evaluation_error",
+    "execution_refused",
+    "fail",
+    "next_step",
+    "progress",
+    "quorum_met",
+    "refused_attempt",
+    "reject",
+    "reject_refusal",
+    "reject_vote",
+    "revalidated",
+    "stale",
+    "submit",
+    "transition",
+]

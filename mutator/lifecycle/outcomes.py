@@ -1,0 +1,225 @@
+"""What evaluations, version resolution and executions do to a request.
+
+Submission, the policies' outcome, the stale strategies (``on_stale``) and a failed or
+refused execution: each is one function that records its decisions and says what follows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from mutator.contracts import (
+    ERR_UNKNOWN_MUTATION,
+    ERR_VALIDATION,
+    ERR_VERSION_CONFLICT,
+    EvaluateResult,
+)
+from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
+from mutator.lane_contracts import LaneOutcome
+from mutator.lifecycle.machine import (
+    Effect,
+    IllegalTransition,
+    Recorder,
+    Reevaluate,
+    ResolveStale,
+    require,
+)
+from mutator.lifecycle.votes import progress, quorum_met
+from mutator.models import (
+    DecisionCategory,
+    ItemOutcome,
+    MutationRequest,
+    OnStale,
+    PendingReason,
+    RejectionCode,
+    RequestStatus,
+)
+
+ALLOWED_REASON = "allowed by policy"
+
+
+def submit(request: MutationRequest, now: datetime) -> Effect:
+    """The submission: one ``submitted`` decision by the requester, with their reason."""
+    recorder = Recorder(request, now)
+    recorder.decide(
+        DecisionCategory.LIFECYCLE, DecisionCode.SUBMITTED, request.requester, request.reason
+    )
+    return recorder.effect()
+
+
+def _await_votes(recorder: Recorder, reason: PendingReason) -> None:
+    request = recorder.request
+    timeout = min(r.timeout_seconds for r in request.required_approvals)
+    request.deadline = recorder.now + timedelta(seconds=timeout)
+    recorder.move(
+        RequestStatus.PENDING, reason, DecisionCode.PENDING, SystemActor.POLICY, progress(request)
+    )
+
+
+def _refuse(recorder: Recorder, evaluation: EvaluateResult) -> None:
+    for item in recorder.request.items:
+        item.outcome = ItemOutcome.NOT_RUN
+        item.reason = f"not run: the request was refused ({evaluation.outcome})"
+    code = (
+        RejectionCode.POLICY_DENIED
+        if evaluation.outcome == EvaluationOutcome.DENY
+        else RejectionCode.VALIDATION_FAILED
+    )
+    recorder.reject(code, evaluation.reason)
+
+
+def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -> Effect:
+    """Apply the first evaluation: one transition, to ``rejected``, ``pending`` or ``approved``.
+
+    Deny: ``rejected:policy_denied``; invalid: ``rejected:validation_failed`` (a batch's items
+    are marked not run); approvals required: ``pending`` (approval) until now plus the
+    shortest requirement timeout, with the versions seen at submission as the base;
+    allowed: ``approved`` by ``policy``.
+
+    Raises:
+        IllegalTransition: the request is not a submitted one (``pending``, no reason yet).
+    """
+    if request.pending_reason is not None:
+        raise IllegalTransition(request, "be admitted twice")
+    require(request, (RequestStatus.PENDING,), "be admitted")
+    recorder = Recorder(request, now)
+    if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
+        _refuse(recorder, evaluation)
+    elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+        request.required_approvals = evaluation.requirements
+        for item, version in zip(request.items, evaluation.item_versions, strict=False):
+            if item.base_version is None:
+                item.base_version = version
+        if request.base_version is None and not request.items:
+            # Approvers judge the state as it was at submission: that is the base.
+            request.base_version = evaluation.state_version
+        _await_votes(recorder, PendingReason.APPROVAL)
+    else:
+        recorder.move(
+            RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.POLICY, ALLOWED_REASON
+        )
+    return recorder.effect()
+
+
+def evaluation_error(
+    request: MutationRequest, error_type: str | None, message: str, now: datetime
+) -> Effect:
+    """The evaluation activity failed for good: one transition.
+
+    An unknown mutation is ``rejected:validation_failed``; anything else (a policy raised)
+    is ``failed``.
+
+    Raises:
+        IllegalTransition: the request is already final.
+    """
+    recorder = Recorder(request, now)
+    if error_type == ERR_UNKNOWN_MUTATION:
+        recorder.reject(RejectionCode.VALIDATION_FAILED, message)
+    else:
+        recorder.fail(message)
+    return recorder.effect()
+
+
+def execution_refused(
+    request: MutationRequest, outcome: LaneOutcome, now: datetime, *, via_lane: bool
+) -> Effect:
+    """An execution that did not apply the change.
+
+    ``via_lane``: it ran in its turn on the lane, which writes ``lane_acquired`` first.
+    A compare-and-set conflict writes ``conflict`` and asks for ``ResolveStale``; a validator's
+    refusal or an unknown mutation rejects (``validation_failed``); anything else fails.
+
+    Raises:
+        IllegalTransition: the request is not ``approved``.
+    """
+    require(request, (RequestStatus.APPROVED,), "record an execution")
+    recorder = Recorder(request, now)
+    if via_lane:
+        recorder.decide(
+            DecisionCategory.LIFECYCLE,
+            DecisionCode.LANE_ACQUIRED,
+            SystemActor.SYSTEM,
+            f"fencing token {outcome.token}",
+        )
+    if outcome.error_type == ERR_VERSION_CONFLICT and outcome.current_version is not None:
+        recorder.decide(
+            DecisionCategory.VERSION_RESOLUTION,
+            DecisionCode.CONFLICT,
+            SystemActor.SYSTEM,
+            outcome.error,
+        )
+        return recorder.effect(ResolveStale(outcome.current_version))
+    if outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
+        recorder.reject(RejectionCode.VALIDATION_FAILED, outcome.error)
+    else:
+        recorder.fail(outcome.error)
+    return recorder.effect()
+
+
+def stale(request: MutationRequest, strategy: OnStale, current: int, now: datetime) -> Effect:
+    """The state moved from the base version to ``current``: ``stale``, then ``strategy``.
+
+    reject: ``rejected:stale``. reapprove: approvals cleared, ``approvals_reset``, ``pending``
+    (approval) against ``current`` with a new deadline; a request allowed at once has nobody
+    to ask again, so it is rejected. revalidate: the base becomes ``current``, and the
+    effect asks for ``Reevaluate`` (then ``revalidated`` applies the evaluation).
+
+    Raises:
+        IllegalTransition: the request is not ``approved`` (only its turn finds it stale).
+    """
+    require(request, (RequestStatus.APPROVED,), "resolve a stale version")
+    recorder = Recorder(request, now)
+    reason = f"base version {request.base_version}, state is at version {current}"
+    recorder.decide(
+        DecisionCategory.VERSION_RESOLUTION, DecisionCode.STALE, SystemActor.SYSTEM, reason
+    )
+    if strategy == "reapprove" and not request.required_approvals:
+        # Allowed at once, stale against its --expected-version: nobody to ask again.
+        recorder.reject(RejectionCode.STALE, f"{reason}; no approvals to renew")
+    elif strategy == "reapprove":
+        request.approvals = []
+        request.base_version = current
+        recorder.decide(
+            DecisionCategory.APPROVAL,
+            DecisionCode.APPROVALS_RESET,
+            SystemActor.SYSTEM,
+            f"re-approval needed against version {current}",
+        )
+        _await_votes(recorder, PendingReason.APPROVAL)
+    elif strategy == "revalidate":
+        request.base_version = current
+        return recorder.effect(Reevaluate(current))
+    else:
+        recorder.reject(RejectionCode.STALE, reason)
+    return recorder.effect()
+
+
+def revalidated(
+    request: MutationRequest, evaluation: EvaluateResult, current: int, now: datetime
+) -> Effect:
+    """Apply the evaluation on the latest state (``on_stale="revalidate"``).
+
+    Deny or invalid: rejected, as at admission. Allowed, or approvals required and the
+    approvals given still meet them: ``revalidated`` and the request stays ``approved``.
+    Approvals required and not met: ``pending`` (revalidation) with a new deadline.
+
+    Raises:
+        IllegalTransition: the request is not ``approved``.
+    """
+    require(request, (RequestStatus.APPROVED,), "be revalidated")
+    recorder = Recorder(request, now)
+    if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
+        _refuse(recorder, evaluation)
+        return recorder.effect()
+    if evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+        request.required_approvals = evaluation.requirements
+        if not quorum_met(request):
+            _await_votes(recorder, PendingReason.REVALIDATION)
+            return recorder.effect()
+    recorder.decide(
+        DecisionCategory.VERSION_RESOLUTION,
+        DecisionCode.REVALIDATED,
+        SystemActor.SYSTEM,
+        f"policies and validators pass on version {current}",
+    )
+    return recorder.effect()

@@ -1,0 +1,176 @@
+"""What approve, reject and cancel do to a request, when they are refused, and expiry.
+
+The quorum arithmetic is ``mutator.approvals``'; this module applies it to a request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mutator import approvals as rules
+from mutator.contracts import ApproveInput, CancelInput, RejectInput
+from mutator.decisions import DecisionCode, SystemActor
+from mutator.lifecycle.machine import Effect, IllegalTransition, Recorder, VoteRefused
+from mutator.models import (
+    Approval,
+    DecisionCategory,
+    MutationRequest,
+    RejectionCode,
+    RequestStatus,
+)
+
+# A refused signal is recorded as a decision, but only this many: a flood of them must not
+# grow the record (and every save and execution that carries it) without bound.
+MAX_REFUSED_ATTEMPTS_KEPT = 20
+
+STILL_EVALUATING = "the request is still being evaluated; try again in a moment"
+EXPIRED_REASON = "no quorum before the deadline"
+
+
+def quorum_met(request: MutationRequest) -> bool:
+    """Whether the approvals meet every requirement (``mutator.approvals.quorum_met``)."""
+    return rules.quorum_met(request.required_approvals, request.requester, request.approvals)
+
+
+def progress(request: MutationRequest) -> str:
+    """The approval progress, as the ``pending`` and ``approved`` decisions say it."""
+    return rules.describe_progress(request.required_approvals, request.requester, request.approvals)
+
+
+def _closed_refusal(request: MutationRequest, admitted: bool) -> str | None:
+    if not admitted:
+        return STILL_EVALUATING
+    if request.status != RequestStatus.PENDING:
+        return f"request {request.request_id} is {request.status.value}; it no longer takes votes"
+    return None
+
+
+def approve_refusal(request: MutationRequest, vote: ApproveInput, *, admitted: bool) -> str | None:
+    """Why ``vote`` may not approve now, or None when it is accepted.
+
+    ``admitted``: the request's evaluation has ended; until then every vote is refused.
+    """
+    return _closed_refusal(request, admitted) or rules.refuse_approval(
+        request.required_approvals, request.requester, request.approvals, vote.actor
+    )
+
+
+def reject_refusal(request: MutationRequest, vote: RejectInput, *, admitted: bool) -> str | None:
+    """Why ``vote`` may not reject now, or None when it is accepted."""
+    if not vote.reason.strip():
+        return "reason must not be empty: say why the request is rejected"
+    return _closed_refusal(request, admitted) or rules.refuse_rejection(
+        request.required_approvals, vote.actor
+    )
+
+
+def cancel_refusal(request: MutationRequest, vote: CancelInput, *, admitted: bool) -> str | None:
+    """Why ``vote`` may not cancel now, or None when it is accepted."""
+    if admitted and request.status != RequestStatus.PENDING:
+        status = request.status.value
+        return f"request {request.request_id} is {status}; it can no longer be canceled"
+    return _closed_refusal(request, admitted) or rules.refuse_cancel(
+        request.required_approvals, request.requester, vote.actor
+    )
+
+
+def _raise_if(refusal: str | None) -> None:
+    if refusal:
+        raise VoteRefused(refusal)
+
+
+def approve(
+    request: MutationRequest, vote: ApproveInput, now: datetime, *, admitted: bool = True
+) -> Effect:
+    """Add the vote: one ``approval``/``approved`` decision; the status stays ``pending``.
+
+    The quorum, once met, is acted on by ``approvals_complete``.
+
+    Raises:
+        VoteRefused: ``approve_refusal`` refuses the vote.
+    """
+    _raise_if(approve_refusal(request, vote, admitted=admitted))
+    request.approvals.append(Approval(actor=vote.actor, comment=vote.comment, at=now))
+    recorder = Recorder(request, now)
+    recorder.decide(DecisionCategory.APPROVAL, DecisionCode.APPROVED, vote.actor, vote.comment)
+    return recorder.effect()
+
+
+def reject_vote(
+    request: MutationRequest, vote: RejectInput, now: datetime, *, admitted: bool = True
+) -> Effect:
+    """Reject by an approver: ``approval``/``rejected``, then ``rejected:approver_rejected``.
+
+    Raises:
+        VoteRefused: ``reject_refusal`` refuses the vote.
+    """
+    _raise_if(reject_refusal(request, vote, admitted=admitted))
+    recorder = Recorder(request, now)
+    recorder.decide(DecisionCategory.APPROVAL, DecisionCode.REJECTED, vote.actor, vote.reason)
+    recorder.reject(RejectionCode.APPROVER_REJECTED, vote.reason, vote.actor)
+    return recorder.effect()
+
+
+def cancel(
+    request: MutationRequest, vote: CancelInput, now: datetime, *, admitted: bool = True
+) -> Effect:
+    """Cancel by the requester or an eligible approver: one ``canceled`` decision.
+
+    Raises:
+        VoteRefused: ``cancel_refusal`` refuses it.
+    """
+    _raise_if(cancel_refusal(request, vote, admitted=admitted))
+    recorder = Recorder(request, now)
+    recorder.move(RequestStatus.CANCELED, None, DecisionCode.CANCELED, vote.actor, vote.reason)
+    return recorder.effect()
+
+
+def refused_attempt(request: MutationRequest, actor: str, reason: str, now: datetime) -> Effect:
+    """Record a refused signal, within the cap.
+
+    A ``refused_attempt`` decision while fewer than the cap are kept, then one
+    ``refused_attempts_capped``; after that it is only counted (no decision).
+    """
+    recorder = Recorder(request, now)
+    kept = sum(1 for d in request.decisions if d.code == DecisionCode.REFUSED_ATTEMPT)
+    if kept < MAX_REFUSED_ATTEMPTS_KEPT:
+        recorder.decide(DecisionCategory.APPROVAL, DecisionCode.REFUSED_ATTEMPT, actor, reason)
+        return recorder.effect()
+    request.refused_attempts_not_recorded += 1
+    if request.refused_attempts_not_recorded == 1:
+        recorder.decide(
+            DecisionCategory.APPROVAL,
+            DecisionCode.REFUSED_ATTEMPTS_CAPPED,
+            SystemActor.SYSTEM,
+            f"{MAX_REFUSED_ATTEMPTS_KEPT} refused attempts are recorded; later ones are "
+            "only counted (refused_attempts_not_recorded)",
+        )
+    return recorder.effect()
+
+
+def approvals_complete(request: MutationRequest, now: datetime) -> Effect:
+    """The quorum is met: ``approved`` by ``approvers``; nothing if no longer ``pending``.
+
+    Raises:
+        IllegalTransition: the request is pending and its quorum is not met.
+    """
+    recorder = Recorder(request, now)
+    if request.status != RequestStatus.PENDING:
+        return recorder.effect()
+    if not quorum_met(request):
+        raise IllegalTransition(request, "be approved without its quorum")
+    reason = progress(request)
+    recorder.move(
+        RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.APPROVERS, reason
+    )
+    return recorder.effect()
+
+
+def deadline_passed(request: MutationRequest, now: datetime) -> Effect:
+    """The deadline fired: ``expired`` if still pending without its quorum, else nothing."""
+    recorder = Recorder(request, now)
+    if request.status == RequestStatus.PENDING and not quorum_met(request):
+        recorder.move(
+            RequestStatus.EXPIRED, None, DecisionCode.EXPIRED, SystemActor.SYSTEM, EXPIRED_REASON
+        )
+    return recorder.effect()
