@@ -14,6 +14,7 @@ def _counts_for(req: ApprovalRequirement, actor: str, requester: str) -> bool:
 
 
 def is_eligible(requirements: Sequence[ApprovalRequirement], actor: str) -> bool:
+    """Whether ``actor`` is named by at least one requirement (may vote at all)."""
     return any(actor in req.eligible for req in requirements)
 
 
@@ -37,6 +38,7 @@ def refuse_approval(
 
 
 def refuse_rejection(requirements: Sequence[ApprovalRequirement], actor: str) -> str | None:
+    """Why ``actor`` may not reject, or None: any eligible approver may, requester or not."""
     if not actor.strip():
         return "actor must not be empty"
     if not is_eligible(requirements, actor):
@@ -47,6 +49,7 @@ def refuse_rejection(requirements: Sequence[ApprovalRequirement], actor: str) ->
 def refuse_cancel(
     requirements: Sequence[ApprovalRequirement], requester: str, actor: str
 ) -> str | None:
+    """Why ``actor`` may not cancel, or None: the requester and eligible approvers may."""
     if not actor.strip():
         return "actor must not be empty"
     if actor == requester or is_eligible(requirements, actor):
@@ -70,12 +73,14 @@ def progress(
 def quorum_met(
     requirements: Sequence[ApprovalRequirement], requester: str, approvals: Sequence[Approval]
 ) -> bool:
+    """Whether every requirement has its count of valid, distinct approvals."""
     return all(have >= need for have, need in progress(requirements, requester, approvals))
 
 
 def describe_progress(
     requirements: Sequence[ApprovalRequirement], requester: str, approvals: Sequence[Approval]
 ) -> str:
+    """One line per requirement, e.g. ``two_sres: 1 of 2 approvals (eligible: alice, bob)``."""
     parts = []
     for req, (have, need) in zip(
         requirements, progress(requirements, requester, approvals), strict=True
