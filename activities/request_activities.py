@@ -1,4 +1,7 @@
-"""Side effects of a request: policy evaluation, version resolution, execution, projection."""
+"""Side effects of a request: policy evaluation, execution, projection.
+
+Version resolution is in ``version_resolution.py``.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +44,6 @@ from mutator.contracts import (
     EVALUATE_ACTIVITY,
     EXECUTE_ACTIVITY,
     EXECUTE_ITEMS_ACTIVITY,
-    RESOLVE_VERSIONS_ACTIVITY,
     SAVE_REQUEST_ACTIVITY,
     EvaluateInput,
     EvaluateResult,
@@ -49,10 +51,6 @@ from mutator.contracts import (
     ExecuteItemsInput,
     ExecuteItemsResult,
     ExecuteResult,
-    ResolveVersionInput,
-    ResolveVersionResult,
-    ResolveVersionsInput,
-    ResolveVersionsResult,
     SaveRequestInput,
     SaveRequestResult,
 )
@@ -239,13 +237,6 @@ class RequestActivities:
         """What a policy sees: the request and the state as it is now."""
         return policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
 
-    def resolve_version(self, input: ResolveVersionInput) -> ResolveVersionResult:
-        """One state's version against a base (a single request's execution does this in
-        its own transaction; batches resolve all their items first)."""
-        current = self.store.current_version(input.state_id)
-        stale = input.base_version is not None and input.base_version != current
-        return ResolveVersionResult(current_version=current, stale=stale)
-
     @activity.defn(name=EXECUTE_ACTIVITY)
     async def execute(self, input: ExecuteInput) -> ExecuteResult:
         """Apply the request's change; the handler and the write run in a thread.
@@ -377,10 +368,6 @@ class RequestActivities:
         self.store.save_request(input.request)
         return SaveRequestResult(revision=input.request.revision)
 
-    @activity.defn(name=RESOLVE_VERSIONS_ACTIVITY)
-    def resolve_versions(self, input: ResolveVersionsInput) -> ResolveVersionsResult:
-        return ResolveVersionsResult(items=[self.resolve_version(item) for item in input.items])
-
     @activity.defn(name=EXECUTE_ITEMS_ACTIVITY)
     async def execute_items(self, input: ExecuteItemsInput) -> ExecuteItemsResult:
         """Apply batch items in one transaction; a refused item raises with its index."""
@@ -402,8 +389,9 @@ class RequestActivities:
             ) from exc
 
     def all(self) -> list[Any]:
-        """Everything but the execution, which runs on its own, slot-limited task queue."""
-        return [self.evaluate, self.resolve_versions, self.save_request]
+        """Everything but the execution, which runs on its own, slot-limited task queue (and
+        version resolution: ``VersionResolutionActivities``)."""
+        return [self.evaluate, self.save_request]
 
     def execution(self) -> list[Any]:
         """The activities on the slot-limited execution task queue (a request's first

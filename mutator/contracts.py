@@ -6,6 +6,7 @@ Both ``workflows/`` and ``activities/`` import these; neither imports the other.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +27,7 @@ EVALUATE_ACTIVITY = "mutator.evaluate_request"
 EXECUTE_ACTIVITY = "mutator.execute_mutation"
 SAVE_REQUEST_ACTIVITY = "mutator.save_request"
 RESOLVE_VERSIONS_ACTIVITY = "mutator.resolve_versions"
+RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
 
 REQUEST_WORKFLOW = "MutationRequest"
@@ -77,6 +79,35 @@ class ResolveVersionInput(BaseModel):
 class ResolveVersionResult(BaseModel):
     current_version: int
     stale: bool
+
+
+class VersionOutcome(StrEnum):
+    """What version resolution found: the state at the request's base version, or past it."""
+
+    CURRENT = "current"
+    STALE = "stale"
+
+
+class ResolveRequestVersionInput(BaseModel):
+    """A request that waited (for approvals): its state's version against its base."""
+
+    request_id: str
+    state_id: str
+    base_version: int | None
+    on_stale: OnStale
+
+
+class VersionResolution(BaseModel):
+    """The result of a request's version resolution, as its event history shows it.
+
+    ``strategy`` is the request's ``on_stale``, taken when ``outcome`` is ``stale``.
+    """
+
+    outcome: VersionOutcome
+    state_id: str
+    base_version: int | None
+    current_version: int
+    strategy: OnStale | None = None
 
 
 class ExecuteInput(BaseModel):
