@@ -44,8 +44,8 @@ def steps(events: list[HistoryEvent]) -> list[Step]:
             result = json.loads(payloads[0].data) if payloads else None
             found.append(Step("completed", activity_of[completed.scheduled_event_id], result))
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            name = event.workflow_execution_update_accepted_event_attributes.accepted_request
-            found.append(Step("update", name.input.name))
+            accepted = event.workflow_execution_update_accepted_event_attributes
+            found.append(Step("update", accepted.accepted_request.input.name))
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             name = event.workflow_execution_signaled_event_attributes.signal_name
             found.append(Step("signal", name))
