@@ -10,9 +10,12 @@ and would fail on any nondeterminism.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -108,3 +111,20 @@ async def test_request_and_lane_histories_replay(
     }
     assert failures == {}
     assert len(replayed) == len(histories)
+
+
+# Recorded by the code before version resolution ran as its own activity (01a7007): one
+# request approved on a current state, one approved on a moved state (reapprove, approved
+# again). The new code must replay them on their old path (workflow.patched).
+SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", SAVED_HISTORIES, ids=lambda path: path.stem)
+async def test_histories_recorded_by_earlier_code_replay(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+    await replayer.replay_workflow(history)
