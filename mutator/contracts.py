@@ -72,11 +72,15 @@ class EvaluateResult(BaseModel):
 
 
 class ResolveVersionInput(BaseModel):
+    """One state and the base version to check it against (a batch item's)."""
+
     state_id: str
     base_version: int | None
 
 
 class ResolveVersionResult(BaseModel):
+    """The state's current version, and whether it moved past the base."""
+
     current_version: int
     stale: bool
 
@@ -131,10 +135,14 @@ class ExecuteResult(BaseModel):
 
 
 class ResolveVersionsInput(BaseModel):
+    """A batch's items to resolve, in one activity."""
+
     items: list[ResolveVersionInput]
 
 
 class ResolveVersionsResult(BaseModel):
+    """Each item's resolution, in the order asked."""
+
     items: list[ResolveVersionResult]
 
 
