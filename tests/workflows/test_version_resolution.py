@@ -99,7 +99,8 @@ async def test_reject_strategy_rejects_a_stale_request(
         req = await _pending_then_state_moves(client, "st-reject", "reviewed.add")
         done = await _approve_twice(client, req.request_id)
         assert done.status == RequestStatus.REJECTED
-        assert done.rejection is not None and done.rejection.code == RejectionCode.STALE
+        assert done.rejection is not None
+        assert done.rejection.code == RejectionCode.STALE
         assert "base version 0, state is at version 1" in done.rejection.reason
         assert "stale" in _codes(done)
         assert "conflict" not in _codes(done)
@@ -165,6 +166,8 @@ async def test_revalidate_strategy_rejects_when_policy_now_denies(
         assert done.rejection.code == RejectionCode.POLICY_DENIED
         assert "value is already at 100 or more" in done.rejection.reason
         assert [h.version for h in await client.history("st-reval-deny")] == [1]
+    events = await request_events(dev_env.client, req.request_id)
+    assert resolutions(events) == [_stale("st-reval-deny", "revalidate")]
 
 
 async def test_expected_version_makes_an_allowed_request_stale(
@@ -179,7 +182,8 @@ async def test_expected_version_makes_an_allowed_request_stale(
             "st-expect", "counter.add", {"amount": 1}, actor="alice", expected_version=0
         )
         assert second.status == RequestStatus.REJECTED
-        assert second.rejection is not None and second.rejection.code == RejectionCode.STALE
+        assert second.rejection is not None
+        assert second.rejection.code == RejectionCode.STALE
         assert [h.version for h in await client.history("st-expect")] == [1]
 
 
@@ -199,8 +203,11 @@ async def test_validators_run_on_the_state_an_allowed_request_executes_on(
 async def test_a_state_that_moves_after_resolution_is_a_conflict_at_execution(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    """Resolution finds the state current, then another request changes it before this one
-    executes: the execution's compare-and-set refuses it, recorded as a conflict."""
+    """The state moves between resolution and execution: the compare-and-set refuses it.
+
+    Resolution finds the state current, then another request changes it before this one
+    executes: recorded as a conflict, then the stale strategy (reject).
+    """
     state_id = "st-conflict"
     probe = apps.ExecutionProbe(gated={"mover"})
     apps.execution_gate.clear()
@@ -232,7 +239,8 @@ async def test_a_state_that_moves_after_resolution_is_a_conflict_at_execution(
             assert (await mover).status == RequestStatus.EXECUTED
             done = await client.wait(req.request_id, timeout=20)
         assert done.status == RequestStatus.REJECTED
-        assert done.rejection is not None and done.rejection.code == RejectionCode.STALE
+        assert done.rejection is not None
+        assert done.rejection.code == RejectionCode.STALE
         codes = _codes(done)
         assert codes.index("conflict") < codes.index("stale")
         assert [h.version for h in await client.history(state_id)] == [1]
