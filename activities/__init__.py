@@ -2,5 +2,6 @@
 
 from mutator.activities.lane_activities import LaneActivities, LaneSettings
 from mutator.activities.request_activities import RequestActivities
+from mutator.activities.version_resolution import VersionResolutionActivities
 
-__all__ = ["LaneActivities", "LaneSettings", "RequestActivities"]
+__all__ = ["LaneActivities", "LaneSettings", "RequestActivities", "VersionResolutionActivities"]

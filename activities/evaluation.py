@@ -21,6 +21,7 @@ def policy_context(
     payload: dict[str, Any],
     state: StateView | None,
 ) -> PolicyContext:
+    """What a policy sees: the request, the state's data and version (``{}`` and 0 if new)."""
     return PolicyContext(
         state_id=state_id,
         mutation=mutation,
@@ -32,6 +33,7 @@ def policy_context(
 
 
 def run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:
+    """Run the app's policies; a policy that raises ends the request (not retried)."""
     try:
         return evaluate()
     except Exception as exc:

@@ -1,13 +1,14 @@
-"""Side effects of a request: policy evaluation, version resolution, execution, projection."""
+"""Side effects of a request: policy evaluation, execution, projection.
+
+Version resolution is in ``version_resolution.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import logging
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -15,33 +16,25 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from mutator import metrics
-from mutator.activities.batch_items import MAX_CAS_ATTEMPTS, apply_items
+from mutator.activities.apply_request import apply_request
+from mutator.activities.batch_items import apply_items
 from mutator.activities.evaluation import executed_earlier, policy_context, run_policies
 from mutator.activities.execution_record import executed_record
 from mutator.activities.heartbeat import HandlerTimedOut, Stopwatch, run_heartbeating
 from mutator.activities.lane_activities import LaneActivities
 from mutator.activities.outcomes import (
-    HandlerFailed,
-    StateData,
-    change_for,
     expected,
     log_outcome,
     users_bug,
 )
-from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
+from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import (
-    ERR_FENCED_OUT,
     ERR_HANDLER_TIMEOUT,
-    ERR_MUTATION_FAILED,
     ERR_OWNER_GONE,
     ERR_UNKNOWN_MUTATION,
-    ERR_VALIDATION,
-    ERR_VERSION_CONFLICT,
     EVALUATE_ACTIVITY,
     EXECUTE_ACTIVITY,
     EXECUTE_ITEMS_ACTIVITY,
-    RESOLVE_VERSIONS_ACTIVITY,
     SAVE_REQUEST_ACTIVITY,
     EvaluateInput,
     EvaluateResult,
@@ -49,10 +42,6 @@ from mutator.contracts import (
     ExecuteItemsInput,
     ExecuteItemsResult,
     ExecuteResult,
-    ResolveVersionInput,
-    ResolveVersionResult,
-    ResolveVersionsInput,
-    ResolveVersionsResult,
     SaveRequestInput,
     SaveRequestResult,
 )
@@ -60,10 +49,12 @@ from mutator.decisions import EvaluationOutcome
 from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
-from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
+from mutator.store import Store
 
 
 class RequestActivities:
+    """A request's evaluation (which may execute it directly), execution and projection."""
+
     def __init__(
         self,
         app: MutationApp,
@@ -71,6 +62,7 @@ class RequestActivities:
         lanes: LaneActivities,
         executor: concurrent.futures.Executor | None = None,
     ) -> None:
+        """Run ``app``'s code against ``store``; handlers and writes run on ``executor``."""
         self.app = app
         self.store = store
         self.lanes = lanes
@@ -84,8 +76,11 @@ class RequestActivities:
 
     @activity.defn(name=EVALUATE_ACTIVITY)
     async def evaluate(self, input: EvaluateInput) -> EvaluateResult:
-        """Policies and validators; with ``join_lane_if_allowed``, an allowed request then
-        executes at once when its state is free, or else joins the state's lane."""
+        """Policies and validators, and what follows when they allow at once.
+
+        With ``join_lane_if_allowed``, an allowed request then executes at once when its
+        state is free, or else joins the state's lane.
+        """
         req = input.request
         owner = activity.info().workflow_id or ""
         retry = activity.info().attempt > 1
@@ -133,9 +128,11 @@ class RequestActivities:
     async def _evaluate_directly(
         self, req: MutationRequest, owner: str, *, retry: bool
     ) -> EvaluateResult | None:
-        """Execute at once on a free state (see ``_claim_and_execute``), heartbeating and
-        within the handler's limit. ``retry``: an earlier attempt may still be running on a
-        worker that stopped answering; this one claims the state under a new token."""
+        """Execute at once on a free state, heartbeating and within the handler's limit.
+
+        See ``_claim_and_execute``. ``retry``: an earlier attempt may still be running on a
+        worker that stopped answering; this one claims the state under a new token.
+        """
         try:
             return await run_heartbeating(
                 self.executor,
@@ -162,8 +159,11 @@ class RequestActivities:
     def _claim_and_execute(
         self, req: MutationRequest, owner: str, stopwatch: Stopwatch, *, retry: bool
     ) -> EvaluateResult | None:
-        """Claim the state if it is free, evaluate on it as it is under the claim and, if
-        allowed, execute at once. None: the state is in use (evaluate, then join the lane)."""
+        """Claim the state if it is free, evaluate on it and, if allowed, execute at once.
+
+        Policies see the state as it is under the claim. None: the state is in use
+        (evaluate, then join the lane).
+        """
         claimed = self.store.claim_direct_reading(
             req.state_id, owner, self.lanes.settings.direct_claim_seconds, fresh_token=retry
         )
@@ -183,7 +183,9 @@ class RequestActivities:
         )
         stopwatch.start()
         try:
-            executed = self._execute_with_metrics(
+            executed = apply_request(
+                self.app,
+                self.store,
                 ExecuteInput(
                     request=record, expected_version=None, fencing_token=token, claim_owner=owner
                 ),
@@ -239,13 +241,6 @@ class RequestActivities:
         """What a policy sees: the request and the state as it is now."""
         return policy_context(req, state_id, mutation, payload, self.store.get_state(state_id))
 
-    def resolve_version(self, input: ResolveVersionInput) -> ResolveVersionResult:
-        """One state's version against a base (a single request's execution does this in
-        its own transaction; batches resolve all their items first)."""
-        current = self.store.current_version(input.state_id)
-        stale = input.base_version is not None and input.base_version != current
-        return ResolveVersionResult(current_version=current, stale=stale)
-
     @activity.defn(name=EXECUTE_ACTIVITY)
     async def execute(self, input: ExecuteInput) -> ExecuteResult:
         """Apply the request's change; the handler and the write run in a thread.
@@ -270,7 +265,7 @@ class RequestActivities:
         try:
             return await run_heartbeating(
                 self.executor,
-                lambda stopwatch: self._execute_with_metrics(run, stopwatch=stopwatch),
+                lambda stopwatch: apply_request(self.app, self.store, run, stopwatch=stopwatch),
                 limit=self.limit,
                 what=f"execution of {input.request.request_id}",
             )
@@ -300,86 +295,11 @@ class RequestActivities:
                 f"the request's workflow {owner} is {status}: not executed", type=ERR_OWNER_GONE
             )
 
-    def _execute_with_metrics(
-        self,
-        input: ExecuteInput,
-        known_state: tuple[int, StateData] | None = None,
-        stopwatch: Stopwatch | None = None,
-    ) -> ExecuteResult:
-        if stopwatch is not None:
-            stopwatch.start()
-        req = input.request
-        try:
-            mutation = self.app.get(req.mutation)
-        except UnknownMutationError as exc:
-            raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
-
-        change = change_for(mutation, req.payload)
-        meter = activity.metric_meter()
-        started = time.monotonic()
-        outcome = "failed"
-        try:
-            result = self._execute(input, change, known_state)
-            outcome = "applied"
-            return result
-        finally:
-            meter.create_histogram_timedelta(
-                metrics.EXECUTION, "Mutation execution activity", "s"
-            ).record(
-                timedelta(seconds=time.monotonic() - started),
-                {"mutation": req.mutation, "outcome": outcome},
-            )
-
-    def _execute(
-        self,
-        input: ExecuteInput,
-        change: Callable[[StateData], StateData],
-        known_state: tuple[int, StateData] | None = None,
-    ) -> ExecuteResult:
-        req = input.request
-        for attempt in range(MAX_CAS_ATTEMPTS):
-            try:
-                applied = self.store.apply(
-                    request=req,
-                    change=change,
-                    expected_version=input.expected_version,
-                    fencing_token=input.fencing_token,
-                    claim_owner=input.claim_owner,
-                    lane_owner=input.lane_owner,
-                    # What the caller read holds for the first try only.
-                    known_state=known_state if attempt == 0 else None,
-                )
-                return ExecuteResult(request=applied)
-            except FencedOut as exc:
-                raise expected(str(exc), type=ERR_FENCED_OUT) from exc
-            except VersionConflict as exc:
-                raise expected(str(exc), exc.current, type=ERR_VERSION_CONFLICT) from exc
-            except ValidationRefused as exc:
-                raise expected(str(exc), type=ERR_VALIDATION) from exc
-            except HandlerFailed as exc:
-                raise users_bug(str(exc), type=ERR_MUTATION_FAILED) from exc
-            except CompareAndSetLost:
-                if input.expected_version is not None:
-                    current = self.store.current_version(req.state_id)
-                    raise expected(
-                        f"state {req.state_id!r} moved to version {current} during execution",
-                        current,
-                        type=ERR_VERSION_CONFLICT,
-                    ) from None
-                activity.logger.info("compare-and-set lost on %s; retrying", req.state_id)
-                activity.metric_meter().create_counter(
-                    metrics.CAS_RETRIES, "Compare-and-set conflicts retried on the new state"
-                ).add(1, {"mutation": req.mutation})
-        raise RuntimeError(f"compare-and-set on {req.state_id!r} lost {MAX_CAS_ATTEMPTS} times")
-
     @activity.defn(name=SAVE_REQUEST_ACTIVITY)
     def save_request(self, input: SaveRequestInput) -> SaveRequestResult:
+        """Write the request's next revision to the SQL projection."""
         self.store.save_request(input.request)
         return SaveRequestResult(revision=input.request.revision)
-
-    @activity.defn(name=RESOLVE_VERSIONS_ACTIVITY)
-    def resolve_versions(self, input: ResolveVersionsInput) -> ResolveVersionsResult:
-        return ResolveVersionsResult(items=[self.resolve_version(item) for item in input.items])
 
     @activity.defn(name=EXECUTE_ITEMS_ACTIVITY)
     async def execute_items(self, input: ExecuteItemsInput) -> ExecuteItemsResult:
@@ -402,10 +322,17 @@ class RequestActivities:
             ) from exc
 
     def all(self) -> list[Any]:
-        """Everything but the execution, which runs on its own, slot-limited task queue."""
-        return [self.evaluate, self.resolve_versions, self.save_request]
+        """The activities on the main task queue.
+
+        Not the execution, which runs on its own, slot-limited task queue, nor version
+        resolution (``VersionResolutionActivities``).
+        """
+        return [self.evaluate, self.save_request]
 
     def execution(self) -> list[Any]:
-        """The activities on the slot-limited execution task queue (a request's first
-        evaluation runs there too, since it may execute the request directly)."""
+        """The activities on the slot-limited execution task queue.
+
+        A request's first evaluation runs there too, since it may execute the request
+        directly.
+        """
         return [self.evaluate, self.execute, self.execute_items]

@@ -6,6 +6,7 @@ Both ``workflows/`` and ``activities/`` import these; neither imports the other.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +27,7 @@ EVALUATE_ACTIVITY = "mutator.evaluate_request"
 EXECUTE_ACTIVITY = "mutator.execute_mutation"
 SAVE_REQUEST_ACTIVITY = "mutator.save_request"
 RESOLVE_VERSIONS_ACTIVITY = "mutator.resolve_versions"
+RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
 
 REQUEST_WORKFLOW = "MutationRequest"
@@ -51,6 +53,8 @@ ERR_INVALID_INPUT = "InvalidInput"
 
 
 class EvaluateInput(BaseModel):
+    """Input of ``mutator.evaluate_request``: the request to run validators and policies on."""
+
     request: MutationRequest
     # When policies allow at once, join the state's lane in the same activity.
     join_lane_if_allowed: bool = False
@@ -58,6 +62,8 @@ class EvaluateInput(BaseModel):
 
 
 class EvaluateResult(BaseModel):
+    """The evaluation's outcome, what it requires, and the execution if it ran directly."""
+
     outcome: EvaluationOutcome
     reason: str = ""
     requirements: list[ApprovalRequirement] = Field(default_factory=list)
@@ -70,13 +76,46 @@ class EvaluateResult(BaseModel):
 
 
 class ResolveVersionInput(BaseModel):
+    """One state and the base version to check it against (a batch item's)."""
+
     state_id: str
     base_version: int | None
 
 
 class ResolveVersionResult(BaseModel):
+    """The state's current version, and whether it moved past the base."""
+
     current_version: int
     stale: bool
+
+
+class VersionOutcome(StrEnum):
+    """What version resolution found: the state at the request's base version, or past it."""
+
+    CURRENT = "current"
+    STALE = "stale"
+
+
+class ResolveRequestVersionInput(BaseModel):
+    """A request that waited (for approvals): its state's version against its base."""
+
+    request_id: str
+    state_id: str
+    base_version: int | None
+    on_stale: OnStale
+
+
+class VersionResolution(BaseModel):
+    """The result of a request's version resolution, as its event history shows it.
+
+    ``strategy`` is the request's ``on_stale``, taken when ``outcome`` is ``stale``.
+    """
+
+    outcome: VersionOutcome
+    state_id: str
+    base_version: int | None
+    current_version: int
+    strategy: OnStale | None = None
 
 
 class ExecuteInput(BaseModel):
@@ -96,14 +135,20 @@ class ExecuteInput(BaseModel):
 
 
 class ExecuteResult(BaseModel):
+    """The request as its execution stored it (status ``executed``)."""
+
     request: MutationRequest
 
 
 class ResolveVersionsInput(BaseModel):
+    """A batch's items to resolve, in one activity."""
+
     items: list[ResolveVersionInput]
 
 
 class ResolveVersionsResult(BaseModel):
+    """Each item's resolution, in the order asked."""
+
     items: list[ResolveVersionResult]
 
 
@@ -122,15 +167,21 @@ class ExecuteItemsInput(BaseModel):
 
 
 class ExecuteItemsResult(BaseModel):
+    """A batch execution's resulting versions, and the request if the batch ended."""
+
     versions: list[int]
     request: MutationRequest | None = None
 
 
 class SaveRequestInput(BaseModel):
+    """Input of ``mutator.save_request``: the request's next revision to project."""
+
     request: MutationRequest
 
 
 class SaveRequestResult(BaseModel):
+    """The revision the projection now holds."""
+
     revision: int
 
 
@@ -147,27 +198,37 @@ MAX_ACTOR_CHARS = MAX_ID_CHARS
 # Defaults so that a signal without "actor" (e.g. from the UI) is recorded as a refused
 # attempt that says so (workflows/messages.py reads what handlers receive).
 class ApproveInput(BaseModel):
+    """The ``approve`` update or signal: who approves, with an optional comment."""
+
     actor: str = ""
     comment: str = ""
 
 
 class RejectInput(BaseModel):
+    """The ``reject`` update or signal: who rejects, and why (required)."""
+
     actor: str = ""
     reason: str = ""
 
 
 class CancelInput(BaseModel):
+    """The ``cancel`` update or signal: who cancels, and why."""
+
     actor: str = ""
     reason: str = ""
 
 
 class RequestUpdateResult(BaseModel):
+    """The request as it stands after an update was accepted."""
+
     request: MutationRequest
 
 
 class RequestWorkflowResult(BaseModel):
-    """How the request ended, in short: the full record is in the store (`mutator show`)
-    and in the workflow's `status` query."""
+    """How the request ended, in short.
+
+    The full record is in the store (`mutator show`) and in the workflow's `status` query.
+    """
 
     request_id: str
     status: RequestStatus

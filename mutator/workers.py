@@ -13,7 +13,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from mutator.activities import LaneActivities, LaneSettings, RequestActivities
+from mutator.activities import (
+    LaneActivities,
+    LaneSettings,
+    RequestActivities,
+    VersionResolutionActivities,
+)
 from mutator.app import MutationApp
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorUnavailable
@@ -122,7 +127,11 @@ def build_workers(
                 )
             )
         ],
-        activities=[*request_activities.all(), *lane_activities.all()],
+        activities=[
+            *request_activities.all(),
+            *VersionResolutionActivities(store).all(),
+            *lane_activities.all(),
+        ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,
     )

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
+from mutator.workflows.version_check import resolve_version
 
 with workflow.unsafe.imports_passed_through():
     from mutator import lifecycle, metrics
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RejectInput,
         RequestUpdateResult,
         RequestWorkflowResult,
+        VersionOutcome,
     )
     from mutator.lane_contracts import (
         LaneExecution,
@@ -280,11 +282,17 @@ class MutationRequestWorkflow(RequestVotes):
             await self.save()
 
     async def _resolve_and_execute(self) -> None:
-        """Queue on the state's lane with what to execute; the lane runs it in turn.
+        """Resolve the version if the request waited, then queue on the state's lane.
+
+        The request queues with what to execute, and the lane runs it in its turn.
 
         The projection is not written meanwhile (the execution stores the next revision
         with the change); handlers that record something wait for the save lock.
         """
+        resolution = await resolve_version(self.request, self.on_stale)
+        if resolution is not None and resolution.outcome == VersionOutcome.STALE:
+            await self._on_stale(resolution.current_version)
+            return
         state_id = self.request.state_id
         async with self.save_lock:
             prepared = self.request.model_copy(deep=True)

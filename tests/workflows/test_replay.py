@@ -3,15 +3,19 @@
 The worker imports the workflow modules once and passes them through the sandbox
 (mutator.workers.WORKFLOW_RUNNER), so the sandbox no longer re-imports them per run; this
 replays real histories of every path (direct, lane turns with and without approvals, a
-batch) with the same runner, and would fail on any nondeterminism.
+version resolution that finds the state current or stale, a batch) with the same runner,
+and would fail on any nondeterminism.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -25,7 +29,7 @@ from mutator.workers import WORKFLOW_RUNNER
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
 from tests.helpers import apps
-from tests.helpers.workers import running_mutator
+from tests.helpers.workers import assert_eventually, running_mutator
 
 
 async def test_request_and_lane_histories_replay(
@@ -35,6 +39,7 @@ async def test_request_and_lane_histories_replay(
     apps.execution_gate.set()
     tag = uuid.uuid4().hex[:6]
     hot, solo, governed = f"replay-hot-{tag}", f"replay-solo-{tag}", f"replay-gov-{tag}"
+    moved = f"replay-moved-{tag}"
     async with running_mutator(dev_env, sqlite_store, apps.build_app(execution_probe)) as client:
         direct = await client.submit(solo, "counter.add", {"amount": 1}, actor="alice")
         burst = await asyncio.gather(
@@ -53,6 +58,19 @@ async def test_request_and_lane_histories_replay(
         assert pending.status == RequestStatus.PENDING
         await client.approve(pending.request_id, actor="alice")
         await client.approve(pending.request_id, actor="bob")
+        # Stale when approved (its state moved meanwhile): approvals reset, approved again.
+        stale = await client.submit(moved, "reapproved.add", {"amount": 2}, actor="dave")
+        await client.submit(moved, "counter.add", {"amount": 1}, actor="alice")
+        await client.approve(stale.request_id, actor="alice")
+        await client.approve(stale.request_id, actor="bob")
+
+        async def reset() -> None:
+            again = await client.get(stale.request_id)
+            assert (again.status, again.approvals) == (RequestStatus.PENDING, [])
+
+        await assert_eventually(reset)
+        await client.approve(stale.request_id, actor="alice")
+        await client.approve(stale.request_id, actor="bob")
         batch = await client.submit_batch(
             [
                 {"state_id": solo, "mutation": "counter.add", "payload": {"amount": 3}},
@@ -61,20 +79,20 @@ async def test_request_and_lane_histories_replay(
             mode=BatchMode.ATOMIC,
             actor="alice",
         )
-        requests = [direct, *burst, pending, batch]
+        requests = [direct, *burst, pending, stale, batch]
         done = [await client.wait(r.request_id, timeout=60) for r in requests]
         assert [r.status for r in done] == [RequestStatus.EXECUTED] * len(done)
         ids = [request_workflow_id(r.request_id) for r in requests]
-        ids += [lane_workflow_id(s) for s in (hot, governed, solo)]
+        ids += [lane_workflow_id(s) for s in (hot, governed, solo, moved)]
         histories: list[WorkflowHistory] = []
         for workflow_id in ids:
             runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId = "{workflow_id}"')]
             for run in runs:
                 handle = dev_env.client.get_workflow_handle(workflow_id, run_id=run.run_id)
                 histories.append(await handle.fetch_history())
-    # The lanes of the hot and the governed state ran; the solo state never needed one
-    # until the batch.
-    assert len(histories) >= len(requests) + 2
+    # The lanes of the hot, the governed and the moved state ran; the solo state never
+    # needed one until the batch.
+    assert len(histories) >= len(requests) + 3
     replayer = Replayer(
         workflows=[MutationRequestWorkflow, StateLaneWorkflow],
         data_converter=pydantic_data_converter,
@@ -93,3 +111,20 @@ async def test_request_and_lane_histories_replay(
     }
     assert failures == {}
     assert len(replayed) == len(histories)
+
+
+# Recorded by the code before version resolution ran as its own activity (01a7007): one
+# request approved on a current state, one approved on a moved state (reapprove, approved
+# again). The new code must replay them on their old path (workflow.patched).
+SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", SAVED_HISTORIES, ids=lambda path: path.stem)
+async def test_histories_recorded_by_earlier_code_replay(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+    await replayer.replay_workflow(history)

@@ -1,0 +1,108 @@
+"""A single request's change applied with its write.
+
+This is a worker thread's part of the execution, whether direct or on the state's lane.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import activity
+
+from mutator import metrics
+from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
+from mutator.activities.heartbeat import Stopwatch
+from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
+from mutator.contracts import (
+    ERR_FENCED_OUT,
+    ERR_MUTATION_FAILED,
+    ERR_UNKNOWN_MUTATION,
+    ERR_VALIDATION,
+    ERR_VERSION_CONFLICT,
+    ExecuteInput,
+    ExecuteResult,
+)
+from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
+
+
+def apply_request(
+    app: MutationApp,
+    store: Store,
+    input: ExecuteInput,
+    known_state: tuple[int, StateData] | None = None,
+    stopwatch: Stopwatch | None = None,
+) -> ExecuteResult:
+    """Apply ``input.request``'s change (its handler and write), recording its duration.
+
+    ``known_state``: the state's version and data as the caller read them under its claim
+    (the store reads them otherwise); ``stopwatch`` starts the handler's time limit.
+    """
+    if stopwatch is not None:
+        stopwatch.start()
+    req = input.request
+    try:
+        mutation = app.get(req.mutation)
+    except UnknownMutationError as exc:
+        raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
+
+    change = change_for(mutation, req.payload)
+    meter = activity.metric_meter()
+    started = time.monotonic()
+    outcome = "failed"
+    try:
+        result = _apply(store, input, change, known_state)
+        outcome = "applied"
+        return result
+    finally:
+        meter.create_histogram_timedelta(
+            metrics.EXECUTION, "Mutation execution activity", "s"
+        ).record(
+            timedelta(seconds=time.monotonic() - started),
+            {"mutation": req.mutation, "outcome": outcome},
+        )
+
+
+def _apply(
+    store: Store,
+    input: ExecuteInput,
+    change: Callable[[StateData], StateData],
+    known_state: tuple[int, StateData] | None = None,
+) -> ExecuteResult:
+    req = input.request
+    for attempt in range(MAX_CAS_ATTEMPTS):
+        try:
+            applied = store.apply(
+                request=req,
+                change=change,
+                expected_version=input.expected_version,
+                fencing_token=input.fencing_token,
+                claim_owner=input.claim_owner,
+                lane_owner=input.lane_owner,
+                # What the caller read holds for the first try only.
+                known_state=known_state if attempt == 0 else None,
+            )
+            return ExecuteResult(request=applied)
+        except FencedOut as exc:
+            raise expected(str(exc), type=ERR_FENCED_OUT) from exc
+        except VersionConflict as exc:
+            raise expected(str(exc), exc.current, type=ERR_VERSION_CONFLICT) from exc
+        except ValidationRefused as exc:
+            raise expected(str(exc), type=ERR_VALIDATION) from exc
+        except HandlerFailed as exc:
+            raise users_bug(str(exc), type=ERR_MUTATION_FAILED) from exc
+        except CompareAndSetLost:
+            if input.expected_version is not None:
+                current = store.current_version(req.state_id)
+                raise expected(
+                    f"state {req.state_id!r} moved to version {current} during execution",
+                    current,
+                    type=ERR_VERSION_CONFLICT,
+                ) from None
+            activity.logger.info("compare-and-set lost on %s; retrying", req.state_id)
+            activity.metric_meter().create_counter(
+                metrics.CAS_RETRIES, "Compare-and-set conflicts retried on the new state"
+            ).add(1, {"mutation": req.mutation})
+    raise RuntimeError(f"compare-and-set on {req.state_id!r} lost {MAX_CAS_ATTEMPTS} times")
