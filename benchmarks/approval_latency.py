@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import json
 import platform
 import statistics
 import sys
@@ -45,7 +44,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import mutator.workers as wiring
 from mutator import MutationApp, MutatorClient, PolicyContext, PolicyDecision, RequireApprovals
 from mutator.contracts import request_workflow_id
 from mutator.models import RequestStatus
@@ -54,17 +52,28 @@ from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
 
 try:  # python -m benchmarks.approval_latency
     from benchmarks.baseline_workflow import BASELINE_SIGNAL, BaselineWorkflow, baseline_step
-    from benchmarks.run_context import code_version, stdout_to_stderr
+    from benchmarks.figures import ms, percentile
+    from benchmarks.run_context import (
+        print_result,
+        stdout_to_stderr,
+        tested_code_version,
+        worker_wiring,
+    )
 except ImportError:  # python benchmarks/approval_latency.py
     from baseline_workflow import (  # type: ignore[import-not-found,no-redef]
         BASELINE_SIGNAL,
         BaselineWorkflow,
         baseline_step,
     )
+    from figures import ms, percentile  # type: ignore[import-not-found,no-redef]
     from run_context import (  # type: ignore[import-not-found,no-redef]
-        code_version,
+        print_result,
         stdout_to_stderr,
+        tested_code_version,
+        worker_wiring,
     )
+
+wiring = worker_wiring()
 
 BENCH_MUTATION = "bench.approved_add"
 REQUESTER, APPROVER = "bench-requester", "bench-approver"
@@ -109,21 +118,12 @@ class Latencies:
         ordered = sorted(self.seconds)
         return {
             "count": len(ordered),
-            "p50": _ms(statistics.median(ordered)),
-            "p95": _ms(_percentile(ordered, 95)),
-            "mean": _ms(statistics.fmean(ordered)),
-            "max": _ms(ordered[-1]),
-            "p50_per_round": [_ms(m) for m in self.round_medians],
+            "p50": ms(statistics.median(ordered)),
+            "p95": ms(percentile(ordered, 95)),
+            "mean": ms(statistics.fmean(ordered)),
+            "max": ms(ordered[-1]),
+            "p50_per_round": [ms(m) for m in self.round_medians],
         }
-
-
-def _percentile(ordered: list[float], pct: float) -> float:
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -269,10 +269,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
             "warmup": opts.warmup,
             "python": platform.python_version(),
             "temporalio": metadata.version("temporalio"),
-            "mutator_code": code_version(
-                Path(wiring.__file__).resolve().parent.parent,
-                ("mutator", "workflows", "activities"),
-            ),
+            "mutator_code": tested_code_version(wiring),
             "store": "sqlite (temp file, WAL)",
             "platform": platform.platform(),
         },
@@ -286,8 +283,8 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
                 statistics.median(to_result.seconds), statistics.median(baseline.seconds)
             ),
             "mutator_p95 / baseline_p95 (to result)": _ratio(
-                _percentile(sorted(to_result.seconds), 95),
-                _percentile(sorted(baseline.seconds), 95),
+                percentile(sorted(to_result.seconds), 95),
+                percentile(sorted(baseline.seconds), 95),
             ),
             "mutator_p50 / baseline_p50 per round": [_ratio(m, b) for m, b in rounds],
         },
@@ -335,11 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.warmup < 0:
         parser.error("--warmup must not be negative")
     opts = Options(args.requests, args.rounds, args.concurrency, args.warmup)
-    text = json.dumps(asyncio.run(benchmark(opts)), indent=2)
-    print(text)
-    if args.json_out is not None:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(text + "\n")
+    print_result(asyncio.run(benchmark(opts)), args.json_out)
     return 0
 
 

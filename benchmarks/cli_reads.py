@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import signal
@@ -38,10 +37,11 @@ from temporalio.testing import WorkflowEnvironment
 import mutator.store
 
 try:  # python -m benchmarks.cli_reads
-    from benchmarks.run_context import code_version, stdout_to_stderr
+    from benchmarks.run_context import code_version, print_result, stdout_to_stderr
 except ImportError:  # python benchmarks/cli_reads.py
     from run_context import (  # type: ignore[import-not-found,no-redef]
         code_version,
+        print_result,
         stdout_to_stderr,
     )
 from mutator import MutatorClient, MutatorUnavailable
@@ -377,11 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         database_url=args.db,
     )
     result = asyncio.run(benchmark(opts))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json_out is not None:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(text + "\n")
+    print_result(result, args.json_out)
     return 0
 
 

@@ -20,25 +20,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
@@ -48,10 +44,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-try:
-    import mutator.workers as wiring
-except ImportError:  # code before mutator.workers existed (worker wiring in mutator.temporal)
-    import mutator.temporal as wiring  # type: ignore[no-redef]
 from mutator import Allow, MutationApp, MutatorClient, PolicyContext, PolicyDecision
 from mutator.contracts import request_workflow_id
 from mutator.models import RequestStatus
@@ -59,24 +51,54 @@ from mutator.store import Store
 from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
 
 try:  # python -m benchmarks.requests_throughput
+    from benchmarks.accounting import Meter, child_pids
     from benchmarks.baseline_workflow import BASELINE_SIGNAL, BaselineWorkflow, baseline_step
-    from benchmarks.run_context import code_version, stdout_to_stderr
+    from benchmarks.figures import ms, percentile, ratio
+    from benchmarks.phases import (
+        Drain,
+        Pooled,
+        drain,
+        drain_summary,
+        idle_usage,
+        run_concurrently,
+        run_serially,
+    )
+    from benchmarks.run_context import (
+        print_result,
+        stdout_to_stderr,
+        tested_code_version,
+        worker_wiring,
+    )
 except ImportError:  # python benchmarks/requests_throughput.py
+    from accounting import Meter  # type: ignore[import-not-found,no-redef]
     from baseline_workflow import (  # type: ignore[import-not-found,no-redef]
         BASELINE_SIGNAL,
         BaselineWorkflow,
         baseline_step,
     )
-    from run_context import (  # type: ignore[import-not-found,no-redef]
-        code_version,
-        stdout_to_stderr,
+    from figures import ms, percentile, ratio  # type: ignore[import-not-found,no-redef]
+    from phases import (  # type: ignore[import-not-found,no-redef]
+        Drain,
+        Pooled,
+        drain,
+        drain_summary,
+        idle_usage,
+        run_concurrently,
+        run_serially,
     )
+    from run_context import (  # type: ignore[import-not-found,no-redef]
+        print_result,
+        stdout_to_stderr,
+        tested_code_version,
+        worker_wiring,
+    )
+
+wiring = worker_wiring()
 
 BENCH_MUTATION = "bench.add"
 # The activity slots of Mutator's main worker (mutator.temporal), given to the baseline too.
 ACTIVITY_SLOTS = 20
 WARMUP_STATES = 4
-DRAIN_TIMEOUT_SECONDS = 120.0
 IDLE_SECONDS = 3.0
 
 # -- the Mutator app under test: one mutation that policy allows at once -------------------
@@ -104,252 +126,6 @@ def mutator_workers(
     if build is None:
         raise RuntimeError(f"{wiring.__name__} has neither build_workers nor build_worker")
     return build(client, app=app, store=store, task_queue=task_queue)
-
-
-# -- accounting: CPU of both processes, SQL statements of the store ----------------------
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _child_pids() -> list[int]:
-    """This process's children (the dev server), from /proc; empty where there is none."""
-    found: list[int] = []
-    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-        try:
-            found.extend(int(pid) for pid in children.read_text().split())
-        except OSError:
-            continue
-    return found
-
-
-def _children_cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # utime and stime are fields 14 and 15 of stat; [0] here is field 3 (state).
-        total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-    return total
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Resources used: CPU seconds of this process and of the dev server, SQL statements."""
-
-    python_cpu: float = 0.0
-    server_cpu: float = 0.0
-    sql_statements: int = 0
-    sql_write_locks: int = 0
-
-    def __sub__(self, other: Usage) -> Usage:
-        return Usage(
-            self.python_cpu - other.python_cpu,
-            self.server_cpu - other.server_cpu,
-            self.sql_statements - other.sql_statements,
-            self.sql_write_locks - other.sql_write_locks,
-        )
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.python_cpu + other.python_cpu,
-            self.server_cpu + other.server_cpu,
-            self.sql_statements + other.sql_statements,
-            self.sql_write_locks + other.sql_write_locks,
-        )
-
-    def per_item(self, count: int) -> dict[str, Any]:
-        return {
-            "cpu_ms_per_item": {
-                "python": _ms(self.python_cpu / count),
-                "dev_server": _ms(self.server_cpu / count),
-            },
-            "sql_per_item": {
-                "statements": round(self.sql_statements / count, 2),
-                "write_lock_transactions": round(self.sql_write_locks / count, 2),
-            },
-        }
-
-
-class Meter:
-    """Reads ``Usage`` so far: this process (client + both workers), the server, the store."""
-
-    def __init__(self, server_pids: list[int], engine: Engine) -> None:
-        self.server_pids = server_pids
-        self._lock = threading.Lock()
-        self._statements = 0
-        self._write_locks = 0
-        event.listen(engine, "before_cursor_execute", self._on_statement)
-
-    def _on_statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        with self._lock:
-            self._statements += 1
-            if statement.lstrip().upper().startswith("BEGIN IMMEDIATE"):
-                self._write_locks += 1
-
-    def read(self) -> Usage:
-        with self._lock:
-            statements, write_locks = self._statements, self._write_locks
-        return Usage(
-            time.process_time(),
-            _children_cpu_seconds(self.server_pids),
-            statements,
-            write_locks,
-        )
-
-
-# -- measurement --------------------------------------------------------------------------
-
-
-@dataclass
-class Phase:
-    """One measured phase: how many, how long in total, each one's latency, what it used."""
-
-    count: int
-    concurrency: int
-    seconds: float
-    latencies: list[float]
-    usage: Usage
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds
-
-    def summary(self, unit: str) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
-        return {
-            unit: self.count,
-            "concurrency": self.concurrency,
-            "seconds": round(self.seconds, 3),
-            "rate_per_s": round(self.rate, 2),
-            "latency_ms": {
-                "p50": _ms(_percentile(ordered, 50)),
-                "p95": _ms(_percentile(ordered, 95)),
-                "mean": _ms(statistics.fmean(ordered)),
-                "max": _ms(ordered[-1]),
-            },
-            **self.usage.per_item(self.count),
-        }
-
-
-@dataclass
-class Pooled:
-    """The same phase over several rounds: rates from summed counts and times."""
-
-    phases: list[Phase] = field(default_factory=list)
-
-    def merged(self) -> Phase:
-        usage = Usage()
-        for p in self.phases:
-            usage = usage + p.usage
-        return Phase(
-            count=sum(p.count for p in self.phases),
-            concurrency=self.phases[0].concurrency,
-            seconds=sum(p.seconds for p in self.phases),
-            latencies=[lat for p in self.phases for lat in p.latencies],
-            usage=usage,
-        )
-
-
-def _percentile(ordered: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an already sorted, non-empty list."""
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return round(numerator / denominator, 3)
-
-
-async def run_concurrently(
-    count: int, concurrency: int, one: Callable[[int], Awaitable[None]], meter: Meter
-) -> Phase:
-    """Run ``one(0..count-1)`` with at most ``concurrency`` in flight; time each call."""
-    gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
-
-    async def timed(i: int) -> None:
-        async with gate:
-            started = time.perf_counter()
-            await one(i)
-            latencies.append(time.perf_counter() - started)
-
-    before = meter.read()
-    started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for i in range(count):
-            group.create_task(timed(i))
-    elapsed = time.perf_counter() - started
-    return Phase(count, concurrency, elapsed, latencies, meter.read() - before)
-
-
-async def run_serially(count: int, one: Callable[[int], Awaitable[None]], meter: Meter) -> Phase:
-    """Run ``one(0..count-1)`` one after another; time each call."""
-    latencies: list[float] = []
-    before = meter.read()
-    started = time.perf_counter()
-    for i in range(count):
-        t0 = time.perf_counter()
-        await one(i)
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - started
-    return Phase(count, 1, elapsed, latencies, meter.read() - before)
-
-
-@dataclass
-class Drain:
-    """Waiting, unmeasured in any rate, until a phase's workflows have all closed."""
-
-    count: int
-    seconds: float
-    usage: Usage
-    still_running: int
-
-
-async def drain(temporal: Client, task_queue: str, count: int, meter: Meter) -> Drain:
-    """Wait until nothing runs on ``task_queue``; what that took, per item of the phase."""
-    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
-    before = meter.read()
-    started = time.perf_counter()
-    running = (await temporal.count_workflows(query)).count
-    while running and time.perf_counter() - started < DRAIN_TIMEOUT_SECONDS:
-        await asyncio.sleep(0.5)
-        running = (await temporal.count_workflows(query)).count
-    return Drain(count, time.perf_counter() - started, meter.read() - before, running)
-
-
-def _drain_summary(drains: list[Drain], idle: Usage) -> dict[str, Any]:
-    """What the phase's leftovers took, net of what idle workers and server burn anyway."""
-    count = sum(d.count for d in drains)
-    waited = sum(d.seconds for d in drains)
-    usage = Usage()
-    for d in drains:
-        usage = usage + d.usage
-    net = Usage(
-        max(usage.python_cpu - idle.python_cpu * waited, 0.0),
-        max(usage.server_cpu - idle.server_cpu * waited, 0.0),
-        usage.sql_statements,
-        usage.sql_write_locks,
-    )
-    return {
-        "what": "after each mutator phase, net of idle: its workflows (state lanes) closing",
-        "seconds_waited": round(waited, 1),
-        "still_running": sum(d.still_running for d in drains),
-        **net.per_item(count),
-    }
-
-
-async def idle_usage(meter: Meter, seconds: float) -> Usage:
-    """Usage per second with the workers up and nothing to do."""
-    before = meter.read()
-    await asyncio.sleep(seconds)
-    used = meter.read() - before
-    return Usage(used.python_cpu / seconds, used.server_cpu / seconds)
 
 
 class Bench:
@@ -424,9 +200,9 @@ async def run_hot_state(bench: Bench, store: Store, state_id: str, count: int) -
         "seconds": round(span, 3),
         "executions_per_s": round(count / span, 2),
         "ready_to_executed_ms": {
-            "p50": _ms(_percentile(latencies, 50)),
-            "p95": _ms(_percentile(latencies, 95)),
-            "max": _ms(latencies[-1]),
+            "p50": ms(percentile(latencies, 50)),
+            "p95": ms(percentile(latencies, 95)),
+            "max": ms(latencies[-1]),
         },
     }
 
@@ -538,7 +314,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
     bench = Bench(
         temporal, MutatorClient(temporal, store, task_queue=mutator_queue), baseline_queue
     )
-    meter = Meter(_child_pids(), store.engine)
+    meter = Meter(child_pids(), store.engine)
     mutator_worker = mutator_workers(temporal, store, mutator_queue)
     baseline_executor = concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS + 4)
     # Default: the SDK's default runner, as a bare Temporal user has it. With
@@ -618,7 +394,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
                 )
                 for step in order:
                     await step()
-                round_ratios.append(_ratio(mutator.phases[-1].rate, baseline.phases[-1].rate))
+                round_ratios.append(ratio(mutator.phases[-1].rate, baseline.phases[-1].rate))
 
             # (b) one hot state, M requests at once, against the baseline's serial rate.
             hot = await run_hot_state(bench, store, bench.key("hot", 0), opts.hot)
@@ -646,7 +422,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
         + max(d.usage.server_cpu - idle.server_cpu * d.seconds, 0.0)
         for d in drains
     )
-    a, b, bs, ms = (
+    a, b, bs, mser = (
         mutator.merged(),
         baseline.merged(),
         baseline_serial.merged(),
@@ -663,10 +439,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
             "rounds": opts.rounds,
             "python": platform.python_version(),
             "temporalio": metadata.version("temporalio"),
-            "mutator_code": code_version(
-                Path(wiring.__file__).resolve().parent.parent,
-                ("mutator", "workflows", "activities"),
-            ),
+            "mutator_code": tested_code_version(wiring),
             "store": (
                 f"{store.engine.dialect.name} ({store.url})"
                 if opts.database_url
@@ -678,31 +451,31 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
         "mutator": a.summary("requests"),
         "baseline": b.summary("workflows"),
         "baseline_serial": bs.summary("workflows"),
-        "mutator_serial": ms.summary("requests"),
+        "mutator_serial": mser.summary("requests"),
         "mutator_hot_state": hot,
-        "mutator_after_phase": _drain_summary(drains, idle),
+        "mutator_after_phase": drain_summary(drains, idle),
         "idle_cpu_ms_per_s": {
-            "python": _ms(idle.python_cpu),
-            "dev_server": _ms(idle.server_cpu),
+            "python": ms(idle.python_cpu),
+            "dev_server": ms(idle.server_cpu),
         },
         "ratios": {
-            "mutator_rate / baseline_rate": _ratio(a.rate, b.rate),
+            "mutator_rate / baseline_rate": ratio(a.rate, b.rate),
             "mutator_rate / baseline_rate per round": round_ratios,
-            "mutator_rate / baseline_serial_rate": _ratio(a.rate, bs.rate),
-            "mutator_serial_rate / baseline_serial_rate": _ratio(ms.rate, bs.rate),
-            "hot_state_rate / baseline_serial_rate": _ratio(hot["executions_per_s"], bs.rate),
-            "mutator_p50 / baseline_p50": _ratio(
+            "mutator_rate / baseline_serial_rate": ratio(a.rate, bs.rate),
+            "mutator_serial_rate / baseline_serial_rate": ratio(mser.rate, bs.rate),
+            "hot_state_rate / baseline_serial_rate": ratio(hot["executions_per_s"], bs.rate),
+            "mutator_p50 / baseline_p50": ratio(
                 statistics.median(a.latencies), statistics.median(b.latencies)
             ),
-            "mutator_python_cpu / baseline_python_cpu": _ratio(
+            "mutator_python_cpu / baseline_python_cpu": ratio(
                 a.usage.python_cpu / a.count, b.usage.python_cpu / b.count
             ),
-            "mutator_server_cpu / baseline_server_cpu": _ratio(
+            "mutator_server_cpu / baseline_server_cpu": ratio(
                 a.usage.server_cpu / a.count, b.usage.server_cpu / b.count
             ),
             # What the rate ratio would be if both phases were purely CPU-bound: less
             # sensitive to other tenants than the rates; includes the after-phase work.
-            "cpu_bound_estimate (baseline_cpu / mutator_cpu)": _ratio(
+            "cpu_bound_estimate (baseline_cpu / mutator_cpu)": ratio(
                 (b.usage.python_cpu + b.usage.server_cpu) / b.count,
                 (a.usage.python_cpu + a.usage.server_cpu + left_behind) / a.count,
             ),
@@ -765,11 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         database_url=args.db,
     )
     result = asyncio.run(benchmark(opts))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json_out is not None:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(text + "\n")
+    print_result(result, args.json_out)
     return 0
 
 

@@ -3,12 +3,15 @@ of the servers it starts goes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 
 def code_version(root: Path, sources: Sequence[str]) -> str:
@@ -43,3 +46,29 @@ def stdout_to_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def print_result(result: dict[str, Any], json_out: Path | None) -> None:
+    """Print the benchmark's JSON on stdout, and also write it to ``json_out`` if given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text + "\n")
+
+
+def worker_wiring() -> ModuleType:
+    """The module that builds Mutator's workers, in the code under test, old or new."""
+    try:
+        import mutator.workers as wiring
+    except ImportError:  # code before mutator.workers existed (wiring in mutator.temporal)
+        import mutator.temporal as wiring  # type: ignore[no-redef]
+    return wiring
+
+
+def tested_code_version(wiring: ModuleType) -> str:
+    """``code_version`` of the checkout that ``wiring`` (see ``worker_wiring``) comes from."""
+    if wiring.__file__ is None:
+        return "unknown (no file)"
+    root = Path(wiring.__file__).resolve().parent.parent
+    return code_version(root, ("mutator", "workflows", "activities"))

@@ -157,8 +157,11 @@ def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | No
 # part of a short request's worker CPU), so they are imported once per worker. The sandbox
 # then no longer catches a clock, I/O or randomness in them: they must stay deterministic
 # by review, and tests/workflows/test_replay.py replays every path with this runner.
+# The whole package passes: passing only mutator.workflows would make the sandbox re-run
+# mutator/__init__.py (their parent) for every workflow run. A user's app is not imported
+# by these workflows, so it stays out of this.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("mutator.workflows")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("mutator")
 )
 
 
