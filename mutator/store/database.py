@@ -10,7 +10,9 @@ cheap version check fails, so read commands never import it).
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,9 @@ SCHEMA_HEAD = "0004"
 _ALEMBIC_LOCK = threading.Lock()
 # Any constant: the key of the PostgreSQL advisory lock that serializes schema upgrades.
 _MIGRATE_LOCK = 0x6D757461746F72
+
+# How long a SQLite connection waits for another writer (or process) to let go.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
 class Database:
@@ -174,7 +179,9 @@ def engine_from_url(url: str) -> Engine:
             # activity is retried by Temporal.
             pool_pre_ping=False,
             pool_recycle=-1 if is_sqlite else 1800,
-            connect_args={"timeout": 30} if is_sqlite else {"connect_timeout": 5},
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+            if is_sqlite
+            else {"connect_timeout": 5},
         )
     except (ArgumentError, ImportError) as exc:
         raise MutatorInputError(
@@ -199,6 +206,25 @@ def _safe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting out another process that holds the file.
+
+    Two processes opening a new database at once (two workers, or a worker and
+    ``mutator db upgrade``) both switch it to WAL. SQLite can answer "database is locked" to
+    one of them at once, without calling the busy handler (it would deadlock otherwise), so
+    the switch is retried for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _serialize_sqlite_writers(engine: Engine) -> None:
     """Make SQLite writers queue instead of deadlocking.
 
@@ -210,9 +236,11 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+            _switch_to_wal(cursor)
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

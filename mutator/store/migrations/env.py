@@ -17,6 +17,10 @@ def run() -> None:
         target_metadata=metadata,
         version_table="mutator_alembic_version",
         render_as_batch=connection.dialect.name == "sqlite",
+        # Every dialect here has transactional DDL (SQLite too, though Alembic assumes not):
+        # the whole upgrade is one transaction, so a concurrent upgrade that waited for the
+        # lock sees either nothing or the head, never a half-done path to re-run.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         context.run_migrations()

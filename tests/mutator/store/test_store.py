@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.models import (
@@ -89,6 +90,17 @@ def test_check_schema_on_empty_database_asks_for_upgrade(fresh_store: Store) -> 
     with pytest.raises(MutatorUnavailable, match="mutator db upgrade"):
         fresh_store.check_schema()
     fresh_store.migrate()
+    fresh_store.check_schema()
+
+
+def test_the_whole_upgrade_is_one_transaction(fresh_store: Store) -> None:
+    """A concurrent upgrade waiting for the lock must never find a half-done path: before,
+    Alembic committed after each migration on SQLite, and the waiting process then re-ran a
+    migration the first had already applied ("table mutator_fences already exists")."""
+    commits: list[object] = []
+    event.listen(fresh_store.engine, "commit", commits.append)
+    fresh_store.migrate()
+    assert len(commits) == 1
     fresh_store.check_schema()
 
 
