@@ -209,9 +209,11 @@ def _line_of(text: str, user: str | None, needle: str | None) -> int | None:
     if start is None:
         return None
     if needle:
-        for number in range(start, len(lines)):
-            if needle in lines[number]:
-                return number + 1
+        as_field = re.compile(rf"""(^|[\s{{,]){re.escape(needle)}["']?\s*[:=]""")
+        for found in (as_field.search, lambda line: needle in line):
+            for number in range(start, len(lines)):
+                if found(lines[number]):
+                    return number + 1
     return start + 1
 
 
