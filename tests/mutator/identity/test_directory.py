@@ -306,3 +306,17 @@ def test_a_policy_without_source_names_no_approver() -> None:
     app = MutationApp()
     app.policy("*")(eval("lambda ctx: None"))  # no source file to read
     assert app.unknown_approvers() == []
+
+
+def test_the_documented_directory_files_parse(tmp_path: Path) -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "security.md").read_text()
+    for suffix, fence in (("toml", "```toml\n"), ("yaml", "```yaml\n")):
+        text = docs.split(fence, 1)[1].split("```", 1)[0]
+        directory = load_directory_file(write_file(tmp_path / f"team.{suffix}", text))
+        assert directory.roles() == {"bob": frozenset({"sre"}), "alice": frozenset({"sre"})}
+        assert directory.members["alice"].keys[0].comment == "alice@laptop"
+
+
+def write_file(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

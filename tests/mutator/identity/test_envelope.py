@@ -144,3 +144,14 @@ def test_the_payload_hash_ignores_key_order_and_survives_a_json_round_trip(
     reordered = dict(reversed(list(payload.items())))
     assert payload_sha256(reordered) == payload_sha256(payload)
     assert payload_sha256(json.loads(json.dumps(payload))) == payload_sha256(payload)
+
+
+def test_the_documented_worked_example() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[3] / "docs" / "security.md").read_text()
+    envelope_json = docs.split("cat > envelope.json <<'JSON'\n", 1)[1].split("JSON\n", 1)[0]
+    canonical = docs.split("`envelope.canonical` then holds\n\n```\n", 1)[1].split("\n```", 1)[0]
+    envelope = Envelope.from_json(envelope_json)
+    assert envelope.signed_bytes() == canonical.encode()
+    assert envelope.payload_sha256 == payload_sha256({"name": "daily", "value": 500})
