@@ -76,6 +76,13 @@ class Directory:
     """Every user with roles and keys; ``key_owner`` finds the user of a fingerprint."""
 
     members: Mapping[str, Member] = field(default_factory=dict)
+    _owners: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Index the keys by fingerprint."""
+        for user, member in self.members.items():
+            for key in member.keys:
+                self._owners.setdefault(key.fingerprint, user)
 
     def roles(self) -> dict[str, frozenset[str]]:
         """Each user's roles, the form ``MutationApp.directory`` has always had."""
@@ -83,10 +90,7 @@ class Directory:
 
     def key_owner(self, fingerprint: str) -> str | None:
         """The user holding the key with ``fingerprint``, or None."""
-        for user, member in self.members.items():
-            if any(key.fingerprint == fingerprint for key in member.keys):
-                return user
-        return None
+        return self._owners.get(fingerprint)
 
     def __contains__(self, user: object) -> bool:
         """Whether ``user`` is a member."""
@@ -217,16 +221,35 @@ def _line_of(text: str, user: str | None, needle: str | None) -> int | None:
     return start + 1
 
 
+def _load_yaml(path: Path, text: str) -> Any:
+    import yaml  # type: ignore[import-untyped]
+
+    class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
+        """YAML keeps the last of two equal mapping keys; a directory refuses them."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise DirectoryError(
+                        f"directory file {path} line {key_node.start_mark.line + 1}: "
+                        f"{key!r} appears twice in one mapping"
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise DirectoryError(f"directory file {path}{line}: not valid YAML: {exc}") from None
+
+
 def _parse_text(path: Path, text: str) -> Any:
     if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml  # type: ignore[import-untyped]
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark is not None else ""
-            raise DirectoryError(f"directory file {path}{line}: not valid YAML: {exc}") from None
+        return _load_yaml(path, text)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -320,3 +320,13 @@ def test_the_documented_directory_files_parse(tmp_path: Path) -> None:
 def write_file(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_a_user_twice_in_a_yaml_file(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "d.yaml", "alice: [sre]\nbob: [sre]\nalice: [dba]\n")
+    assert refusal(path) == f"directory file {path} line 3: 'alice' appears twice in one mapping"
+
+
+def test_a_user_twice_in_a_toml_file(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "d.toml", 'alice = ["sre"]\nalice = ["dba"]\n')
+    assert refusal(path).startswith(f"directory file {path} line 2: not valid TOML")
