@@ -164,10 +164,9 @@ def _parse_signature(signature: str) -> SshsigSignature:
 def _signing_fingerprint(parsed: SshsigSignature) -> str:
     try:
         return sshsig.PublicKey.from_ssh_encoding(parsed.public_key).sha256_str()
-    except (ValueError, NotImplementedError) as exc:
-        raise MalformedSignature(f"malformed signature: its public key: {exc}") from None
-    except Exception as exc:
-        raise MalformedSignature(f"malformed signature: its public key: {exc}") from None
+    except Exception as exc:  # ValueError, NotImplementedError, or struct.error when truncated
+        reason = str(exc) or type(exc).__name__
+        raise MalformedSignature(f"malformed signature: its public key: {reason}") from None
 
 
 def _check_key(envelope: Envelope, fingerprint: str, directory: Directory) -> None:
