@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mutator.decisions import EvaluationOutcome
+from mutator.identity.approvers import unknown_approvers
+from mutator.identity.directory import Directory, DirectoryEntry, parse_directory
 from mutator.limits import PayloadLimits
 from mutator.models import ON_STALE_CHOICES, ApprovalRequirement, OnStale
 from mutator.policies import (
@@ -116,24 +118,51 @@ class MutationApp:
 
     def __init__(
         self,
-        directory: Mapping[str, Sequence[str]] | None = None,
+        directory: Mapping[str, DirectoryEntry] | Directory | None = None,
         *,
         limits: PayloadLimits | None = None,
     ) -> None:
         """Create an empty app.
 
         Args:
-            directory: Maps user ids to their roles; it is the only source of roles.
+            directory: Maps user ids to their roles (``{"bob": ["sre"]}``) or to their roles
+                and OpenSSH public keys (``{"alice": {"roles": ["sre"], "keys": [...]}}``);
+                it is the only source of roles. ``mutator worker --directory FILE`` replaces
+                it.
             limits: Bounds the payloads its workers accept (default:
                 ``PayloadLimits.from_env()``); a request over them is refused as
                 ``validation_failed`` even when its caller bypassed the client.
+
+        Raises:
+            DirectoryError: A directory entry is malformed, or a key is bad or duplicated.
         """
         self.limits = limits if limits is not None else PayloadLimits.from_env()
-        self.directory: dict[str, frozenset[str]] = {
-            user: frozenset(roles) for user, roles in (directory or {}).items()
-        }
+        self.directory: dict[str, frozenset[str]] = {}
+        self.identities = Directory({})
+        self.use_directory(
+            directory
+            if isinstance(directory, Directory)
+            else parse_directory(directory, source="MutationApp(directory=...)")
+        )
         self.mutations: dict[str, Mutation] = {}
         self.policies: list[tuple[str, str, Policy]] = []
+
+    def use_directory(self, directory: Directory) -> None:
+        """Replace the directory: every user's roles (``self.directory``) and keys.
+
+        Args:
+            directory: The new directory, e.g. from ``load_directory_file``.
+        """
+        self.identities = directory
+        self.directory = directory.roles()
+
+    def unknown_approvers(self) -> list[str]:
+        """A message per approver id a policy's source names that the directory lacks.
+
+        Only literal ``approvers=`` (or names bound to literal collections) can be checked
+        before a request exists; see ``mutator.identity.approvers``.
+        """
+        return unknown_approvers(self.policies, self.directory)
 
     def mutation(self, name: str, *, on_stale: OnStale = "reject") -> Callable[[Handler], Mutation]:
         """Register the decorated function as the mutation ``name``.

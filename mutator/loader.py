@@ -8,17 +8,36 @@ from pathlib import Path
 
 from mutator.app import MutationApp
 from mutator.errors import MutatorInputError
+from mutator.identity.directory import load_directory_file
 
 EXAMPLE_APP = "mutator.example_app:app"
 
 
-def load_app(spec: str) -> MutationApp:
+def load_app(spec: str, directory: str | Path | None = None) -> MutationApp:
     """The ``MutationApp`` named by ``package.module:attr``, imported from the working directory.
+
+    Args:
+        spec: ``package.module:attr``.
+        directory: A directory file (TOML, or YAML by its ``.yaml``/``.yml`` name) that
+            replaces the app's in-code directory entirely (users, roles and keys).
 
     Raises:
         MutatorInputError: The spec is malformed, the module cannot be imported, or the
-            attribute is not a ``MutationApp``.
+            attribute is not a ``MutationApp``; the directory file is bad (``DirectoryError``);
+            or a policy names an approver the directory lacks.
     """
+    app = _import_app(spec)
+    source = "the app's directory"
+    if directory is not None:
+        app.use_directory(load_directory_file(directory))
+        source = f"directory file {directory}"
+    problems = app.unknown_approvers()
+    if problems:
+        raise MutatorInputError(f"{source}: " + "; ".join(problems))
+    return app
+
+
+def _import_app(spec: str) -> MutationApp:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise MutatorInputError(

@@ -23,6 +23,16 @@ AppSpec = Annotated[
     str,
     typer.Option("--app", envvar="MUTATOR_APP", help="Your MutationApp as package.module:attr."),
 ]
+DirectoryPath = Annotated[
+    str | None,
+    typer.Option(
+        "--directory",
+        envvar="MUTATOR_DIRECTORY",
+        help="A directory file (TOML, or YAML by its .yaml/.yml name) of users, roles and "
+        "public keys; it replaces the app's in-code directory. Read at start: restart to apply "
+        "a change.",
+    ),
+]
 Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
 RequestId = Annotated[str, typer.Argument(help="The request's id, as submit printed it.")]
 StateId = Annotated[str, typer.Argument(help="The state's id.")]

@@ -135,6 +135,7 @@ async def run_dev(
     port: int,
     ui_port: int,
     app_spec: str,
+    directory_file: str | None = None,
     db: str,
     data_dir: str,
     task_queue: str,
@@ -144,10 +145,11 @@ async def run_dev(
 
     Raises:
         MutatorUnavailable: The server or the worker could not start.
-        MutatorInputError: ``app_spec`` does not name a ``MutationApp``.
+        MutatorInputError: ``app_spec`` does not name a ``MutationApp``, or the directory
+            (``directory_file``, replacing the app's own) is bad.
     """
     stop_on_signals()
-    app = load_app(app_spec)
+    app = load_app(app_spec, directory_file)
     store = Store.from_url(db)
     try:
         await asyncio.to_thread(store.migrate)
@@ -250,6 +252,7 @@ def _print_banner(address: str, ui_url: str, app_spec: str, db_url: str, db: str
 async def run_worker_forever(
     *,
     app_spec: str,
+    directory_file: str | None = None,
     address: str,
     namespace: str,
     db: str,
@@ -263,11 +266,12 @@ async def run_worker_forever(
 
     Raises:
         MutatorUnavailable: Temporal or the database cannot be reached.
-        MutatorInputError: ``app_spec`` does not name a ``MutationApp``.
+        MutatorInputError: ``app_spec`` does not name a ``MutationApp``, or the directory
+            (``directory_file``, replacing the app's own) is bad.
     """
     stop_on_signals()
     slots = max_concurrent_mutations  # validated by the command (and again by build_workers)
-    app = load_app(app_spec)
+    app = load_app(app_spec, directory_file)
     store = Store.from_url(db)
     try:
         ready = asyncio.Event()

@@ -8,7 +8,15 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mutator.cli import output
-from mutator.cli.common import DEFAULT_APP, Actor, AppSpec, RequestId, StateId, exit_for
+from mutator.cli.common import (
+    DEFAULT_APP,
+    Actor,
+    AppSpec,
+    DirectoryPath,
+    RequestId,
+    StateId,
+    exit_for,
+)
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.connection import (
     DEV_OPTIONS,
@@ -65,6 +73,7 @@ def dev(
     port: Annotated[int, typer.Option(help="Temporal gRPC port.", min=1, max=65535)] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.", min=1, max=65535)] = 8233,
     app: AppSpec = DEFAULT_APP,
+    directory: DirectoryPath = None,
     data_dir: Annotated[str, typer.Option(help="Where the dev server keeps its history.")] = (
         ".mutator"
     ),
@@ -77,6 +86,7 @@ def dev(
             port=port,
             ui_port=ui_port,
             app_spec=app,
+            directory_file=directory,
             db=conn.db,
             data_dir=data_dir,
             task_queue=conn.task_queue,
@@ -90,6 +100,7 @@ def dev(
 def worker(
     conn: Connection,
     app: AppSpec = DEFAULT_APP,
+    directory: DirectoryPath = None,
     max_concurrent_mutations: Annotated[
         str,
         typer.Option(
@@ -122,6 +133,7 @@ def worker(
     conn.run(
         lambda: run_worker_forever(
             app_spec=app,
+            directory_file=directory,
             address=conn.address,
             namespace=conn.namespace,
             db=conn.db,

@@ -153,6 +153,7 @@ class CliStack:
     proc: subprocess.Popen[bytes] | None = None
     server_pid: int | None = None
     app: str | None = None  # `--app`; None runs the example app
+    extra_args: tuple[str, ...] = ()  # more `mutator dev` options, e.g. ("--directory", path)
 
     @property
     def db_url(self) -> str:
@@ -204,6 +205,7 @@ class CliStack:
             "--data-dir",
             str(self.data_dir),
             *(("--app", self.app) if self.app else ()),
+            *self.extra_args,
         ]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(

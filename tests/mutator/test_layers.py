@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.listing",
             "mutator.lane_contracts",
             "mutator.contracts",
+            "mutator.identity",
             "mutator.app",
             "mutator.loader",
             "mutator.admission",

@@ -1,0 +1,1 @@
+"""Identity: the directory with keys, the signed envelope, signing and verifying."""

@@ -1,0 +1,112 @@
+"""Statically find the approver ids policies name, to refuse ones the directory lacks.
+
+Policies are functions that build ``RequireApprovals`` when they run, so only what their
+source states can be checked before a request exists: an ``approvers=`` argument written as a
+literal set, list or tuple of strings (optionally inside ``set(...)``/``frozenset(...)``), or
+a module-level or closure name bound to such a collection. Approvers computed at run time are
+not seen; an unknown one among them is simply never eligible.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NamedApprover:
+    """An approver id a policy's source names.
+
+    Attributes:
+        policy: The policy's name.
+        user: The approver id.
+        where: ``file:line`` of the ``RequireApprovals`` call.
+    """
+
+    policy: str
+    user: str
+    where: str
+
+
+def _strings(value: Any) -> list[str] | None:
+    if isinstance(value, set | frozenset | list | tuple) and all(isinstance(v, str) for v in value):
+        return sorted(value)
+    return None
+
+
+def _literal(node: ast.expr, names: dict[str, Any]) -> list[str] | None:
+    if isinstance(node, ast.Set | ast.List | ast.Tuple):
+        values = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+        return _strings(values) if len(values) == len(node.elts) else None
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("set", "frozenset")
+        and len(node.args) == 1
+    ):
+        return _literal(node.args[0], names)
+    if isinstance(node, ast.Name) and node.id in names:
+        return _strings(names[node.id])
+    return None
+
+
+def _is_require_approvals(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id == "RequireApprovals") or (
+        isinstance(func, ast.Attribute) and func.attr == "RequireApprovals"
+    )
+
+
+def _visible_names(fn: Callable[..., Any]) -> dict[str, Any]:
+    names = dict(getattr(fn, "__globals__", {}))
+    with contextlib.suppress(TypeError, ValueError):
+        names.update(inspect.getclosurevars(fn).nonlocals)
+    return names
+
+
+def policy_approvers(name: str, fn: Callable[..., Any]) -> list[NamedApprover]:
+    """The approver ids ``fn``'s source names in ``RequireApprovals(approvers=...)``.
+
+    A policy whose source is unavailable (built-in, generated, a lambda in a REPL) names none.
+    """
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        path = inspect.getsourcefile(fn) or "<unknown>"
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    names = _visible_names(fn)
+    found: list[NamedApprover] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _is_require_approvals(node.func)):
+            continue
+        values = [k.value for k in node.keywords if k.arg == "approvers"] + node.args[1:2]
+        where = f"{path}:{first + node.lineno - 1}"
+        for value in values:
+            found.extend(NamedApprover(name, user, where) for user in _literal(value, names) or [])
+    return found
+
+
+def unknown_approvers(
+    policies: Sequence[tuple[str, str, Callable[..., Any]]], users: Iterable[str]
+) -> list[str]:
+    """A message per approver id a policy names that is not a user of the directory.
+
+    Args:
+        policies: ``MutationApp.policies``: ``(pattern, name, fn)`` triples.
+        users: The directory's user ids.
+    """
+    known = set(users)
+    problems = []
+    for _pattern, name, fn in policies:
+        for named in policy_approvers(name, fn):
+            if named.user not in known:
+                problems.append(
+                    f"policy {named.policy!r} ({named.where}) names approver {named.user!r}, "
+                    "who is not in the directory"
+                )
+    return problems
