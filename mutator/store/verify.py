@@ -85,22 +85,22 @@ def check_chain(c: _Chain) -> list[RecordProblem]:
     """Every problem of one chain, by position."""
     problems = _owner_problems(c)
     expected, prev, broken = 1, None, False
-    canonical_rows: list[tuple[int, bytes, str | None]] = []
     for row in c.rows:
         position = row[c.position_field]
         if position > expected:
             problems.extend(_missing(c, expected, position))
             broken = True
-        expected = position + 1
         stored = row["row_hash"]
-        canonical = chain.canonical(c.fields(row))
-        canonical_rows.append((position, canonical, stored))
         if stored is None:
             problems.append(c.problem(position, ProblemKind.UNHASHED, "the row has no hash"))
-        elif not broken and chain.chain_hash_canonical(prev, canonical) != stored:
-            problems.append(_misfit(c, row, position))
-        prev, broken = stored, False
-    problems.extend(_head_problems(c, expected - 1, prev))
+        elif not broken and chain.chain_hash(prev, c.fields(row)) != stored:
+            reported = {p.position for p in problems}
+            misfit = _misfit(c, row, position, expected - 1, reported)
+            if misfit is not None:
+                problems.append(misfit)
+        # A row without a hash leaves the next one nothing to follow: it is not checked.
+        expected, prev, broken = position + 1, stored, stored is None
+    problems.extend(_head_problems(c, expected - 1, prev, {p.position for p in problems}))
     return problems
 
 
@@ -130,20 +130,36 @@ def _missing(c: _Chain, first: int, after: int) -> list[RecordProblem]:
     ]
 
 
-def _misfit(c: _Chain, row: Mapping[str, Any], position: int) -> RecordProblem:
-    """A row whose hash does not follow from the row before it: moved, or edited."""
+def _misfit(
+    c: _Chain, row: Mapping[str, Any], position: int, before: int, reported: set[int]
+) -> RecordProblem | None:
+    """A row whose hash does not follow from the row ``before`` it: moved or edited.
+
+    A row that fits its place after another row of the chain is fine itself: the row before
+    it was moved (reported there) or its hash rewritten (reported here, at ``before``).
+    """
     written_at = _written_position(c, row)
-    if written_at is not None and written_at != position:
+    if written_at is None:
+        detail = "the row does not match its hash: it was edited"
+        if before > 0:
+            detail += (
+                f", or {c.position_field} {before} was edited and its hash recomputed "
+                f"(the row no longer follows it)"
+            )
+        return c.problem(position, ProblemKind.EDITED, detail)
+    if written_at != position:
         return c.problem(
             position,
             ProblemKind.REORDERED,
             f"the row was written as {c.position_field} {written_at}, "
             f"it is now {c.position_field} {position}",
         )
+    if before in reported:
+        return None
     return c.problem(
-        position,
+        before,
         ProblemKind.EDITED,
-        "the row does not match its hash: it was edited (or the row before it was rewritten)",
+        f"the row's hash was rewritten: {c.position_field} {position} no longer follows it",
     )
 
 
@@ -160,8 +176,10 @@ def _written_position(c: _Chain, row: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _head_problems(c: _Chain, last: int, last_hash: str | None) -> list[RecordProblem]:
-    """The chain's end against its owner row's head."""
+def _head_problems(
+    c: _Chain, last: int, last_hash: str | None, reported: set[int]
+) -> list[RecordProblem]:
+    """The chain's end against its owner row's head (a last row reported already aside)."""
     if c.head is None:
         return []
     head_position, head_hash = c.head
@@ -179,7 +197,7 @@ def _head_problems(c: _Chain, last: int, last_hash: str | None) -> list[RecordPr
             for r in c.rows
             if r[c.position_field] >= first
         ]
-    if head_hash is not None and last > 0 and head_hash != last_hash:
+    if head_hash is not None and last > 0 and head_hash != last_hash and last not in reported:
         return [
             c.problem(
                 last,
