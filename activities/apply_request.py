@@ -38,8 +38,9 @@ def apply_request(
 ) -> ExecuteResult:
     """Apply ``input.request``'s change (its handler and write), recording its duration.
 
-    ``known_state``: the state's version, data and history head as the caller read them under its claim
-    (the store reads them otherwise); ``stopwatch`` starts the handler's time limit.
+    ``known_state``: the state's version, data and history head as the caller read them
+    under its claim (the store reads them otherwise); ``stopwatch`` starts the handler's
+    time limit.
     """
     if stopwatch is not None:
         stopwatch.start()
