@@ -109,6 +109,20 @@ TAMPERING = {
         ],
         {(D, "r2", 2, ProblemKind.REORDERED), (D, "r2", 3, ProblemKind.REORDERED)},
     ),
+    "decision inserted in the middle": (
+        [
+            "UPDATE mutator_decisions SET seq = 4 WHERE request_id = 'r2' AND seq = 3",
+            "INSERT INTO mutator_decisions (request_id, seq, state_id, category, code, actor, "
+            "reason, at, row_hash) SELECT request_id, 3, state_id, 'approval', 'approved', "
+            f"'mallory', '', at, '{'ab' * 32}' FROM mutator_decisions "
+            "WHERE request_id = 'r2' AND seq = 2",
+        ],
+        {
+            (D, "r2", 3, ProblemKind.EDITED),
+            (D, "r2", 4, ProblemKind.REORDERED),
+            (D, "r2", 4, ProblemKind.INSERTED),
+        },
+    ),
     "decision hash removed": (
         ["UPDATE mutator_decisions SET row_hash = NULL WHERE request_id = 'r1' AND seq = 2"],
         {(D, "r1", 2, ProblemKind.UNHASHED)},
