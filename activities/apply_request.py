@@ -26,19 +26,21 @@ from mutator.contracts import (
     ExecuteResult,
 )
 from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
+from mutator.store.changes import KnownState
 
 
 def apply_request(
     app: MutationApp,
     store: Store,
     input: ExecuteInput,
-    known_state: tuple[int, StateData] | None = None,
+    known_state: KnownState | None = None,
     stopwatch: Stopwatch | None = None,
 ) -> ExecuteResult:
     """Apply ``input.request``'s change (its handler and write), recording its duration.
 
-    ``known_state``: the state's version and data as the caller read them under its claim
-    (the store reads them otherwise); ``stopwatch`` starts the handler's time limit.
+    ``known_state``: the state's version, data and history head as the caller read them
+    under its claim (the store reads them otherwise); ``stopwatch`` starts the handler's
+    time limit.
     """
     if stopwatch is not None:
         stopwatch.start()
@@ -69,7 +71,7 @@ def _apply(
     store: Store,
     input: ExecuteInput,
     change: Callable[[StateData], StateData],
-    known_state: tuple[int, StateData] | None = None,
+    known_state: KnownState | None = None,
 ) -> ExecuteResult:
     req = input.request
     for attempt in range(MAX_CAS_ATTEMPTS):

@@ -169,7 +169,7 @@ class RequestActivities:
         )
         if claimed is None:
             return None
-        token, state = claimed
+        token, state, head = claimed
         try:
             result = self._evaluate_single(req, state)
         except BaseException:
@@ -189,7 +189,7 @@ class RequestActivities:
                 ExecuteInput(
                     request=record, expected_version=None, fencing_token=token, claim_owner=owner
                 ),
-                known_state=(state.version, state.data) if state else (0, {}),
+                known_state=(state.version, state.data, head) if state else (0, {}, None),
             )
         except ApplicationError as exc:
             self.store.release_direct(req.state_id, owner, token)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from mutator.policies import Allow, Deny, PolicyContext, PolicyDecision, RequireApprovals
     from mutator.reader import StoreReader
+    from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerification
 
 _HOMES = {
     "mutator.app": ("MutationApp",),
@@ -60,6 +61,7 @@ _HOMES = {
     "mutator.listing": ("RequestPage", "RequestSummary"),
     "mutator.policies": ("Allow", "Deny", "PolicyContext", "PolicyDecision", "RequireApprovals"),
     "mutator.reader": ("StoreReader",),
+    "mutator.record": ("ChainKind", "ProblemKind", "RecordProblem", "RecordVerification"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -68,6 +70,7 @@ __all__ = [
     "Approval",
     "ApprovalRequirement",
     "AuditEntry",
+    "ChainKind",
     "Decision",
     "Deny",
     "HistoryEntry",
@@ -83,6 +86,9 @@ __all__ = [
     "PendingReason",
     "PolicyContext",
     "PolicyDecision",
+    "ProblemKind",
+    "RecordProblem",
+    "RecordVerification",
     "RejectionCode",
     "RequestPage",
     "RequestStatus",

@@ -12,6 +12,7 @@ import builtins
 from mutator.errors import MutatorInputError, MutatorNotFound
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
+from mutator.record import RecordVerification
 from mutator.store import Store
 
 
@@ -136,3 +137,27 @@ class StoreReader:
         return await asyncio.to_thread(
             self.store.audit, state_id=state_id, request_id=request_id, limit=limit
         )
+
+    async def verify_audit(
+        self, *, state_id: str | None = None, request_id: str | None = None
+    ) -> RecordVerification:
+        """Recompute the tamper-evident record's hash chains and report what does not fit.
+
+        Args:
+            state_id: Only this state's history and its requests' decisions.
+            request_id: Only this request's decisions.
+
+        Returns:
+            The rows checked and every row edited, deleted, inserted or reordered
+            (``ok`` is True when there is none).
+
+        Raises:
+            MutatorNotFound: ``request_id`` names no request and has no decision.
+            MutatorUnavailable: The store cannot be reached.
+        """
+        report = await asyncio.to_thread(
+            self.store.verify_record, state_id=state_id, request_id=request_id
+        )
+        if request_id is not None and report.decisions == 0 and not report.problems:
+            await self.get(request_id)
+        return report

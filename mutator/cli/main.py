@@ -392,8 +392,23 @@ def audit(
     limit: Annotated[
         int, typer.Option(min=1, max=100000, help="The newest N decisions (oldest first).")
     ] = 1000,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Recompute the record's hash chains instead (decisions and state history, "
+            "of `--state`/`--request` only when given): exit 1 naming every row edited, "
+            "deleted, inserted or reordered.",
+        ),
+    ] = False,
 ) -> None:
     """The decision record: every transition, vote and refused attempt."""
+    if verify:
+        report = conn.read(lambda c: c.verify_audit(state_id=state, request_id=request))
+        output.show_verification(report, conn.as_json)
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     entries = conn.read(lambda c: c.audit(state_id=state, request_id=request, limit=limit))
     if conn.as_json:
         output.print_json(entries)

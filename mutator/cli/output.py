@@ -13,6 +13,7 @@ from rich.text import Text
 
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
+from mutator.record import ChainKind, RecordVerification
 
 console = Console()
 err_console = Console(stderr=True)
@@ -169,3 +170,25 @@ def show_audit(entries: Sequence[AuditEntry]) -> None:
             e.reason,
         )
     console.print(table)
+
+
+def show_verification(report: RecordVerification, as_json: bool) -> None:
+    """Print a record verification: every problem, then what was checked."""
+    if as_json:
+        print_json(report)
+        return
+    checked = (
+        f"{report.decisions} decisions of {report.requests} requests, "
+        f"{report.history} history rows of {report.states} states"
+    )
+    if report.ok:
+        console.print(f"record verified: {checked}, no problem")
+        return
+    table = Table("chain", "of", "position", "problem", "detail")
+    for p in report.problems:
+        position = ("seq " if p.chain == ChainKind.DECISIONS else "version ") + str(p.position)
+        if p.position == 0:
+            position = "its own row"
+        table.add_row(p.chain.value, p.chain_id, position, p.kind.value, p.detail)
+    console.print(table)
+    console.print(f"record NOT verified: {len(report.problems)} problems in {checked}")

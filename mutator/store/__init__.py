@@ -5,6 +5,8 @@
 - ``states``: states and their history; ``changes``: applying changes by compare-and-set.
 - ``requests``: requests, their decisions and the audit log; ``listing``: ``list`` pages.
 - ``claims`` and ``fences``: who uses a state, and which fencing tokens are still accepted.
+- ``chain``: each decision and history row's hash, chained to the row before it;
+  ``verify``: recomputing the chains (``mutator audit --verify``).
 - ``catalog``: the registered mutations. ``statements``: the hot path's prebuilt SQL.
 """
 

@@ -21,13 +21,17 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mutator.models import MutationRequest
+from mutator.store import chain
 from mutator.store import statements as sql
 from mutator.store.database import Database
 from mutator.store.fences import FencedOut, check_fence, raise_fence, read_fence
 from mutator.store.requests import write_request
-from mutator.store.schema import ClaimKind, state_history, states
+from mutator.store.schema import ClaimKind, state_history
 
 StateData = dict[str, Any]
+# A state as a caller read it: (version, data, head of its history chain); (0, {}, None):
+# no state yet.
+KnownState = tuple[int, StateData, str | None]
 
 
 class VersionConflict(Exception):
@@ -100,6 +104,9 @@ class _Slot:
     exists: bool
     version: int
     data: StateData
+    # The head of the state's history chain as read (None: no history yet); the
+    # compare-and-set on read_version proves it is still the head when the change writes.
+    head: str | None = None
 
 
 def recorded_version(conn: Connection, key: str, state_id: str) -> int | None:
@@ -116,20 +123,20 @@ def apply_changes(
     db: Database,
     changes: Sequence[StateChange],
     finalize: Callable[[list[int]], MutationRequest | None],
-    known: dict[str, tuple[int, StateData]] | None = None,
+    known: dict[str, KnownState] | None = None,
 ) -> list[int]:
     """Apply ``changes`` in order, all or none; returns each change's resulting version.
 
     ``finalize(versions)`` returns the request to store in the same transaction (or None).
     If every change is already recorded, returns the recorded versions and writes nothing.
-    ``known``: (version, data) of every state, read by the caller (version 0: no state);
-    saves the read transaction. The write transaction checks them like its own reads; a
+    ``known``: (version, data, history head) of every state, read by the caller (version 0:
+    no state); saves the read transaction. The write transaction checks them like its own reads; a
     change recorded meanwhile then surfaces as CompareAndSetLost.
     """
     if known is not None and all(c.state_id in known for c in changes):
         slots = {
-            state_id: _Slot(read_version=v, exists=v > 0, version=v, data=dict(data))
-            for state_id, (v, data) in known.items()
+            state_id: _Slot(read_version=v, exists=v > 0, version=v, data=dict(data), head=head)
+            for state_id, (v, data, head) in known.items()
         }
     else:
         read = _read_before_writing(db, changes)
@@ -185,10 +192,7 @@ def _write_changes(
     results: list[tuple[int, StateData]],
 ) -> None:
     now = datetime.now(UTC)
-    for state_id, slot in slots.items():
-        if slot.version != slot.read_version:
-            _write_state(conn, state_id, slot, now)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "state_id": c.state_id,
             "version": version,
@@ -199,6 +203,14 @@ def _write_changes(
         }
         for c, (version, data) in zip(changes, results, strict=True)
     ]
+    # Each row chains to the state's previous version: the head as read, then this batch's
+    # own rows of the same state, in order.
+    heads = {state_id: slot.head for state_id, slot in slots.items()}
+    for c, row in zip(changes, rows, strict=True):
+        heads[c.state_id] = row["row_hash"] = chain.history_hash(heads[c.state_id], row)
+    for state_id, slot in slots.items():
+        if slot.version != slot.read_version:
+            _write_state(conn, state_id, slot, now, heads[state_id])
     try:
         conn.execute(insert(state_history), rows)
     except IntegrityError as exc:
@@ -245,12 +257,14 @@ def _read_slots(conn: Connection, changes: Sequence[StateChange]) -> dict[str, _
     for c in changes:
         if c.state_id in slots:
             continue
-        row = conn.execute(
-            select(states.c.version, states.c.data).where(states.c.state_id == c.state_id)
-        ).one_or_none()
+        row = conn.execute(sql.STATE_ROW_CHAINED, {"state_id": c.state_id}).one_or_none()
         version, data = (row.version, dict(row.data)) if row else (0, {})
         slots[c.state_id] = _Slot(
-            read_version=version, exists=row is not None, version=version, data=data
+            read_version=version,
+            exists=row is not None,
+            version=version,
+            data=data,
+            head=row.history_hash if row else None,
         )
     return slots
 
@@ -270,7 +284,9 @@ def _run_handlers(
     return results
 
 
-def _write_state(conn: Connection, state_id: str, slot: _Slot, now: datetime) -> None:
+def _write_state(
+    conn: Connection, state_id: str, slot: _Slot, now: datetime, head: str | None
+) -> None:
     if not slot.exists:
         # No savepoint: a state created meanwhile fails the whole transaction, as it must.
         try:
@@ -281,6 +297,7 @@ def _write_state(conn: Connection, state_id: str, slot: _Slot, now: datetime) ->
                     "version": slot.version,
                     "data": slot.data,
                     "updated_at": now,
+                    "history_hash": head,
                 },
             )
         except IntegrityError as exc:
@@ -294,6 +311,7 @@ def _write_state(conn: Connection, state_id: str, slot: _Slot, now: datetime) ->
             "b_version": slot.version,
             "b_data": slot.data,
             "b_updated_at": now,
+            "b_history_hash": head,
         },
     ).rowcount
     if changed != 1:

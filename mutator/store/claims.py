@@ -32,7 +32,7 @@ from mutator.store import statements as sql
 from mutator.store.database import Database
 from mutator.store.fences import raise_fence, read_fence, write_fence
 from mutator.store.schema import ClaimKind, state_claims
-from mutator.store.states import current_state
+from mutator.store.states import current_state_chained
 
 DIRECT = ClaimKind.DIRECT
 LANE = ClaimKind.LANE
@@ -275,13 +275,17 @@ class Claims:
 
     def claim_direct_reading(
         self, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
-    ) -> tuple[int, StateView | None] | None:
-        """``claim_direct`` and the state as it is under the claim, in one transaction."""
+    ) -> tuple[int, StateView | None, str | None] | None:
+        """``claim_direct``, the state under the claim and its history head, in one transaction.
+
+        The head (the hash of the state's latest history row) lets the change chain its own
+        history row without reading it again (see chain.py).
+        """
         with self._db.write("claim a state") as conn:
             token = claim_direct(conn, state_id, owner, lease_seconds, fresh_token=fresh_token)
             if token is None:
                 return None
-            return token, current_state(conn, state_id)
+            return token, *current_state_chained(conn, state_id)
 
     def release_direct(self, state_id: str, owner: str, token: int | None = None) -> None:
         """Give up ``owner``'s direct claim (only under ``token``, when given) unapplied."""

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, Decision, MutationRequest
-from mutator.store import listing
+from mutator.store import chain, listing
 from mutator.store import statements as sql
 from mutator.store.database import Database
 from mutator.store.schema import decisions, requests
@@ -111,9 +111,8 @@ def write_request(conn: Connection, request: MutationRequest) -> None:
     ProjectionConflict. Decisions beyond those already stored are appended. Runs inside the
     caller's write transaction (a change's apply writes its request in the same one).
     """
-    stored_revision = conn.execute(
-        sql.REQUEST_REVISION, {"request_id": request.request_id}
-    ).scalar_one_or_none()
+    head = conn.execute(sql.REQUEST_HEAD, {"request_id": request.request_id}).one_or_none()
+    stored_revision = head.revision if head is not None else None
     if stored_revision is not None and stored_revision >= request.revision:
         return
     expected = request.revision - 1
@@ -122,7 +121,13 @@ def write_request(conn: Connection, request: MutationRequest) -> None:
             f"request {request.request_id!r} is stored at revision {stored_revision}, "
             f"cannot write revision {request.revision}"
         )
+    # The decisions already stored and their chain's head, from the request row: the row
+    # and its decisions are only ever written together, here.
+    stored = (head.decision_seq or 0) if head is not None else 0
+    new, last_hash = _decision_rows(request, stored, head.decision_hash if head else None)
     values = _request_row(request)
+    values["decision_seq"] = stored + len(new)
+    values["decision_hash"] = last_hash
     if stored_revision is None:
         conn.execute(sql.INSERT_REQUEST, {"request_id": request.request_id, **values})
     else:
@@ -137,14 +142,6 @@ def write_request(conn: Connection, request: MutationRequest) -> None:
                 f"request {request.request_id!r} changed while revision "
                 f"{request.revision} was being written"
             )
-    stored = 0
-    if stored_revision is not None:
-        stored = len(
-            conn.execute(
-                select(decisions.c.seq).where(decisions.c.request_id == request.request_id)
-            ).all()
-        )
-    new = _decision_rows(request, stored)
     if new:
         conn.execute(insert(decisions), new)
 
@@ -181,10 +178,16 @@ def _request_row(request: MutationRequest) -> dict[str, Any]:
     }
 
 
-def _decision_rows(request: MutationRequest, stored: int) -> list[dict[str, Any]]:
-    """The rows of the request's decisions after the first ``stored`` (already written)."""
-    return [
-        {
+def _decision_rows(
+    request: MutationRequest, stored: int, prev_hash: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The rows of the decisions after the first ``stored``, each hash chained (chain.py).
+
+    ``prev_hash``: the hash of decision ``stored``. Returns the rows and the chain's new head.
+    """
+    rows: list[dict[str, Any]] = []
+    for seq, decision in enumerate(request.decisions[stored:], start=stored + 1):
+        row = {
             "request_id": request.request_id,
             "seq": seq,
             "state_id": request.state_id,
@@ -194,5 +197,6 @@ def _decision_rows(request: MutationRequest, stored: int) -> list[dict[str, Any]
             "reason": decision.reason,
             "at": decision.at,
         }
-        for seq, decision in enumerate(request.decisions[stored:], start=stored + 1)
-    ]
+        prev_hash = row["row_hash"] = chain.decision_hash(prev_hash, row)
+        rows.append(row)
+    return rows, prev_hash

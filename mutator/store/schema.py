@@ -58,6 +58,8 @@ states = Table(
     Column("version", Integer, nullable=False),
     Column("data", JSON, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The head of the state's history chain: the row_hash of its latest version (chain.py).
+    Column("history_hash", String(64), nullable=True),
 )
 
 state_history = Table(
@@ -69,6 +71,8 @@ state_history = Table(
     Column("actor", String(200), nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("data", JSON, nullable=False),
+    # SHA-256 chained to the state's previous version (chain.py); NULL: never hashed.
+    Column("row_hash", String(64), nullable=True),
     PrimaryKeyConstraint("state_id", "version"),
     UniqueConstraint("request_id", "state_id", name="uq_history_request_state"),
 )
@@ -87,6 +91,9 @@ requests = Table(
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The head of the request's decision chain: its last decision's seq and row_hash.
+    Column("decision_seq", Integer, nullable=True),
+    Column("decision_hash", String(64), nullable=True),
     # `list`: each filter, then the listing's order (newest first), so a page is an index range.
     Index("ix_mutator_requests_created", "created_at", "request_id"),
     Index("ix_mutator_requests_status_created", "status", "created_at", "request_id"),
@@ -109,6 +116,8 @@ decisions = Table(
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
+    # SHA-256 chained to the request's previous decision (chain.py); NULL: never hashed.
+    Column("row_hash", String(64), nullable=True),
     PrimaryKeyConstraint("request_id", "seq"),
 )
 

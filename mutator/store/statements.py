@@ -38,6 +38,10 @@ DELETE_DIRECT_CLAIM = delete(state_claims).where(
 STATE_ROW = select(states.c.version, states.c.data).where(
     states.c.state_id == bindparam("state_id")
 )
+# The state and the head of its history chain, for a change to chain its history row.
+STATE_ROW_CHAINED = select(states.c.version, states.c.data, states.c.history_hash).where(
+    states.c.state_id == bindparam("state_id")
+)
 INSERT_STATE = insert(states)
 UPDATE_STATE_IF_AT = (
     update(states)
@@ -47,10 +51,12 @@ UPDATE_STATE_IF_AT = (
         version=bindparam("b_version"),
         data=bindparam("b_data"),
         updated_at=bindparam("b_updated_at"),
+        history_hash=bindparam("b_history_hash"),
     )
 )
 
-REQUEST_REVISION = select(requests.c.revision).where(
+# The stored revision and the head of the request's decision chain.
+REQUEST_HEAD = select(requests.c.revision, requests.c.decision_seq, requests.c.decision_hash).where(
     requests.c.request_id == bindparam("request_id")
 )
 INSERT_REQUEST = insert(requests)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, RowMapping, select
 from mutator.decisions import DecisionCode
 from mutator.models import HistoryEntry, MutationRequest, StateView
 from mutator.store import statements as sql
-from mutator.store.changes import StateChange, apply_changes
+from mutator.store.changes import KnownState, StateChange, apply_changes
 from mutator.store.database import Database
 from mutator.store.requests import read_request
 from mutator.store.schema import state_history
@@ -59,7 +59,7 @@ class States:
         fencing_token: int | None = None,
         claim_owner: str | None = None,
         lane_owner: str | None = None,
-        known_state: tuple[int, dict[str, Any]] | None = None,
+        known_state: KnownState | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
@@ -73,7 +73,8 @@ class States:
         CompareAndSetLost when another writer won the race. ``claim_owner``: the change
         runs under that owner's direct claim (token: ``fencing_token``) and consumes it;
         ``lane_owner``: the change is that owner's lane turn, and removes its lane row;
-        ``known_state``: (version, data) the caller read (see ``claim_direct_reading``).
+        ``known_state``: (version, data, history head) the caller read (see
+        ``claim_direct_reading``).
         """
         written: list[MutationRequest] = []
 
@@ -120,6 +121,14 @@ def current_state(conn: Connection, state_id: str) -> StateView | None:
     """The state as it is now (None: never changed), read on the caller's connection."""
     row = conn.execute(sql.STATE_ROW, {"state_id": state_id}).one_or_none()
     return _state_view(state_id, row._mapping) if row is not None else None
+
+
+def current_state_chained(conn: Connection, state_id: str) -> tuple[StateView | None, str | None]:
+    """The state as it is now and the head of its history chain (None, None: no state)."""
+    row = conn.execute(sql.STATE_ROW_CHAINED, {"state_id": state_id}).one_or_none()
+    if row is None:
+        return None, None
+    return StateView(state_id=state_id, version=row.version, data=row.data), row.history_hash
 
 
 def _state_view(state_id: str, row: RowMapping) -> StateView:

@@ -20,13 +20,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, OnStale, StateView
+from mutator.record import RecordVerification
 from mutator.store.catalog import Catalog
-from mutator.store.changes import CompareAndSetLost, StateChange, VersionConflict
+from mutator.store.changes import CompareAndSetLost, KnownState, StateChange, VersionConflict
 from mutator.store.claims import Claims, DirectClaim, StateClaim
 from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine_from_url
 from mutator.store.fences import FencedOut
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
+from mutator.store.verify import verify_record
 
 
 class Store:
@@ -109,7 +111,7 @@ class Store:
         fencing_token: int | None = None,
         claim_owner: str | None = None,
         lane_owner: str | None = None,
-        known_state: tuple[int, dict[str, Any]] | None = None,
+        known_state: KnownState | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once; see ``States.apply``."""
         return self.states.apply(
@@ -150,8 +152,8 @@ class Store:
 
     def claim_direct_reading(
         self, state_id: str, owner: str, lease_seconds: float, *, fresh_token: bool = False
-    ) -> tuple[int, StateView | None] | None:
-        """``claim_direct`` and the state as it is under the claim, in one transaction."""
+    ) -> tuple[int, StateView | None, str | None] | None:
+        """``claim_direct``, the state under the claim and its history head, in one transaction."""
         return self.state_claims.claim_direct_reading(
             state_id, owner, lease_seconds, fresh_token=fresh_token
         )
@@ -222,6 +224,13 @@ class Store:
     ) -> list[AuditEntry]:
         """The newest ``limit`` decisions, oldest first."""
         return self.requests.audit(state_id=state_id, request_id=request_id, limit=limit)
+
+    def verify_record(
+        self, *, state_id: str | None = None, request_id: str | None = None
+    ) -> RecordVerification:
+        """Recompute the record's hash chains (all, or those asked for); see verify.py."""
+        with self.database.connect("verify the record") as conn:
+            return verify_record(conn, state_id=state_id, request_id=request_id)
 
 
 __all__ = [

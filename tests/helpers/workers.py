@@ -48,8 +48,13 @@ async def running_mutator(
     *,
     max_concurrent_mutations: int = 10,
     lane_settings: LaneSettings | None = None,
+    verify_record: bool = True,
 ) -> AsyncIterator[MutatorClient]:
-    """A worker on a fresh task queue and a client that submits to it."""
+    """A worker on a fresh task queue and a client that submits to it.
+
+    When the block ends without an error, the store's tamper-evident record must verify:
+    every request the test ran through the real server and worker chained its rows right.
+    """
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     worker = new_worker(
         env.client,
@@ -65,6 +70,9 @@ async def running_mutator(
             task_queue=worker.task_queue,
             search_attributes=not env.supports_time_skipping_v1,
         )
+    if verify_record:
+        report = await asyncio.to_thread(store.verify_record)
+        assert report.ok, f"the record does not verify: {report.problems}"
 
 
 async def assert_eventually(

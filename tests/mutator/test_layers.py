@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.lifecycle",
             "mutator.limits",
             "mutator.listing",
+            "mutator.record",
             "mutator.lane_contracts",
             "mutator.contracts",
             "mutator.identity",

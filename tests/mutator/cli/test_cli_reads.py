@@ -80,6 +80,7 @@ def imported_modules(db_url: str, tmp_path: Path, *args: str) -> tuple[CliResult
         (["state", "acct-2", "--version", "1", "--json"], '"version": 1'),
         (["history", "acct-2"], "x2"),
         (["audit", "--request", "r1"], "submitted"),
+        (["audit", "--verify"], "record verified"),
         (["--help"], "list"),
         (["list", "--help"], "--after"),
     ],
