@@ -69,8 +69,22 @@ def dev(
         ".mutator"
     ),
 ) -> None:
-    """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all."""
+    """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all.
+
+    The dev server is plain (no TLS, no API key): the TLS and API key options, from flags
+    or the environment, are refused here.
+    """
     from mutator.cli.dev import run_dev
+
+    secured = conn.secured()
+    if secured:
+        raise conn.fail(
+            MutatorInputError(
+                f"{', '.join(secured)}: `mutator dev` starts a plain local Temporal server "
+                "and cannot use TLS or an API key; unset them for dev (and for the commands "
+                "that talk to it), or use `mutator worker` against your TLS cluster"
+            )
+        )
 
     conn.run(
         lambda: run_dev(
@@ -130,6 +144,8 @@ def worker(
             metrics_port=metrics_port,
             heartbeat_timeout_seconds=_heartbeat_timeout(heartbeat_timeout, conn),
             as_json=conn.as_json,
+            tls=conn.temporal_tls(),
+            api_key=conn.api_key,
         ),
         interrupted_exit=0,
     )
