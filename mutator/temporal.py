@@ -111,22 +111,33 @@ class TLSRefused(MutatorUnavailable):
     """The TLS handshake failed: retrying with the same settings cannot help."""
 
 
-# What the SDK's (rustls) error text says, and what it means for the user.
+# What the SDK's (rustls) error text says, and what it means for the user; the first match
+# wins (a wrong name is also an InvalidCertificate).
 _TLS_REFUSALS = (
-    (
-        ("InvalidCertificate", "UnknownIssuer", "BadSignature"),
-        "the server's certificate is not signed by a CA this client trusts "
-        "(set --tls-ca / TEMPORAL_TLS_CA to the CA that signed it)",
-    ),
     (
         ("NotValidForName", "CertNotValidForName"),
         "the server's certificate is not valid for that host name "
         "(set --tls-server-name / TEMPORAL_TLS_SERVER_NAME to the name in it)",
     ),
     (
-        ("close_notify", "ConnectionReset", "CertificateRequired", "certificate required"),
-        "the server closed the TLS connection: it requires a client certificate it trusts "
-        "(--tls-cert and --tls-key, signed by a CA the server accepts)",
+        ("UnknownIssuer", "BadSignature", "InvalidCertificate"),
+        "the server's certificate is not signed by a CA this client trusts "
+        "(set --tls-ca / TEMPORAL_TLS_CA to the CA that signed it)",
+    ),
+    (
+        (
+            "CertificateRequired",
+            "certificate required",
+            "BadCertificate",
+            "UnknownCA",
+            "close_notify",
+            "ConnectionReset",
+            "BrokenPipe",
+            "broken pipe",
+        ),
+        "the server closed the connection after the TLS handshake: most likely it requires "
+        "a client certificate it trusts (--tls-cert and --tls-key, signed by a CA the server "
+        "accepts)",
     ),
     (
         ("CorruptMessage", "InvalidContentType", "WrongVersion"),

@@ -202,6 +202,7 @@ TLS = _option(
         typer.Option(
             "--tls",
             envvar="TEMPORAL_TLS",
+            show_envvar=True,
             help="Connect to Temporal over TLS, verified against the system's CAs. On "
             "whenever a --tls-* option or --api-key is set.",
         ),
@@ -247,6 +248,7 @@ TLS_SERVER_NAME = _option(
         typer.Option(
             "--tls-server-name",
             envvar="TEMPORAL_TLS_SERVER_NAME",
+            show_envvar=True,
             help="The name in the server's certificate, when it is not the address's host.",
         ),
     ],
@@ -259,6 +261,7 @@ API_KEY = _option(
         typer.Option(
             "--api-key",
             envvar="TEMPORAL_API_KEY",
+            show_envvar=True,
             help="Temporal API key (Temporal Cloud), sent as a bearer token; turns TLS on. "
             "Prefer the environment variable: a flag shows in the process list.",
         ),
