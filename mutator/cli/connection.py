@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeAl
 import typer
 
 from mutator.cli.common import INTERRUPTED, fail, print_request, run
-from mutator.errors import MutatorError
+from mutator.errors import MutatorError, MutatorInputError
 from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.temporal_tls import TemporalTLS
@@ -78,6 +78,22 @@ class Connection:
             "--api-key (TEMPORAL_API_KEY)": self.api_key is not None,
         }
         return [name for name, given in names.items() if given]
+
+    def refuse_tls(self, why: str) -> None:
+        """Exit 2 naming the TLS and API key options set, for a command that cannot use them.
+
+        Raises:
+            typer.Exit: One of them is set (flag or environment).
+        """
+        secured = self.secured()
+        if secured:
+            raise self.fail(
+                MutatorInputError(
+                    f"{', '.join(secured)}: {why} and cannot use TLS or an API key; unset "
+                    "them for it (and for the commands that talk to it), or use `mutator "
+                    "worker` against your TLS cluster"
+                )
+            )
 
     def run(self, work: Callable[[], Awaitable[T]], *, interrupted_exit: int = INTERRUPTED) -> T:
         """Run ``work``; a ``MutatorError`` becomes a message and its exit code."""

@@ -71,20 +71,11 @@ def dev(
 ) -> None:
     """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all.
 
-    The dev server is plain (no TLS, no API key): the TLS and API key options, from flags
-    or the environment, are refused here.
+    Its server is plain: TLS and API key settings (flags or environment) are refused.
     """
     from mutator.cli.dev import run_dev
 
-    secured = conn.secured()
-    if secured:
-        raise conn.fail(
-            MutatorInputError(
-                f"{', '.join(secured)}: `mutator dev` starts a plain local Temporal server "
-                "and cannot use TLS or an API key; unset them for dev (and for the commands "
-                "that talk to it), or use `mutator worker` against your TLS cluster"
-            )
-        )
+    conn.refuse_tls("`mutator dev` starts a plain local Temporal server")
 
     conn.run(
         lambda: run_dev(
