@@ -294,6 +294,21 @@ def test_worker_refuses_a_bad_handshake_at_once(
     )
     assert result.code == 2, result
     assert "not signed by a CA this client trusts" in result.error
+    no_cert = run_mutator(
+        "worker",
+        "--address",
+        proxy.address,
+        "--tls-ca",
+        str(pki.ca),
+        "--task-queue",
+        uid("tq"),
+        "--json",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert no_cert.code == 2, no_cert
+    assert "requires a client certificate it trusts" in no_cert.error
+    assert "Traceback" not in no_cert.stderr
     missing = run_mutator(
         "worker", "--tls-key", str(pki.client_key), "--json", env=env, cwd=tmp_path
     )
