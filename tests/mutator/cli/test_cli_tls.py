@@ -34,6 +34,8 @@ from tests.helpers.cli_stack import (
 )
 from tests.helpers.tls_proxy import Pki, TLSProxy, make_pki
 
+pytestmark = pytest.mark.slow
+
 stack = cli_world.stack
 cli_store = cli_world.cli_store
 ok = cli_world.ok
