@@ -32,8 +32,9 @@ from mutator.reader import StoreReader
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
 from mutator.store import Store
 from mutator.temporal import connect_temporal
+from mutator.temporal_tls import TemporalTLS
 
-__all__ = ["MutatorClient", "MutatorTimeout", "StoreReader"]
+__all__ = ["MutatorClient", "MutatorTimeout", "StoreReader", "TemporalTLS"]
 
 
 class MutatorClient(StoreReader):
@@ -92,6 +93,8 @@ class MutatorClient(StoreReader):
         task_queue: str = TASK_QUEUE,
         limits: PayloadLimits | None = None,
         admission_timeout: float | None = None,
+        tls: TemporalTLS | bool = False,
+        api_key: str | None = None,
     ) -> MutatorClient:
         """Connect to Temporal and to the store.
 
@@ -104,13 +107,18 @@ class MutatorClient(StoreReader):
                 built-in values.
             admission_timeout: Seconds ``submit`` waits for a worker's evaluation; by
                 default MUTATOR_ADMISSION_TIMEOUT_SECONDS, else 30.
+            tls: ``True`` for TLS verified against the system's CAs, or a `TemporalTLS`
+                (private CA, client certificate and key for mutual TLS, server name).
+            api_key: A Temporal API key (Temporal Cloud); it turns TLS on.
 
         Returns:
             The connected client.
 
         Raises:
-            MutatorUnavailable: The store's schema is missing or out of date, or either
-                cannot be reached.
+            MutatorInputError: A TLS file is missing, unreadable or wrong, or a certificate
+                comes without its key; the message names the option and the file.
+            MutatorUnavailable: The store's schema is missing or out of date, either cannot
+                be reached, or the TLS handshake fails.
         """
         limits = limits if limits is not None else PayloadLimits.from_env()
         if admission_timeout is None:
@@ -118,7 +126,7 @@ class MutatorClient(StoreReader):
         store = Store.from_url(database_url)
         try:
             await asyncio.to_thread(store.check_schema)
-            temporal = await connect_temporal(address, namespace)
+            temporal = await connect_temporal(address, namespace, tls=tls, api_key=api_key)
         except BaseException:
             store.dispose()
             raise

@@ -32,6 +32,7 @@ from mutator.message_payloads import lenient
 from mutator.metrics import prometheus_runtime
 from mutator.store import Store
 from mutator.temporal import connect_with_retry, ensure_search_attributes
+from mutator.temporal_tls import TemporalTLS
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
 
@@ -177,6 +178,8 @@ async def run_worker(
     connect_wait_seconds: float = WORKER_CONNECT_WAIT_SECONDS,
     metrics_port: int | None = None,
     heartbeat_timeout_seconds: float | None = None,
+    tls: TemporalTLS | bool = False,
+    api_key: str | None = None,
 ) -> None:
     """Run a Mutator worker until cancelled.
 
@@ -195,8 +198,11 @@ async def run_worker(
         connect_wait_seconds: How long to wait for Temporal to come up.
         metrics_port: Serve Prometheus metrics on this port.
         heartbeat_timeout_seconds: How soon a dead worker's executions move on.
+        tls: TLS to Temporal: ``True`` (system CAs) or a `TemporalTLS` (mutual TLS).
+        api_key: A Temporal API key; it turns TLS on.
 
     Raises:
+        MutatorInputError: A TLS file is missing or wrong (checked before connecting).
         MutatorUnavailable: The store or Temporal cannot be reached, or the metrics port is
             taken.
     """
@@ -211,7 +217,12 @@ async def run_worker(
                 f"cannot serve metrics on port {metrics_port}: {exc}; choose another --metrics-port"
             ) from exc
     client = await connect_with_retry(
-        address, namespace, wait_seconds=connect_wait_seconds, runtime=runtime
+        address,
+        namespace,
+        wait_seconds=connect_wait_seconds,
+        runtime=runtime,
+        tls=tls,
+        api_key=api_key,
     )
     await ensure_search_attributes(client, namespace)
     workers = build_workers(

@@ -1,4 +1,4 @@
-"""The connection options (`--address`, `--namespace`, `--db`, `--task-queue`, `--json`).
+"""The connection options (`--address`, `--namespace`, TLS, `--db`, `--task-queue`, `--json`).
 
 They are declared once, here. A command asks for them by taking a `Connection` as its first
 parameter and registering with `connected_command`: the options are appended to the
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeAl
 import typer
 
 from mutator.cli.common import INTERRUPTED, fail, print_request, run
-from mutator.errors import MutatorError
+from mutator.errors import MutatorError, MutatorInputError
 from mutator.models import MutationRequest
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
+from mutator.temporal_tls import TemporalTLS
 
 if TYPE_CHECKING:
     # Only the commands that talk to Temporal import the client (and so the Temporal SDK):
@@ -45,6 +46,54 @@ class Connection:
     address: str = DEFAULT_ADDRESS
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = TASK_QUEUE
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_server_name: str | None = None
+    api_key: str | None = None
+
+    def temporal_tls(self) -> TemporalTLS | bool:
+        """The TLS settings of these options: a `TemporalTLS` when a file or name is set."""
+        if any(
+            value is not None
+            for value in (self.tls_ca, self.tls_cert, self.tls_key, self.tls_server_name)
+        ):
+            return TemporalTLS(
+                ca=self.tls_ca,
+                cert=self.tls_cert,
+                key=self.tls_key,
+                server_name=self.tls_server_name,
+            )
+        return self.tls
+
+    def secured(self) -> list[str]:
+        """The TLS and API key options that are set (for commands that cannot use them)."""
+        names = {
+            "--tls (TEMPORAL_TLS)": self.tls,
+            "--tls-ca (TEMPORAL_TLS_CA)": self.tls_ca is not None,
+            "--tls-cert (TEMPORAL_TLS_CERT)": self.tls_cert is not None,
+            "--tls-key (TEMPORAL_TLS_KEY)": self.tls_key is not None,
+            "--tls-server-name (TEMPORAL_TLS_SERVER_NAME)": self.tls_server_name is not None,
+            "--api-key (TEMPORAL_API_KEY)": self.api_key is not None,
+        }
+        return [name for name, given in names.items() if given]
+
+    def refuse_tls(self, why: str) -> None:
+        """Exit 2 naming the TLS and API key options set, for a command that cannot use them.
+
+        Raises:
+            typer.Exit: One of them is set (flag or environment).
+        """
+        secured = self.secured()
+        if secured:
+            raise self.fail(
+                MutatorInputError(
+                    f"{', '.join(secured)}: {why} and cannot use TLS or an API key; unset "
+                    "them for it (and for the commands that talk to it), or use `mutator "
+                    "worker` against your TLS cluster"
+                )
+            )
 
     def run(self, work: Callable[[], Awaitable[T]], *, interrupted_exit: int = INTERRUPTED) -> T:
         """Run ``work``; a ``MutatorError`` becomes a message and its exit code."""
@@ -65,7 +114,12 @@ class Connection:
             from mutator.client import MutatorClient
 
             client = await MutatorClient.connect(
-                self.address, self.namespace, self.db, task_queue=self.task_queue
+                self.address,
+                self.namespace,
+                self.db,
+                task_queue=self.task_queue,
+                tls=self.temporal_tls(),
+                api_key=self.api_key,
             )
             try:
                 return await action(client)
@@ -156,10 +210,88 @@ AS_JSON = _option(
     False,
 )
 
+# TLS and API key: the names of `temporal`'s own options are accepted too (`temporal options`).
+TLS = _option(
+    "tls",
+    Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            envvar="TEMPORAL_TLS",
+            show_envvar=True,
+            help="Connect to Temporal over TLS, verified against the system's CAs. On "
+            "whenever a --tls-* option or --api-key is set.",
+        ),
+    ],
+    False,
+)
+
+
+def _path_option(name: str, flag: str, envvars: list[str], help_text: str) -> inspect.Parameter:
+    return _option(
+        name,
+        Annotated[
+            str | None,
+            typer.Option(flag, f"{flag}-path", envvar=envvars, help=help_text, show_envvar=True),
+        ],
+        None,
+    )
+
+
+TLS_CA = _path_option(
+    "tls_ca",
+    "--tls-ca",
+    ["TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"],
+    "PEM file of the CA that signed the Temporal server's certificate (a private CA); "
+    "default: the system's CAs.",
+)
+TLS_CERT = _path_option(
+    "tls_cert",
+    "--tls-cert",
+    ["TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CLIENT_CERT_PATH"],
+    "PEM file of the client certificate for mutual TLS (needs --tls-key).",
+)
+TLS_KEY = _path_option(
+    "tls_key",
+    "--tls-key",
+    ["TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CLIENT_KEY_PATH"],
+    "PEM file of the client certificate's private key, unencrypted (needs --tls-cert).",
+)
+TLS_SERVER_NAME = _option(
+    "tls_server_name",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--tls-server-name",
+            envvar="TEMPORAL_TLS_SERVER_NAME",
+            show_envvar=True,
+            help="The name in the server's certificate, when it is not the address's host.",
+        ),
+    ],
+    None,
+)
+API_KEY = _option(
+    "api_key",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="TEMPORAL_API_KEY",
+            show_envvar=True,
+            help="Temporal API key (Temporal Cloud), sent as a bearer token; turns TLS on. "
+            "Prefer the environment variable: a flag shows in the process list.",
+        ),
+    ],
+    None,
+)
+SECURITY_OPTIONS = (TLS, TLS_CA, TLS_CERT, TLS_KEY, TLS_SERVER_NAME, API_KEY)
+
 # The sets of connection options the commands take (docs/cli.md, "Connection options").
-TEMPORAL_OPTIONS = (ADDRESS, NAMESPACE, DATABASE, TASK_QUEUE_OPTION, AS_JSON)
-READ_OPTIONS = (READ_ADDRESS, NAMESPACE, DATABASE, AS_JSON)
-DEV_OPTIONS = (DATABASE, TASK_QUEUE_OPTION, AS_JSON)
+TEMPORAL_OPTIONS = (ADDRESS, NAMESPACE, *SECURITY_OPTIONS, DATABASE, TASK_QUEUE_OPTION, AS_JSON)
+# Reads accept the TLS options for symmetry too, and ignore them.
+READ_OPTIONS = (READ_ADDRESS, NAMESPACE, *SECURITY_OPTIONS, DATABASE, AS_JSON)
+# `mutator dev` takes them only to refuse them: it starts a plain local server.
+DEV_OPTIONS = (*SECURITY_OPTIONS, DATABASE, TASK_QUEUE_OPTION, AS_JSON)
 SCHEMA_OPTIONS = (DATABASE, AS_JSON)
 
 ConnectedCommand: TypeAlias = Callable[Concatenate[Connection, P], None]

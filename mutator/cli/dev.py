@@ -21,6 +21,7 @@ from mutator.loader import EXAMPLE_APP, load_app
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL
 from mutator.store import Store
 from mutator.temporal import SEARCH_ATTRIBUTES, binary_path, connect_temporal
+from mutator.temporal_tls import TemporalTLS
 from mutator.workers import run_worker
 
 SERVER_START_TIMEOUT_SECONDS = 60.0
@@ -261,6 +262,8 @@ async def run_worker_forever(
     metrics_port: int | None = None,
     heartbeat_timeout_seconds: float | None = None,
     as_json: bool = False,
+    tls: TemporalTLS | bool = False,
+    api_key: str | None = None,
 ) -> None:
     """`mutator worker`: run a worker for ``app_spec`` until Ctrl-C or SIGTERM.
 
@@ -286,9 +289,12 @@ async def run_worker_forever(
                 metrics_port=metrics_port,
                 heartbeat_timeout_seconds=heartbeat_timeout_seconds,
                 ready=ready,
+                tls=tls,
+                api_key=api_key,
             )
         )
         await _until_ready(worker, ready)
+        secured = _secured(tls, api_key)
         if as_json:
             print_json(
                 {
@@ -302,16 +308,25 @@ async def run_worker_forever(
                     "metrics_port": metrics_port,
                     "heartbeat_timeout_seconds": heartbeat_timeout_seconds
                     or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+                    "temporal_tls": secured,
+                    "temporal_api_key": api_key is not None,
                 }
             )
         else:
             console.print(
                 f"[bold green]worker running[/] app {app_spec} on task queue {task_queue!r}, "
                 f"at most {slots} mutations at once "
-                f"({address}, namespace {namespace!r}); Ctrl-C stops it",
+                f"({address} {secured}, namespace {namespace!r}); Ctrl-C stops it",
                 highlight=False,
                 soft_wrap=True,
             )
         await worker
     finally:
         store.dispose()
+
+
+def _secured(tls: TemporalTLS | bool, api_key: str | None) -> str:
+    """How the worker reaches Temporal: ``mutual TLS``, ``TLS`` or ``plain``."""
+    if isinstance(tls, TemporalTLS) and tls.cert is not None:
+        return "mutual TLS"
+    return "TLS" if tls or api_key is not None else "plain"

@@ -78,8 +78,13 @@ def dev(
         ".mutator"
     ),
 ) -> None:
-    """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all."""
+    """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all.
+
+    Its server is plain: TLS and API key settings (flags or environment) are refused.
+    """
     from mutator.cli.dev import run_dev
+
+    conn.refuse_tls("`mutator dev` starts a plain local Temporal server")
 
     conn.run(
         lambda: run_dev(
@@ -142,6 +147,8 @@ def worker(
             metrics_port=metrics_port,
             heartbeat_timeout_seconds=_heartbeat_timeout(heartbeat_timeout, conn),
             as_json=conn.as_json,
+            tls=conn.temporal_tls(),
+            api_key=conn.api_key,
         ),
         interrupted_exit=0,
     )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
 from mutator.errors import MutatorInputError, MutatorUnavailable
 from mutator.store import statements as sql
@@ -73,10 +73,21 @@ class Database:
         """
         try:
             conn = self.engine.connect()
+        except ProgrammingError as exc:  # psycopg: an unknown option in the URL's query
+            raise MutatorInputError(
+                f"the database URL {self.url} is refused by the driver: "
+                f"{str(exc.orig).strip()}. The URL's query options are passed to the driver "
+                "as libpq connection parameters (see docs/operations.md)."
+            ) from None
         except OperationalError as exc:
+            ssl = "ssl" in str(exc.orig).lower()
             raise MutatorUnavailable(
                 f"cannot reach the database {self.url} to {doing}: {exc.orig}. "
-                "Start the database or point --db / MUTATOR_DATABASE_URL at a running one."
+                + (
+                    CONNECTION_OPTIONS_HINT
+                    if ssl
+                    else "Start the database or point --db / MUTATOR_DATABASE_URL at a running one."
+                )
             ) from exc
         with conn:
             if write:
@@ -152,6 +163,14 @@ class Database:
         )
 
 
+# The URL's query options go to the driver unchanged (psycopg: libpq's connection
+# parameters, e.g. sslmode, sslrootcert, sslcert, sslkey, connect_timeout).
+CONNECTION_OPTIONS_HINT = (
+    "Check the URL's TLS options (sslmode, sslrootcert, sslcert, sslkey: libpq's connection "
+    "parameters, see docs/operations.md) against the server's TLS set-up."
+)
+
+
 def engine_from_url(url: str) -> Engine:
     """The engine of a database URL; SQLite's writers serialized (see ``Database``)."""
     try:
@@ -179,9 +198,7 @@ def engine_from_url(url: str) -> Engine:
             # activity is retried by Temporal.
             pool_pre_ping=False,
             pool_recycle=-1 if is_sqlite else 1800,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
-            if is_sqlite
-            else {"connect_timeout": 5},
+            connect_args=_connect_args(parsed, is_sqlite),
         )
     except (ArgumentError, ImportError) as exc:
         raise MutatorInputError(
@@ -191,6 +208,13 @@ def engine_from_url(url: str) -> Engine:
     if is_sqlite:
         _serialize_sqlite_writers(engine)
     return engine
+
+
+def _connect_args(url: URL, is_sqlite: bool) -> dict[str, Any]:
+    """The driver's defaults; what the URL's query sets (connect_timeout=...) wins."""
+    if is_sqlite:
+        return {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+    return {} if "connect_timeout" in url.query else {"connect_timeout": 5}
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.errors",
             "mutator.ids",
             "mutator.settings",
+            "mutator.temporal_tls",
             "mutator.models",
             "mutator.policies",
             "mutator.decisions",

@@ -31,11 +31,24 @@ ENV_VARS = {
     "--task-queue": "MUTATOR_TASK_QUEUE",
     "--json": None,
 }
+# TLS and API key, under Mutator's names and the `temporal` CLI's (docs/cli.md).
+SECURITY = {
+    "--tls": "TEMPORAL_TLS",
+    "--tls-ca": "TEMPORAL_TLS_CA",
+    "--tls-ca-path": "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "--tls-cert": "TEMPORAL_TLS_CERT",
+    "--tls-cert-path": "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "--tls-key": "TEMPORAL_TLS_KEY",
+    "--tls-key-path": "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "--tls-server-name": "TEMPORAL_TLS_SERVER_NAME",
+    "--api-key": "TEMPORAL_API_KEY",
+}
+ENV_VARS |= SECURITY
 EVERYTHING = frozenset(ENV_VARS)
-READS = frozenset({"--address", "--namespace", "--db", "--json"})
+READS = frozenset({"--address", "--namespace", "--db", "--json", *SECURITY})
 # Which connection options each command takes: the table in docs/cli.md.
 CONNECTION_OPTIONS = {
-    "dev": frozenset({"--db", "--task-queue", "--json"}),
+    "dev": frozenset({"--db", "--task-queue", "--json", *SECURITY}),
     "worker": EVERYTHING,
     "db upgrade": frozenset({"--db", "--json"}),
     "submit": EVERYTHING,
@@ -120,7 +133,8 @@ def test_help_lists_the_connection_options_and_their_variables(command: str) -> 
     assert flags == CONNECTION_OPTIONS[command]
     for flag in flags:
         if ENV_VARS[flag] is not None:
-            assert f"env var: {ENV_VARS[flag]}" in shown.stdout, (flag, shown.stdout)
+            listed = rf"env var: [A-Z_, ]*\b{ENV_VARS[flag]}\b"
+            assert re.search(listed, shown.stdout), (flag, shown.stdout)
 
 
 READ_COMMANDS = [
@@ -261,3 +275,23 @@ def test_db_upgrade_migrates_the_store_of_the_flag_or_the_environment(
     )
     assert flagged.exit_code == 0, flagged.output
     assert f'"database": "{other}"' in flagged.stdout
+
+
+def test_dev_refuses_tls_and_api_keys_from_flags_or_the_environment(tmp_path: Path) -> None:
+    # `mutator dev` starts a plain local server: a TLS setting meant for another cluster
+    # is refused before anything starts, not silently dropped.
+    data_dir = tmp_path / ".mutator"
+    flagged = mutator("dev", "--data-dir", str(data_dir), "--tls-cert", "c.pem", "--json")
+    assert flagged.exit_code == 2, flagged.output
+    assert "--tls-cert (TEMPORAL_TLS_CERT): `mutator dev` starts a plain local" in flagged.stdout
+    from_env = mutator(
+        "dev",
+        "--data-dir",
+        str(data_dir),
+        "--json",
+        env={"TEMPORAL_API_KEY": "k", "TEMPORAL_TLS": "true"},
+    )
+    assert from_env.exit_code == 2, from_env.output
+    assert "--tls (TEMPORAL_TLS), --api-key (TEMPORAL_API_KEY):" in from_env.stdout
+    assert "cannot use TLS or an API key" in from_env.stdout
+    assert not data_dir.exists()
