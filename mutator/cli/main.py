@@ -9,32 +9,26 @@ import typer
 
 from mutator.cli import output
 from mutator.cli.common import (
-    DEFAULT_APP,
     Actor,
-    AppSpec,
-    DirectoryPath,
     RequestId,
     StateId,
     exit_for,
 )
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.connection import (
-    DEV_OPTIONS,
     READ_OPTIONS,
-    SCHEMA_OPTIONS,
     TEMPORAL_OPTIONS,
     Connection,
     connected_command,
 )
 from mutator.cli.entry import exit_process, invoke
+from mutator.cli.processes import register_process_commands
 from mutator.cli.submission import exit_for_submission
 from mutator.errors import MutatorInputError
 from mutator.ids import request_workflow_id
 from mutator.limits import (
     MAX_VERSION,
     parse_json_object,
-    validate_heartbeat_timeout,
-    validate_max_concurrent_mutations,
 )
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, decode_cursor
 from mutator.models import MutationRequest
@@ -56,138 +50,13 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="The store's database schema (migrations).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+register_process_commands(cli, db_cli)
 
 
 def ui_link(req: MutationRequest, namespace: str) -> str:
     """The request's workflow in the Temporal UI (base: MUTATOR_UI_URL)."""
     base = os.environ.get("MUTATOR_UI_URL", DEFAULT_UI_URL).rstrip("/")
     return f"{base}/namespaces/{namespace}/workflows/{request_workflow_id(req.request_id)}"
-
-
-# -- running ------------------------------------------------------------------------------
-
-
-@connected_command(cli, DEV_OPTIONS)
-def dev(
-    conn: Connection,
-    port: Annotated[int, typer.Option(help="Temporal gRPC port.", min=1, max=65535)] = 7233,
-    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.", min=1, max=65535)] = 8233,
-    app: AppSpec = DEFAULT_APP,
-    directory: DirectoryPath = None,
-    data_dir: Annotated[str, typer.Option(help="Where the dev server keeps its history.")] = (
-        ".mutator"
-    ),
-) -> None:
-    """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all.
-
-    Its server is plain: TLS and API key settings (flags or environment) are refused.
-    """
-    from mutator.cli.dev import run_dev
-
-    conn.refuse_tls("`mutator dev` starts a plain local Temporal server")
-
-    conn.run(
-        lambda: run_dev(
-            port=port,
-            ui_port=ui_port,
-            app_spec=app,
-            directory_file=directory,
-            db=conn.db,
-            data_dir=data_dir,
-            task_queue=conn.task_queue,
-            as_json=conn.as_json,
-        ),
-        interrupted_exit=0,
-    )
-
-
-@connected_command(cli, TEMPORAL_OPTIONS)
-def worker(
-    conn: Connection,
-    app: AppSpec = DEFAULT_APP,
-    directory: DirectoryPath = None,
-    max_concurrent_mutations: Annotated[
-        str,
-        typer.Option(
-            envvar="MUTATOR_MAX_CONCURRENT_MUTATIONS",
-            help="Mutations this worker process executes at once (slots of the execution "
-            "task queue). The global cap is the sum over worker processes.",
-        ),
-    ] = "10",
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(
-            envvar="MUTATOR_METRICS_PORT",
-            min=1,
-            max=65535,
-            help="Serve Prometheus metrics (Temporal SDK + Mutator) on this port at /metrics.",
-        ),
-    ] = None,
-    heartbeat_timeout: Annotated[
-        str,
-        typer.Option(
-            envvar="MUTATOR_HEARTBEAT_TIMEOUT_SECONDS",
-            help="Seconds without a heartbeat after which a mutation's execution is presumed "
-            "lost with its worker and retried on another one (under a new fencing token).",
-        ),
-    ] = "5",
-) -> None:
-    """Run a worker: the request workflows and their activities for your app."""
-    from mutator.cli.dev import run_worker_forever
-
-    conn.run(
-        lambda: run_worker_forever(
-            app_spec=app,
-            directory_file=directory,
-            address=conn.address,
-            namespace=conn.namespace,
-            db=conn.db,
-            task_queue=conn.task_queue,
-            max_concurrent_mutations=_slots(max_concurrent_mutations, conn),
-            metrics_port=metrics_port,
-            heartbeat_timeout_seconds=_heartbeat_timeout(heartbeat_timeout, conn),
-            as_json=conn.as_json,
-            tls=conn.temporal_tls(),
-            api_key=conn.api_key,
-        ),
-        interrupted_exit=0,
-    )
-
-
-def _heartbeat_timeout(value: str, conn: Connection) -> float:
-    try:
-        return validate_heartbeat_timeout(value)
-    except MutatorInputError as exc:
-        raise conn.fail(MutatorInputError(f"--heartbeat-timeout: {exc}")) from None
-
-
-def _slots(value: str, conn: Connection) -> int:
-    try:
-        return validate_max_concurrent_mutations(value)
-    except MutatorInputError as exc:
-        raise conn.fail(MutatorInputError(f"--max-concurrent-mutations: {exc}")) from None
-
-
-@connected_command(db_cli, SCHEMA_OPTIONS, "upgrade")
-def db_upgrade(conn: Connection) -> None:
-    """Create or migrate the store's schema to the newest revision."""
-    import asyncio
-
-    from mutator.store import Store
-
-    async def work() -> tuple[str | None, str]:
-        store = Store.from_url(conn.db)
-        try:
-            await asyncio.to_thread(store.migrate)
-            return await asyncio.to_thread(store.schema_status)
-        finally:
-            store.dispose()
-
-    current, head = conn.run(work)
-    if conn.as_json:
-        output.print_json({"database": conn.db, "revision": current, "head": head})
-    else:
-        output.console.print(f"schema at revision {current} (newest {head})")
 
 
 # -- requests -----------------------------------------------------------------------------
