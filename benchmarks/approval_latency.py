@@ -39,23 +39,21 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from mutator import MutationApp, MutatorClient, PolicyContext, PolicyDecision, RequireApprovals
 from mutator.contracts import request_workflow_id
 from mutator.models import RequestStatus
 from mutator.store import Store
-from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
+from mutator.temporal import binary_path
 
 try:  # python -m benchmarks.approval_latency
     from benchmarks.baseline_workflow import BASELINE_SIGNAL, BaselineWorkflow, baseline_step
     from benchmarks.figures import ms, percentile
     from benchmarks.run_context import (
+        build_mutator_workers,
         print_result,
-        stdout_to_stderr,
+        start_dev_server,
         tested_code_version,
         worker_wiring,
     )
@@ -67,8 +65,9 @@ except ImportError:  # python benchmarks/approval_latency.py
     )
     from figures import ms, percentile  # type: ignore[import-not-found,no-redef]
     from run_context import (  # type: ignore[import-not-found,no-redef]
+        build_mutator_workers,
         print_result,
-        stdout_to_stderr,
+        start_dev_server,
         tested_code_version,
         worker_wiring,
     )
@@ -229,7 +228,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
     n, c = opts.requests, opts.concurrency
     try:
         async with (
-            wiring.build_workers(temporal, app=app, store=store, task_queue=mutator_queue),
+            build_mutator_workers(wiring, temporal, app=app, store=store, task_queue=mutator_queue),
             baseline_worker,
         ):
             # Unmeasured: imports, sandbox caches, connections, task queues.
@@ -295,13 +294,7 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
 async def benchmark(opts: Options) -> dict[str, Any]:
     """Start a dev server and a temporary SQLite store, measure, shut both down."""
     temporal_bin = binary_path("temporal")
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_bin,
-            data_converter=pydantic_data_converter,
-            search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-            dev_server_log_level="error",
-        )
+    env = await start_dev_server(temporal_bin)
     try:
         with tempfile.TemporaryDirectory(prefix="mutator-bench-") as tmp:
             store = Store.from_url(f"sqlite:///{Path(tmp) / 'mutator.db'}")

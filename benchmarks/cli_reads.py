@@ -30,23 +30,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import mutator.store
 
 try:  # python -m benchmarks.cli_reads
-    from benchmarks.run_context import code_version, print_result, stdout_to_stderr
+    from benchmarks.run_context import (
+        code_version,
+        print_result,
+        start_dev_server,
+    )
 except ImportError:  # python benchmarks/cli_reads.py
     from run_context import (  # type: ignore[import-not-found,no-redef]
         code_version,
         print_result,
-        stdout_to_stderr,
+        start_dev_server,
     )
 from mutator import MutatorClient, MutatorUnavailable
 from mutator.store import Store
-from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
+from mutator.temporal import binary_path
 
 APP = "mutator.example_app:app"
 # Its policy for limits.* wants two of alice, bob and carol: a request stays pending.
@@ -317,13 +319,7 @@ async def _measure(env: WorkflowEnvironment, workdir: Path, opts: Options) -> di
 
 
 async def benchmark(opts: Options) -> dict[str, Any]:
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary_path("temporal"),
-            data_converter=pydantic_data_converter,
-            search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-            dev_server_log_level="error",
-        )
+    env = await start_dev_server(binary_path("temporal"))
     try:
         with tempfile.TemporaryDirectory(prefix="mutator-bench-reads-") as tmp:
             return await _measure(env, Path(tmp), opts)

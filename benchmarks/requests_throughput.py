@@ -28,7 +28,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -37,10 +37,7 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -48,7 +45,7 @@ from mutator import Allow, MutationApp, MutatorClient, PolicyContext, PolicyDeci
 from mutator.contracts import request_workflow_id
 from mutator.models import RequestStatus
 from mutator.store import Store
-from mutator.temporal import SEARCH_ATTRIBUTES, binary_path
+from mutator.temporal import binary_path
 
 try:  # python -m benchmarks.requests_throughput
     from benchmarks.accounting import Meter, child_pids
@@ -64,8 +61,9 @@ try:  # python -m benchmarks.requests_throughput
         run_serially,
     )
     from benchmarks.run_context import (
+        build_mutator_workers,
         print_result,
-        stdout_to_stderr,
+        start_dev_server,
         tested_code_version,
         worker_wiring,
     )
@@ -87,8 +85,9 @@ except ImportError:  # python benchmarks/requests_throughput.py
         run_serially,
     )
     from run_context import (  # type: ignore[import-not-found,no-redef]
+        build_mutator_workers,
         print_result,
-        stdout_to_stderr,
+        start_dev_server,
         tested_code_version,
         worker_wiring,
     )
@@ -119,13 +118,8 @@ def allow_all(ctx: PolicyContext) -> PolicyDecision:
 def mutator_workers(
     client: Client, store: Store, task_queue: str
 ) -> AbstractAsyncContextManager[Any]:
-    """The worker(s) ``mutator worker`` runs: ``build_workers`` now, ``build_worker`` before."""
-    build: Callable[..., AbstractAsyncContextManager[Any]] | None = getattr(
-        wiring, "build_workers", None
-    ) or getattr(wiring, "build_worker", None)
-    if build is None:
-        raise RuntimeError(f"{wiring.__name__} has neither build_workers nor build_worker")
-    return build(client, app=app, store=store, task_queue=task_queue)
+    """The worker(s) ``mutator worker`` runs, for this benchmark's app."""
+    return build_mutator_workers(wiring, client, app=app, store=store, task_queue=task_queue)
 
 
 class Bench:
@@ -279,13 +273,7 @@ def _bytecode_cache(directory: Path, enabled: bool) -> Iterator[str]:
 
 async def benchmark(opts: Options) -> dict[str, Any]:
     temporal_bin = binary_path("temporal")
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_bin,
-            data_converter=pydantic_data_converter,
-            search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-            dev_server_log_level="error",
-        )
+    env = await start_dev_server(temporal_bin)
     try:
         with (
             tempfile.TemporaryDirectory(prefix="mutator-bench-") as tmp,

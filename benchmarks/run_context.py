@@ -1,5 +1,5 @@
-"""What every benchmark records about its run: which code it measured, and where the output
-of the servers it starts goes."""
+"""What every benchmark shares: which code it measured, where the output of the servers it
+starts goes, the dev server it runs against, the Mutator workers it measures."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from mutator.temporal import SEARCH_ATTRIBUTES
 
 
 def code_version(root: Path, sources: Sequence[str]) -> str:
@@ -72,3 +79,28 @@ def tested_code_version(wiring: ModuleType) -> str:
         return "unknown (no file)"
     root = Path(wiring.__file__).resolve().parent.parent
     return code_version(root, ("mutator", "workflows", "activities"))
+
+
+async def start_dev_server(temporal_bin: str) -> WorkflowEnvironment:
+    """A Temporal dev server from ``temporal_bin`` with Mutator's search attributes; its
+    banner goes to stderr."""
+    with stdout_to_stderr():
+        return await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_bin,
+            data_converter=pydantic_data_converter,
+            search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+            dev_server_log_level="error",
+        )
+
+
+def build_mutator_workers(
+    wiring: ModuleType, client: Client, **settings: Any
+) -> AbstractAsyncContextManager[Any]:
+    """The worker(s) ``mutator worker`` runs, in the code under test: ``build_workers`` now,
+    ``build_worker`` in code before it. ``settings``: app, store, task_queue."""
+    build: Callable[..., AbstractAsyncContextManager[Any]] | None = getattr(
+        wiring, "build_workers", None
+    ) or getattr(wiring, "build_worker", None)
+    if build is None:
+        raise RuntimeError(f"{wiring.__name__} has neither build_workers nor build_worker")
+    return build(client, **settings)
