@@ -93,15 +93,24 @@ def package_modules() -> dict[str, Path]:
     return found
 
 
-def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
-    out: set[str] = set()
+def absolute_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """Each absolute import in ``path``: (module, names) for ``from module import names``,
+    (module, []) for ``import module``."""
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            out.update(alias.name for alias in node.names)
+            found += [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                out.add(submodule if submodule in modules else node.module)
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package modules ``path`` imports (``from pkg import submodule`` names the submodule)."""
+    out: set[str] = set()
+    for module, names in absolute_imports(path):
+        submodules = [f"{module}.{name}" for name in names]
+        out.update(sub if sub in modules else module for sub in submodules or [module])
     return {name for name in out if name in modules}
 
 
@@ -141,17 +150,9 @@ def test_nothing_imports_top_level_workflows_or_activities() -> None:
     repo = PACKAGE_ROOT.parent
     offenders = []
     for path in [*package_modules().values(), *repo.glob("tests/**/*.py")]:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom) and node.level == 0
-                else []
-            )
-            offenders += [
-                f"{path}: {n}"
-                for n in names
-                if n.split(".")[0] in ("workflows", "activities", "worker")
-            ]
+        offenders += [
+            f"{path}: {module}"
+            for module, _ in absolute_imports(path)
+            if module.split(".")[0] in ("workflows", "activities", "worker")
+        ]
     assert offenders == []
