@@ -5,13 +5,21 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from mutator.decisions import EvaluationOutcome
 from mutator.identity.approvers import unknown_approvers
 from mutator.identity.directory import Directory, DirectoryEntry, parse_directory
+from mutator.identity.verify import DEFAULT_TOLERANCE
 from mutator.limits import PayloadLimits
-from mutator.models import ON_STALE_CHOICES, ApprovalRequirement, OnStale
+from mutator.models import (
+    IDENTITY_MODES,
+    ON_STALE_CHOICES,
+    ApprovalRequirement,
+    IdentityMode,
+    OnStale,
+)
 from mutator.policies import (
     Allow,
     Deny,
@@ -121,6 +129,8 @@ class MutationApp:
         directory: Mapping[str, DirectoryEntry] | Directory | None = None,
         *,
         limits: PayloadLimits | None = None,
+        identity: IdentityMode = "claimed",
+        signature_tolerance: timedelta = DEFAULT_TOLERANCE,
     ) -> None:
         """Create an empty app.
 
@@ -132,10 +142,25 @@ class MutationApp:
             limits: Bounds the payloads its workers accept (default:
                 ``PayloadLimits.from_env()``); a request over them is refused as
                 ``validation_failed`` even when its caller bypassed the client.
+            identity: ``signed``: every submit, approve, reject and cancel must carry the
+                actor's signature, checked against the directory's keys; ``claimed``: the
+                typed actor name counts (development only; docs/security.md says why it is
+                the default and what it does not protect).
+            signature_tolerance: How far a signed envelope's ``issued_at`` may be from the
+                worker's clock, either way.
 
         Raises:
             DirectoryError: A directory entry is malformed, or a key is bad or duplicated.
+            ValueError: ``identity`` is not a mode, or the tolerance is not positive.
         """
+        if identity not in IDENTITY_MODES:
+            raise ValueError(
+                f"identity: must be one of {', '.join(IDENTITY_MODES)}, got {identity!r}"
+            )
+        if signature_tolerance <= timedelta(0):
+            raise ValueError(f"signature_tolerance: must be positive, got {signature_tolerance}")
+        self.identity: IdentityMode = identity
+        self.signature_tolerance = signature_tolerance
         self.limits = limits if limits is not None else PayloadLimits.from_env()
         self.directory: dict[str, frozenset[str]] = {}
         self.identities = Directory({})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -202,6 +203,8 @@ class ApproveInput(BaseModel):
 
     actor: str = ""
     comment: str = ""
+    envelope: dict[str, Any] | None = None  # signed: the actor's envelope
+    signature: str | None = None  # signed: the SSHSIG signature over it
 
 
 class RejectInput(BaseModel):
@@ -209,6 +212,8 @@ class RejectInput(BaseModel):
 
     actor: str = ""
     reason: str = ""
+    envelope: dict[str, Any] | None = None  # signed: the actor's envelope
+    signature: str | None = None  # signed: the SSHSIG signature over it
 
 
 class CancelInput(BaseModel):
@@ -216,6 +221,8 @@ class CancelInput(BaseModel):
 
     actor: str = ""
     reason: str = ""
+    envelope: dict[str, Any] | None = None  # signed: the actor's envelope
+    signature: str | None = None  # signed: the SSHSIG signature over it
 
 
 class RequestUpdateResult(BaseModel):

@@ -81,6 +81,8 @@ class RejectionCode(StrEnum):
     APPROVER_REJECTED = "approver_rejected"
     STALE = "stale"
     CONFLICT = "conflict"
+    # signed mode: the submit's signature is missing, or does not verify (mutator.identity)
+    SIGNATURE_REFUSED = "signature_refused"
 
 
 class DecisionCategory(StrEnum):
@@ -92,6 +94,10 @@ class DecisionCategory(StrEnum):
 
 
 OnStale = Literal["reject", "reapprove", "revalidate"]
+
+IdentityMode = Literal["signed", "claimed"]
+"""``signed``: every submit and vote carries the actor's signature; ``claimed``: a typed name."""
+IDENTITY_MODES: tuple[str, ...] = get_args(IdentityMode)
 ON_STALE_CHOICES: tuple[str, ...] = get_args(OnStale)
 
 
@@ -154,6 +160,20 @@ class BatchItemResult(BaseModel):
     reason: str = ""
 
 
+class SignedProof(BaseModel):
+    """What proves a person's decision: the envelope they signed, the signature, the key.
+
+    Attributes:
+        envelope: The signed envelope as received (``mutator.identity.envelope.Envelope``).
+        signature: The armored SSHSIG signature over the envelope's canonical bytes.
+        fingerprint: The SHA256 fingerprint of the signing key (``SHA256:...``).
+    """
+
+    envelope: dict[str, Any]
+    signature: str
+    fingerprint: str
+
+
 class Decision(BaseModel):
     """One entry of a request's record: every transition and every approval attempt.
 
@@ -164,6 +184,8 @@ class Decision(BaseModel):
         actor: Who caused it: a user, ``system`` or ``policy``.
         reason: Why, in words.
         at: When (workflow time).
+        proof: The actor's signed envelope, for a person's decision that was signed; None
+            when the identity was only claimed, and for system decisions.
     """
 
     category: DecisionCategory
@@ -171,6 +193,7 @@ class Decision(BaseModel):
     actor: str
     reason: str = ""
     at: datetime
+    proof: SignedProof | None = None
 
 
 class Approval(BaseModel):
@@ -322,6 +345,7 @@ class AuditEntry(BaseModel):
         actor: Who caused it.
         reason: Why, in words.
         at: When.
+        proof: The signed envelope, signature and key fingerprint, when the actor signed.
     """
 
     request_id: str
@@ -332,6 +356,7 @@ class AuditEntry(BaseModel):
     actor: str
     reason: str
     at: datetime
+    proof: SignedProof | None = None
 
 
 class SubmitRequestInput(BaseModel):
@@ -348,6 +373,9 @@ class SubmitRequestInput(BaseModel):
     expected_version: int | None = Field(default=None, ge=0)
     batch_mode: BatchMode | None = None
     items: list[BatchItem] = Field(default_factory=list, max_length=100)
+    # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
+    envelope: dict[str, Any] | None = None
+    signature: str | None = None
 
     @model_validator(mode="after")
     def _batch_is_complete(self) -> SubmitRequestInput:

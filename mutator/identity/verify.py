@@ -169,6 +169,15 @@ def _signing_fingerprint(parsed: SshsigSignature) -> str:
         raise MalformedSignature(f"malformed signature: its public key: {reason}") from None
 
 
+def signature_fingerprint(signature: str) -> str:
+    """The SHA256 fingerprint of the key that made ``signature`` (the signature not checked).
+
+    Raises:
+        MalformedSignature: ``signature`` is not an armored SSHSIG signature.
+    """
+    return _signing_fingerprint(_parse_signature(signature))
+
+
 def _check_key(envelope: Envelope, fingerprint: str, directory: Directory) -> None:
     if envelope.actor not in directory:
         raise UnknownActor(f"actor {envelope.actor!r} is not in the directory")

@@ -1,0 +1,107 @@
+"""What a signature must match on a request: its signed payload, expected envelope, nonces.
+
+Shared by the signer (client, CLI), the worker's checks and ``audit --verify``, so all of
+them hash the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mutator.identity.envelope import Action, payload_sha256
+from mutator.identity.verify import (
+    Expected,
+    MalformedEnvelope,
+    parse_envelope,
+    signature_fingerprint,
+)
+from mutator.models import BatchItem, BatchItemResult, MutationRequest, SignedProof
+
+BATCH_MUTATION = "batch"
+
+
+def signed_payload(
+    mutation: str,
+    payload: Mapping[str, Any],
+    items: Sequence[BatchItem | BatchItemResult] = (),
+) -> dict[str, Any]:
+    """The object whose SHA-256 an envelope's ``payload_sha256`` is.
+
+    A single mutation: its payload. A batch: ``{"items": [...]}``, each item's ``state_id``,
+    ``mutation``, ``payload`` and ``expected_version`` in order, so one signature covers
+    every item (docs/security.md, "Batches").
+    """
+    if mutation != BATCH_MUTATION or not items:
+        return dict(payload)
+    return {
+        "items": [
+            {
+                "state_id": item.state_id,
+                "mutation": item.mutation,
+                "payload": dict(item.payload),
+                "expected_version": item.expected_version,
+            }
+            for item in items
+        ]
+    }
+
+
+def request_payload_sha256(request: MutationRequest) -> str:
+    """SHA-256 of the request's signed payload (see ``signed_payload``)."""
+    return payload_sha256(signed_payload(request.mutation, request.payload, request.items))
+
+
+def expected_for(request: MutationRequest, action: Action, actor: str | None = None) -> Expected:
+    """What an envelope for ``action`` on ``request`` as it stands must say.
+
+    A submit is bound to the version its requester computed against (``expected_version``);
+    a vote to the base version the request is checked against now, which changes when the
+    state moves and the approvals are cleared.
+    """
+    return Expected(
+        action=action,
+        request_id=request.request_id,
+        state_id=request.state_id,
+        mutation=request.mutation,
+        payload_sha256=request_payload_sha256(request),
+        base_version=request.expected_version if action == "submit" else request.base_version,
+        actor=actor,
+    )
+
+
+def used_nonces(request: MutationRequest) -> set[str]:
+    """The nonces of every signed decision the request records: none may be used again."""
+    nonces: set[str] = set()
+    for decision in request.decisions:
+        if decision.proof is not None:
+            nonce = decision.proof.envelope.get("nonce")
+            if isinstance(nonce, str):
+                nonces.add(nonce)
+    return nonces
+
+
+def proof_of(envelope: Mapping[str, Any], signature: str) -> SignedProof:
+    """The proof a decision stores for this envelope and signature (no key check).
+
+    Raises:
+        MalformedEnvelope: The envelope is not an envelope.
+        MalformedSignature: The signature is not an armored SSHSIG signature.
+    """
+    parsed = parse_envelope(envelope)
+    return SignedProof(
+        envelope=parsed.model_dump(mode="json"),
+        signature=signature.strip(),
+        fingerprint=signature_fingerprint(signature),
+    )
+
+
+__all__ = [
+    "BATCH_MUTATION",
+    "MalformedEnvelope",
+    "expected_for",
+    "proof_of",
+    "request_payload_sha256",
+    "signed_payload",
+    "used_nonces",
+]
