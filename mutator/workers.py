@@ -19,10 +19,13 @@ from mutator.activities import (
     RequestActivities,
     VersionResolutionActivities,
 )
+from mutator.activities.signatures import identity_config
 from mutator.app import MutationApp
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorUnavailable
 from mutator.execution_timeouts import ExecutionTimeouts, ExecutionTimeoutsInterceptor
+from mutator.identity import registry
+from mutator.identity.registry import IdentityConfig
 from mutator.limits import (
     DEFAULT_MAX_CONCURRENT_MUTATIONS,
     validate_heartbeat_timeout,
@@ -50,6 +53,7 @@ class MutatorWorkers:
 
     main: Worker
     execution: Worker
+    identity: IdentityConfig | None = None
 
     @property
     def task_queue(self) -> str:
@@ -64,8 +68,14 @@ class MutatorWorkers:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        """Stop both workers: the main one, then the execution worker."""
+        """Stop both workers: the main one, then the execution worker.
+
+        Then forget their identity settings, unless another worker of the task queue
+        registered its own since.
+        """
         await self._stack.__aexit__(None, None, None)
+        if self.identity is not None and registry.lookup(self.task_queue) is self.identity:
+            registry.unregister(self.task_queue)
 
     def __post_init__(self) -> None:
         """Prepare the stack the workers run in."""
@@ -82,6 +92,9 @@ def build_workers(
     lane_settings: LaneSettings | None = None,
 ) -> MutatorWorkers:
     """The main and execution workers of one Mutator worker process, not yet running.
+
+    Registers the app's identity settings for ``task_queue`` in this process: the request
+    workflow's update validators check signatures against them (``mutator.identity``).
 
     Args:
         client: The Temporal client (its data converter is made lenient for messages).
@@ -143,7 +156,9 @@ def build_workers(
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
         max_concurrent_activities=slots,
     )
-    return MutatorWorkers(main=main, execution=execution)
+    identity = identity_config(app)
+    registry.register(task_queue, identity)
+    return MutatorWorkers(main=main, execution=execution, identity=identity)
 
 
 def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | None:
