@@ -140,21 +140,25 @@ class SignedWorld:
         envelope: Mapping[str, Any] | None = None,
         signature: str | None = None,
         unsigned: bool = False,
+        signs_payload: dict[str, Any] | None = None,
+        **changes: Any,
     ) -> MutationRequest:
         """Submit through the workflow's start, signed by ``signer`` (default: the actor)
-        unless ``unsigned``, or with the ``envelope`` and ``signature`` given."""
+        unless ``unsigned``, or with the ``envelope`` and ``signature`` given; the envelope
+        hashes ``signs_payload`` if given, and ``changes`` alter its other fields."""
         if not unsigned and envelope is None:
-            made = make_envelope(
-                action="submit",
-                request_id=request_id,
-                actor=actor,
-                state_id=state_id,
-                mutation=mutation,
-                payload=payload,
-                base_version=expected_version,
-                comment=reason,
-                now=now(),
-            )
+            fields: dict[str, Any] = {
+                "action": "submit",
+                "request_id": request_id,
+                "actor": actor,
+                "state_id": state_id,
+                "mutation": mutation,
+                "payload": payload if signs_payload is None else signs_payload,
+                "base_version": expected_version,
+                "comment": reason,
+                "now": now(),
+            }
+            made = make_envelope(**{**fields, **changes})
             envelope, signature = sign(self.signers[signer or actor], made)
         submitted = SubmitRequestInput(
             request_id=request_id,

@@ -6,41 +6,22 @@ decisions, revision in the store) and the state stay as they were.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from mutator.contracts import ERR_REFUSED
-from mutator.identity.signing import KeyFileSigner
+from mutator.identity import registry
 from mutator.models import MutationRequest, RequestStatus
-from mutator.store import Store
 from tests.helpers.signing import (
     SignedWorld,
-    make_signers,
     now,
     sign,
-    signed_app,
     stored_snapshot,
     vote_envelope,
 )
-from tests.helpers.workers import running_mutator
-
-
-@pytest.fixture(scope="module")
-def signers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyFileSigner]:
-    return make_signers(tmp_path_factory.mktemp("signers"))
-
-
-@pytest.fixture
-async def world(
-    dev_env: WorkflowEnvironment, sqlite_store: Store, signers: dict[str, KeyFileSigner]
-) -> AsyncIterator[SignedWorld]:
-    async with running_mutator(dev_env, sqlite_store, signed_app(signers)) as client:
-        yield SignedWorld(dev_env, sqlite_store, client.task_queue, signers)
 
 
 async def _pending(world: SignedWorld, request_id: str, mutation: str = "reviewed.add") -> None:
@@ -244,3 +225,25 @@ async def test_signed_reject_and_cancel_end_the_request_with_proofs(world: Signe
     assert ("canceled", "dave", fp["dave"]) in _proofs(canceled)
     assert world.store.get_state("st-sv-reject") is None
     assert world.store.get_state("st-sv-cancel") is None
+
+
+async def test_a_worker_without_identity_settings_refuses_every_signature(
+    world: SignedWorld,
+) -> None:
+    """Fail closed: validators with no settings for their task queue cannot check a signature."""
+    await _pending(world, "sv-closed")
+    config = registry.lookup(world.task_queue)
+    assert config is not None
+    registry.unregister(world.task_queue)
+    try:
+        await _refused(
+            world,
+            "sv-closed",
+            "signature refused (no_identity_settings): no identity settings are registered",
+            action="approve",
+            actor="alice",
+        )
+    finally:
+        registry.register(world.task_queue, config)
+    await world.vote("sv-closed", "approve", "alice")
+    assert [a.actor for a in (await world.live("sv-closed")).approvals] == ["alice"]
