@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,7 @@ from mutator.errors import MutatorUnavailable
 from mutator.execution_timeouts import ExecutionTimeouts, ExecutionTimeoutsInterceptor
 from mutator.identity import registry
 from mutator.identity.registry import IdentityConfig
+from mutator.identity.startup import startup_warnings
 from mutator.limits import (
     DEFAULT_MAX_CONCURRENT_MUTATIONS,
     validate_heartbeat_timeout,
@@ -38,6 +40,8 @@ from mutator.temporal import connect_with_retry, ensure_search_attributes
 from mutator.temporal_tls import TemporalTLS
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
+
+LOGGER = logging.getLogger("mutator.worker")
 
 # How long a starting worker waits for Temporal (MUTATOR_CONNECT_WAIT_SECONDS).
 WORKER_CONNECT_WAIT_SECONDS = float(os.environ.get("MUTATOR_CONNECT_WAIT_SECONDS", "30"))
@@ -198,7 +202,9 @@ async def run_worker(
 ) -> None:
     """Run a Mutator worker until cancelled.
 
-    Checks the schema, registers the app's mutations in the store, connects (waiting up to
+    Logs what the app's identity mode means first (``claimed``: a warning, louder with a
+    store that is not SQLite; ``signed``: users who may vote without a key). Checks the
+    schema, registers the app's mutations in the store, connects (waiting up to
     ``connect_wait_seconds`` for Temporal), registers the search attributes and runs the
     workers.
 
@@ -221,6 +227,8 @@ async def run_worker(
         MutatorUnavailable: The store or Temporal cannot be reached, or the metrics port is
             taken.
     """
+    for warning in startup_warnings(app, store.url):
+        LOGGER.warning(warning)
     store.check_schema()
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     runtime = None
