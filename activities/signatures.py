@@ -44,6 +44,8 @@ def check_submission(
 
     Checked when the app is ``signed`` or the submit carries a signature (action
     ``submit``, actor the requester, comment the reason, base version the expected one).
+    ``issued_at`` is checked against when Temporal accepted the submit (the real clock if
+    that is unknown), so a submit that waited for a worker is not refused for the wait.
 
     Returns:
         The input to evaluate, its request's ``submitted`` decision carrying the proof when
@@ -60,7 +62,7 @@ def check_submission(
         comment=req.reason,
         envelope=input.envelope,
         signature=input.signature,
-        now=datetime.now(UTC),
+        now=input.submitted_at or datetime.now(UTC),
     )
     if refusal is not None:
         return input, EvaluateResult(

@@ -67,6 +67,9 @@ class EvaluateInput(BaseModel):
     check_submit: bool = False
     envelope: dict[str, Any] | None = None  # the submit's envelope, as sent
     signature: str | None = None  # the submit's signature, as sent
+    # When Temporal accepted the submit: issued_at is checked against it, so a submit
+    # evaluated late (no worker for a while) is not refused for the wait.
+    submitted_at: datetime | None = None
 
 
 class EvaluateResult(BaseModel):

@@ -256,6 +256,9 @@ class MutationRequestWorkflow(RequestVotes):
                     check_submit=join_lane_if_allowed,
                     envelope=self.submit_envelope if join_lane_if_allowed else None,
                     signature=self.submit_signature if join_lane_if_allowed else None,
+                    submitted_at=workflow.info().workflow_start_time
+                    if join_lane_if_allowed
+                    else None,
                 ),
                 result_type=EvaluateResult,
                 # The first evaluation may execute the request directly, so it runs on the

@@ -12,9 +12,18 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from mutator.client_submission import start_request
 from mutator.identity.envelope import make_envelope
-from mutator.identity.signing import KeyFileSigner
-from mutator.models import RejectionCode, RequestStatus
+from mutator.identity.signing import KeyFileSigner, sign_envelope
+from mutator.models import (
+    BatchItem,
+    BatchMode,
+    MutationRequest,
+    RejectionCode,
+    RequestStatus,
+    SubmitRequestInput,
+    batch_state_id,
+)
 from mutator.store import Store
 from tests.helpers.signing import SignedWorld, now, signed_app
 from tests.helpers.workers import running_mutator
@@ -142,3 +151,60 @@ async def test_claimed_mode_still_checks_a_signature_it_is_given(
         assert unsigned.status == RequestStatus.EXECUTED
         assert (await world.live("sc-1")).decisions[0].proof is None
         await _refused(world, "sc-2", "signature refused (key_of_another_user)", signer="alice")
+
+
+async def _batch(world: SignedWorld, request_id: str, signs: dict[str, Any]) -> MutationRequest:
+    items = [
+        BatchItem(state_id=f"st-{request_id}-a", mutation="open.add", payload={"amount": 1}),
+        BatchItem(state_id=f"st-{request_id}-b", mutation="open.add", payload={"amount": 2}),
+    ]
+    state_id = batch_state_id(items)
+    envelope = make_envelope(
+        action="submit",
+        request_id=request_id,
+        actor="dave",
+        state_id=state_id,
+        mutation="batch",
+        payload=signs,
+        base_version=None,
+        now=now(),
+    )
+    submitted = SubmitRequestInput(
+        request_id=request_id,
+        state_id=state_id,
+        mutation="batch",
+        payload={},
+        requester="dave",
+        batch_mode=BatchMode.ATOMIC,
+        items=items,
+        envelope=envelope.model_dump(mode="json"),
+        signature=sign_envelope(world.signers["dave"], envelope),
+    )
+    started = await start_request(
+        world.temporal,
+        submitted,
+        task_queue=world.task_queue,
+        search_attributes=True,
+        admission_timeout=30,
+    )
+    assert started is not None
+    return await world.settled(request_id)
+
+
+async def test_a_signed_batch_covers_every_item(world: SignedWorld) -> None:
+    items = [
+        {"state_id": "st-sb-1-a", "mutation": "open.add", "payload": {"amount": 1}},
+        {"state_id": "st-sb-1-b", "mutation": "open.add", "payload": {"amount": 2}},
+    ]
+    for item in items:
+        item["expected_version"] = None
+    done = await _batch(world, "sb-1", {"items": items})
+    assert done.status == RequestStatus.EXECUTED
+    assert done.decisions[0].proof is not None
+    # Signed over the first item only: the other is not covered.
+    refused = await _batch(world, "sb-2", {"items": items[:1]})
+    assert refused.status == RequestStatus.REJECTED
+    assert refused.rejection is not None
+    assert refused.rejection.code == RejectionCode.SIGNATURE_REFUSED
+    assert "envelope payload_sha256" in refused.rejection.reason
+    assert world.store.get_state("st-sb-2-a") is None
