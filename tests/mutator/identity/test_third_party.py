@@ -1,26 +1,25 @@
 """docs/security.md, "Third-party approvers": the steps there, with hashlib, rfc8785 and
-ssh-keygen only (no Mutator code), produce a vote that the worker's verification accepts,
-for a single request and for a batch; and the values the page names are the ones it checks.
+ssh-keygen only (tests/helpers/third_party.py, no Mutator code), produce a vote that the
+worker's verification accepts, for a single request and for a batch; and the values the page
+names are the ones it checks. tests/workflows/test_third_party_approver.py sends such votes to
+a signed worker with the `temporal` CLI.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import rfc8785
 
 from mutator.contracts import ApproveInput, RejectInput
+from mutator.identity.checks import check_signed
 from mutator.identity.directory import Directory, parse_directory
 from mutator.identity.envelope import Action
-from mutator.identity.requests import expected_for, used_nonces
-from mutator.identity.verify import EnvelopeMismatch, Verified, verify
+from mutator.identity.registry import IdentityConfig
+from mutator.identity.verify import EnvelopeMismatch
 from mutator.models import (
     BatchItemResult,
     BatchMode,
@@ -28,8 +27,10 @@ from mutator.models import (
     DecisionCategory,
     MutationRequest,
     RequestStatus,
+    SignedProof,
 )
-from tests.mutator.identity.keys import SshKey, make_key, ssh_keygen_sign
+from tests.helpers.third_party import documented_vote
+from tests.mutator.identity.keys import SshKey, make_key
 
 NOW = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
 
@@ -98,69 +99,23 @@ def batch_request() -> MutationRequest:
     )
 
 
-# -- the documented steps, on the request's JSON (`mutator show ID --json`) -----------------
-
-
-def documented_payload_sha256(shown: dict[str, Any]) -> str:
-    """The payload, or for a batch {"items": [...]} with the four fields of each item."""
-    if shown["mutation"] == "batch":
-        hashed: dict[str, Any] = {
-            "items": [
-                {
-                    "state_id": item["state_id"],
-                    "mutation": item["mutation"],
-                    "payload": item["payload"],
-                    "expected_version": item["expected_version"],
-                }
-                for item in shown["items"]
-            ]
-        }
-    else:
-        hashed = shown["payload"]
-    return hashlib.sha256(rfc8785.dumps(hashed)).hexdigest()
-
-
-def documented_vote(
-    shown: dict[str, Any], key: SshKey, actor: str, action: str, text: str, now: datetime
-) -> dict[str, Any]:
-    """Steps 2 to 4: the envelope, its SSHSIG signature by ssh-keygen, the update's input."""
-    envelope = {
-        "action": action,
-        "request_id": shown["request_id"],
-        "actor": actor,
-        "state_id": shown["state_id"],
-        "mutation": shown["mutation"],
-        "payload_sha256": documented_payload_sha256(shown),
-        "base_version": shown["base_version"],
-        "comment": text,
-        "issued_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "nonce": secrets.token_hex(16),
-    }
-    signature = ssh_keygen_sign(key.private, rfc8785.dumps(envelope))
-    field = "comment" if action == "approve" else "reason"
-    return {"actor": actor, field: text, "envelope": envelope, "signature": signature}
-
-
 def worker_check(
     request: MutationRequest, vote: ApproveInput | RejectInput, directory: Directory
-) -> Verified:
-    """What the worker checks of a vote (docs/security.md, "What the worker checks")."""
-    assert vote.envelope is not None
-    assert vote.signature is not None
-    if isinstance(vote, ApproveInput):
-        action: Action = "approve"
-        text = vote.comment
-    else:
-        action, text = "reject", vote.reason
-    assert vote.envelope["comment"] == text
-    return verify(
-        vote.envelope,
-        vote.signature,
-        directory,
-        expected=expected_for(request, action, vote.actor),
+) -> SignedProof:
+    """What a signed worker checks of a vote (mutator.identity.checks.check_signed)."""
+    action: Action = "approve" if isinstance(vote, ApproveInput) else "reject"
+    proof = check_signed(
+        IdentityConfig("signed", directory),
+        request,
+        action,
+        actor=vote.actor,
+        comment=vote.comment if isinstance(vote, ApproveInput) else vote.reason,
+        envelope=vote.envelope,
+        signature=vote.signature,
         now=NOW + timedelta(seconds=30),
-        used_nonces=used_nonces(request),
     )
+    assert proof is not None
+    return proof
 
 
 @pytest.mark.parametrize("make", [single_request, batch_request], ids=["single", "batch"])
@@ -169,20 +124,32 @@ def test_the_documented_steps_make_a_vote_the_worker_accepts(
 ) -> None:
     request = make()
     shown = json.loads(request.model_dump_json())
-    vote = documented_vote(shown, bot_key, "release-bot", "approve", "canary green", NOW)
+    vote = documented_vote(shown, bot_key.private, "release-bot", "approve", "canary green", NOW)
 
-    verified = worker_check(request, ApproveInput.model_validate(vote), directory)
+    proof = worker_check(request, ApproveInput.model_validate(vote), directory)
 
-    assert verified.actor == "release-bot"
-    assert verified.fingerprint == bot_key.fingerprint()
+    assert proof.envelope["actor"] == "release-bot"
+    assert proof.fingerprint == bot_key.fingerprint()
 
 
 def test_a_documented_reject_takes_reason(directory: Directory, alice_key: SshKey) -> None:
     request = single_request()
     shown = json.loads(request.model_dump_json())
-    vote = documented_vote(shown, alice_key, "alice", "reject", "too high", NOW)
+    vote = documented_vote(shown, alice_key.private, "alice", "reject", "too high", NOW)
 
-    assert worker_check(request, RejectInput.model_validate(vote), directory).actor == "alice"
+    proof = worker_check(request, RejectInput.model_validate(vote), directory)
+    assert proof.fingerprint == alice_key.fingerprint()
+
+
+def test_the_comment_sent_must_be_the_one_signed(directory: Directory, alice_key: SshKey) -> None:
+    request = single_request()
+    vote = documented_vote(
+        json.loads(request.model_dump_json()), alice_key.private, "alice", "approve", "ok", NOW
+    )
+    vote["comment"] = "ok, and more"
+
+    with pytest.raises(EnvelopeMismatch, match="comment"):
+        worker_check(request, ApproveInput.model_validate(vote), directory)
 
 
 def test_a_batch_vote_is_bound_to_every_item_in_order(
@@ -191,7 +158,7 @@ def test_a_batch_vote_is_bound_to_every_item_in_order(
     request = batch_request()
     shown = json.loads(request.model_dump_json())
     shown["items"].reverse()
-    vote = documented_vote(shown, bot_key, "release-bot", "approve", "", NOW)
+    vote = documented_vote(shown, bot_key.private, "release-bot", "approve", "", NOW)
 
     with pytest.raises(EnvelopeMismatch, match="payload_sha256"):
         worker_check(request, ApproveInput.model_validate(vote), directory)
@@ -202,7 +169,7 @@ def test_a_vote_signed_before_a_reapproval_counts_for_nothing_after_it(
 ) -> None:
     request = single_request()
     vote = documented_vote(
-        json.loads(request.model_dump_json()), bot_key, "release-bot", "approve", "", NOW
+        json.loads(request.model_dump_json()), bot_key.private, "release-bot", "approve", "", NOW
     )
     moved = request.model_copy(update={"base_version": 4})
 
