@@ -192,7 +192,7 @@ async def _batch(world: SignedWorld, request_id: str, signs: dict[str, Any]) -> 
 
 
 async def test_a_signed_batch_covers_every_item(world: SignedWorld) -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"state_id": "st-sb-1-a", "mutation": "open.add", "payload": {"amount": 1}},
         {"state_id": "st-sb-1-b", "mutation": "open.add", "payload": {"amount": 2}},
     ]
