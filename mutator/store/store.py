@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from mutator.identity.audit import SignatureAudit
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, OnStale, StateView
 from mutator.record import RecordVerification
@@ -226,11 +227,20 @@ class Store:
         return self.requests.audit(state_id=state_id, request_id=request_id, limit=limit)
 
     def verify_record(
-        self, *, state_id: str | None = None, request_id: str | None = None
+        self,
+        *,
+        state_id: str | None = None,
+        request_id: str | None = None,
+        signatures: SignatureAudit | None = None,
     ) -> RecordVerification:
-        """Recompute the record's hash chains (all, or those asked for); see verify.py."""
+        """Recompute the record's hash chains (all, or those asked for); see verify.py.
+
+        ``signatures``: also re-verify the stored signatures against its directory.
+        """
         with self.database.connect("verify the record") as conn:
-            return verify_record(conn, state_id=state_id, request_id=request_id)
+            return verify_record(
+                conn, state_id=state_id, request_id=request_id, signatures=signatures
+            )
 
 
 __all__ = [
