@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from typing import TYPE_CHECKING
 
 from mutator.errors import MutatorInputError, MutatorNotFound
-from mutator.identity.audit import SignatureAudit
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
 from mutator.record import RecordVerification
 from mutator.store import Store
+
+if TYPE_CHECKING:
+    from mutator.identity.audit import SignatureAudit
 
 
 class StoreReader:

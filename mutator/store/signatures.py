@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
-from mutator.identity.audit import RecordedDecision, SignatureAudit, audit_signatures
+from mutator.identity.audit import SignatureAudit, audit_signatures
+from mutator.identity.marks import RecordedDecision
 from mutator.models import MutationRequest
 from mutator.record import RecordVerification
 from mutator.store.proofs import proof_from_columns

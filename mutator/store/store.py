@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mutator.identity.audit import SignatureAudit
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, OnStale, StateView
 from mutator.record import RecordVerification
@@ -30,6 +29,9 @@ from mutator.store.fences import FencedOut
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
 from mutator.store.verify import verify_record
+
+if TYPE_CHECKING:
+    from mutator.identity.audit import SignatureAudit
 
 
 class Store:

@@ -14,16 +14,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from mutator.identity.audit import SignatureAudit
 from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerification
 from mutator.store import chain
 from mutator.store.listing import touches
 from mutator.store.schema import decisions, requests, state_history, states
-from mutator.store.signatures import check_signatures
+
+if TYPE_CHECKING:
+    # Loaded only to check signatures (it imports sshsig and cryptography).
+    from mutator.identity.audit import SignatureAudit
 
 # Past this many rows in one chain, a row that does not fit is not searched for elsewhere
 # in the chain (the search is quadratic): it is reported as edited.
@@ -88,6 +90,8 @@ def verify_record(
             report.history += len(c.rows)
             report.problems.extend(check_chain(c))
     if signatures is not None:
+        from mutator.store.signatures import check_signatures
+
         check_signatures(conn, [(c.chain_id, c.rows) for c in decision_chains], signatures, report)
     return report
 
