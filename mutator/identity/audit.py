@@ -173,11 +173,12 @@ def _mismatch(
         ("actor", envelope.actor, decision.actor),
         ("comment", envelope.comment, decision.reason),
     ]
-    if request is not None:
-        pairs.extend(_request_pairs(envelope, request, action))
     for name, signed, stored in pairs:
         if signed != stored:
             return f"the envelope's {name} is {signed!r}, the stored decision's is {stored!r}"
+    for name, signed, stored in _request_pairs(envelope, request, action) if request else []:
+        if signed != stored:
+            return f"the envelope's {name} is {signed!r}, the stored request's is {stored!r}"
     return None
 
 
