@@ -6,8 +6,9 @@ decision did): its signature must verify over its stored envelope, by a key the 
 gives the decision's actor, and the envelope must be for that decision of that request.
 
 Which decisions a person signs is ``marks.py``'s: a person's decision without a proof (not
-covered by the other row of its reject) is unsigned. Refused attempts are not decisions that
-count: their proofs, if any, are not checked.
+covered by the other row of its reject) is unsigned. Refused attempts, and the ``submitted``
+row of a request rejected ``signature_refused``, are not decisions that count: they are not
+checked.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from dataclasses import dataclass
 
 import sshsig
 
-from mutator.decisions import DecisionCode
+from mutator.decisions import DecisionCode, rejected_code
 from mutator.identity.directory import Directory
 from mutator.identity.envelope import SIGNATURE_NAMESPACE, Action, Envelope
 from mutator.identity.marks import RecordedDecision, by_position, covering_proof
 from mutator.identity.requests import expected_for
 from mutator.identity.verify import SignatureRefused, parse_envelope, signature_fingerprint
-from mutator.models import MutationRequest, SignedProof
+from mutator.models import MutationRequest, RejectionCode, SignedProof
 from mutator.record import (
     ChainKind,
     ClaimedDecision,
@@ -32,6 +33,9 @@ from mutator.record import (
     RecordVerification,
     SignatureCheck,
 )
+
+# A submit whose signature the worker refused counted for nothing, like a refused attempt.
+SIGNATURE_REFUSED = rejected_code(RejectionCode.SIGNATURE_REFUSED)
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,11 @@ def audit_signatures(
         report: Receives the problems, the claimed decisions and the count verified.
     """
     positions = by_position(decisions)
+    refused_submit = any(d.code == SIGNATURE_REFUSED for d in decisions)
     for decision in decisions:
-        if decision.code == DecisionCode.REFUSED_ATTEMPT:
+        if decision.code == DecisionCode.REFUSED_ATTEMPT or (
+            refused_submit and decision.code == DecisionCode.SUBMITTED
+        ):
             continue
         if decision.proof is not None:
             found = check_proof(decision, decision.proof, request, audit.directory)

@@ -160,3 +160,18 @@ def test_refused_attempts_are_not_checked(bob_key: SshKey, directory: Directory)
     rows = [row(1, "approval", "refused_attempt", "bob", "x", bad)]
     audit_signatures("r1", rows, REQUEST, SignatureAudit(directory, required=True), report)
     assert (report.problems, report.signed, report.claimed) == ([], 0, [])
+
+
+def test_a_submit_refused_for_its_signature_is_not_checked(directory: Directory) -> None:
+    """The worker refused it (``rejected:signature_refused``): it never counted."""
+    rows = [
+        row(1, "lifecycle", "submitted", "alice", "why"),
+        row(2, "lifecycle", "rejected:signature_refused", "system", "unsigned"),
+    ]
+    report = RecordVerification()
+    audit_signatures("r1", rows, REQUEST, SignatureAudit(directory, required=True), report)
+    assert (report.problems, report.signed, report.claimed) == ([], 0, [])
+    assert identity_marks(rows) == [CLAIMED_MARK, ""]
+    unsigned = RecordVerification()
+    audit_signatures("r1", rows[:1], REQUEST, SignatureAudit(directory, required=True), unsigned)
+    assert [p.kind for p in unsigned.problems] == [ProblemKind.UNSIGNED]
