@@ -18,9 +18,10 @@ NOT_CHECKED = "signatures not checked (give --directory or --app)"
 def signature_audit(app_spec: str | None, directory_file: str | None) -> SignatureAudit | None:
     """How to check signatures: against ``--app``'s directory, or ``--directory``'s.
 
-    With ``--app``, its directory (replaced by ``--directory`` when both are given) and its
-    mode: a signed app requires every person's decision to be signed, a claimed one lists the
-    unsigned ones as claimed. ``--directory`` alone requires signatures. Neither: None.
+    With ``--app``, its directory (replaced by ``--directory`` when both are given, as the
+    worker does) and its mode: a signed app requires every person's decision to be signed, a
+    claimed one lists the unsigned ones as claimed. ``--directory`` alone requires signatures.
+    Neither: None.
 
     Raises:
         MutatorInputError: The app cannot be loaded, or the directory file is bad.
@@ -32,8 +33,7 @@ def signature_audit(app_spec: str | None, directory_file: str | None) -> Signatu
 
     if app_spec is not None:
         app = load_app(app_spec, directory_file)
-        required = app.identity == "signed" or directory_file is not None
-        return SignatureAudit(app.identities, required=required)
+        return SignatureAudit(app.identities, required=app.identity == "signed")
     if directory_file is not None:
         return SignatureAudit(load_directory_file(directory_file), required=True)
     return None

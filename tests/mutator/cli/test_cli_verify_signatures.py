@@ -141,6 +141,31 @@ def test_a_claimed_app_lists_unsigned_decisions_without_failing(
     ]
     assert as_json["ok"] is True
 
+    # With a directory file too, the app keeps its mode and the file's keys are used, as the
+    # worker reads them: here bob's key is gone.
+    without_bob = tmp_path / "without-bob.toml"
+    without_bob.write_text(directory_toml(("alice", keys.alice), ("bob", None), ("carol", None)))
+    both = mutator(
+        recorded, tmp_path, "audit", "--verify", "--app", spec, "--directory", str(without_bob)
+    )
+    assert both.code == 1, both
+    assert "1 decisions of persons are unsigned (identity: claimed" in both.stdout
+    both_json = mutator(
+        recorded,
+        tmp_path,
+        "audit",
+        "--verify",
+        "--app",
+        spec,
+        "--directory",
+        str(without_bob),
+        "--json",
+    )
+    assert problems(both_json) == {
+        ("approved", 3, "unknown_key", "approved", "bob"),
+        ("rejected", 3, "unknown_key", "rejected", "bob"),
+    }
+
     # A signed app requires every person's decision to be signed.
     signed_spec = write_app(tmp_path, keys, "signed")
     signed = mutator(recorded, tmp_path, "audit", "--verify", "--app", signed_spec, "--json")
