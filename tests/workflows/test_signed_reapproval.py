@@ -2,8 +2,8 @@
 
 Signatures are bound to the base version the approvers saw: once the approvals are cleared
 against a new version, the old ones are refused and new ones execute the request. A user
-removed from the directory (the worker restarted with a new one) no longer counts; votes
-already cast stay recorded. The histories replay.
+removed from the directory, or whose key is removed (the worker restarted with the new
+directory), no longer counts; votes already cast stay recorded. The histories replay.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from mutator.identity.directory import parse_directory
 from mutator.identity.signing import KeyFileSigner
 from mutator.models import MutationRequest, PendingReason, RequestStatus
 from mutator.store import Store
@@ -19,6 +20,7 @@ from tests.helpers.replays import assert_replays
 from tests.helpers.signing import (
     ROLES,
     SignedWorld,
+    directory_of,
     sign,
     signed_app,
     stored_snapshot,
@@ -83,7 +85,7 @@ async def test_reapproval_needs_new_signatures_against_the_new_base_version(
     await assert_replays([world.handle("sr-1")])
 
 
-async def test_a_user_removed_from_the_directory_no_longer_counts(
+async def test_a_user_or_a_key_removed_from_the_directory_no_longer_counts(
     dev_env: WorkflowEnvironment, sqlite_store: Store, signers: dict[str, KeyFileSigner]
 ) -> None:
     first = signed_app(signers)
@@ -95,11 +97,16 @@ async def test_a_user_removed_from_the_directory_no_longer_counts(
         await world.vote("sd-1", "approve", "bob", "before the change")
         # Signed now, sent after the restart.
         late = sign(world.signers["bob"], vote_envelope(await world.live("sd-1"), "cancel", "bob"))
-    # The worker restarts with a directory that no longer has bob.
+        carols = sign(
+            world.signers["carol"], vote_envelope(await world.live("sd-1"), "approve", "carol")
+        )
+    # The worker restarts with a directory that no longer has bob, nor carol's key.
     without_bob = {user: roles for user, roles in ROLES.items() if user != "bob"}
-    async with new_worker(
-        dev_env.client, sqlite_store, app=signed_app(signers, without_bob), task_queue=task_queue
-    ):
+    changed = signed_app(signers, without_bob)
+    changed.use_directory(
+        parse_directory({**directory_of(signers, without_bob), "carol": ["finance"]})
+    )
+    async with new_worker(dev_env.client, sqlite_store, app=changed, task_queue=task_queue):
         before = stored_snapshot(sqlite_store, "sd-1", "st-sd-1")
         envelope, signature = late
         with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -107,6 +114,11 @@ async def test_a_user_removed_from_the_directory_no_longer_counts(
         assert "signature refused (unknown_actor): actor 'bob' is not in the directory" in str(
             refused.value.cause
         )
+        assert stored_snapshot(sqlite_store, "sd-1", "st-sd-1") == before
+        envelope, signature = carols
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await world.vote("sd-1", "approve", "carol", envelope=envelope, signature=signature)
+        assert "signature refused (unknown_key): signing key" in str(refused.value.cause)
         assert stored_snapshot(sqlite_store, "sd-1", "st-sd-1") == before
         live = await world.live("sd-1")
         assert [a.actor for a in live.approvals] == ["bob"]  # cast before: stays recorded

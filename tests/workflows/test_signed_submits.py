@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from mutator.client_submission import start_request
 from mutator.identity.envelope import make_envelope
+from mutator.identity.requests import signed_payload
 from mutator.identity.signing import KeyFileSigner, sign_envelope
 from mutator.models import (
     BatchItem,
@@ -153,7 +154,8 @@ async def test_claimed_mode_still_checks_a_signature_it_is_given(
         await _refused(world, "sc-2", "signature refused (key_of_another_user)", signer="alice")
 
 
-async def _batch(world: SignedWorld, request_id: str, signs: dict[str, Any]) -> MutationRequest:
+async def _batch(world: SignedWorld, request_id: str, *, signed_items: int) -> MutationRequest:
+    """A two-item batch, its envelope signed over its first ``signed_items`` items."""
     items = [
         BatchItem(state_id=f"st-{request_id}-a", mutation="open.add", payload={"amount": 1}),
         BatchItem(state_id=f"st-{request_id}-b", mutation="open.add", payload={"amount": 2}),
@@ -165,7 +167,7 @@ async def _batch(world: SignedWorld, request_id: str, signs: dict[str, Any]) -> 
         actor="dave",
         state_id=state_id,
         mutation="batch",
-        payload=signs,
+        payload=signed_payload("batch", {}, items[:signed_items]),
         base_version=None,
         now=now(),
     )
@@ -192,17 +194,11 @@ async def _batch(world: SignedWorld, request_id: str, signs: dict[str, Any]) -> 
 
 
 async def test_a_signed_batch_covers_every_item(world: SignedWorld) -> None:
-    items: list[dict[str, Any]] = [
-        {"state_id": "st-sb-1-a", "mutation": "open.add", "payload": {"amount": 1}},
-        {"state_id": "st-sb-1-b", "mutation": "open.add", "payload": {"amount": 2}},
-    ]
-    for item in items:
-        item["expected_version"] = None
-    done = await _batch(world, "sb-1", {"items": items})
+    done = await _batch(world, "sb-1", signed_items=2)
     assert done.status == RequestStatus.EXECUTED
     assert done.decisions[0].proof is not None
     # Signed over the first item only: the other is not covered.
-    refused = await _batch(world, "sb-2", {"items": items[:1]})
+    refused = await _batch(world, "sb-2", signed_items=1)
     assert refused.status == RequestStatus.REJECTED
     assert refused.rejection is not None
     assert refused.rejection.code == RejectionCode.SIGNATURE_REFUSED
