@@ -173,7 +173,7 @@ async def test_a_signed_batch_covers_its_items(
 ) -> None:
     client, directory = base
     dave = as_user(client, KeyFileSigner(keys["dave"].private))
-    items = [
+    items: list[dict[str, Any]] = [
         {"state_id": "b-1", "mutation": "limits.set", "payload": {"name": "a", "value": 1}},
         {
             "state_id": "b-2",
