@@ -98,10 +98,12 @@ def signed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedSta
             assert stack.stop() == 0, stack.logs()
 
 
-async def sent_inputs(address: str, request_id: str) -> dict[str, list[dict[str, Any]]]:
-    """What the server received for a request: its start input, each update's and signal's."""
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
-    found: dict[str, list[dict[str, Any]]] = {"start": []}
+async def received_inputs(client: Client, request_id: str) -> dict[str, list[Any]]:
+    """What the server received for a request: its start input, each update's and signal's.
+
+    Keyed by ``start`` and by each update's and signal's name, in history order.
+    """
+    found: dict[str, list[Any]] = {"start": []}
     for event in await request_events(client, request_id):
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             payload = event.workflow_execution_started_event_attributes.input.payloads[0]
@@ -116,3 +118,9 @@ async def sent_inputs(address: str, request_id: str) -> dict[str, list[dict[str,
             data = json.loads(payloads[0].data) if payloads else None
             found.setdefault(signaled.signal_name, []).append(data)
     return found
+
+
+async def sent_inputs(address: str, request_id: str) -> dict[str, list[Any]]:
+    """``received_inputs`` of the Temporal server at ``address``."""
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    return await received_inputs(client, request_id)

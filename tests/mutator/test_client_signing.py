@@ -8,14 +8,12 @@ with `mutator.identity.verify.verify` against `expected_for(the request as store
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,7 +27,7 @@ from mutator.identity.signing import KeyFileSigner, SigningKeyError, SshKeygenSi
 from mutator.identity.verify import Verified, verify
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
-from tests.helpers.histories import request_events
+from tests.helpers.cli_signing import received_inputs
 from tests.helpers.workers import running_mutator
 from tests.mutator.identity.keys import SshKey, make_key
 
@@ -79,18 +77,8 @@ def as_user(client: MutatorClient, signer: Any) -> MutatorClient:
     )
 
 
-async def sent_inputs(client: MutatorClient, request_id: str) -> dict[str, list[dict[str, Any]]]:
-    """What the server received for the request: its start input and each update's input."""
-    found: dict[str, list[dict[str, Any]]] = {"start": []}
-    for event in await request_events(client.temporal, request_id):
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            payload = event.workflow_execution_started_event_attributes.input.payloads[0]
-            found["start"].append(json.loads(payload.data))
-        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-            [payload] = request.input.args.payloads
-            found.setdefault(request.input.name, []).append(json.loads(payload.data))
-    return found
+async def sent_inputs(client: MutatorClient, request_id: str) -> dict[str, list[Any]]:
+    return await received_inputs(client.temporal, request_id)
 
 
 def check(
