@@ -70,7 +70,7 @@ class SignedStack:
     def directory(self) -> Directory:
         return load_directory_file(self.directory_file)
 
-    def key(self, user: str) -> tuple[str, str]:
+    def key(self, user: str) -> tuple[str, ...]:
         return ("--key", str(self.keys[user].private))
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> CliResult:
