@@ -74,7 +74,7 @@ def test_readme_story(identity: str, request: pytest.FixtureRequest) -> None:
     if identity == "claimed":
         stack: CliStack = request.getfixturevalue("stack")
 
-        def key(actor: str) -> tuple[str, ...]:
+        def key(user: str) -> tuple[str, ...]:
             return ()
     else:
         signed: SignedStack = request.getfixturevalue("signed_stack")
