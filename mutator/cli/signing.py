@@ -171,9 +171,11 @@ def vote(
 
     async def act(client: MutatorClient) -> MutationRequest | VoteMessage:
         from mutator.client_signing import check_vote, request_as_it_stands
+        from mutator.limits import check_optional_id
 
+        check_vote(action, actor, comment)
+        check_optional_id(update_id, "update_id")
         if signer is None and conn.sign is not False:
-            check_vote(action, actor, comment)
             stored = await client.get(request_id)
             current = await request_as_it_stands(client.temporal, stored)
             client.signer = _signed_request_signer(conn, current)
