@@ -27,6 +27,7 @@ from mutator.activities.outcomes import (
     log_outcome,
     users_bug,
 )
+from mutator.activities.signatures import check_submission, verify_vote
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import (
     ERR_HANDLER_TIMEOUT,
@@ -36,6 +37,7 @@ from mutator.contracts import (
     EXECUTE_ACTIVITY,
     EXECUTE_ITEMS_ACTIVITY,
     SAVE_REQUEST_ACTIVITY,
+    VERIFY_VOTE_ACTIVITY,
     EvaluateInput,
     EvaluateResult,
     ExecuteInput,
@@ -44,6 +46,8 @@ from mutator.contracts import (
     ExecuteResult,
     SaveRequestInput,
     SaveRequestResult,
+    VerifyVoteInput,
+    VerifyVoteResult,
 )
 from mutator.decisions import EvaluationOutcome
 from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
@@ -79,16 +83,29 @@ class RequestActivities:
         """Policies and validators, and what follows when they allow at once.
 
         With ``join_lane_if_allowed``, an allowed request then executes at once when its
-        state is free, or else joins the state's lane.
+        state is free, or else joins the state's lane. With ``check_submit``, the submit's
+        signature is checked first: refused, nothing is evaluated or executed.
         """
-        req = input.request
         owner = activity.info().workflow_id or ""
         retry = activity.info().attempt > 1
         if input.join_lane_if_allowed and retry:
-            recorded = await asyncio.to_thread(self._recorded, req.request_id)
+            recorded = await asyncio.to_thread(self._recorded, input.request.request_id)
             if recorded is not None:
                 # An earlier attempt executed it directly: report that, do not evaluate again.
-                return executed_earlier(req, recorded)
+                return executed_earlier(input.request, recorded)
+        input, refused = check_submission(self.app, input)
+        if refused is not None:
+            return refused
+        result = await self._evaluate_admitted(input, owner, retry=retry)
+        if input.check_submit:
+            # For the ``submitted`` decision (a request executed directly stored it already).
+            result.proof = next((d.proof for d in input.request.decisions if d.proof), None)
+        return result
+
+    async def _evaluate_admitted(
+        self, input: EvaluateInput, owner: str, *, retry: bool
+    ) -> EvaluateResult:
+        req = input.request
         if input.join_lane_if_allowed and not req.items and req.expected_version is None:
             direct = await self._evaluate_directly(req, owner, retry=retry)
             if direct is not None:
@@ -295,6 +312,11 @@ class RequestActivities:
                 f"the request's workflow {owner} is {status}: not executed", type=ERR_OWNER_GONE
             )
 
+    @activity.defn(name=VERIFY_VOTE_ACTIVITY)
+    def verify_vote(self, input: VerifyVoteInput) -> VerifyVoteResult:
+        """Check a signalled vote's signature, or its absence, under the app's identity."""
+        return verify_vote(self.app, input)
+
     @activity.defn(name=SAVE_REQUEST_ACTIVITY)
     def save_request(self, input: SaveRequestInput) -> SaveRequestResult:
         """Write the request's next revision to the SQL projection."""
@@ -327,7 +349,7 @@ class RequestActivities:
         Not the execution, which runs on its own, slot-limited task queue, nor version
         resolution (``VersionResolutionActivities``).
         """
-        return [self.evaluate, self.save_request]
+        return [self.evaluate, self.save_request, self.verify_vote]
 
     def execution(self) -> list[Any]:
         """The activities on the slot-limited execution task queue.

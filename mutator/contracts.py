@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,7 @@ from mutator.models import (
     MutationRequest,
     OnStale,
     RequestStatus,
+    SignedProof,
 )
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
@@ -30,6 +31,7 @@ SAVE_REQUEST_ACTIVITY = "mutator.save_request"
 RESOLVE_VERSIONS_ACTIVITY = "mutator.resolve_versions"
 RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
+VERIFY_VOTE_ACTIVITY = "mutator.verify_vote"
 
 REQUEST_WORKFLOW = "MutationRequest"
 
@@ -60,6 +62,14 @@ class EvaluateInput(BaseModel):
     # When policies allow at once, join the state's lane in the same activity.
     join_lane_if_allowed: bool = False
     task_queue: str = ""  # the request's (the lane runs there)
+    # The submission's evaluation: check the submit's signature (or its absence in signed
+    # mode) first; later evaluations (revalidation) do not.
+    check_submit: bool = False
+    envelope: dict[str, Any] | None = None  # the submit's envelope, as sent
+    signature: str | None = None  # the submit's signature, as sent
+    # When Temporal accepted the submit: issued_at is checked against it, so a submit
+    # evaluated late (no worker for a while) is not refused for the wait.
+    submitted_at: datetime | None = None
 
 
 class EvaluateResult(BaseModel):
@@ -74,6 +84,8 @@ class EvaluateResult(BaseModel):
     lane_requested: bool = False
     # Allowed, and the state was free: executed in the same activity (or refused/failed).
     executed: LaneOutcome | None = None
+    # The submit's verified signature, for the ``submitted`` decision.
+    proof: SignedProof | None = None
 
 
 class ResolveVersionInput(BaseModel):
@@ -223,6 +235,24 @@ class CancelInput(BaseModel):
     reason: str = ""
     envelope: dict[str, Any] | None = None  # signed: the actor's envelope
     signature: str | None = None  # signed: the SSHSIG signature over it
+
+
+class VerifyVoteInput(BaseModel):
+    """Input of ``mutator.verify_vote``: a signalled vote to check under the worker's identity."""
+
+    action: Literal["approve", "reject", "cancel"]
+    actor: str
+    comment: str  # an approval's comment, a rejection's or cancel's reason
+    envelope: dict[str, Any] | None = None
+    signature: str | None = None
+    request: MutationRequest  # as it stands when the vote arrived
+
+
+class VerifyVoteResult(BaseModel):
+    """Either why the vote's signature (or its absence) is refused, or its proof (if signed)."""
+
+    refusal: str | None = None
+    proof: SignedProof | None = None
 
 
 class RequestUpdateResult(BaseModel):

@@ -19,6 +19,8 @@ class EvaluationOutcome(StrEnum):
     DENY = "deny"
     INVALID = "invalid"  # a validator refused it, or it cannot be read
     REQUIRE_APPROVALS = "require_approvals"
+    # identity="signed": the submit's signature is missing or does not verify
+    SIGNATURE_REFUSED = "signature_refused"
 
 
 class DecisionCode(StrEnum):

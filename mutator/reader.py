@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from typing import TYPE_CHECKING
 
 from mutator.errors import MutatorInputError, MutatorNotFound
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
 from mutator.record import RecordVerification
 from mutator.store import Store
+
+if TYPE_CHECKING:
+    from mutator.identity.audit import SignatureAudit
 
 
 class StoreReader:
@@ -139,24 +143,34 @@ class StoreReader:
         )
 
     async def verify_audit(
-        self, *, state_id: str | None = None, request_id: str | None = None
+        self,
+        *,
+        state_id: str | None = None,
+        request_id: str | None = None,
+        signatures: SignatureAudit | None = None,
     ) -> RecordVerification:
         """Recompute the tamper-evident record's hash chains and report what does not fit.
 
         Args:
             state_id: Only this state's history and its requests' decisions.
             request_id: Only this request's decisions.
+            signatures: Also re-verify every stored signature against its directory's keys
+                (no time or nonce check), and with ``required`` report a person's decision
+                without one; None: signatures are not checked.
 
         Returns:
-            The rows checked and every row edited, deleted, inserted or reordered
-            (``ok`` is True when there is none).
+            The rows checked and every row edited, deleted, inserted or reordered, then
+            every signature problem (``ok`` is True when there is none).
 
         Raises:
             MutatorNotFound: ``request_id`` names no request and has no decision.
             MutatorUnavailable: The store cannot be reached.
         """
         report = await asyncio.to_thread(
-            self.store.verify_record, state_id=state_id, request_id=request_id
+            self.store.verify_record,
+            state_id=state_id,
+            request_id=request_id,
+            signatures=signatures,
         )
         if request_id is not None and report.decisions == 0 and not report.problems:
             await self.get(request_id)

@@ -1,7 +1,8 @@
 """What verifying the tamper-evident record reports (``mutator audit --verify``).
 
-The store recomputes every chain (mutator/store/chain.py, mutator/store/verify.py) and
-reports each row that does not fit as a ``RecordProblem``.
+The store recomputes every chain (mutator/store/chain.py, mutator/store/verify.py) and, given
+a directory, re-verifies every stored signature (mutator/identity/audit.py); it reports each
+row that does not fit as a ``RecordProblem``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,25 @@ class ProblemKind(StrEnum):
     INSERTED = "inserted"  # a row the chain never had (past its head, or without its owner)
     REORDERED = "reordered"  # a row written at another position than where it is now
     UNHASHED = "unhashed"  # a row with no hash: not written by Mutator since migration 0005
+    # Signatures (checked only against a directory: ``audit --verify --directory/--app``).
+    UNSIGNED = "unsigned"  # a person's decision without a signature, where one is required
+    MALFORMED_PROOF = "malformed_proof"  # the stored envelope or signature does not parse
+    BAD_SIGNATURE = "bad_signature"  # the signature does not verify over the stored envelope
+    UNKNOWN_KEY = "unknown_key"  # the signing key belongs to nobody in the directory
+    KEY_OF_ANOTHER_USER = "key_of_another_user"  # the key is not the decision's actor's
+    ENVELOPE_MISMATCH = "envelope_mismatch"  # the envelope signs something else than the row
+
+
+class SignatureCheck(StrEnum):
+    """How ``audit --verify`` treated signatures."""
+
+    NOT_CHECKED = "not_checked"  # no directory given: only the chains were checked
+    # Every stored signature verified against the directory's keys, and a person's decision
+    # without one is a problem (a signed-mode app, or --directory).
+    REQUIRED = "required"
+    # Every stored signature verified; a person's decision without one is listed as claimed
+    # (a claimed-mode app), not a problem.
+    CLAIMED_ALLOWED = "claimed_allowed"
 
 
 class RecordProblem(BaseModel):
@@ -38,6 +58,8 @@ class RecordProblem(BaseModel):
             deleted row, the position that is missing.
         kind: What is wrong.
         detail: What is wrong, in words.
+        code: A decision row's code as stored (None: a history row, or a missing row).
+        actor: A decision row's actor as stored (None likewise).
     """
 
     chain: ChainKind
@@ -45,6 +67,24 @@ class RecordProblem(BaseModel):
     position: int
     kind: ProblemKind
     detail: str
+    code: str | None = None
+    actor: str | None = None
+
+
+class ClaimedDecision(BaseModel):
+    """A person's decision stored without a signature: the actor's name was only claimed.
+
+    Attributes:
+        request_id: The request.
+        seq: The decision's seq.
+        code: The decision's code.
+        actor: The name it was recorded under.
+    """
+
+    request_id: str
+    seq: int
+    code: str
+    actor: str
 
 
 class RecordVerification(BaseModel):
@@ -56,7 +96,12 @@ class RecordVerification(BaseModel):
         states: How many states' history chains were checked.
         history: How many history rows were checked.
         problems: Every row that does not fit, by chain and position (position 0: the
-            request's or state's own row is missing).
+            request's or state's own row is missing), then every signature problem.
+        signatures: Whether signatures were checked, and whether unsigned decisions of
+            persons are problems.
+        signed: How many stored signatures verified (0 when not checked).
+        claimed: With ``signatures`` ``claimed_allowed``: the persons' decisions without a
+            signature (not problems).
         ok: True when there is no problem.
     """
 
@@ -65,6 +110,9 @@ class RecordVerification(BaseModel):
     states: int = 0
     history: int = 0
     problems: list[RecordProblem] = Field(default_factory=list)
+    signatures: SignatureCheck = SignatureCheck.NOT_CHECKED
+    signed: int = 0
+    claimed: list[ClaimedDecision] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,10 +20,14 @@ from mutator.activities import (
     RequestActivities,
     VersionResolutionActivities,
 )
+from mutator.activities.signatures import identity_config
 from mutator.app import MutationApp
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorUnavailable
 from mutator.execution_timeouts import ExecutionTimeouts, ExecutionTimeoutsInterceptor
+from mutator.identity import registry
+from mutator.identity.registry import IdentityConfig
+from mutator.identity.startup import startup_warnings
 from mutator.limits import (
     DEFAULT_MAX_CONCURRENT_MUTATIONS,
     validate_heartbeat_timeout,
@@ -35,6 +40,8 @@ from mutator.temporal import connect_with_retry, ensure_search_attributes
 from mutator.temporal_tls import TemporalTLS
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
+
+LOGGER = logging.getLogger("mutator.worker")
 
 # How long a starting worker waits for Temporal (MUTATOR_CONNECT_WAIT_SECONDS).
 WORKER_CONNECT_WAIT_SECONDS = float(os.environ.get("MUTATOR_CONNECT_WAIT_SECONDS", "30"))
@@ -50,6 +57,7 @@ class MutatorWorkers:
 
     main: Worker
     execution: Worker
+    identity: IdentityConfig | None = None
 
     @property
     def task_queue(self) -> str:
@@ -64,8 +72,14 @@ class MutatorWorkers:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        """Stop both workers: the main one, then the execution worker."""
+        """Stop both workers: the main one, then the execution worker.
+
+        Then forget their identity settings, unless another worker of the task queue
+        registered its own since.
+        """
         await self._stack.__aexit__(None, None, None)
+        if self.identity is not None and registry.lookup(self.task_queue) is self.identity:
+            registry.unregister(self.task_queue)
 
     def __post_init__(self) -> None:
         """Prepare the stack the workers run in."""
@@ -82,6 +96,9 @@ def build_workers(
     lane_settings: LaneSettings | None = None,
 ) -> MutatorWorkers:
     """The main and execution workers of one Mutator worker process, not yet running.
+
+    Registers the app's identity settings for ``task_queue`` in this process: the request
+    workflow's update validators check signatures against them (``mutator.identity``).
 
     Args:
         client: The Temporal client (its data converter is made lenient for messages).
@@ -143,7 +160,9 @@ def build_workers(
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
         max_concurrent_activities=slots,
     )
-    return MutatorWorkers(main=main, execution=execution)
+    identity = identity_config(app)
+    registry.register(task_queue, identity)
+    return MutatorWorkers(main=main, execution=execution, identity=identity)
 
 
 def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | None:
@@ -183,7 +202,9 @@ async def run_worker(
 ) -> None:
     """Run a Mutator worker until cancelled.
 
-    Checks the schema, registers the app's mutations in the store, connects (waiting up to
+    Logs what the app's identity mode means first (``claimed``: a warning, louder with a
+    store that is not SQLite; ``signed``: users who may vote without a key). Checks the
+    schema, registers the app's mutations in the store, connects (waiting up to
     ``connect_wait_seconds`` for Temporal), registers the search attributes and runs the
     workers.
 
@@ -206,6 +227,8 @@ async def run_worker(
         MutatorUnavailable: The store or Temporal cannot be reached, or the metrics port is
             taken.
     """
+    for warning in startup_warnings(app, store.url):
+        LOGGER.warning(warning)
     store.check_schema()
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     runtime = None

@@ -75,6 +75,9 @@ class MutationRequestWorkflow(RequestVotes):
     def __init__(self, input: SubmitRequestInput) -> None:
         """The request as submitted; nothing is evaluated yet."""
         self.request = submitted_request(input, workflow.now())
+        # The submit's signature, checked by the first evaluation (identity="signed").
+        self.submit_envelope = input.envelope
+        self.submit_signature = input.signature
         self.admitted = False
         self.save_lock = asyncio.Lock()
         self.lanes = {}
@@ -130,33 +133,43 @@ class MutationRequestWorkflow(RequestVotes):
     async def approve(self, *args: Any) -> RequestUpdateResult:
         """Approve the request; refused (and nothing recorded) unless the vote counts."""
         input = update_input(ApproveInput, args)
-        return await self._accept(self.approval_refusal(input), lambda: self.record_approval(input))
+        proof = self.update_proof(input)
+        return await self._accept(
+            self.approval_refusal(input, proof), lambda: self.record_approval(input, proof)
+        )
 
     @approve.validator
     def _validate_approve(self, *args: Any) -> None:
-        raise_if(self.approval_refusal(update_input(ApproveInput, args)))
+        input = update_input(ApproveInput, args)
+        raise_if(self.signature_check("approve", input) or self.approval_refusal(input))
 
     @workflow.update
     async def reject(self, *args: Any) -> RequestUpdateResult:
         """Reject the request as an eligible approver, with a reason."""
         input = update_input(RejectInput, args)
+        proof = self.update_proof(input)
         return await self._accept(
-            self.rejection_refusal(input), lambda: self.record_rejection(input)
+            self.rejection_refusal(input, proof), lambda: self.record_rejection(input, proof)
         )
 
     @reject.validator
     def _validate_reject(self, *args: Any) -> None:
-        raise_if(self.rejection_refusal(update_input(RejectInput, args)))
+        input = update_input(RejectInput, args)
+        raise_if(self.signature_check("reject", input) or self.rejection_refusal(input))
 
     @workflow.update
     async def cancel(self, *args: Any) -> RequestUpdateResult:
         """Cancel the pending request, as its requester or an eligible approver."""
         input = update_input(CancelInput, args)
-        return await self._accept(self.cancel_refusal(input), lambda: self.record_cancel(input))
+        proof = self.update_proof(input)
+        return await self._accept(
+            self.cancel_refusal(input, proof), lambda: self.record_cancel(input, proof)
+        )
 
     @cancel.validator
     def _validate_cancel(self, *args: Any) -> None:
-        raise_if(self.cancel_refusal(update_input(CancelInput, args)))
+        input = update_input(CancelInput, args)
+        raise_if(self.signature_check("cancel", input) or self.cancel_refusal(input))
 
     async def _accept(self, refusal: str | None, record: Callable[[], None]) -> RequestUpdateResult:
         # Checked again: another vote may have landed between validation and this handler.
@@ -239,6 +252,13 @@ class MutationRequestWorkflow(RequestVotes):
                     request=self.request,
                     join_lane_if_allowed=join_lane_if_allowed,
                     task_queue=workflow.info().task_queue,
+                    # The first evaluation is the submission's: it checks the signature.
+                    check_submit=join_lane_if_allowed,
+                    envelope=self.submit_envelope if join_lane_if_allowed else None,
+                    signature=self.submit_signature if join_lane_if_allowed else None,
+                    submitted_at=workflow.info().workflow_start_time
+                    if join_lane_if_allowed
+                    else None,
                 ),
                 result_type=EvaluateResult,
                 # The first evaluation may execute the request directly, so it runs on the

@@ -26,6 +26,7 @@ from mutator.cli.entry import exit_process, invoke
 from mutator.cli.processes import register_process_commands
 from mutator.cli.signing import explicit_signer, vote
 from mutator.cli.submission import exit_for_submission
+from mutator.cli.verification import show_verification, signature_audit
 from mutator.errors import MutatorInputError
 from mutator.ids import request_workflow_id
 from mutator.limits import (
@@ -297,14 +298,43 @@ def audit(
             "--verify",
             help="Recompute the record's hash chains instead (decisions and state history, "
             "of `--state`/`--request` only when given): exit 1 naming every row edited, "
-            "deleted, inserted or reordered.",
+            "deleted, inserted or reordered; with `--directory` or `--app`, every stored "
+            "signature is verified too.",
         ),
     ] = False,
+    directory: Annotated[
+        str | None,
+        typer.Option(
+            "--directory",
+            envvar="MUTATOR_DIRECTORY",
+            help="With --verify: verify every stored signature against this directory "
+            "file's keys, and report every person's decision without one.",
+        ),
+    ] = None,
+    app: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            envvar="MUTATOR_APP",
+            help="With --verify: verify every stored signature against this MutationApp's "
+            "directory (package.module:attr); in claimed mode, unsigned decisions are listed "
+            "as claimed, not reported.",
+        ),
+    ] = None,
 ) -> None:
-    """The decision record: every transition, vote and refused attempt."""
+    """The decision record: every transition, vote and refused attempt.
+
+    Each person's decision is marked `identity: claimed`, or `signed:` with its key.
+    """
     if verify:
-        report = conn.read(lambda c: c.verify_audit(state_id=state, request_id=request))
-        output.show_verification(report, conn.as_json)
+        try:
+            signatures = signature_audit(app, directory)
+        except MutatorInputError as exc:
+            raise conn.fail(exc) from None
+        report = conn.read(
+            lambda c: c.verify_audit(state_id=state, request_id=request, signatures=signatures)
+        )
+        show_verification(report, conn.as_json)
         if not report.ok:
             raise typer.Exit(1)
         return

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mutator.identity.marks import RecordedDecision, identity_marks
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
-from mutator.record import ChainKind, RecordVerification
 
 console = Console()
 err_console = Console(stderr=True)
@@ -53,9 +53,15 @@ def show_request(req: MutationRequest, ui_link: str | None = None) -> None:
     for key, value in _request_rows(req, ui_link):
         table.add_row(key, value)
     console.print(table)
-    decisions = Table("at", "category", "code", "actor", "reason", title="decisions")
-    for d in req.decisions:
-        decisions.add_row(d.at.strftime("%H:%M:%S"), d.category.value, d.code, d.actor, d.reason)
+    decisions = Table("at", "category", "code", "actor", "reason", "identity", title="decisions")
+    recorded = [
+        RecordedDecision.of_decision(req.request_id, seq, d)
+        for seq, d in enumerate(req.decisions, start=1)
+    ]
+    for d, mark in zip(req.decisions, identity_marks(recorded), strict=True):
+        decisions.add_row(
+            d.at.strftime("%H:%M:%S"), d.category.value, d.code, d.actor, d.reason, mark
+        )
     console.print(decisions)
 
 
@@ -157,9 +163,10 @@ def show_history(entries: Sequence[HistoryEntry]) -> None:
 
 
 def show_audit(entries: Sequence[AuditEntry]) -> None:
-    """Print decisions as a table."""
-    table = Table("at", "request", "state", "category", "code", "actor", "reason")
-    for e in entries:
+    """Print decisions as a table, each person's marked claimed or signed."""
+    table = Table("at", "request", "state", "category", "code", "actor", "reason", "identity")
+    marks = identity_marks([RecordedDecision.of_entry(e) for e in entries])
+    for e, mark in zip(entries, marks, strict=True):
         table.add_row(
             e.at.isoformat(timespec="seconds"),
             e.request_id,
@@ -168,27 +175,6 @@ def show_audit(entries: Sequence[AuditEntry]) -> None:
             e.code,
             e.actor,
             e.reason,
+            mark,
         )
     console.print(table)
-
-
-def show_verification(report: RecordVerification, as_json: bool) -> None:
-    """Print a record verification: every problem, then what was checked."""
-    if as_json:
-        print_json(report)
-        return
-    checked = (
-        f"{report.decisions} decisions of {report.requests} requests, "
-        f"{report.history} history rows of {report.states} states"
-    )
-    if report.ok:
-        console.print(f"record verified: {checked}, no problem")
-        return
-    table = Table("chain", "of", "position", "problem", "detail")
-    for p in report.problems:
-        position = ("seq " if p.chain == ChainKind.DECISIONS else "version ") + str(p.position)
-        if p.position == 0:
-            position = "its own row"
-        table.add_row(p.chain.value, p.chain_id, position, p.kind.value, p.detail)
-    console.print(table)
-    console.print(f"record NOT verified: {len(report.problems)} problems in {checked}")

@@ -52,12 +52,18 @@ def request_payload_sha256(request: MutationRequest) -> str:
     return payload_sha256(signed_payload(request.mutation, request.payload, request.items))
 
 
-def expected_for(request: MutationRequest, action: Action, actor: str | None = None) -> Expected:
+def expected_for(
+    request: MutationRequest,
+    action: Action,
+    actor: str | None = None,
+    comment: str | None = None,
+) -> Expected:
     """What an envelope for ``action`` on ``request`` as it stands must say.
 
     A submit is bound to the version its requester computed against (``expected_version``);
     a vote to the base version the request is checked against now, which changes when the
-    state moves and the approvals are cleared.
+    state moves and the approvals are cleared. ``actor`` and ``comment``, when given, are
+    what the caller sent alongside the envelope: the envelope must say the same.
     """
     return Expected(
         action=action,
@@ -67,6 +73,7 @@ def expected_for(request: MutationRequest, action: Action, actor: str | None = N
         payload_sha256=request_payload_sha256(request),
         base_version=request.expected_version if action == "submit" else request.base_version,
         actor=actor,
+        comment=comment,
     )
 
 

@@ -98,6 +98,8 @@ class Expected:
         payload_sha256: SHA-256 hex of the request's canonical payload.
         base_version: The request's base version as it stands.
         actor: The actor the caller claims, when it claims one (None: the envelope's counts).
+        comment: The comment or reason the caller sends with it, when it sends one (None: not
+            checked).
     """
 
     action: Action
@@ -107,6 +109,7 @@ class Expected:
     payload_sha256: str
     base_version: int | None
     actor: str | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,8 @@ def _check_expected(envelope: Envelope, expected: Expected) -> None:
     ]
     if expected.actor is not None:
         pairs.append(("actor", envelope.actor, expected.actor))
+    if expected.comment is not None:
+        pairs.append(("comment", envelope.comment, expected.comment))
     for name, signed, now in pairs:
         if signed != now:
             raise EnvelopeMismatch(

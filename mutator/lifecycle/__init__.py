@@ -37,6 +37,7 @@ from mutator.lifecycle.outcomes import (
     evaluation_error,
     execution_refused,
     revalidated,
+    sign_submission,
     stale,
     submit,
 )
@@ -53,6 +54,7 @@ from mutator.lifecycle.votes import (
     refused_attempt,
     reject_refusal,
     reject_vote,
+    signed_vote_refusal,
 )
 
 __all__ = [
@@ -91,6 +93,8 @@ __all__ = [
     "reject_refusal",
     "reject_vote",
     "revalidated",
+    "sign_submission",
+    "signed_vote_refusal",
     "stale",
     "submit",
     "transition",

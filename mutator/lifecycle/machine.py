@@ -21,6 +21,7 @@ from mutator.models import (
     Rejection,
     RejectionCode,
     RequestStatus,
+    SignedProof,
 )
 
 _S = RequestStatus
@@ -151,9 +152,22 @@ class Recorder:
         self.decisions: list[Decision] = []
         self.transition: Transition | None = None
 
-    def decide(self, category: DecisionCategory, code: str, actor: str, reason: str) -> Decision:
-        """Add a decision; ``code`` is a DecisionCode or a composite ``rejected:<code>``."""
-        decision = Decision(category=category, code=code, actor=actor, reason=reason, at=self.now)
+    def decide(
+        self,
+        category: DecisionCategory,
+        code: str,
+        actor: str,
+        reason: str,
+        *,
+        proof: SignedProof | None = None,
+    ) -> Decision:
+        """Add a decision; ``code`` is a DecisionCode or a composite ``rejected:<code>``.
+
+        ``proof``: the actor's verified signature, for a person's signed decision.
+        """
+        decision = Decision(
+            category=category, code=code, actor=actor, reason=reason, at=self.now, proof=proof
+        )
         self.request.decisions.append(decision)
         self.request.updated_at = self.now
         self.decisions.append(decision)
@@ -166,6 +180,8 @@ class Recorder:
         code: str,
         actor: str,
         reason: str,
+        *,
+        proof: SignedProof | None = None,
     ) -> None:
         """Change the status and write its lifecycle decision; one per step at most."""
         _check_move(self.request, target)
@@ -174,7 +190,7 @@ class Recorder:
         source = self.request.status
         self.request.status = target
         self.request.pending_reason = pending
-        decision = self.decide(DecisionCategory.LIFECYCLE, code, actor, reason)
+        decision = self.decide(DecisionCategory.LIFECYCLE, code, actor, reason, proof=proof)
         self.transition = Transition(source, target, decision)
 
     def reject(self, code: RejectionCode, reason: str, actor: str = SystemActor.SYSTEM) -> None:

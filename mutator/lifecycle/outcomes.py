@@ -33,6 +33,7 @@ from mutator.models import (
     PendingReason,
     RejectionCode,
     RequestStatus,
+    SignedProof,
 )
 
 ALLOWED_REASON = "allowed by policy"
@@ -45,6 +46,22 @@ def submit(request: MutationRequest, now: datetime) -> Effect:
         DecisionCategory.LIFECYCLE, DecisionCode.SUBMITTED, request.requester, request.reason
     )
     return recorder.effect()
+
+
+def sign_submission(request: MutationRequest, proof: SignedProof) -> None:
+    """Store the submit's verified signature on the request's ``submitted`` decision."""
+    for decision in request.decisions:
+        if decision.code == DecisionCode.SUBMITTED:
+            decision.proof = proof
+            return
+    raise IllegalTransition(request, "sign a submission it does not record")
+
+
+_REFUSALS = {
+    EvaluationOutcome.DENY: RejectionCode.POLICY_DENIED,
+    EvaluationOutcome.INVALID: RejectionCode.VALIDATION_FAILED,
+    EvaluationOutcome.SIGNATURE_REFUSED: RejectionCode.SIGNATURE_REFUSED,
+}
 
 
 def _await_votes(recorder: Recorder, reason: PendingReason) -> None:
@@ -60,21 +77,18 @@ def _refuse(recorder: Recorder, evaluation: EvaluateResult) -> None:
     for item in recorder.request.items:
         item.outcome = ItemOutcome.NOT_RUN
         item.reason = f"not run: the request was refused ({evaluation.outcome})"
-    code = (
-        RejectionCode.POLICY_DENIED
-        if evaluation.outcome == EvaluationOutcome.DENY
-        else RejectionCode.VALIDATION_FAILED
-    )
-    recorder.reject(code, evaluation.reason)
+    recorder.reject(_REFUSALS[evaluation.outcome], evaluation.reason)
 
 
 def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -> Effect:
     """Apply the first evaluation: one transition, to ``rejected``, ``pending`` or ``approved``.
 
-    Deny: ``rejected:policy_denied``; invalid: ``rejected:validation_failed`` (a batch's items
-    are marked not run); approvals required: ``pending`` (approval) until now plus the
-    shortest requirement timeout, with the versions seen at submission as the base;
-    allowed: ``approved`` by ``policy``.
+    Deny: ``rejected:policy_denied``; invalid: ``rejected:validation_failed``; the submit's
+    signature refused: ``rejected:signature_refused`` (a refused batch's items are marked not
+    run); approvals required: ``pending`` (approval) until now plus the shortest requirement
+    timeout, with the versions seen at submission as the base; allowed: ``approved`` by
+    ``policy``. The submit's verified signature (``evaluation.proof``) goes onto the
+    ``submitted`` decision.
 
     Raises:
         IllegalTransition: the request is not a submitted one (``pending``, no reason yet).
@@ -82,8 +96,10 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
     if request.pending_reason is not None:
         raise IllegalTransition(request, "be admitted twice")
     require(request, (RequestStatus.PENDING,), "be admitted")
+    if evaluation.proof is not None:
+        sign_submission(request, evaluation.proof)
     recorder = Recorder(request, now)
-    if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
+    if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
     elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
         request.required_approvals = evaluation.requirements
@@ -208,7 +224,7 @@ def revalidated(
     """
     require(request, (RequestStatus.APPROVED,), "be revalidated")
     recorder = Recorder(request, now)
-    if evaluation.outcome in (EvaluationOutcome.DENY, EvaluationOutcome.INVALID):
+    if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
         return recorder.effect()
     if evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:

@@ -6,7 +6,8 @@
 - ``requests``: requests, their decisions and the audit log; ``listing``: ``list`` pages.
 - ``claims`` and ``fences``: who uses a state, and which fencing tokens are still accepted.
 - ``chain``: each decision and history row's hash, chained to the row before it;
-  ``verify``: recomputing the chains (``mutator audit --verify``).
+  ``verify``: recomputing the chains (``mutator audit --verify``); ``signatures``:
+  re-checking the stored signatures; ``proofs``: a signed decision's proof columns.
 - ``catalog``: the registered mutations. ``statements``: the hot path's prebuilt SQL.
 """
 

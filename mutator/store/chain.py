@@ -6,6 +6,12 @@ to the previous version of its state. ``row_hash = SHA-256(prev || JCS(fields))`
 the RFC 8785 canonical JSON of the row's fields below, and the hash is stored as lowercase
 hex. docs/security.md ("Tamper-evident record") says the same for third parties.
 
+A decision that carries a proof (a person's signed action, migration 0006) also hashes
+PROOF_FIELDS, its three proof columns as stored (the envelope's RFC 8785 JSON text, the armored
+signature, the key's fingerprint); a decision without one hashes DECISION_FIELDS alone, as
+every row did before signing existed, so those rows keep their hashes. Nulling, editing or
+swapping a stored proof therefore changes its row's hash.
+
 Field values: ``at`` is the time in UTC as ISO 8601 with microseconds and ``+00:00``
 (``2026-11-30T18:51:20.123456+00:00``); in ``data``, an integer outside I-JSON's safe range
 (beyond 2**53 - 1) and a non-finite float are hashed as their decimal string (``"NaN"``,
@@ -25,6 +31,8 @@ import rfc8785
 # The fields hashed, in the order the docs list them (JCS sorts keys anyway).
 DECISION_FIELDS = ("request_id", "seq", "state_id", "category", "code", "actor", "reason", "at")
 HISTORY_FIELDS = ("state_id", "version", "request_id", "actor", "at", "data")
+# Hashed too when any of them is set (a signed decision).
+PROOF_FIELDS = ("proof_envelope", "proof_signature", "proof_fingerprint")
 
 GENESIS = bytes(32)
 _SAFE_INTEGER = 2**53 - 1
@@ -47,9 +55,12 @@ def canonical(fields: Mapping[str, Any]) -> bytes:
 
 
 def decision_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The hashed fields of a decision row (a mapping with at least DECISION_FIELDS)."""
+    """The hashed fields of a decision row (DECISION_FIELDS, and PROOF_FIELDS when signed)."""
     fields = {name: row[name] for name in DECISION_FIELDS}
     fields["at"] = timestamp(row["at"])
+    proof = {name: row.get(name) for name in PROOF_FIELDS}
+    if any(value is not None for value in proof.values()):
+        fields.update(proof)
     return fields
 
 

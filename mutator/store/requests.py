@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from mutator.listing import RequestPage
-from mutator.models import AuditEntry, Decision, MutationRequest
+from mutator.models import AuditEntry, MutationRequest
 from mutator.store import chain, listing
 from mutator.store import statements as sql
 from mutator.store.database import Database
+from mutator.store.proofs import audit_entry_from_row, decision_from_row, proof_columns
 from mutator.store.schema import decisions, requests
 
 
@@ -100,7 +101,7 @@ class Requests:
             query = query.where(decisions.c.request_id == request_id)
         with self._db.connect("read the audit log") as conn:
             rows = list(reversed(conn.execute(query.limit(limit)).all()))
-        return [AuditEntry.model_validate(r, from_attributes=True) for r in rows]
+        return [audit_entry_from_row(dict(r._mapping)) for r in rows]
 
 
 def write_request(conn: Connection, request: MutationRequest) -> None:
@@ -155,7 +156,7 @@ def read_request(conn: Connection, request_id: str) -> MutationRequest | None:
         return None
     data = json.loads(body)
     data["decisions"] = [
-        Decision.model_validate(r, from_attributes=True)
+        decision_from_row(dict(r._mapping))
         for r in conn.execute(
             select(decisions).where(decisions.c.request_id == request_id).order_by(decisions.c.seq)
         )
@@ -196,6 +197,7 @@ def _decision_rows(
             "actor": decision.actor,
             "reason": decision.reason,
             "at": decision.at,
+            **proof_columns(decision.proof),
         }
         prev_hash = row["row_hash"] = chain.decision_hash(prev_hash, row)
         rows.append(row)

@@ -118,6 +118,12 @@ decisions = Table(
     Column("at", UTCDateTime(), nullable=False),
     # SHA-256 chained to the request's previous decision (chain.py); NULL: never hashed.
     Column("row_hash", String(64), nullable=True),
+    # A signed person's decision (models.SignedProof): the envelope as RFC 8785 JSON, the
+    # armored SSHSIG signature and the key's fingerprint; all NULL when the identity was
+    # claimed, and for system decisions (migration 0006).
+    Column("proof_envelope", Text, nullable=True),
+    Column("proof_signature", Text, nullable=True),
+    Column("proof_fingerprint", String(100), nullable=True),
     PrimaryKeyConstraint("request_id", "seq"),
 )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,6 +29,9 @@ from mutator.store.fences import FencedOut
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
 from mutator.store.verify import verify_record
+
+if TYPE_CHECKING:
+    from mutator.identity.audit import SignatureAudit
 
 
 class Store:
@@ -226,11 +229,20 @@ class Store:
         return self.requests.audit(state_id=state_id, request_id=request_id, limit=limit)
 
     def verify_record(
-        self, *, state_id: str | None = None, request_id: str | None = None
+        self,
+        *,
+        state_id: str | None = None,
+        request_id: str | None = None,
+        signatures: SignatureAudit | None = None,
     ) -> RecordVerification:
-        """Recompute the record's hash chains (all, or those asked for); see verify.py."""
+        """Recompute the record's hash chains (all, or those asked for); see verify.py.
+
+        ``signatures``: also re-verify the stored signatures against its directory.
+        """
         with self.database.connect("verify the record") as conn:
-            return verify_record(conn, state_id=state_id, request_id=request_id)
+            return verify_record(
+                conn, state_id=state_id, request_id=request_id, signatures=signatures
+            )
 
 
 __all__ = [

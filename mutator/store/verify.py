@@ -1,5 +1,7 @@
 """Recomputing the record's hash chains (chain.py) and naming every row that does not fit.
 
+Given a directory, the stored signatures are re-verified too (signatures.py).
+
 A chain's rows are checked in order against the stored hash of the row before them (not a
 recomputed one, so one edited row is reported once), and its length and last hash against
 the head its owner row keeps (``mutator_requests.decision_seq``/``decision_hash``,
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -20,6 +22,10 @@ from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerifica
 from mutator.store import chain
 from mutator.store.listing import touches
 from mutator.store.schema import decisions, requests, state_history, states
+
+if TYPE_CHECKING:
+    # Loaded only to check signatures (it imports sshsig and cryptography).
+    from mutator.identity.audit import SignatureAudit
 
 # Past this many rows in one chain, a row that does not fit is not searched for elsewhere
 # in the chain (the search is quadratic): it is reported as edited.
@@ -56,13 +62,18 @@ class _Chain:
 
 
 def verify_record(
-    conn: Connection, *, state_id: str | None = None, request_id: str | None = None
+    conn: Connection,
+    *,
+    state_id: str | None = None,
+    request_id: str | None = None,
+    signatures: SignatureAudit | None = None,
 ) -> RecordVerification:
     """Recompute the chains: every request's and state's, or only those asked for.
 
     ``request_id``: that request's decisions. ``state_id``: that state's history and the
     decisions of its requests (batches including it too). Both: that request's decisions
-    and that state's history.
+    and that state's history. ``signatures``: also re-verify the stored signatures of those
+    decisions against its directory (signatures.py); their problems follow the chains'.
     """
     report = RecordVerification()
     if request_id is not None or state_id is None:
@@ -72,13 +83,27 @@ def verify_record(
     for c in decision_chains:
         report.requests += 1
         report.decisions += len(c.rows)
-        report.problems.extend(check_chain(c))
+        report.problems.extend(_named(c, check_chain(c)))
     if state_id is not None or request_id is None:
         for c in _history_chains(conn, state_id):
             report.states += 1
             report.history += len(c.rows)
             report.problems.extend(check_chain(c))
+    if signatures is not None:
+        from mutator.store.signatures import check_signatures
+
+        check_signatures(conn, [(c.chain_id, c.rows) for c in decision_chains], signatures, report)
     return report
+
+
+def _named(c: _Chain, problems: list[RecordProblem]) -> list[RecordProblem]:
+    """Decision problems with the code and actor of the row at their position, if any."""
+    rows = {row["seq"]: row for row in c.rows}
+    for p in problems:
+        row = rows.get(p.position)
+        if row is not None:
+            p.code, p.actor = row["code"], row["actor"]
+    return problems
 
 
 def check_chain(c: _Chain) -> list[RecordProblem]:
@@ -212,7 +237,7 @@ def _head_problems(
 def _decision_chains(
     conn: Connection, *, request_id: str | None, state_id: str | None
 ) -> list[_Chain]:
-    columns = [decisions.c[name] for name in chain.DECISION_FIELDS]
+    columns = [decisions.c[name] for name in (*chain.DECISION_FIELDS, *chain.PROOF_FIELDS)]
     rows_query = select(*columns, decisions.c.row_hash).order_by(
         decisions.c.request_id, decisions.c.seq
     )

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from mutator.activities import LaneSettings
 from mutator.app import MutationApp
 from mutator.client import MutatorClient
+from mutator.identity.audit import SignatureAudit
 from mutator.store import Store
 from mutator.workers import MutatorWorkers, build_workers
 from tests.helpers import apps
@@ -53,7 +54,9 @@ async def running_mutator(
     """A worker on a fresh task queue and a client that submits to it.
 
     When the block ends without an error, the store's tamper-evident record must verify:
-    every request the test ran through the real server and worker chained its rows right.
+    every request the test ran through the real server and worker chained its rows right,
+    and every signature it stored holds against the app's directory (in ``signed`` mode,
+    every person's decision that counted is signed).
     """
     store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
     worker = new_worker(
@@ -71,7 +74,8 @@ async def running_mutator(
             search_attributes=not env.supports_time_skipping_v1,
         )
     if verify_record:
-        report = await asyncio.to_thread(store.verify_record)
+        signatures = SignatureAudit(app.identities, required=app.identity == "signed")
+        report = await asyncio.to_thread(store.verify_record, signatures=signatures)
         assert report.ok, f"the record does not verify: {report.problems}"
 
 

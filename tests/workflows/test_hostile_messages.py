@@ -141,7 +141,8 @@ async def test_two_inputs_from_the_temporal_cli_do_not_wedge_the_request(
         assert [(d.code, d.actor, d.reason) for d in stored.decisions][-1] == (
             "refused_attempt",
             "zed",
-            "approve: input: expected one JSON object (fields: actor, comment), got 2 values",
+            "approve: input: expected one JSON object (fields: actor, comment, envelope, "
+            "signature), got 2 values",
         )
 
     await assert_eventually(refused)

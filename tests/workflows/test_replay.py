@@ -115,7 +115,9 @@ async def test_request_and_lane_histories_replay(
 
 # Recorded by the code before version resolution ran as its own activity (01a7007): one
 # request approved on a current state, one approved on a moved state (reapprove, approved
-# again). The new code must replay them on their old path (workflow.patched).
+# again). Recorded by the code before signals were verified by an activity (cd4ccf5):
+# old-signals-unsigned, a request voted on by signals (refused ones too). The new code must
+# replay them on their old path (workflow.patched).
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 

@@ -444,13 +444,14 @@ def test_dev_banner(stack: CliStack) -> None:
 
 def test_worker_starts_and_stops_on_ctrl_c(stack: CliStack) -> None:
     out = stack.workdir / f"{uid('worker')}.out"
-    with out.open("wb") as sink:
+    err = out.with_suffix(".err")
+    with out.open("wb") as sink, err.open("wb") as err_sink:
         proc = subprocess.Popen(
             [*mutator_command(), "worker", "--json"],
             cwd=stack.workdir,
             env=stack.env,
             stdout=sink,
-            stderr=subprocess.STDOUT,
+            stderr=err_sink,
         )
     try:
 
@@ -462,8 +463,10 @@ def test_worker_starts_and_stops_on_ctrl_c(stack: CliStack) -> None:
         ready = poll(running, timeout=30, what="`mutator worker` to start")
         assert ready["task_queue"] == "mutator"
         assert ready["temporal_address"] == stack.address
+        # The example app's identity is claimed: the worker says so, on stderr.
+        assert "identity is claimed: anyone who can reach Temporal" in err.read_text()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0, out.read_text()
+        assert proc.wait(timeout=30) == 0, out.read_text() + err.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()

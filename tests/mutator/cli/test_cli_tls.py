@@ -95,13 +95,14 @@ def tls_worker(stack: CliStack, pki: Pki, proxy: TLSProxy) -> Iterator[dict[str,
         }
     )
     out = stack.workdir / f"{uid('tls-worker')}.out"
-    with out.open("wb") as sink:
+    # Its warnings (the example app's identity is claimed) go to stderr, apart from the JSON.
+    with out.open("wb") as sink, out.with_suffix(".err").open("wb") as err_sink:
         proc = subprocess.Popen(
             [*mutator_command(), "worker", "--json"],
             cwd=stack.workdir,
             env=env,
             stdout=sink,
-            stderr=subprocess.STDOUT,
+            stderr=err_sink,
         )
     try:
 

@@ -65,8 +65,12 @@ def test_a_clean_record_verifies_with_a_summary(recorded: str, tmp_path: Path) -
         "states": 1,
         "history": 2,
         "problems": [],
+        "signatures": "not_checked",
+        "signed": 0,
+        "claimed": [],
         "ok": True,
     }
+    assert "signatures not checked (give --directory or --app)" in result.stdout
 
 
 def test_tampering_exits_1_naming_each_row(recorded: str, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Migration 0005 on a store with rows: they are hashed in order, verify, and the chains
-continue from them."""
+continue from them. Migration 0006 (decision proofs) keeps those hashes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from mutator.models import RequestStatus
+from mutator.identity.audit import SignatureAudit
+from mutator.identity.directory import parse_directory
+from mutator.models import Decision, DecisionCategory, RequestStatus
 from mutator.record import ChainKind, ProblemKind
 from mutator.store import Store
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.records import T0, add, decision, make_request
+from tests.helpers.signed_records import make_keys, sign
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -114,3 +117,79 @@ def test_upgrade_hashes_existing_rows_and_the_chains_continue(store_at_0004: Sto
         (ChainKind.DECISIONS, "old-2", 1, ProblemKind.EDITED),
         (ChainKind.DECISIONS, "old-2", 2, ProblemKind.EDITED),
     }
+
+
+def stored_hashes(store: Store) -> list[tuple[str, int, str]]:
+    with store.engine.connect() as conn:
+        decisions = conn.execute(
+            text("SELECT request_id, seq, row_hash FROM mutator_decisions ORDER BY 1, 2")
+        ).all()
+        heads = conn.execute(
+            text("SELECT request_id, decision_seq, decision_hash FROM mutator_requests ORDER BY 1")
+        ).all()
+    return [tuple(r) for r in [*decisions, *heads]]
+
+
+def test_0006_keeps_the_chains_of_rows_written_before_signing(
+    store_at_0004: Store, tmp_path: Path
+) -> None:
+    """Rows hashed at 0005 keep their hashes through 0006 (no rehash) and still verify; a
+    signed decision then chains onto them, and its proof is covered by its hash."""
+    store = store_at_0004
+    store.migrate("0005")
+    hashes = stored_hashes(store)
+    assert all(h is not None for _, _, h in hashes)
+
+    store.migrate()
+    assert store.schema_status() == ("0006", "0006")
+    assert stored_hashes(store) == hashes
+    report = store.verify_record()
+    assert report.ok, report.problems
+    with store.engine.connect() as conn:
+        proofs = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM mutator_decisions WHERE proof_envelope IS NOT NULL "
+                "OR proof_signature IS NOT NULL OR proof_fingerprint IS NOT NULL"
+            )
+        ).scalar_one()
+    assert proofs == 0
+
+    # Old decisions were never signed: with a directory they are unsigned (claimed).
+    keys = make_keys(tmp_path / "keys")
+    directory = parse_directory({"alice": {"roles": ["sre"], "keys": [keys.alice.public_line]}})
+    required = store.verify_record(signatures=SignatureAudit(directory, required=True))
+    assert {(p.chain_id, p.position, p.kind) for p in required.problems} == {
+        ("old-1", 1, ProblemKind.UNSIGNED),
+        ("old-2", 1, ProblemKind.UNSIGNED),
+    }
+    allowed = store.verify_record(signatures=SignatureAudit(directory, required=False))
+    assert allowed.ok
+    assert [(c.request_id, c.seq) for c in allowed.claimed] == [("old-1", 1), ("old-2", 1)]
+
+    # A signed cancel appended to old-1 chains onto the migrated rows and verifies.
+    old = store.get_request("old-1")
+    assert old is not None
+    proof = sign(keys.alice, old, "cancel", "alice", "done")
+    later = T0 + timedelta(minutes=1)
+    store.save_request(
+        old.model_copy(
+            update={
+                "revision": 3,
+                "decisions": [
+                    *old.decisions,
+                    Decision(
+                        category=DecisionCategory.LIFECYCLE,
+                        code="canceled",
+                        actor="alice",
+                        reason="done",
+                        at=later,
+                        proof=proof,
+                    ),
+                ],
+            }
+        )
+    )
+    report = store.verify_record(signatures=SignatureAudit(directory, required=False))
+    assert report.ok, report.problems
+    assert report.signed == 1
+    assert set(hashes[:4]) <= set(stored_hashes(store))  # the old rows, untouched
