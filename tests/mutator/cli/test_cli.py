@@ -159,6 +159,17 @@ def test_readme_story(identity: str, request: pytest.FixtureRequest) -> None:
     codes = [d["code"] for d in shown["decisions"]]
     assert codes[0] == "submitted"
     assert codes[-1] == "executed"
+    if identity == "signed":  # each person's decision keeps the key that signed it
+        signers = {
+            (d["code"], d["actor"]): d["proof"]["fingerprint"]
+            for d in shown["decisions"]
+            if d["proof"] is not None
+        }
+        assert signers == {
+            ("submitted", "dave"): signed.keys["dave"].fingerprint(),
+            ("approved", "alice"): signed.keys["alice"].fingerprint(),
+            ("approved", "bob"): signed.keys["bob"].fingerprint(),
+        }
 
     assert ok(state) == {"state_id": acct, "version": 2, "data": {"value": 5, "daily": 500}}
     assert ok(v1) == {"state_id": acct, "version": 1, "data": {"value": 5}}
