@@ -8,8 +8,10 @@ in no directory. The directory file (`team.toml`) replaces the app's directory a
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from mutator.identity.directory import Directory, load_directory_file
+from mutator.identity.envelope import Action
+from mutator.identity.requests import expected_for
+from mutator.identity.verify import Verified, verify
+from mutator.models import MutationRequest
+from mutator.store import Store
 from tests.helpers.cli_stack import CliResult, CliStack
+from tests.helpers.cli_world import ok, uid
 from tests.helpers.histories import request_events
 from tests.mutator.identity.keys import SshKey, make_key
 
@@ -124,3 +132,65 @@ async def sent_inputs(address: str, request_id: str) -> dict[str, list[Any]]:
     """``received_inputs`` of the Temporal server at ``address``."""
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     return await received_inputs(client, request_id)
+
+
+@pytest.fixture(scope="session")
+def signed_store(signed_stack: SignedStack) -> Iterator[Store]:
+    found = Store.from_url(signed_stack.stack.db_url)
+    try:
+        yield found
+    finally:
+        found.dispose()
+
+
+def pending(signed: SignedStack, *extra: str) -> str:
+    """A new limits.set request by dave, signed, waiting for two approvals."""
+    request_id = uid("lim")
+    body = ok(
+        signed.run(
+            "submit",
+            uid("acct"),
+            "limits.set",
+            "--payload",
+            '{"name": "daily", "value": 500}',
+            "--actor",
+            "dave",
+            "--reason",
+            "raise it",
+            "--request-id",
+            request_id,
+            *signed.key("dave"),
+            *extra,
+            "--json",
+        )
+    )
+    assert (body["status"], body["pending_reason"]) == ("pending", "approval"), body
+    return request_id
+
+
+def check(
+    sent: dict[str, Any], request: MutationRequest, action: Action, actor: str, signed: SignedStack
+) -> Verified:
+    return verify(
+        sent["envelope"],
+        sent["signature"],
+        signed.directory,
+        expected=expected_for(request, action, actor),
+        now=datetime.now(UTC),
+    )
+
+
+def stored(store: Store, request_id: str) -> MutationRequest:
+    found = store.get_request(request_id)
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def default_home(signed_stack: SignedStack, tmp_path: Path) -> Path:
+    """A home whose default key, ~/.ssh/id_ed25519, is alice's."""
+    ssh = tmp_path / "home" / ".ssh"
+    ssh.mkdir(parents=True)
+    for suffix in ("", ".pub"):
+        shutil.copy(f"{signed_stack.keys['alice'].private}{suffix}", ssh / f"id_ed25519{suffix}")
+    return tmp_path / "home"
