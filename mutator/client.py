@@ -1,9 +1,10 @@
 """``MutatorClient``: submit, vote on, inspect and wait for governed mutation requests.
 
 The read-only part is ``StoreReader`` (mutator/reader.py), which the client extends; the
-submission checks and the workflow start are in mutator/client_submission.py, the votes,
-cancels and waits in mutator/client_messages.py, and the merge behind ``locks()`` in
-mutator/client_locks.py.
+submission checks and the workflow start are in mutator/client_submission.py, the votes and
+cancels in mutator/client_votes.py (sent, and waited for, by mutator/client_messages.py), the
+signed envelopes of submits and votes in mutator/client_signing.py, and the merge behind
+``locks()`` in mutator/client_locks.py.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from temporalio.client import Client
 
 from mutator.admission import ADMISSION_TIMEOUT_SECONDS, admission_timeout_from_env
 from mutator.client_locks import read_locks
-from mutator.client_messages import MutatorTimeout, await_result, send_update, workflow_exists
+from mutator.client_messages import MutatorTimeout, await_result, workflow_exists
+from mutator.client_signing import VoteMessage, sign_submission
 from mutator.client_submission import (
     batch_submission,
     check_known_mutations,
     single_submission,
     start_request,
 )
-from mutator.contracts import ApproveInput, CancelInput, RejectInput
-from mutator.errors import MutatorInputError, MutatorNotFound, MutatorRefused
-from mutator.limits import PayloadLimits, check_name, check_optional_id, check_text
+from mutator.client_votes import VoteCommands
+from mutator.errors import MutatorNotFound
+from mutator.identity.signing import Signer
+from mutator.limits import PayloadLimits
 from mutator.models import BatchItem, BatchMode, LockInfo, MutationRequest, SubmitRequestInput
 from mutator.reader import StoreReader
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
@@ -34,10 +37,10 @@ from mutator.store import Store
 from mutator.temporal import connect_temporal
 from mutator.temporal_tls import TemporalTLS
 
-__all__ = ["MutatorClient", "MutatorTimeout", "StoreReader", "TemporalTLS"]
+__all__ = ["MutatorClient", "MutatorTimeout", "StoreReader", "TemporalTLS", "VoteMessage"]
 
 
-class MutatorClient(StoreReader):
+class MutatorClient(VoteCommands):
     """Submit, vote on, inspect and wait for governed mutation requests.
 
     Reads (``get``, ``list``, ``state``, ``history``, ``audit``) come from the SQL store, as
@@ -48,6 +51,11 @@ class MutatorClient(StoreReader):
     (``MutatorNotFound`` for an unknown id), ``MutatorRefused`` when the request cannot take
     the action, ``MutatorUnavailable`` when Temporal or the database cannot be reached, and
     ``MutatorTimeout`` when ``wait`` runs out of time.
+
+    With a ``signer``, every submit, vote and cancel carries the actor's signed envelope
+    (docs/security.md): a worker in ``signed`` identity mode requires it, and checks it in
+    either mode. A signing problem raises ``SigningKeyError`` (a ``MutatorInputError``)
+    before anything is sent.
     """
 
     def __init__(
@@ -59,6 +67,7 @@ class MutatorClient(StoreReader):
         search_attributes: bool = True,
         limits: PayloadLimits | None = None,
         admission_timeout: float = ADMISSION_TIMEOUT_SECONDS,
+        signer: Signer | None = None,
     ) -> None:
         """Wrap a connected Temporal client and an open store (``connect`` builds both).
 
@@ -71,6 +80,9 @@ class MutatorClient(StoreReader):
             limits: Size limits checked before anything starts; by default those of the
                 environment (MUTATOR_MAX_PAYLOAD_BYTES and friends).
             admission_timeout: Seconds ``submit`` waits for a worker to evaluate a request.
+            signer: Signs what this client sends as its actor (``KeyFileSigner``,
+                ``SshKeygenSigner`` from ``mutator.identity.signing``); None sends unsigned
+                messages, which only a ``claimed``-mode worker accepts.
         """
         super().__init__(store)
         self.temporal = temporal
@@ -80,6 +92,7 @@ class MutatorClient(StoreReader):
         # (a worker polls) or says that no worker runs.
         self.admission_timeout = admission_timeout
         self.search_attributes = search_attributes
+        self.signer = signer
         # Mutation names the workers registered; read again when a name is not in it.
         self._known_mutations: set[str] = set()
 
@@ -95,6 +108,7 @@ class MutatorClient(StoreReader):
         admission_timeout: float | None = None,
         tls: TemporalTLS | bool = False,
         api_key: str | None = None,
+        signer: Signer | None = None,
     ) -> MutatorClient:
         """Connect to Temporal and to the store.
 
@@ -110,6 +124,7 @@ class MutatorClient(StoreReader):
             tls: ``True`` for TLS verified against the system's CAs, or a `TemporalTLS`
                 (private CA, client certificate and key for mutual TLS, server name).
             api_key: A Temporal API key (Temporal Cloud); it turns TLS on.
+            signer: Signs every submit, vote and cancel (see the class); None: unsigned.
 
         Returns:
             The connected client.
@@ -136,6 +151,7 @@ class MutatorClient(StoreReader):
             task_queue=task_queue,
             limits=limits,
             admission_timeout=admission_timeout,
+            signer=signer,
         )
 
     # -- commands -----------------------------------------------------------------------
@@ -265,6 +281,8 @@ class MutatorClient(StoreReader):
                     await asyncio.to_thread(self.store.registered_mutations)
                 )
             check_known_mutations(submitted, sorted(self._known_mutations))
+            if self.signer is not None:
+                submitted = sign_submission(submitted, self.signer)
             existing = await start_request(
                 self.temporal,
                 submitted,
@@ -278,97 +296,6 @@ class MutatorClient(StoreReader):
         if wait and not existing.status.is_terminal:
             return await self.wait(existing.request_id, timeout=wait_timeout)
         return existing
-
-    async def approve(
-        self, request_id: str, *, actor: str, comment: str = "", update_id: str | None = None
-    ) -> MutationRequest:
-        """Approve a pending request; enough approvals let it run.
-
-        Args:
-            request_id: The request.
-            actor: Who approves; must be eligible under the request's requirement.
-            comment: Kept with the approval in the audit trail.
-            update_id: An id for this vote; sending the same id again is answered once.
-
-        Returns:
-            The request after the vote.
-
-        Raises:
-            MutatorInputError: A field is malformed or over its limit.
-            MutatorNotFound: No request has that id.
-            MutatorRefused: The actor may not approve it (requester, ineligible, already
-                voted) or the request has ended.
-            MutatorUnavailable: Temporal or the store cannot be reached.
-        """
-        check_text(comment, "comment")
-        return await self._vote(
-            request_id, "approve", ApproveInput(actor=actor, comment=comment), update_id
-        )
-
-    async def reject(
-        self, request_id: str, *, actor: str, reason: str, update_id: str | None = None
-    ) -> MutationRequest:
-        """Reject a pending request; it ends rejected and never runs.
-
-        Args:
-            request_id: The request.
-            actor: Who rejects; must be eligible to approve it.
-            reason: Why; required.
-            update_id: An id for this vote; sending the same id again is answered once.
-
-        Returns:
-            The rejected request.
-
-        Raises:
-            MutatorInputError: ``reason`` is empty, or a field is malformed.
-            MutatorNotFound: No request has that id.
-            MutatorRefused: The actor may not reject it, or the request has ended.
-            MutatorUnavailable: Temporal or the store cannot be reached.
-        """
-        if not reason.strip():
-            raise MutatorInputError("reason: must not be empty; say why the request is rejected")
-        check_text(reason, "reason")
-        return await self._vote(
-            request_id, "reject", RejectInput(actor=actor, reason=reason), update_id
-        )
-
-    async def cancel(
-        self, request_id: str, *, actor: str, reason: str = "", update_id: str | None = None
-    ) -> MutationRequest:
-        """Cancel a pending request; it ends canceled and never runs.
-
-        Args:
-            request_id: The request.
-            actor: Who cancels (the requester, or an eligible approver).
-            reason: Why, kept in the audit trail.
-            update_id: An id for this message; sending the same id again is answered once.
-
-        Returns:
-            The cancelled request.
-
-        Raises:
-            MutatorInputError: A field is malformed or over its limit.
-            MutatorNotFound: No request has that id.
-            MutatorRefused: The actor may not cancel it, or it is no longer pending.
-            MutatorUnavailable: Temporal or the store cannot be reached.
-        """
-        check_text(reason, "reason")
-        return await self._vote(
-            request_id, "cancel", CancelInput(actor=actor, reason=reason), update_id
-        )
-
-    async def _vote(
-        self, request_id: str, update: str, arg: Any, update_id: str | None
-    ) -> MutationRequest:
-        check_name(getattr(arg, "actor", ""), "actor")
-        check_optional_id(update_id, "update_id")
-        current = await self.get(request_id)
-        if current.status.is_terminal:
-            raise MutatorRefused(
-                f"request {request_id} is {current.status.value}; it can no longer be changed "
-                f"({update} refused)"
-            )
-        return await send_update(self.temporal, self, request_id, update, arg, update_id)
 
     async def wait(self, request_id: str, *, timeout: float | None = None) -> MutationRequest:
         """Wait until the request reaches a final status and return it.

@@ -10,7 +10,13 @@ from rich.table import Table
 
 from mutator.cli import output
 from mutator.cli.common import Actor
-from mutator.cli.connection import TEMPORAL_OPTIONS, Connection, connected_command
+from mutator.cli.connection import (
+    SIGNED_OPTIONS,
+    TEMPORAL_OPTIONS,
+    Connection,
+    connected_command,
+)
+from mutator.cli.signing import explicit_signer
 from mutator.cli.submission import exit_for_submission
 from mutator.errors import MutatorInputError
 from mutator.limits import load_json
@@ -69,10 +75,12 @@ def batch(
         items = read_batch_file(file)
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
+    signer = explicit_signer(conn)
     req = conn.client(
         lambda c: c.submit_batch(
             items, mode=mode, actor=actor, reason=reason, request_id=request_id, wait=wait
-        )
+        ),
+        signer=signer,
     )
     conn.print_request(req)
     exit_for_submission(req, conn.as_json)
@@ -110,5 +118,5 @@ def show_locks(found: list[LockInfo]) -> None:
 
 def register_concurrency_commands(cli: typer.Typer) -> None:
     """Add `batch` and `locks` to ``cli``."""
-    connected_command(cli, TEMPORAL_OPTIONS)(batch)
+    connected_command(cli, SIGNED_OPTIONS)(batch)
     connected_command(cli, TEMPORAL_OPTIONS)(locks)

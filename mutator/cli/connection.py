@@ -1,5 +1,8 @@
 """The connection options (`--address`, `--namespace`, TLS, `--db`, `--task-queue`, `--json`).
 
+The commands that act as a user also take the signing options (`--key`, `--ssh-agent`,
+`--sign/--no-sign`; mutator/cli/signing.py applies them).
+
 They are declared once, here. A command asks for them by taking a `Connection` as its first
 parameter and registering with `connected_command`: the options are appended to the
 command's own (so they go after the command name, `mutator show r1 --db ...`, and its
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     # Only the commands that talk to Temporal import the client (and so the Temporal SDK):
     # the read commands answer from the store without paying for that import.
     from mutator.client import MutatorClient
+    from mutator.identity.signing import Signer
     from mutator.reader import StoreReader
 
 T = TypeVar("T")
@@ -39,7 +43,7 @@ DEFAULT_NAMESPACE = "default"
 
 @dataclass(frozen=True)
 class Connection:
-    """Where one invocation connects, and how it prints: its connection options' values."""
+    """Where one invocation connects, how it prints and signs: its connection options' values."""
 
     db: str = DEFAULT_DATABASE_URL
     as_json: bool = False
@@ -52,6 +56,9 @@ class Connection:
     tls_key: str | None = None
     tls_server_name: str | None = None
     api_key: str | None = None
+    key: str | None = None
+    ssh_agent: bool = False
+    sign: bool | None = None
 
     def temporal_tls(self) -> TemporalTLS | bool:
         """The TLS settings of these options: a `TemporalTLS` when a file or name is set."""
@@ -107,7 +114,9 @@ class Connection:
         """Print a request as this invocation prints (JSON or a table)."""
         print_request(req, self.as_json, ui_url)
 
-    def client(self, action: Callable[[MutatorClient], Awaitable[T]]) -> T:
+    def client(
+        self, action: Callable[[MutatorClient], Awaitable[T]], *, signer: Signer | None = None
+    ) -> T:
         """Connect to Temporal and the store, run ``action``, close both."""
 
         async def work() -> T:
@@ -120,6 +129,7 @@ class Connection:
                 task_queue=self.task_queue,
                 tls=self.temporal_tls(),
                 api_key=self.api_key,
+                signer=signer,
             )
             try:
                 return await action(client)
@@ -286,8 +296,53 @@ API_KEY = _option(
 )
 SECURITY_OPTIONS = (TLS, TLS_CA, TLS_CERT, TLS_KEY, TLS_SERVER_NAME, API_KEY)
 
+# Signing (docs/cli.md, "Signing"; the rules are mutator/cli/signing.py's).
+KEY = _option(
+    "key",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            envvar="MUTATOR_SIGNING_KEY",
+            show_envvar=True,
+            help="Sign with this OpenSSH ed25519 private key (a .pub: through ssh-agent). "
+            "Default for --sign, --ssh-agent and votes on a signed request: ~/.ssh/id_ed25519.",
+        ),
+    ],
+    None,
+)
+SSH_AGENT = _option(
+    "ssh_agent",
+    Annotated[
+        bool,
+        typer.Option(
+            "--ssh-agent",
+            help="Sign through the running ssh-agent (SSH_AUTH_SOCK) with the key whose .pub "
+            "is beside --key.",
+        ),
+    ],
+    False,
+)
+SIGN = _option(
+    "sign",
+    Annotated[
+        bool | None,
+        typer.Option(
+            "--sign/--no-sign",
+            envvar="MUTATOR_SIGN",
+            show_envvar=True,
+            help="Sign (with --key, else ~/.ssh/id_ed25519), or never sign. Default: sign when "
+            "--key or --ssh-agent is given, and a vote on a request that was submitted signed.",
+        ),
+    ],
+    None,
+)
+SIGNING_OPTIONS = (KEY, SSH_AGENT, SIGN)
+
 # The sets of connection options the commands take (docs/cli.md, "Connection options").
 TEMPORAL_OPTIONS = (ADDRESS, NAMESPACE, *SECURITY_OPTIONS, DATABASE, TASK_QUEUE_OPTION, AS_JSON)
+# The commands that act as a user (submit, batch, approve, reject, cancel) also sign.
+SIGNED_OPTIONS = (*TEMPORAL_OPTIONS, *SIGNING_OPTIONS)
 # Reads accept the TLS options for symmetry too, and ignore them.
 READ_OPTIONS = (READ_ADDRESS, NAMESPACE, *SECURITY_OPTIONS, DATABASE, AS_JSON)
 # `mutator dev` takes them only to refuse them: it starts a plain local server.

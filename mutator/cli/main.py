@@ -17,12 +17,14 @@ from mutator.cli.common import (
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.connection import (
     READ_OPTIONS,
+    SIGNED_OPTIONS,
     TEMPORAL_OPTIONS,
     Connection,
     connected_command,
 )
 from mutator.cli.entry import exit_process, invoke
 from mutator.cli.processes import register_process_commands
+from mutator.cli.signing import explicit_signer, vote
 from mutator.cli.submission import exit_for_submission
 from mutator.cli.verification import show_verification, signature_audit
 from mutator.errors import MutatorInputError
@@ -72,7 +74,17 @@ def parse_payload(text: str) -> dict[str, Any]:
     return parse_json_object(text, "--payload")
 
 
-@connected_command(cli, TEMPORAL_OPTIONS)
+PrintSignal = Annotated[
+    bool,
+    typer.Option(
+        "--print-signal",
+        help="Send nothing: print the signal name and the (signed) JSON input to paste into "
+        "the Temporal UI's Send a Signal.",
+    ),
+]
+
+
+@connected_command(cli, SIGNED_OPTIONS)
 def submit(
     conn: Connection,
     state_id: Annotated[str, typer.Argument(help="The state to change.")],
@@ -102,6 +114,7 @@ def submit(
         body = parse_payload(payload)
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
+    signer = explicit_signer(conn)
     req = conn.client(
         lambda c: c.submit(
             state_id,
@@ -113,13 +126,14 @@ def submit(
             expected_version=expected_version,
             wait=wait,
             wait_timeout=timeout,
-        )
+        ),
+        signer=signer,
     )
     conn.print_request(req)
     exit_for_submission(req, conn.as_json)
 
 
-@connected_command(cli, TEMPORAL_OPTIONS)
+@connected_command(cli, SIGNED_OPTIONS)
 def approve(
     conn: Connection,
     request_id: RequestId,
@@ -128,44 +142,53 @@ def approve(
     update_id: Annotated[
         str | None, typer.Option(help="Idempotency key: a retried approve with it counts once.")
     ] = None,
+    print_signal: PrintSignal = False,
 ) -> None:
     """Approve a pending request (one vote per eligible approver).
 
     Once every approval requirement is met, the request runs. Exit 1 when the vote is
-    refused (not eligible, already voted, or the request no longer pending).
+    refused (not eligible, already voted, a signature the worker refuses, or the request no
+    longer pending).
     """
-    req = conn.client(
-        lambda c: c.approve(request_id, actor=actor, comment=comment, update_id=update_id)
+    vote(
+        conn,
+        "approve",
+        request_id,
+        actor=actor,
+        comment=comment,
+        update_id=update_id,
+        print_signal=print_signal,
     )
-    conn.print_request(req)
 
 
-@connected_command(cli, TEMPORAL_OPTIONS)
+@connected_command(cli, SIGNED_OPTIONS)
 def reject(
     conn: Connection,
     request_id: RequestId,
     actor: Actor,
     reason: Annotated[str, typer.Option(help="Why the request is rejected.")],
+    print_signal: PrintSignal = False,
 ) -> None:
     """Reject a pending request; any eligible approver's rejection ends it.
 
     The request ends rejected (approver_rejected) and never runs.
     """
-    conn.print_request(conn.client(lambda c: c.reject(request_id, actor=actor, reason=reason)))
+    vote(conn, "reject", request_id, actor=actor, comment=reason, print_signal=print_signal)
 
 
-@connected_command(cli, TEMPORAL_OPTIONS)
+@connected_command(cli, SIGNED_OPTIONS)
 def cancel(
     conn: Connection,
     request_id: RequestId,
     actor: Actor,
     reason: Annotated[str, typer.Option(help="Why it is canceled.")] = "",
+    print_signal: PrintSignal = False,
 ) -> None:
     """Cancel a pending request (its requester or an eligible approver).
 
     The request ends canceled and never runs. Once approved, it can no longer be canceled.
     """
-    conn.print_request(conn.client(lambda c: c.cancel(request_id, actor=actor, reason=reason)))
+    vote(conn, "cancel", request_id, actor=actor, comment=reason, print_signal=print_signal)
 
 
 @connected_command(cli, TEMPORAL_OPTIONS)

@@ -29,8 +29,12 @@ def ok(result: CliResult, code: int = 0) -> Any:
     return result.json()
 
 
-def submit(stack: CliStack, acct: str, mutation: str, payload: str, actor: str) -> CliResult:
-    return stack.run("submit", acct, mutation, "--payload", payload, "--actor", actor, "--json")
+def submit(
+    stack: CliStack, acct: str, mutation: str, payload: str, actor: str, *extra: str
+) -> CliResult:
+    return stack.run(
+        "submit", acct, mutation, "--payload", payload, "--actor", actor, *extra, "--json"
+    )
 
 
 def parallel(stack: CliStack, *commands: tuple[str, ...]) -> list[CliResult]:

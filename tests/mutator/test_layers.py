@@ -63,6 +63,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.client_submission",
             "mutator.client_messages",
             "mutator.client_locks",
+            "mutator.client_signing",
+            "mutator.client_votes",
             "mutator.reader",
         ),
     ),

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from mutator.store import Store
-from tests.helpers import cli_world
+from tests.helpers import cli_signing, cli_world
+from tests.helpers.cli_signing import SignedStack
 from tests.helpers.cli_stack import (
     CliResult,
     CliStack,
@@ -31,6 +32,7 @@ from tests.helpers.cli_stack import (
 pytestmark = pytest.mark.slow
 
 stack = cli_world.stack
+signed_stack = cli_signing.signed_stack
 cli_store = cli_world.cli_store
 world = cli_world.world
 World = cli_world.World
@@ -66,11 +68,21 @@ HISTORY_FIELDS = {"version", "request_id", "actor", "at", "data"}
 # -- the README story ---------------------------------------------------------------------
 
 
-def test_readme_story(stack: CliStack) -> None:
+@pytest.mark.parametrize("identity", ["claimed", "signed"])
+def test_readme_story(identity: str, request: pytest.FixtureRequest) -> None:
+    """The README's commands; in signed mode each person signs with their own key (`--key`)."""
+    if identity == "claimed":
+        stack: CliStack = request.getfixturevalue("stack")
+
+        def key(user: str) -> tuple[str, ...]:
+            return ()
+    else:
+        signed: SignedStack = request.getfixturevalue("signed_stack")
+        stack, key = signed.stack, signed.key
     acct = uid("acct")
     lim = uid("lim")
 
-    added = ok(submit(stack, acct, "counter.add", '{"amount": 5}', "alice"))
+    added = ok(submit(stack, acct, "counter.add", '{"amount": 5}', "alice", *key("alice")))
     assert set(added) >= REQUEST_FIELDS
     assert added["status"] == "executed"
     assert added["resulting_version"] == 1
@@ -91,6 +103,7 @@ def test_readme_story(stack: CliStack) -> None:
             "raise the daily limit",
             "--request-id",
             lim,
+            *key("dave"),
             "--json",
         )
     )
@@ -101,20 +114,24 @@ def test_readme_story(stack: CliStack) -> None:
     assert sorted(requirement["eligible"]) == ["alice", "bob", "carol"]
     assert pending["approvals"] == []
 
-    first = ok(stack.run("approve", lim, "--actor", "alice", "--comment", "fine", "--json"))
+    first = ok(
+        stack.run("approve", lim, "--actor", "alice", "--comment", "fine", *key("alice"), "--json")
+    )
     assert first["status"] == "pending"
     [vote] = first["approvals"]
     assert set(vote) >= APPROVAL_FIELDS
     assert (vote["actor"], vote["comment"]) == ("alice", "fine")
 
-    second = ok(stack.run("approve", lim, "--actor", "bob", "--json"))
+    second = ok(stack.run("approve", lim, "--actor", "bob", *key("bob"), "--json"))
     assert [a["actor"] for a in second["approvals"]] == ["alice", "bob"]
 
     done = ok(stack.run("wait", lim, "--timeout", "30", "--json"))
     assert done["status"] == "executed"
     assert (done["base_version"], done["resulting_version"]) == (1, 2)
 
-    denied = ok(submit(stack, acct, "counter.add", '{"amount": 5000}', "alice"), code=1)
+    denied = ok(
+        submit(stack, acct, "counter.add", '{"amount": 5000}', "alice", *key("alice")), code=1
+    )
     assert denied["status"] == "rejected"
     assert denied["rejection"]["code"] == "policy_denied"
     assert "amount 5000 is above the 1000 limit" in denied["rejection"]["reason"]
@@ -142,6 +159,17 @@ def test_readme_story(stack: CliStack) -> None:
     codes = [d["code"] for d in shown["decisions"]]
     assert codes[0] == "submitted"
     assert codes[-1] == "executed"
+    if identity == "signed":  # each person's decision keeps the key that signed it
+        signers = {
+            (d["code"], d["actor"]): d["proof"]["fingerprint"]
+            for d in shown["decisions"]
+            if d["proof"] is not None
+        }
+        assert signers == {
+            ("submitted", "dave"): signed.keys["dave"].fingerprint(),
+            ("approved", "alice"): signed.keys["alice"].fingerprint(),
+            ("approved", "bob"): signed.keys["bob"].fingerprint(),
+        }
 
     assert ok(state) == {"state_id": acct, "version": 2, "data": {"value": 5, "daily": 500}}
     assert ok(v1) == {"state_id": acct, "version": 1, "data": {"value": 5}}
