@@ -68,7 +68,7 @@ def history_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """The hashed fields of a history row (a mapping with at least HISTORY_FIELDS)."""
     fields = {name: row[name] for name in HISTORY_FIELDS}
     fields["at"] = timestamp(row["at"])
-    fields["data"] = _json_safe(row["data"])
+    fields["data"] = json_safe(row["data"])
     return fields
 
 
@@ -88,7 +88,7 @@ def timestamp(at: datetime) -> str:
     return utc.isoformat(timespec="microseconds")
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """``value`` with the numbers JCS refuses (see the module docstring) as strings."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
@@ -101,7 +101,7 @@ def _json_safe(value: Any) -> Any:
             return "Infinity" if value > 0 else "-Infinity"
         return value
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -85,10 +85,12 @@ def verify_record(
         report.decisions += len(c.rows)
         report.problems.extend(_named(c, check_chain(c)))
     if state_id is not None or request_id is None:
+        current = _current_states(conn, state_id)
         for c in _history_chains(conn, state_id):
             report.states += 1
             report.history += len(c.rows)
-            report.problems.extend(check_chain(c))
+            problems = check_chain(c)
+            report.problems.extend(problems or _current_state_problems(c, current))
     if signatures is not None:
         from mutator.store.signatures import check_signatures
 
@@ -267,6 +269,41 @@ def _history_chains(conn: Connection, state_id: str | None) -> list[_Chain]:
     heads = {r.state_id: (r.version, r.history_hash) for r in conn.execute(heads_query)}
     rows = [dict(r._mapping) for r in conn.execute(rows_query)]
     return _chains(ChainKind.HISTORY, "state_id", "version", rows, heads)
+
+
+def _current_states(conn: Connection, state_id: str | None) -> dict[str, tuple[int, Any]]:
+    query = select(states.c.state_id, states.c.version, states.c.data)
+    if state_id is not None:
+        query = query.where(states.c.state_id == state_id)
+    return {r.state_id: (r.version, r.data) for r in conn.execute(query)}
+
+
+def _current_state_problems(
+    c: _Chain, current: Mapping[str, tuple[int, Any]]
+) -> list[RecordProblem]:
+    """The state's row (what the next mutation builds on) against its last history row.
+
+    Checked only on a sound chain: the chain's own problems say more.
+    """
+    found = current.get(c.chain_id)
+    if found is None or not c.rows:
+        return []
+    version, data = found
+    last = c.rows[-1]
+    if last["version"] != version:
+        return []  # the head check reports a version that does not fit
+    if chain.canonical({"data": chain.json_safe(data)}) == chain.canonical(
+        {"data": chain.json_safe(last["data"])}
+    ):
+        return []
+    return [
+        c.problem(
+            version,
+            ProblemKind.EDITED,
+            f"the state's current data (mutator_states.data) is not the data of its history "
+            f"row at version {version}: it was edited outside Mutator",
+        )
+    ]
 
 
 def _chains(

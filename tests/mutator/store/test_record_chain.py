@@ -155,6 +155,11 @@ TAMPERING = {
         ],
         {(H, "acct-1", 1, ProblemKind.REORDERED), (H, "acct-1", 3, ProblemKind.REORDERED)},
     ),
+    # What the next mutation builds on, edited without a history row.
+    "current state edited": (
+        ["UPDATE mutator_states SET data = '{\"balance\": 1000000}' WHERE state_id = 'acct-1'"],
+        {(H, "acct-1", 3, ProblemKind.EDITED)},
+    ),
     "state row deleted": (
         ["DELETE FROM mutator_states WHERE state_id = 'acct-1'"],
         {(H, "acct-1", 0, ProblemKind.DELETED)},
