@@ -102,4 +102,9 @@ def signed_ratios(
         "mutator_signed_server_cpu / mutator_server_cpu": ratio(
             signed.usage.server_cpu / signed.count, unsigned.usage.server_cpu / unsigned.count
         ),
+        # What signed / unsigned would be if both were purely CPU-bound (see the README).
+        "signed / unsigned cpu_bound_estimate (mutator_cpu / mutator_signed_cpu)": ratio(
+            (unsigned.usage.python_cpu + unsigned.usage.server_cpu) / unsigned.count,
+            (signed.usage.python_cpu + signed.usage.server_cpu) / signed.count,
+        ),
     }
