@@ -40,18 +40,6 @@ DEFAULT_KEY = "~/.ssh/id_ed25519"
 PASSPHRASE_ENV = "MUTATOR_SIGNING_KEY_PASSPHRASE"
 
 
-def _is_encrypted(data: bytes) -> bool:
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        serialization.load_ssh_private_key(data, password=None)
-    except TypeError:
-        return True  # "Password was not given but private key is encrypted"
-    except Exception:
-        return False  # not a key at all: KeyFileSigner says what is wrong with it
-    return False
-
-
 def _agent_signer(path: Path) -> Signer:
     """Sign through ssh-agent with the key whose public half is ``path`` (or ``path``.pub)."""
     from mutator.identity.signing import SigningKeyError, SshKeygenSigner
@@ -98,7 +86,7 @@ def load_signer(path: str | Path, *, agent: bool = False) -> Signer:
             passphrase is wrong, or the ssh-agent is missing or does not hold the key. The
             message names the file.
     """
-    from mutator.identity.signing import KeyFileSigner, SigningKeyError
+    from mutator.identity.signing import KeyFileSigner, SigningKeyError, is_encrypted
 
     path = Path(path).expanduser()
     if agent or path.suffix == ".pub":
@@ -108,7 +96,7 @@ def load_signer(path: str | Path, *, agent: bool = False) -> Signer:
     except OSError as exc:
         problem = "does not exist" if isinstance(exc, FileNotFoundError) else exc.strerror
         raise SigningKeyError(f"signing key {path}: cannot be read: {problem}") from None
-    encrypted = _is_encrypted(data)
+    encrypted = is_encrypted(data)
     passphrase = os.environ.get(PASSPHRASE_ENV) if encrypted else None
     interactive = sys.stdin.isatty()
     if encrypted and passphrase is None and not interactive:

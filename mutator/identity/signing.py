@@ -75,7 +75,8 @@ def _load_private_key(path: Path, data: bytes, passphrase: bytes | None) -> Ed25
     return key
 
 
-def _is_encrypted(data: bytes) -> bool:
+def is_encrypted(data: bytes) -> bool:
+    """Whether ``data`` is an OpenSSH private key that needs a passphrase."""
     try:
         serialization.load_ssh_private_key(data, password=None)
     except TypeError:
@@ -117,7 +118,7 @@ class KeyFileSigner:
         except OSError as exc:
             raise SigningKeyError(f"signing key {self.path}: cannot be read: {exc}") from None
         secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
-        if secret is None and _is_encrypted(data):
+        if secret is None and is_encrypted(data):
             if not (sys.stdin.isatty() if interactive is None else interactive):
                 raise SigningKeyError(
                     f"signing key {self.path} is passphrase-protected and there is no terminal "
