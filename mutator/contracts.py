@@ -48,6 +48,9 @@ ERR_HANDLER_TIMEOUT = "HandlerTimedOut"  # the handler ran past its own limit: n
 # The execution activity runs on its own task queue, whose slot limit is
 # MaxConcurrentMutations: "<task queue>-execute".
 EXECUTION_QUEUE_SUFFIX = "-execute"
+# Waits for dependencies (``mutator.await_dependency``) hold a slot each for as long as the
+# dependency runs: they have their own task queue, "<task queue>-dependencies".
+DEPENDENCY_QUEUE_SUFFIX = "-dependencies"
 
 # Update and signal refusals, for callers to tell them apart.
 ERR_REFUSED = "Refused"
@@ -271,3 +274,21 @@ class RequestWorkflowResult(BaseModel):
     status: RequestStatus
     resulting_version: int | None = None
     outcome: str = ""  # the rejection or the error, if any
+
+
+AWAIT_DEPENDENCY_ACTIVITY = "mutator.await_dependency"
+
+
+class AwaitDependencyInput(BaseModel):
+    """Input of ``mutator.await_dependency``: a request to wait for, and who waits."""
+
+    request_id: str  # the dependency
+    dependent_id: str  # the request that waits (for the worker's log)
+
+
+class AwaitDependencyResult(BaseModel):
+    """How a dependency ended: its final status, or None with why it has none."""
+
+    request_id: str
+    status: RequestStatus | None = None
+    why: str = ""  # with no status: e.g. its workflow was terminated

@@ -63,10 +63,10 @@ def dependency_ended(
     request: MutationRequest,
     name: str,
     status: RequestStatus | None,
-    detail: str,
     now: datetime,
+    why: str = "",
 ) -> Effect:
-    """A request named by ``after`` reached ``status`` (None: its workflow ended without one).
+    """A request named by ``after`` reached ``status``; None: it has none (``why`` says why).
 
     ``executed``: its gate passes, with a ``dependency_met`` decision; once every gate has
     passed the request has no pending reason left and is evaluated next. Anything else:
@@ -78,10 +78,12 @@ def dependency_ended(
     """
     if name not in request.after:
         raise IllegalTransition(request, f"take the outcome of {name}, which it does not wait for")
-    if request.status != RequestStatus.PENDING or request.pending_reason != PendingReason.DEPENDENCY:
+    waiting = request.status == RequestStatus.PENDING
+    if not waiting or request.pending_reason != PendingReason.DEPENDENCY:
         return Effect()
     recorder = Recorder(request, now)
     if status == RequestStatus.EXECUTED:
+        detail = f"{name} is executed"
         request.gates = with_gate(
             request.gates,
             Gate(kind=GateKind.DEPENDENCY, name=name, status=GateStatus.PASSED, detail=detail),
@@ -92,9 +94,10 @@ def dependency_ended(
         if dependencies_met(request):
             request.pending_reason = None  # evaluated next
         return recorder.effect()
+    detail = f"{name} is {status.value}, not executed" if status else f"{name}: {why}"
     request.gates = with_gate(
         request.gates,
         Gate(kind=GateKind.DEPENDENCY, name=name, status=GateStatus.FAILED, detail=detail),
     )
-    recorder.reject(RejectionCode.DEPENDENCY_FAILED, f"dependency {name}: {detail}")
+    recorder.reject(RejectionCode.DEPENDENCY_FAILED, f"dependency {detail}")
     return recorder.effect()
