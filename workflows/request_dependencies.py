@@ -55,27 +55,38 @@ class RequestDependencies(RequestRecord):
         self.took(lifecycle.await_dependencies(self.request, workflow.now()))
         await self.save()
         self.admitted = True
-        waits = [asyncio.ensure_future(self._wait_for(name)) for name in self.request.after]
+        activities = [
+            workflow.start_activity(
+                AWAIT_DEPENDENCY_ACTIVITY,
+                AwaitDependencyInput(request_id=name, dependent_id=self.request.request_id),
+                result_type=AwaitDependencyResult,
+                task_queue=workflow.info().task_queue + DEPENDENCY_QUEUE_SUFFIX,
+                start_to_close_timeout=DEPENDENCY_WAIT_LIMIT,
+                heartbeat_timeout=DEPENDENCY_HEARTBEAT_TIMEOUT,
+                retry_policy=DEPENDENCY_RETRY,
+            )
+            for name in self.request.after
+        ]
+        settles = [
+            asyncio.ensure_future(self._settle(name, waiting))
+            for name, waiting in zip(self.request.after, activities, strict=True)
+        ]
         await workflow.wait_condition(
             lambda: (
                 self.request.status != RequestStatus.PENDING
                 or lifecycle.dependencies_met(self.request)
             )
         )
-        for wait in waits:
-            wait.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
+        # Only the waits still running: an outcome being recorded and saved finishes.
+        for waiting in activities:
+            if not waiting.done():
+                waiting.cancel()
+        await asyncio.gather(*settles, return_exceptions=True)
 
-    async def _wait_for(self, name: str) -> None:
-        ended: AwaitDependencyResult = await workflow.execute_activity(
-            AWAIT_DEPENDENCY_ACTIVITY,
-            AwaitDependencyInput(request_id=name, dependent_id=self.request.request_id),
-            result_type=AwaitDependencyResult,
-            task_queue=workflow.info().task_queue + DEPENDENCY_QUEUE_SUFFIX,
-            start_to_close_timeout=DEPENDENCY_WAIT_LIMIT,
-            heartbeat_timeout=DEPENDENCY_HEARTBEAT_TIMEOUT,
-            retry_policy=DEPENDENCY_RETRY,
-        )
+    async def _settle(
+        self, name: str, waiting: workflow.ActivityHandle[AwaitDependencyResult]
+    ) -> None:
+        ended = await waiting
         effect = self.took(
             lifecycle.dependency_ended(
                 self.request, name, ended.status, workflow.now(), why=ended.why
