@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from mutator.client import MutatorClient
 from mutator.client_messages import workflow_exists
@@ -13,6 +15,9 @@ from mutator.errors import MutatorInputError
 from mutator.gates import Gate, GateKind, GateStatus
 from mutator.models import MutationRequest, PendingReason, RejectionCode, RequestStatus
 from mutator.store import Store
+from mutator.workers import WORKFLOW_RUNNER
+from mutator.workflows.mutation_request import MutationRequestWorkflow
+from mutator.workflows.state_lane import StateLaneWorkflow
 from tests.helpers.workers import assert_eventually, running_mutator
 
 
@@ -217,3 +222,36 @@ async def test_bad_after_is_refused_and_nothing_starts(
         assert sqlite_store.get_request("dep-7-self") is None
         assert not await workflow_exists(dev_env.client, "dep-7-self")
         assert await client.history("dep-7") == []
+
+
+async def test_dependency_histories_replay(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(dev_env, sqlite_store) as client:
+        await _pending_review(client, "dep-8", "dep-8-first")
+        runs = await client.submit(
+            "dep-8", "counter.add", {"amount": 5}, actor="erin", after=["dep-8-first"]
+        )
+        canceled = await client.submit(
+            "dep-8", "counter.add", {"amount": 5}, actor="erin", after=["dep-8-first"]
+        )
+        await client.cancel(canceled.request_id, actor="erin", reason="not needed")
+        await client.approve("dep-8-first", actor="alice")
+        await client.approve("dep-8-first", actor="bob")
+        refused = await client.submit(
+            "dep-8", "counter.add", {"amount": 1}, actor="erin", after=[canceled.request_id]
+        )
+        ids = [runs.request_id, canceled.request_id, refused.request_id]
+        ends = [(await client.wait(i, timeout=30)).status for i in ids]
+        assert ends == [RequestStatus.EXECUTED, RequestStatus.CANCELED, RequestStatus.REJECTED]
+        histories = [
+            await dev_env.client.get_workflow_handle(request_workflow_id(i)).fetch_history()
+            for i in ids
+        ]
+    replayer = Replayer(
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+    for history in histories:
+        await replayer.replay_workflow(history)
