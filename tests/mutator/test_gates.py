@@ -33,6 +33,11 @@ def _gate(kind: GateKind, name: str, status: GateStatus = GateStatus.WAITING) ->
     return Gate(kind=kind, name=name, status=status)
 
 
+def _reason(request: MutationRequest) -> PendingReason | None:
+    """Read again after a step (mypy would keep the narrowing of an earlier assert)."""
+    return request.pending_reason
+
+
 def _waiting_for(*after: str) -> MutationRequest:
     request = submitted()
     request.after = list(after)
@@ -133,7 +138,7 @@ def test_pending_reason_is_the_first_outstanding_gate() -> None:
         request.gates, _gate(GateKind.EXTERNAL_CHECK, "ci", GateStatus.PASSED)
     )
     lifecycle.sync_gates(request)
-    assert request.pending_reason == PendingReason.SCHEDULE
+    assert _reason(request) == PendingReason.SCHEDULE
 
 
 def test_revalidation_keeps_its_reason_while_votes_wait() -> None:
@@ -144,7 +149,7 @@ def test_revalidation_keeps_its_reason_while_votes_wait() -> None:
     assert request.pending_reason == PendingReason.REVALIDATION
     request.gates = with_gate(request.gates, _gate(GateKind.DEPENDENCY, "r-0"))
     lifecycle.sync_gates(request)
-    assert request.pending_reason == PendingReason.DEPENDENCY
+    assert _reason(request) == PendingReason.DEPENDENCY
 
 
 def test_await_dependencies_records_one_pending_decision_and_a_gate_each() -> None:
@@ -176,7 +181,7 @@ def test_every_dependency_executed_leaves_it_to_be_evaluated() -> None:
     assert not lifecycle.dependencies_met(request)
     lifecycle.dependency_ended(request, "r-b", RequestStatus.EXECUTED, at(3))
     assert lifecycle.dependencies_met(request)
-    assert (request.status, request.pending_reason) == (RequestStatus.PENDING, None)
+    assert (request.status, _reason(request)) == (RequestStatus.PENDING, None)
     # Then admitted as any submitted request.
     lifecycle.admit(request, evaluation(EvaluationOutcome.ALLOW), at(4))
     assert request.status == RequestStatus.APPROVED
