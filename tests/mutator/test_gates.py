@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mutator import lifecycle
-from mutator.contracts import ApproveInput, RejectInput
+from mutator.contracts import ApproveInput, CancelInput, RejectInput
 from mutator.decisions import EvaluationOutcome
 from mutator.gates import (
     GATE_ORDER,
@@ -20,6 +22,7 @@ from mutator.gates import (
     with_kind,
 )
 from mutator.models import (
+    TERMINAL_STATUSES,
     MutationRequest,
     PendingReason,
     RejectionCode,
@@ -237,3 +240,46 @@ def test_submit_input_refuses_bad_after(after: list[str], message: str) -> None:
             requester="dave",
             after=after,
         )
+
+
+outcomes = st.lists(
+    st.tuples(
+        st.sampled_from(["r-a", "r-b", "r-c"]),
+        st.sampled_from([RequestStatus.EXECUTED] * 3 + [None, *TERMINAL_STATUSES]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(outcomes, st.booleans())
+def test_any_sequence_of_dependency_outcomes(
+    events: list[tuple[str, RequestStatus | None]], cancel_first: bool
+) -> None:
+    """Rejected at the first outcome that is not executed; evaluated once all are executed;
+    each outcome writes the decisions docs/lifecycle.md documents (none once it stopped
+    waiting); pending_reason always follows the first outstanding gate."""
+    request = _waiting_for("r-a", "r-b", "r-c")
+    if cancel_first:
+        lifecycle.cancel(request, CancelInput(actor=request.requester, reason="x"), at(2))
+    executed: set[str] = set()
+    for time, (name, status) in enumerate(events, start=3):
+        before = request.model_copy(deep=True)
+        effect = lifecycle.dependency_ended(request, name, status, at(time), why="gone")
+        if before.status != RequestStatus.PENDING or before.pending_reason is None:
+            assert (effect, request) == (lifecycle.Effect(), before)
+            continue
+        assert len(effect.decisions) == 1
+        if status == RequestStatus.EXECUTED:
+            executed.add(name)
+            assert effect.decisions[0].code == "dependency_met"
+            met = executed == {"r-a", "r-b", "r-c"}
+            assert _reason(request) == (None if met else PendingReason.DEPENDENCY)
+        else:
+            assert effect.decisions[0].code == "rejected:dependency_failed"
+            assert request.rejection is not None
+            assert name in request.rejection.reason
+    if request.status == RequestStatus.PENDING and request.pending_reason is not None:
+        first = first_outstanding(request.gates)
+        assert first is not None
+        assert first.kind == GateKind.DEPENDENCY
