@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -54,6 +55,14 @@ async def test_waits_until_its_dependency_is_executed(
         ]
         stored = await client.get(second.request_id)
         assert stored.pending_reason == PendingReason.DEPENDENCY
+        # The UI's current details list the outstanding gate.
+        metadata = await dev_env.client.get_workflow_handle(
+            request_workflow_id(second.request_id)
+        ).query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert metadata.current_details == (
+            "**pending** (dependency)\n\nwaiting for:\n"
+            "- dependency dep-1-first: waits for dep-1-first to be executed"
+        )
         await client.approve("dep-1-first", actor="alice")
         await client.approve("dep-1-first", actor="bob")
         done = await client.wait(second.request_id, timeout=30)
