@@ -32,6 +32,7 @@ RESOLVE_VERSIONS_ACTIVITY = "mutator.resolve_versions"
 RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
 VERIFY_VOTE_ACTIVITY = "mutator.verify_vote"
+VERIFY_SUBMIT_ACTIVITY = "mutator.verify_submit"
 
 REQUEST_WORKFLOW = "MutationRequest"
 
@@ -249,6 +250,19 @@ class VerifyVoteInput(BaseModel):
     envelope: dict[str, Any] | None = None
     signature: str | None = None
     request: MutationRequest  # as it stands when the vote arrived
+
+
+class VerifySubmitInput(BaseModel):
+    """Input of ``mutator.verify_submit``: a submit's signature, checked before the request waits.
+
+    A request with dependencies is evaluated only once they are executed; its signature is
+    checked at once, so that its ``submitted`` decision is stored with its proof.
+    """
+
+    request: MutationRequest
+    envelope: dict[str, Any] | None = None
+    signature: str | None = None
+    submitted_at: datetime  # when Temporal accepted the submit: issued_at is checked against it
 
 
 class VerifyVoteResult(BaseModel):

@@ -79,6 +79,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies):
         # The submit's signature, checked by the first evaluation (identity="signed").
         self.submit_envelope = input.envelope
         self.submit_signature = input.signature
+        # Checked already, before waiting for dependencies: not checked (nor its nonce) again.
+        self.submit_checked = False
         self.admitted = False
         self.save_lock = asyncio.Lock()
         self.lanes = {}
@@ -263,7 +265,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies):
                     join_lane_if_allowed=join_lane_if_allowed,
                     task_queue=workflow.info().task_queue,
                     # The first evaluation is the submission's: it checks the signature.
-                    check_submit=join_lane_if_allowed,
+                    check_submit=join_lane_if_allowed and not self.submit_checked,
                     envelope=self.submit_envelope if join_lane_if_allowed else None,
                     signature=self.submit_signature if join_lane_if_allowed else None,
                     submitted_at=workflow.info().workflow_start_time

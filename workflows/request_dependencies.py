@@ -1,6 +1,7 @@
 """The request's side of its dependencies (``submit --after``): wait until each has ended.
 
-The request records ``pending`` (reason ``dependency``), answers its submission, and runs
+The submit's signature is checked first (``mutator.verify_submit``). The request then
+records ``pending`` (reason ``dependency``), answers its submission, and runs
 one ``mutator.await_dependency`` activity per dependency, on the dependencies' own task
 queue (``<task queue>-dependencies``). Each activity returns when its dependency has ended,
 however it ended; the lifecycle passes that dependency's gate or rejects the request
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,10 +25,13 @@ with workflow.unsafe.imports_passed_through():
     from mutator.contracts import (
         AWAIT_DEPENDENCY_ACTIVITY,
         DEPENDENCY_QUEUE_SUFFIX,
+        VERIFY_SUBMIT_ACTIVITY,
         AwaitDependencyInput,
         AwaitDependencyResult,
+        VerifySubmitInput,
+        VerifyVoteResult,
     )
-    from mutator.models import RequestStatus
+    from mutator.models import RejectionCode, RequestStatus
 
 DEPENDENCIES_PATCH = "dependencies"
 
@@ -41,17 +46,45 @@ class RequestDependencies(RequestRecord):
     """Waiting, ``pending`` (dependency), until every request named by ``after`` has ended."""
 
     admitted: bool
+    submit_envelope: dict[str, Any] | None
+    submit_signature: str | None
+    submit_checked: bool
 
     def has_dependencies(self) -> bool:
         """Whether the request names dependencies (and this version waits for them)."""
         return bool(self.request.after) and workflow.patched(DEPENDENCIES_PATCH)
 
     async def await_dependencies(self) -> None:
-        """Record the wait, answer the submission, and wait until it is over.
+        """Check the submit's signature, record the wait, answer the submission, and wait.
 
-        Over: every dependency is executed (the request then has no pending reason and is
+        The signature first: the ``submitted`` decision is stored with its proof, and a
+        refused one rejects the request at once (``signature_refused``). The wait is over
+        when every dependency is executed (the request then has no pending reason and is
         evaluated next), one is not (``rejected``), or the request was canceled.
         """
+        checked: VerifyVoteResult = await workflow.execute_activity(
+            VERIFY_SUBMIT_ACTIVITY,
+            VerifySubmitInput(
+                request=self.request,
+                envelope=self.submit_envelope,
+                signature=self.submit_signature,
+                submitted_at=workflow.info().workflow_start_time or workflow.now(),
+            ),
+            result_type=VerifyVoteResult,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        if checked.refusal is not None:
+            self.took(
+                lifecycle.reject(
+                    self.request, RejectionCode.SIGNATURE_REFUSED, checked.refusal, workflow.now()
+                )
+            )
+            await self.save()
+            self.admitted = True
+            return
+        self.submit_checked = True
+        if checked.proof is not None:
+            lifecycle.sign_submission(self.request, checked.proof)
         self.took(lifecycle.await_dependencies(self.request, workflow.now()))
         await self.save()
         self.admitted = True
