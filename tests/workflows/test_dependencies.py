@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowExecutionStatus
@@ -16,10 +18,11 @@ from mutator.errors import MutatorInputError
 from mutator.gates import Gate, GateKind, GateStatus
 from mutator.models import MutationRequest, PendingReason, RejectionCode, RequestStatus
 from mutator.store import Store
-from mutator.workers import WORKFLOW_RUNNER
+from mutator.workers import WORKFLOW_RUNNER, MutatorWorkers
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
-from tests.helpers.workers import assert_eventually, running_mutator
+from tests.helpers import apps
+from tests.helpers.workers import assert_eventually, new_worker, running_mutator
 
 
 def _dependency(req: MutationRequest, name: str) -> Gate:
@@ -264,3 +267,37 @@ async def test_dependency_histories_replay(
     )
     for history in histories:
         await replayer.replay_workflow(history)
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+async def test_the_wait_resumes_on_a_new_worker(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    """The worker that ran the wait stops; the one started next takes the wait over.
+
+    Its attempt ends with the worker (or within the heartbeat timeout, 30 s, when the worker
+    cannot say so), and the next attempt runs on the new worker.
+    """
+    sqlite_store.register_mutations({n: m.on_stale for n, m in apps.app.mutations.items()})
+    task_queue = f"tq-{uuid.uuid4()}"
+
+    def client_of(workers: MutatorWorkers) -> MutatorClient:
+        return MutatorClient(dev_env.client, sqlite_store, task_queue=workers.task_queue)
+
+    first_worker = new_worker(dev_env.client, sqlite_store, task_queue=task_queue)
+    async with first_worker:
+        client = client_of(first_worker)
+        await _pending_review(client, "dep-9", "dep-9-first")
+        second = await client.submit(
+            "dep-9", "counter.add", {"amount": 5}, actor="erin", after=["dep-9-first"]
+        )
+        assert second.pending_reason == PendingReason.DEPENDENCY
+    second_worker = new_worker(dev_env.client, sqlite_store, task_queue=task_queue)
+    async with second_worker:
+        client = client_of(second_worker)
+        await client.approve("dep-9-first", actor="alice")
+        await client.approve("dep-9-first", actor="bob")
+        done = await client.wait(second.request_id, timeout=60)
+        assert done.status == RequestStatus.EXECUTED
+        assert (await client.state("dep-9")).data == {"value": 12}
