@@ -8,6 +8,7 @@ replays, so it asks ``verify_vote``, whose answer the workflow's history keeps.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from mutator import lifecycle
 from mutator.app import MutationApp
@@ -21,6 +22,7 @@ from mutator.contracts import (
 from mutator.decisions import EvaluationOutcome
 from mutator.identity.checks import signature_refusal
 from mutator.identity.registry import IdentityConfig
+from mutator.models import MutationRequest, SignedProof
 
 
 def identity_config(app: MutationApp) -> IdentityConfig:
@@ -45,18 +47,30 @@ def verify_vote(app: MutationApp, input: VerifyVoteInput) -> VerifyVoteResult:
 
 def verify_submit(app: MutationApp, input: VerifySubmitInput) -> VerifyVoteResult:
     """Check a submit's signature, or its absence, as ``check_submission`` does."""
-    req = input.request
-    refusal, proof = signature_refusal(
+    refusal, proof = _submit_signature(
+        app, input.request, input.envelope, input.signature, input.submitted_at
+    )
+    return VerifyVoteResult(refusal=refusal, proof=proof)
+
+
+def _submit_signature(
+    app: MutationApp,
+    req: MutationRequest,
+    envelope: dict[str, Any] | None,
+    signature: str | None,
+    now: datetime,
+) -> tuple[str | None, SignedProof | None]:
+    """The submit's signature checked: action submit, by the requester, for its reason."""
+    return signature_refusal(
         identity_config(app),
         req,
         "submit",
         actor=req.requester,
         comment=req.reason,
-        envelope=input.envelope,
-        signature=input.signature,
-        now=input.submitted_at,
+        envelope=envelope,
+        signature=signature,
+        now=now,
     )
-    return VerifyVoteResult(refusal=refusal, proof=proof)
 
 
 def check_submission(
@@ -76,15 +90,8 @@ def check_submission(
     if not input.check_submit:
         return input, None
     req = input.request
-    refusal, proof = signature_refusal(
-        identity_config(app),
-        req,
-        "submit",
-        actor=req.requester,
-        comment=req.reason,
-        envelope=input.envelope,
-        signature=input.signature,
-        now=input.submitted_at or datetime.now(UTC),
+    refusal, proof = _submit_signature(
+        app, req, input.envelope, input.signature, input.submitted_at or datetime.now(UTC)
     )
     if refusal is not None:
         return input, EvaluateResult(
