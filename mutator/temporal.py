@@ -111,6 +111,12 @@ class TLSRefused(MutatorUnavailable):
     """The TLS handshake failed: retrying with the same settings cannot help."""
 
 
+_CLIENT_CERT_REFUSED = (
+    "the server closed the connection after the TLS handshake: most likely it requires "
+    "a client certificate it trusts (--tls-cert and --tls-key, signed by a CA the server "
+    "accepts)"
+)
+
 # What the SDK's (rustls) error text says, and what it means for the user; the first match
 # wins (a wrong name is also an InvalidCertificate).
 _TLS_REFUSALS = (
@@ -135,14 +141,18 @@ _TLS_REFUSALS = (
             "BrokenPipe",
             "broken pipe",
         ),
-        "the server closed the connection after the TLS handshake: most likely it requires "
-        "a client certificate it trusts (--tls-cert and --tls-key, signed by a CA the server "
-        "accepts)",
+        _CLIENT_CERT_REFUSED,
     ),
     (
         ("CorruptMessage", "InvalidContentType", "WrongVersion"),
         "the server did not answer in TLS (is it a plain endpoint? then drop the TLS options "
         "and --api-key)",
+    ),
+    # With TLS 1.3 the server checks the client certificate after the client has finished
+    # its handshake, so its refusal can also surface as the first call's connection closing.
+    (
+        ("connection closed",),
+        _CLIENT_CERT_REFUSED,
     ),
 )
 
