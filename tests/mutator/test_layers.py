@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.lane_contracts",
             "mutator.contracts",
             "mutator.identity",
+            "mutator.schedule",
             "mutator.app",
             "mutator.loader",
             "mutator.admission",
