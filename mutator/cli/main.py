@@ -8,6 +8,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mutator.cli import output
+from mutator.cli.calendar import register_calendar_commands
 from mutator.cli.common import (
     Actor,
     RequestId,
@@ -346,6 +347,7 @@ def audit(
 
 
 register_concurrency_commands(cli)
+register_calendar_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

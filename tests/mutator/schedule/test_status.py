@@ -111,7 +111,8 @@ def test_next_open_is_open(
         "not_before": not_before,
     }
     status = schedule_status(at, **args)  # type: ignore[arg-type]
-    assert status.next_open is not None and status.next_open >= at
+    assert status.next_open is not None
+    assert status.next_open >= at
     assert schedule_status(status.next_open, **args).open  # type: ignore[arg-type]
     assert status.open == (status.next_open == at)
     assert all(b.until is not None and b.until <= status.next_open for b in status.blocks)

@@ -17,8 +17,8 @@ PARIS = ZoneInfo("Europe/Paris")
 MONDAY_9_TO_17 = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0;BYSECOND=0"
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
 def monday_window() -> Window:
@@ -47,7 +47,8 @@ def test_wall_clock_start_is_kept_across_dst() -> None:
     w = monday_window()
     winter = w.next_open(paris(2026, 3, 28, 0, 0))  # Saturday before the spring change
     assert winter == paris(2026, 3, 30, 9, 0)
-    assert winter is not None and winter.astimezone(UTC).hour == 7
+    assert winter is not None
+    assert winter.astimezone(UTC).hour == 7
     assert w.next_open(paris(2026, 3, 21, 0, 0)).astimezone(UTC).hour == 8  # type: ignore[union-attr]
 
 
@@ -58,7 +59,8 @@ def test_start_in_the_spring_gap_opens_an_hour_later_on_the_wall() -> None:
     )
     opened = w.next_open(datetime(2026, 3, 29, 0, 0, tzinfo=UTC))
     assert opened == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
-    assert opened.astimezone(PARIS).hour == 3  # type: ignore[union-attr]
+    assert opened is not None
+    assert opened.astimezone(PARIS).hour == 3
 
 
 def test_duration_is_elapsed_time_over_the_autumn_change() -> None:
@@ -195,6 +197,7 @@ def test_next_open_is_open_and_nothing_before_it_is(
     if opened > at:
         assert not w.is_open(opened - timedelta(seconds=1))
         closes = w.next_transition(opened)
-        assert closes is not None and closes > opened
+        assert closes is not None
+        assert closes > opened
         assert not w.is_open(closes)
         assert w.is_open(closes - timedelta(seconds=1))
