@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from datetime import datetime
+from datetime import UTC, datetime
 
 from dateutil.parser import isoparse
 from pydantic import BaseModel
@@ -56,7 +56,7 @@ class Freeze(BaseModel):
 
 
 def parse_time(text: str, field: str) -> datetime:
-    """An ISO 8601 time with a UTC offset (``2026-12-24T18:00Z``, ``...+01:00``).
+    """An ISO 8601 time with a UTC offset (``2026-12-24T18:00Z``, ``...+01:00``), in UTC.
 
     Raises:
         MutatorInputError: Not ISO 8601, or without an offset; the message names ``field``.
@@ -71,7 +71,7 @@ def parse_time(text: str, field: str) -> datetime:
         raise MutatorInputError(
             f"{field}: {text!r} has no UTC offset; add Z or +HH:MM, e.g. {text.strip()}Z"
         )
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def check_glob(pattern: str, field: str) -> None:
