@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from math import lcm
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule as RecurrenceRule
@@ -28,6 +29,19 @@ DEFAULT_DTSTART = datetime(2000, 1, 3)  # a Monday
 # How many occurrences are looked at to find the next opening or closing (a window whose
 # occurrences overlap forever is open for good).
 MAX_STEPS = 10_000
+# Seconds per period of the fixed-length frequencies. A rule of one of them without COUNT
+# repeats exactly every lcm(period x INTERVAL, one week) on the wall clock, so its series
+# can be restarted that many seconds later without changing one occurrence: the search
+# starts near the time asked about instead of at DTSTART (an hourly rule from 2000 would
+# otherwise walk 200,000 occurrences per question).
+_PERIOD_SECONDS = {
+    "SECONDLY": 1,
+    "MINUTELY": 60,
+    "HOURLY": 3600,
+    "DAILY": 86400,
+    "WEEKLY": 7 * 86400,
+}
+_WEEK_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -72,7 +86,7 @@ class Window:
         # An occurrence open at ``at`` started at most ``duration`` (plus a DST shift) earlier.
         earliest = self._wall(at - self.duration) - timedelta(days=1)
         run: tuple[datetime, datetime] | None = None
-        for count, occurrence in enumerate(self._rule.xafter(earliest, inc=True)):
+        for count, occurrence in enumerate(self._rule_near(earliest).xafter(earliest, inc=True)):
             if count >= MAX_STEPS:
                 if run is not None:
                     yield run[0], None
@@ -87,6 +101,23 @@ class Window:
             run = (begin, end)
         if run is not None and run[1] > at:
             yield run
+
+    def _rule_near(self, wall: datetime) -> RecurrenceRule:
+        """The rule, its DTSTART moved forward by whole repeats to just before ``wall``."""
+        first = next(iter(self._rule), None)
+        parts = dict(
+            part.split("=", 1)
+            for part in str(self._rule).rsplit("RRULE:", 1)[-1].split(";")
+            if "=" in part
+        )
+        period = _PERIOD_SECONDS.get(parts.get("FREQ", ""))
+        if first is None or period is None or "COUNT" in parts or first >= wall:
+            return self._rule
+        step = lcm(period * int(parts.get("INTERVAL", "1")), _WEEK_SECONDS)
+        repeats = int((wall - first).total_seconds()) // step
+        if repeats <= 0:
+            return self._rule
+        return self._rule.replace(dtstart=first + timedelta(seconds=repeats * step))
 
     def _wall(self, at: datetime) -> datetime:
         return at.astimezone(self._zone).replace(tzinfo=None)
