@@ -27,7 +27,7 @@ from mutator.activities.outcomes import (
     log_outcome,
     users_bug,
 )
-from mutator.activities.signatures import check_submission, verify_vote
+from mutator.activities.signatures import check_submission, verify_submit, verify_vote
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import (
     ERR_HANDLER_TIMEOUT,
@@ -37,6 +37,7 @@ from mutator.contracts import (
     EXECUTE_ACTIVITY,
     EXECUTE_ITEMS_ACTIVITY,
     SAVE_REQUEST_ACTIVITY,
+    VERIFY_SUBMIT_ACTIVITY,
     VERIFY_VOTE_ACTIVITY,
     EvaluateInput,
     EvaluateResult,
@@ -46,6 +47,7 @@ from mutator.contracts import (
     ExecuteResult,
     SaveRequestInput,
     SaveRequestResult,
+    VerifySubmitInput,
     VerifyVoteInput,
     VerifyVoteResult,
 )
@@ -317,6 +319,11 @@ class RequestActivities:
         """Check a signalled vote's signature, or its absence, under the app's identity."""
         return verify_vote(self.app, input)
 
+    @activity.defn(name=VERIFY_SUBMIT_ACTIVITY)
+    def verify_submit(self, input: VerifySubmitInput) -> VerifyVoteResult:
+        """Check a submit's signature, or its absence, before the request waits (dependencies)."""
+        return verify_submit(self.app, input)
+
     @activity.defn(name=SAVE_REQUEST_ACTIVITY)
     def save_request(self, input: SaveRequestInput) -> SaveRequestResult:
         """Write the request's next revision to the SQL projection."""
@@ -349,7 +356,7 @@ class RequestActivities:
         Not the execution, which runs on its own, slot-limited task queue, nor version
         resolution (``VersionResolutionActivities``).
         """
-        return [self.evaluate, self.save_request, self.verify_vote]
+        return [self.evaluate, self.save_request, self.verify_vote, self.verify_submit]
 
     def execution(self) -> list[Any]:
         """The activities on the slot-limited execution task queue.

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 
 from mutator import lifecycle
 from mutator.app import MutationApp
-from mutator.contracts import EvaluateInput, EvaluateResult, VerifyVoteInput, VerifyVoteResult
+from mutator.contracts import (
+    EvaluateInput,
+    EvaluateResult,
+    VerifySubmitInput,
+    VerifyVoteInput,
+    VerifyVoteResult,
+)
 from mutator.decisions import EvaluationOutcome
 from mutator.identity.checks import signature_refusal
 from mutator.identity.registry import IdentityConfig
@@ -33,6 +39,22 @@ def verify_vote(app: MutationApp, input: VerifyVoteInput) -> VerifyVoteResult:
         envelope=input.envelope,
         signature=input.signature,
         now=datetime.now(UTC),
+    )
+    return VerifyVoteResult(refusal=refusal, proof=proof)
+
+
+def verify_submit(app: MutationApp, input: VerifySubmitInput) -> VerifyVoteResult:
+    """Check a submit's signature, or its absence, as ``check_submission`` does."""
+    req = input.request
+    refusal, proof = signature_refusal(
+        identity_config(app),
+        req,
+        "submit",
+        actor=req.requester,
+        comment=req.reason,
+        envelope=input.envelope,
+        signature=input.signature,
+        now=input.submitted_at,
     )
     return VerifyVoteResult(refusal=refusal, proof=proof)
 

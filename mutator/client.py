@@ -22,6 +22,7 @@ from mutator.client_messages import MutatorTimeout, await_result, workflow_exist
 from mutator.client_signing import VoteMessage, sign_submission
 from mutator.client_submission import (
     batch_submission,
+    check_dependencies_exist,
     check_known_mutations,
     single_submission,
     start_request,
@@ -166,6 +167,7 @@ class MutatorClient(VoteCommands):
         reason: str = "",
         request_id: str | None = None,
         expected_version: int | None = None,
+        after: Sequence[str] = (),
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
@@ -185,6 +187,9 @@ class MutatorClient(VoteCommands):
                 request it names instead of starting another. Made up when omitted.
             expected_version: The state version the change was computed against; when the
                 state moved on, the mutation's ``on_stale`` strategy decides.
+            after: Requests that must be executed first: the request waits ``pending``
+                (reason ``dependency``) until each is, and is evaluated then; one that ends
+                any other way rejects it (``dependency_failed``). Each must exist.
             wait: Wait until the request reaches a final status.
             wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
 
@@ -207,6 +212,7 @@ class MutatorClient(VoteCommands):
             request_id=request_id,
             expected_version=expected_version,
             limits=self.limits,
+            after=after,
         )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None
@@ -220,6 +226,7 @@ class MutatorClient(VoteCommands):
         actor: str,
         reason: str = "",
         request_id: str | None = None,
+        after: Sequence[str] = (),
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
@@ -232,6 +239,7 @@ class MutatorClient(VoteCommands):
             actor: Who asks (the requester).
             reason: Why, kept in the audit trail.
             request_id: An id of the caller's choosing (see ``submit``).
+            after: Requests that must be executed first (see ``submit``).
             wait: Wait until the request reaches a final status.
             wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
 
@@ -252,6 +260,7 @@ class MutatorClient(VoteCommands):
             reason=reason,
             request_id=request_id,
             limits=self.limits,
+            after=after,
         )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None
@@ -281,6 +290,7 @@ class MutatorClient(VoteCommands):
                     await asyncio.to_thread(self.store.registered_mutations)
                 )
             check_known_mutations(submitted, sorted(self._known_mutations))
+            await check_dependencies_exist(self.temporal, self.store, submitted)
             if self.signer is not None:
                 submitted = sign_submission(submitted, self.signer)
             existing = await start_request(

@@ -8,6 +8,7 @@ its policies, or the client stops waiting after the admission timeout.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from mutator.admission import no_worker, not_yet_evaluated, worker_last_seen
+from mutator.client_messages import workflow_exists
 from mutator.contracts import (
     REQUEST_WORKFLOW,
     AdmissionInput,
@@ -40,6 +42,7 @@ from mutator.contracts import (
 from mutator.errors import MutatorInputError, MutatorRefused, MutatorUnavailable
 from mutator.limits import PayloadLimits, check_name, check_submitter, check_version
 from mutator.models import (
+    MAX_AFTER,
     BatchItem,
     BatchMode,
     MutationRequest,
@@ -47,6 +50,9 @@ from mutator.models import (
     SubmitRequestInput,
     batch_state_id,
 )
+from mutator.store import Store
+
+AFTER_ID = re.compile(r"[A-Za-z0-9._:\-]{1,200}")
 
 
 def input_error(exc: ValidationError, prefix: str = "") -> MutatorInputError:
@@ -76,6 +82,7 @@ def single_submission(
     request_id: str | None,
     expected_version: int | None,
     limits: PayloadLimits,
+    after: Sequence[str] = (),
 ) -> SubmitRequestInput:
     """The checked input of a one-mutation request (see ``MutatorClient.submit``).
 
@@ -83,6 +90,7 @@ def single_submission(
         MutatorInputError: A field is malformed or over its limit.
     """
     check_submitter(actor, reason, request_id)
+    check_after(after, request_id)
     check_name(mutation, "mutation")
     check_version(expected_version, "expected_version")
     limits.check_payload(payload)
@@ -95,6 +103,7 @@ def single_submission(
             requester=actor,
             reason=reason,
             expected_version=expected_version,
+            after=list(after),
         )
     except ValidationError as exc:
         raise input_error(exc) from None
@@ -108,6 +117,7 @@ def batch_submission(
     reason: str,
     request_id: str | None,
     limits: PayloadLimits,
+    after: Sequence[str] = (),
 ) -> SubmitRequestInput:
     """The checked input of a batch request (see ``MutatorClient.submit_batch``).
 
@@ -120,6 +130,7 @@ def batch_submission(
         allowed = ", ".join(m.value for m in BatchMode)
         raise MutatorInputError(f"mode: {mode!r} is not a batch mode (one of {allowed})") from None
     check_submitter(actor, reason, request_id)
+    check_after(after, request_id)
     limits.check_item_count(len(items))
     parsed: list[BatchItem] = []
     for index, item in enumerate(items):
@@ -140,9 +151,46 @@ def batch_submission(
             reason=reason,
             batch_mode=batch_mode,
             items=parsed,
+            after=list(after),
         )
     except ValidationError as exc:
         raise input_error(exc) from None
+
+
+def check_after(after: Sequence[str], request_id: str | None) -> None:
+    """Refuse a malformed list of dependencies (``submit --after``) before anything starts.
+
+    Raises:
+        MutatorInputError: An id is empty, malformed or named twice, there are more than
+            ``MAX_AFTER``, or one is the request's own id.
+    """
+    if len(after) > MAX_AFTER:
+        raise MutatorInputError(f"after: at most {MAX_AFTER} requests, got {len(after)}")
+    for name in after:
+        if not isinstance(name, str) or not AFTER_ID.fullmatch(name):
+            raise MutatorInputError(
+                f"after: {name!r} is not a request id (1-200 of A-Z a-z 0-9 . _ : -)"
+            )
+        if name == request_id:
+            raise MutatorInputError(f"after: a request cannot wait for itself ({name!r})")
+    if len(set(after)) != len(after):
+        raise MutatorInputError("after: names a request more than once")
+
+
+async def check_dependencies_exist(
+    temporal: Client, store: Store, submitted: SubmitRequestInput
+) -> None:
+    """Refuse a dependency that names no request: neither stored nor started in Temporal.
+
+    Raises:
+        MutatorInputError: A request named by ``after`` does not exist.
+        MutatorUnavailable: Temporal cannot be reached.
+    """
+    for name in submitted.after:
+        if await asyncio.to_thread(store.get_request, name) is not None:
+            continue
+        if not await workflow_exists(temporal, name):
+            raise MutatorInputError(f"after: no request with id {name!r}")
 
 
 def check_known_mutations(submitted: SubmitRequestInput, known: Sequence[str]) -> None:

@@ -32,6 +32,7 @@ RESOLVE_VERSIONS_ACTIVITY = "mutator.resolve_versions"
 RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
 VERIFY_VOTE_ACTIVITY = "mutator.verify_vote"
+VERIFY_SUBMIT_ACTIVITY = "mutator.verify_submit"
 
 REQUEST_WORKFLOW = "MutationRequest"
 
@@ -48,6 +49,9 @@ ERR_HANDLER_TIMEOUT = "HandlerTimedOut"  # the handler ran past its own limit: n
 # The execution activity runs on its own task queue, whose slot limit is
 # MaxConcurrentMutations: "<task queue>-execute".
 EXECUTION_QUEUE_SUFFIX = "-execute"
+# Waits for dependencies (``mutator.await_dependency``) hold a slot each for as long as the
+# dependency runs: they have their own task queue, "<task queue>-dependencies".
+DEPENDENCY_QUEUE_SUFFIX = "-dependencies"
 
 # Update and signal refusals, for callers to tell them apart.
 ERR_REFUSED = "Refused"
@@ -248,6 +252,19 @@ class VerifyVoteInput(BaseModel):
     request: MutationRequest  # as it stands when the vote arrived
 
 
+class VerifySubmitInput(BaseModel):
+    """Input of ``mutator.verify_submit``: a submit's signature, checked before the request waits.
+
+    A request with dependencies is evaluated only once they are executed; its signature is
+    checked at once, so that its ``submitted`` decision is stored with its proof.
+    """
+
+    request: MutationRequest
+    envelope: dict[str, Any] | None = None
+    signature: str | None = None
+    submitted_at: datetime  # when Temporal accepted the submit: issued_at is checked against it
+
+
 class VerifyVoteResult(BaseModel):
     """Either why the vote's signature (or its absence) is refused, or its proof (if signed)."""
 
@@ -271,3 +288,21 @@ class RequestWorkflowResult(BaseModel):
     status: RequestStatus
     resulting_version: int | None = None
     outcome: str = ""  # the rejection or the error, if any
+
+
+AWAIT_DEPENDENCY_ACTIVITY = "mutator.await_dependency"
+
+
+class AwaitDependencyInput(BaseModel):
+    """Input of ``mutator.await_dependency``: a request to wait for, and who waits."""
+
+    request_id: str  # the dependency
+    dependent_id: str  # the request that waits (for the worker's log)
+
+
+class AwaitDependencyResult(BaseModel):
+    """How a dependency ended: its final status, or None with why it has none."""
+
+    request_id: str
+    status: RequestStatus | None = None
+    why: str = ""  # with no status: e.g. its workflow was terminated

@@ -44,6 +44,7 @@ class DecisionCode(StrEnum):
     STALE = "stale"
     REVALIDATED = "revalidated"
     CONFLICT = "conflict"
+    DEPENDENCY_MET = "dependency_met"  # a request named by ``after`` is executed
 
 
 def rejected_code(code: RejectionCode) -> str:

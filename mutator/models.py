@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mutator.gates import Gate
 
 
 class RequestStatus(StrEnum):
@@ -59,7 +61,9 @@ class PendingReason(StrEnum):
 
     ``approval``: for votes. ``revalidation``: a ``revalidate`` request ran its policies again
     on a changed state and needs votes it does not have yet. ``evaluation``: only in what
-    ``submit`` returns when no worker evaluated the request in time. The others are reserved.
+    ``submit`` returns when no worker evaluated the request in time. ``dependency``: for the
+    requests named by ``after`` to be executed. The others are reserved. Each gate kind
+    (``mutator.gates.GateKind``) has the pending reason of the same value.
     """
 
     APPROVAL = "approval"
@@ -83,6 +87,8 @@ class RejectionCode(StrEnum):
     CONFLICT = "conflict"
     # signed mode: the submit's signature is missing, or does not verify (mutator.identity)
     SIGNATURE_REFUSED = "signature_refused"
+    # a request named by ``after`` ended other than executed
+    DEPENDENCY_FAILED = "dependency_failed"
 
 
 class DecisionCategory(StrEnum):
@@ -268,6 +274,8 @@ class MutationRequest(BaseModel):
         deadline: When its approvals run out.
         batch_mode: How a batch's items apply; None for a single mutation.
         items: A batch's items and their outcomes.
+        after: The requests that must be executed before this one goes on (dependencies).
+        gates: What it waits for, or waited for, in ``mutator.gates.GATE_ORDER``.
         decisions: Its record: every transition and approval attempt, oldest first.
         refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
         revision: Increases with every stored change of the request.
@@ -293,6 +301,8 @@ class MutationRequest(BaseModel):
     deadline: datetime | None = None
     batch_mode: BatchMode | None = None
     items: list[BatchItemResult] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+    gates: list[Gate] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
     # Refused signals beyond the ones kept as decisions (the record stays bounded).
     refused_attempts_not_recorded: int = 0
@@ -359,6 +369,10 @@ class AuditEntry(BaseModel):
     proof: SignedProof | None = None
 
 
+# The most requests one request may wait for (``submit --after``).
+MAX_AFTER = 20
+
+
 class SubmitRequestInput(BaseModel):
     """What a caller asks for; validated before anything is started or stored."""
 
@@ -373,6 +387,10 @@ class SubmitRequestInput(BaseModel):
     expected_version: int | None = Field(default=None, ge=0)
     batch_mode: BatchMode | None = None
     items: list[BatchItem] = Field(default_factory=list, max_length=100)
+    # requests that must be executed first (dependencies), without repeats
+    after: list[
+        Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")]
+    ] = Field(default_factory=list, max_length=MAX_AFTER)
     # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
     envelope: dict[str, Any] | None = None
     signature: str | None = None
@@ -385,6 +403,10 @@ class SubmitRequestInput(BaseModel):
             raise ValueError("items: a batch needs at least one item")
         if not self.items and "," in self.state_id:
             raise ValueError("state_id: must not contain ','")
+        if self.request_id in self.after:
+            raise ValueError(f"after: a request cannot wait for itself ({self.request_id!r})")
+        if len(set(self.after)) != len(self.after):
+            raise ValueError("after: names a request more than once")
         return self
 
 
@@ -432,6 +454,7 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
             )
             for index, item in enumerate(submitted.items)
         ],
+        after=list(submitted.after),
         created_at=now,
         updated_at=now,
     )

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from mutator.activities import (
+    DependencyActivities,
     LaneActivities,
     LaneSettings,
     RequestActivities,
@@ -22,7 +23,7 @@ from mutator.activities import (
 )
 from mutator.activities.signatures import identity_config
 from mutator.app import MutationApp
-from mutator.contracts import EXECUTION_QUEUE_SUFFIX
+from mutator.contracts import DEPENDENCY_QUEUE_SUFFIX, EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorUnavailable
 from mutator.execution_timeouts import ExecutionTimeouts, ExecutionTimeoutsInterceptor
 from mutator.identity import registry
@@ -44,20 +45,27 @@ from mutator.workflows.state_lane import StateLaneWorkflow
 LOGGER = logging.getLogger("mutator.worker")
 
 # How long a starting worker waits for Temporal (MUTATOR_CONNECT_WAIT_SECONDS).
+# Dependency waits at once per worker process: each is an async activity that holds a slot
+# while its dependency runs, and costs a coroutine and a long poll, not a thread.
+MAX_DEPENDENCY_WAITS = 1000
+
 WORKER_CONNECT_WAIT_SECONDS = float(os.environ.get("MUTATOR_CONNECT_WAIT_SECONDS", "30"))
 
 
 @dataclass
 class MutatorWorkers:
-    """The two workers of one Mutator worker process.
+    """The workers of one Mutator worker process.
 
     ``main`` runs the workflows and the light activities; ``execution`` runs only the
-    mutation-execution activity on ``<task queue>-execute`` with MaxConcurrentMutations slots.
+    mutation-execution activity on ``<task queue>-execute`` with MaxConcurrentMutations slots;
+    ``dependencies`` runs the waits for dependencies (``submit --after``) on
+    ``<task queue>-dependencies``, each holding one of its many slots for as long as it waits.
     """
 
     main: Worker
     execution: Worker
     identity: IdentityConfig | None = None
+    dependencies: Worker | None = None
 
     @property
     def task_queue(self) -> str:
@@ -65,14 +73,16 @@ class MutatorWorkers:
         return self.main.task_queue
 
     async def __aenter__(self) -> MutatorWorkers:
-        """Start both workers: the execution worker, then the main one."""
+        """Start the workers: the execution worker (and the dependencies'), then the main one."""
         await self._stack.__aenter__()
         await self._stack.enter_async_context(self.execution)
+        if self.dependencies is not None:
+            await self._stack.enter_async_context(self.dependencies)
         await self._stack.enter_async_context(self.main)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        """Stop both workers: the main one, then the execution worker.
+        """Stop the workers: the main one, then the others.
 
         Then forget their identity settings, unless another worker of the task queue
         registered its own since.
@@ -160,9 +170,17 @@ def build_workers(
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
         max_concurrent_activities=slots,
     )
+    dependencies = Worker(
+        client,
+        task_queue=task_queue + DEPENDENCY_QUEUE_SUFFIX,
+        activities=DependencyActivities(store).all(),
+        max_concurrent_activities=MAX_DEPENDENCY_WAITS,
+    )
     identity = identity_config(app)
     registry.register(task_queue, identity)
-    return MutatorWorkers(main=main, execution=execution, identity=identity)
+    return MutatorWorkers(
+        main=main, execution=execution, identity=identity, dependencies=dependencies
+    )
 
 
 def _lane_settings(heartbeat_timeout_seconds: float | None) -> LaneSettings | None:

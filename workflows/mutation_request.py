@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
+from mutator.workflows.request_dependencies import RequestDependencies
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 from mutator.workflows.version_check import resolve_version
 
@@ -65,7 +66,7 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow(RequestVotes):
+class MutationRequestWorkflow(RequestVotes, RequestDependencies):
     """One request's orchestration: its timers, messages, activities and saves.
 
     What each step does to the request is ``mutator.lifecycle``'s.
@@ -78,6 +79,8 @@ class MutationRequestWorkflow(RequestVotes):
         # The submit's signature, checked by the first evaluation (identity="signed").
         self.submit_envelope = input.envelope
         self.submit_signature = input.signature
+        # Checked already, before waiting for dependencies: not checked (nor its nonce) again.
+        self.submit_checked = False
         self.admitted = False
         self.save_lock = asyncio.Lock()
         self.lanes = {}
@@ -205,6 +208,33 @@ class MutationRequestWorkflow(RequestVotes):
     async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
         """Evaluate the request, then take the lifecycle's next step until it is final."""
         self.took(lifecycle.submit(self.request, workflow.now()))
+        if self.has_dependencies():
+            await self.await_dependencies()
+            # Votes are refused while the policies run (and nothing is left to cancel then).
+            self.admitted = False
+        if self.request.status == RequestStatus.PENDING:
+            await self._first_evaluation()
+        self.admitted = True
+        while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
+            if isinstance(step, lifecycle.AwaitApprovals):
+                await self._await_approvals(step.deadline)
+            elif step.batch:
+                await execute_batch(self)
+            else:
+                await self._resolve_and_execute()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        req = self.request
+        rejection = req.rejection
+        return RequestWorkflowResult(
+            request_id=req.request_id,
+            status=req.status,
+            resulting_version=req.resulting_version,
+            outcome=(f"{rejection.code.value}: {rejection.reason}" if rejection else req.error)
+            or "",
+        )
+
+    async def _first_evaluation(self) -> None:
+        """Run the policies (executing directly when allowed and the state is free), then save."""
         # Held through the evaluation: a request that executes directly stores its first
         # revision with the change (refusals recorded meanwhile are saved after it).
         async with self.save_lock:
@@ -225,24 +255,6 @@ class MutationRequestWorkflow(RequestVotes):
             )
         if self.request.status != RequestStatus.EXECUTED:
             await self.save()
-        self.admitted = True
-        while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
-            if isinstance(step, lifecycle.AwaitApprovals):
-                await self._await_approvals(step.deadline)
-            elif step.batch:
-                await execute_batch(self)
-            else:
-                await self._resolve_and_execute()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        req = self.request
-        rejection = req.rejection
-        return RequestWorkflowResult(
-            request_id=req.request_id,
-            status=req.status,
-            resulting_version=req.resulting_version,
-            outcome=(f"{rejection.code.value}: {rejection.reason}" if rejection else req.error)
-            or "",
-        )
 
     async def _evaluate(self, *, join_lane_if_allowed: bool = False) -> EvaluateResult | None:
         try:
@@ -253,7 +265,7 @@ class MutationRequestWorkflow(RequestVotes):
                     join_lane_if_allowed=join_lane_if_allowed,
                     task_queue=workflow.info().task_queue,
                     # The first evaluation is the submission's: it checks the signature.
-                    check_submit=join_lane_if_allowed,
+                    check_submit=join_lane_if_allowed and not self.submit_checked,
                     envelope=self.submit_envelope if join_lane_if_allowed else None,
                     signature=self.submit_signature if join_lane_if_allowed else None,
                     submitted_at=workflow.info().workflow_start_time

@@ -11,7 +11,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from mutator.workflows.lane_session import LaneSession
 
 with workflow.unsafe.imports_passed_through():
-    from mutator import lifecycle, metrics
+    from mutator import gates, lifecycle, metrics
     from mutator.contracts import SAVE_REQUEST_ACTIVITY, SaveRequestInput, SaveRequestResult
     from mutator.decisions import DecisionCode, SystemActor
     from mutator.lane_contracts import LaneGrant, LaneOutcome
@@ -102,13 +102,16 @@ class RequestRecord:
         self.show_progress()
 
     def show_progress(self) -> None:
-        """Show the request's status and approval progress as the workflow's details."""
+        """Show the request's status, its outstanding gates and approvals as its details."""
         req = self.request
         lines = [
             f"**{req.status.value}**"
             + (f" ({req.pending_reason.value})" if req.pending_reason else "")
         ]
-        if req.required_approvals:
+        waiting = gates.describe(req.gates)
+        if waiting:
+            lines.append("waiting for:\n" + "\n".join(f"- {line}" for line in waiting))
+        elif req.required_approvals:
             lines.append(lifecycle.progress(req))
         if req.approvals:
             lines.append("approved by " + ", ".join(a.actor for a in req.approvals))

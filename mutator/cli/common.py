@@ -36,6 +36,13 @@ DirectoryPath = Annotated[
 Actor = Annotated[str, typer.Option("--actor", help="Who is acting (user id).")]
 RequestId = Annotated[str, typer.Argument(help="The request's id, as submit printed it.")]
 StateId = Annotated[str, typer.Argument(help="The state's id.")]
+After = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--after",
+        help="Wait until this request is executed (repeatable); rejected if it ends otherwise.",
+    ),
+]
 
 
 def fail(error: MutatorError, as_json: bool) -> typer.Exit:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from mutator.cli import output
-from mutator.cli.common import Actor
+from mutator.cli.common import Actor, After
 from mutator.cli.connection import (
     SIGNED_OPTIONS,
     TEMPORAL_OPTIONS,
@@ -68,6 +68,7 @@ def batch(
     request_id: Annotated[
         str | None, typer.Option(help="Idempotency key; resubmitting returns the same request.")
     ] = None,
+    after: After = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the batch ends.")] = False,
 ) -> None:
     """Submit several mutations, over one or more states, governed as one request."""
@@ -78,7 +79,13 @@ def batch(
     signer = explicit_signer(conn)
     req = conn.client(
         lambda c: c.submit_batch(
-            items, mode=mode, actor=actor, reason=reason, request_id=request_id, wait=wait
+            items,
+            mode=mode,
+            actor=actor,
+            reason=reason,
+            request_id=request_id,
+            after=after or [],
+            wait=wait,
         ),
         signer=signer,
     )

@@ -11,6 +11,7 @@ from mutator.cli import output
 from mutator.cli.calendar import register_calendar_commands
 from mutator.cli.common import (
     Actor,
+    After,
     RequestId,
     StateId,
     exit_for,
@@ -102,6 +103,7 @@ def submit(
             help="Refuse to run unless the state is at this version.", min=0, max=MAX_VERSION
         ),
     ] = None,
+    after: After = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the request ends.")] = False,
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: seconds to wait.", min=0)
@@ -109,7 +111,9 @@ def submit(
 ) -> None:
     """Submit a mutation request; policies decide at once whether it runs, waits or is denied.
 
-    Exit 1 when it is rejected (policy, validator) or, with --wait, ends without executing.
+    With --after, it first waits (pending, reason dependency) until each named request is
+    executed. Exit 1 when it is rejected (policy, validator, a dependency not executed) or,
+    with --wait, ends without executing; 2 when an --after id names no request.
     """
     try:
         body = parse_payload(payload)
@@ -125,6 +129,7 @@ def submit(
             reason=reason,
             request_id=request_id,
             expected_version=expected_version,
+            after=after or [],
             wait=wait,
             wait_timeout=timeout,
         ),

@@ -86,6 +86,13 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
         ("requires", f"{r.count} of {', '.join(r.eligible)} ({r.policy})")
         for r in req.required_approvals
     )
+    rows.extend(
+        (
+            f"gate {g.kind.value}",
+            f"{g.name}: {g.status.value}" + (f" — {g.detail}" if g.detail else ""),
+        )
+        for g in req.gates
+    )
     optional = (
         ("approvals", ", ".join(a.actor for a in req.approvals)),
         (

@@ -10,6 +10,12 @@ clock or does I/O. A new gate or decision belongs here: see ``docs/lifecycle.md`
 
 from __future__ import annotations
 
+from mutator.lifecycle.dependencies import (
+    await_dependencies,
+    dependencies_met,
+    dependency_ended,
+)
+from mutator.lifecycle.gate_sync import sync_gates
 from mutator.lifecycle.machine import (
     TRANSITIONS,
     AwaitApprovals,
@@ -77,11 +83,14 @@ __all__ = [
     "approvals_complete",
     "approve",
     "approve_refusal",
+    "await_dependencies",
     "can_transition",
     "cancel",
     "cancel_refusal",
     "deadline_passed",
     "decide",
+    "dependencies_met",
+    "dependency_ended",
     "evaluation_error",
     "execution_refused",
     "fail",
@@ -97,5 +106,6 @@ __all__ = [
     "signed_vote_refusal",
     "stale",
     "submit",
+    "sync_gates",
     "transition",
 ]

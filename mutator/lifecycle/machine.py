@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mutator.decisions import DecisionCode, SystemActor, rejected_code
+from mutator.lifecycle.gate_sync import sync_gates
 from mutator.models import (
     TERMINAL_STATUSES,
     Decision,
@@ -206,7 +207,8 @@ class Recorder:
         self.move(RequestStatus.FAILED, None, DecisionCode.FAILED, SystemActor.SYSTEM, error)
 
     def effect(self, then: Then | None = None) -> Effect:
-        """What was recorded, for the caller to act on."""
+        """What was recorded, for the caller to act on; the request's gates follow it."""
+        sync_gates(self.request)
         return Effect(tuple(self.decisions), self.transition, then)
 
 

@@ -141,11 +141,13 @@ class SignedWorld:
         signature: str | None = None,
         unsigned: bool = False,
         signs_payload: dict[str, Any] | None = None,
+        after: list[str] | None = None,
         **changes: Any,
     ) -> MutationRequest:
         """Submit through the workflow's start, signed by ``signer`` (default: the actor)
         unless ``unsigned``, or with the ``envelope`` and ``signature`` given; the envelope
-        hashes ``signs_payload`` if given, and ``changes`` alter its other fields."""
+        hashes ``signs_payload`` if given, and ``changes`` alter its other fields. ``after``:
+        the requests it depends on (not signed)."""
         if not unsigned and envelope is None:
             fields: dict[str, Any] = {
                 "action": "submit",
@@ -170,6 +172,7 @@ class SignedWorld:
             expected_version=expected_version,
             envelope=dict(envelope) if envelope is not None else None,
             signature=signature,
+            after=after or [],
         )
         request = await start_request(
             self.temporal,

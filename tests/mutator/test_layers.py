@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.settings",
             "mutator.temporal_tls",
             "mutator.models",
+            "mutator.gates",
             "mutator.policies",
             "mutator.decisions",
             "mutator.approvals",

@@ -310,6 +310,9 @@ def test_a_policy_without_source_names_no_approver() -> None:
 
 def test_the_documented_directory_files_parse(tmp_path: Path) -> None:
     docs = (Path(__file__).parents[3] / "docs" / "security.md").read_text()
+    for index, snippet in enumerate(docs.split("```toml\n")[1:]):
+        load_directory_file(write_file(tmp_path / f"any-{index}.toml", snippet.split("```")[0]))
+    docs = docs.split("\n## The directory and keys\n", 1)[1]
     for suffix, fence in (("toml", "```toml\n"), ("yaml", "```yaml\n")):
         text = docs.split(fence, 1)[1].split("```", 1)[0]
         directory = load_directory_file(write_file(tmp_path / f"team.{suffix}", text))
