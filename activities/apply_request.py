@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
@@ -25,6 +25,9 @@ from mutator.contracts import (
     ExecuteInput,
     ExecuteResult,
 )
+from mutator.lane_contracts import ERR_SCHEDULE_CLOSED
+from mutator.models import MutationRequest
+from mutator.schedule import schedule_status
 from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
 from mutator.store.changes import KnownState
 
@@ -50,6 +53,7 @@ def apply_request(
     except UnknownMutationError as exc:
         raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
 
+    check_schedule(app, store, req)
     change = change_for(mutation, req.payload)
     meter = activity.metric_meter()
     started = time.monotonic()
@@ -65,6 +69,35 @@ def apply_request(
             timedelta(seconds=time.monotonic() - started),
             {"mutation": req.mutation, "outcome": outcome},
         )
+
+
+def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None:
+    """Refuse a change its schedule does not allow now: window, freezes and ``not_before``.
+
+    Checked under the state's claim or lane turn, just before the handler runs.
+
+    Raises:
+        ApplicationError: ``ERR_SCHEDULE_CLOSED``, carrying the ``ScheduleStatus`` (its
+            blocks and next open time) as its detail; nothing is applied.
+    """
+    now = datetime.now(UTC)
+    status = schedule_status(
+        now,
+        mutation=req.mutation,
+        state_id=req.state_id,
+        windows=app.windows_of(req.mutation),
+        freezes=store.freezes.list(active_at=now),
+        not_before=req.not_before,
+    )
+    if status.open:
+        return
+    blocks = "; ".join(f"{b.kind} {b.name}".strip() for b in status.blocks)
+    when = status.next_open.isoformat() if status.next_open else "never"
+    raise expected(
+        f"not applied: the schedule is closed ({blocks}); it opens {when}",
+        status.model_dump(mode="json"),
+        type=ERR_SCHEDULE_CLOSED,
+    )
 
 
 def _apply(

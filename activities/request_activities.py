@@ -52,7 +52,7 @@ from mutator.contracts import (
     VerifyVoteResult,
 )
 from mutator.decisions import EvaluationOutcome
-from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
+from mutator.lane_contracts import AcquireLaneInput, LaneOutcome, closed_schedule
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
 from mutator.store import Store
@@ -213,7 +213,11 @@ class RequestActivities:
         except ApplicationError as exc:
             self.store.release_direct(req.state_id, owner, token)
             result.executed = LaneOutcome(
-                state_id=req.state_id, token=token, error_type=exc.type or "", error=str(exc)
+                state_id=req.state_id,
+                token=token,
+                error_type=exc.type or "",
+                error=str(exc),
+                schedule=closed_schedule(exc.type, exc.details),
             )
         else:
             if retry:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from mutator.cli import output
 from mutator.cli.common import Actor, AppSpec
-from mutator.cli.connection import SCHEMA_OPTIONS, Connection, connected_command
+from mutator.cli.connection import SCHEMA_OPTIONS, TEMPORAL_OPTIONS, Connection, connected_command
 from mutator.errors import MutatorInputError
 from mutator.limits import check_name
 from mutator.loader import load_app
@@ -86,14 +86,24 @@ def freeze_start(
 
 
 def freeze_end(conn: Connection, name: Name, actor: Actor) -> None:
-    """End an active freeze now, recording who ended it (exit 2: no such active freeze)."""
+    """End an active freeze now, and wake the requests it held back (exit 2: none active).
+
+    Each request pending (schedule) that the freeze covered is signalled and executes at
+    once, checking its schedule again; the ids woken are printed.
+    """
     try:
         check_name(actor, "--actor")
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
+    ended = conn.client(lambda client: client.end_freeze(name, actor=actor))
     now = datetime.now(UTC)
-    ended = _with_store(conn, lambda store: store.freezes.end(name, actor, now))
-    _print_freezes([ended], conn.as_json, now, one=True)
+    if conn.as_json:
+        freeze = ended.freeze.model_dump(mode="json") | {"status": _status(ended.freeze, now)}
+        output.print_json(freeze | {"woken": ended.woken})
+        return
+    _print_freezes([ended.freeze], False, now, one=True)
+    woken = ", ".join(ended.woken) or "none"
+    output.console.print(f"woken: {woken}")
 
 
 def freeze_list(
@@ -224,7 +234,7 @@ def _print_calendar(when: datetime, entries: list[CalendarEntry], as_json: bool)
 def register_calendar_commands(cli: typer.Typer) -> None:
     """Add `freeze start|end|list` and `calendar` to ``cli``."""
     connected_command(freeze_cli, SCHEMA_OPTIONS, "start")(freeze_start)
-    connected_command(freeze_cli, SCHEMA_OPTIONS, "end")(freeze_end)
+    connected_command(freeze_cli, TEMPORAL_OPTIONS, "end")(freeze_end)
     connected_command(freeze_cli, SCHEMA_OPTIONS, "list")(freeze_list)
     cli.add_typer(freeze_cli, name="freeze")
     connected_command(cli, SCHEMA_OPTIONS, "calendar")(show_calendar)

@@ -200,10 +200,17 @@ class Store:
         return self.requests.get_request(request_id)
 
     def list_requests(
-        self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        state_id: str | None = None,
+        pending_reason: str | None = None,
+        limit: int = 100,
     ) -> list[MutationRequest]:
-        """The newest ``limit`` whole requests, optionally of one status or state."""
-        return self.requests.list_requests(status=status, state_id=state_id, limit=limit)
+        """The newest ``limit`` whole requests, optionally of one status, state or reason."""
+        return self.requests.list_requests(
+            status=status, state_id=state_id, pending_reason=pending_reason, limit=limit
+        )
 
     def list_page(
         self,

@@ -67,6 +67,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.client_locks",
             "mutator.client_signing",
             "mutator.client_votes",
+            "mutator.client_schedule",
             "mutator.reader",
         ),
     ),
