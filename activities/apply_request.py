@@ -71,6 +71,19 @@ def apply_request(
         )
 
 
+def schedule_time() -> datetime:
+    """The time the schedule is checked at: now, or the attempt's scheduled time if later.
+
+    The attempt's scheduled time is the Temporal server's clock, the one the request's
+    timer to ``scheduled_for`` fired by: a worker clock a little behind it must not find
+    the schedule still closed (and a time-skipping test server's skipped time counts).
+    """
+    now = datetime.now(UTC)
+    if activity.in_activity():
+        return max(now, activity.info().current_attempt_scheduled_time.astimezone(UTC))
+    return now
+
+
 def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None:
     """Refuse a change its schedule does not allow now: window, freezes and ``not_before``.
 
@@ -80,7 +93,7 @@ def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None
         ApplicationError: ``ERR_SCHEDULE_CLOSED``, carrying the ``ScheduleStatus`` (its
             blocks and next open time) as its detail; nothing is applied.
     """
-    now = datetime.now(UTC)
+    now = schedule_time()
     status = schedule_status(
         now,
         mutation=req.mutation,

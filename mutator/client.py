@@ -20,7 +20,7 @@ from temporalio.client import Client
 from mutator.admission import ADMISSION_TIMEOUT_SECONDS, admission_timeout_from_env
 from mutator.client_locks import read_locks
 from mutator.client_messages import MutatorTimeout, await_result, workflow_exists
-from mutator.client_schedule import FreezeEnded, end_freeze
+from mutator.client_schedule import FreezeEnded, end_freeze, wake_for_schedule
 from mutator.client_signing import VoteMessage, sign_submission
 from mutator.client_submission import (
     batch_submission,
@@ -244,6 +244,19 @@ class MutatorClient(VoteCommands):
         """
         check_name(actor, "actor")
         return await end_freeze(self.temporal, self.store, name, actor, datetime.now(UTC))
+
+    async def wake_for_schedule(self, request_ids: Sequence[str], reason: str) -> list[str]:
+        """Signal ``schedule_changed`` to requests ``pending`` (schedule): they execute now.
+
+        ``end_freeze`` does this for the requests a freeze held back.
+
+        Returns:
+            The ids of the requests signalled (those that have ended are left out).
+
+        Raises:
+            MutatorUnavailable: Temporal refused a signal.
+        """
+        return await wake_for_schedule(self.temporal, list(request_ids), reason)
 
     async def submit_batch(
         self,

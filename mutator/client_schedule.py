@@ -38,6 +38,52 @@ class FreezeEnded(BaseModel):
     woken: list[str]
 
 
+def end_and_find_waiting(
+    store: Store, name: str, actor: str, now: datetime
+) -> tuple[Freeze, list[str]]:
+    """End the active freeze ``name`` at ``now``; the ids of the requests it held back.
+
+    Those are the single requests ``pending`` (schedule) whose mutation and state the
+    freeze covers (newest first, at most ``MAX_WOKEN``).
+
+    Raises:
+        MutatorNotFound: No freeze of that name is active; nothing changes.
+    """
+    ended = store.freezes.end(name, actor, now)
+    waiting = store.list_requests(
+        status=RequestStatus.PENDING.value,
+        pending_reason=PendingReason.SCHEDULE.value,
+        limit=MAX_WOKEN,
+    )
+    covered = [
+        r.request_id for r in waiting if not r.items and ended.covers(r.mutation, r.state_id)
+    ]
+    return ended, covered
+
+
+async def wake_for_schedule(temporal: Client, request_ids: list[str], reason: str) -> list[str]:
+    """Signal ``schedule_changed`` to each request; the ids of those still running.
+
+    Raises:
+        MutatorUnavailable: Temporal refused a signal (the requests not woken execute at
+            their ``scheduled_for``).
+    """
+    signal = ScheduleChanged(reason=reason)
+    woken = []
+    for request_id in request_ids:
+        handle = temporal.get_workflow_handle(request_workflow_id(request_id))
+        try:
+            await handle.signal(SCHEDULE_CHANGED_SIGNAL, signal)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                continue  # it ended meanwhile
+            raise MutatorUnavailable(
+                f"Temporal refused to wake {request_id}: {exc}; it executes at its scheduled time"
+            ) from exc
+        woken.append(request_id)
+    return woken
+
+
 async def end_freeze(
     temporal: Client, store: Store, name: str, actor: str, now: datetime
 ) -> FreezeEnded:
@@ -45,30 +91,14 @@ async def end_freeze(
 
     Raises:
         MutatorNotFound: No freeze of that name is active; nothing changes.
-        MutatorUnavailable: Temporal cannot be reached (the freeze is ended: the requests
-            it held back execute at their ``scheduled_for``).
+        MutatorUnavailable: Temporal refused a signal (the freeze is ended: the requests
+            not woken execute at their ``scheduled_for``).
     """
-    ended = await asyncio.to_thread(store.freezes.end, name, actor, now)
-    waiting = await asyncio.to_thread(
-        store.list_requests,
-        status=RequestStatus.PENDING.value,
-        pending_reason=PendingReason.SCHEDULE.value,
-        limit=MAX_WOKEN,
-    )
-    signal = ScheduleChanged(reason=f"freeze {name} ended by {actor}")
-    woken = []
-    for request in waiting:
-        if request.items or not ended.covers(request.mutation, request.state_id):
-            continue
-        handle = temporal.get_workflow_handle(request_workflow_id(request.request_id))
-        try:
-            await handle.signal(SCHEDULE_CHANGED_SIGNAL, signal)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                continue  # it ended meanwhile
-            raise MutatorUnavailable(
-                f"freeze {name} is ended, but Temporal refused to wake {request.request_id}: "
-                f"{exc}; it executes at its scheduled time"
-            ) from exc
-        woken.append(request.request_id)
+    ended, waiting = await asyncio.to_thread(end_and_find_waiting, store, name, actor, now)
+    woken = await wake_for_schedule(temporal, waiting, freeze_ended_reason(name, actor))
     return FreezeEnded(freeze=ended, woken=woken)
+
+
+def freeze_ended_reason(name: str, actor: str) -> str:
+    """What a request woken by ``freeze end`` records as why it executes again."""
+    return f"freeze {name} ended by {actor}"

@@ -17,6 +17,7 @@ from rich.table import Table
 from mutator.cli import output
 from mutator.cli.common import Actor, AppSpec
 from mutator.cli.connection import SCHEMA_OPTIONS, TEMPORAL_OPTIONS, Connection, connected_command
+from mutator.client_schedule import end_and_find_waiting, freeze_ended_reason
 from mutator.errors import MutatorInputError
 from mutator.limits import check_name
 from mutator.loader import load_app
@@ -89,21 +90,25 @@ def freeze_end(conn: Connection, name: Name, actor: Actor) -> None:
     """End an active freeze now, and wake the requests it held back (exit 2: none active).
 
     Each request pending (schedule) that the freeze covered is signalled and executes at
-    once, checking its schedule again; the ids woken are printed.
+    once, checking its schedule again; the ids woken are printed. Temporal is connected to
+    only when there are such requests; unreachable, the freeze is still ended and they
+    execute at their scheduled time.
     """
     try:
         check_name(actor, "--actor")
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
-    ended = conn.client(lambda client: client.end_freeze(name, actor=actor))
     now = datetime.now(UTC)
+    ended, waiting = _with_store(conn, lambda store: end_and_find_waiting(store, name, actor, now))
+    # Temporal is needed only when the freeze held requests back.
+    reason = freeze_ended_reason(name, actor)
+    woken = conn.client(lambda c: c.wake_for_schedule(waiting, reason)) if waiting else []
     if conn.as_json:
-        freeze = ended.freeze.model_dump(mode="json") | {"status": _status(ended.freeze, now)}
-        output.print_json(freeze | {"woken": ended.woken})
+        freeze = ended.model_dump(mode="json") | {"status": _status(ended, now)}
+        output.print_json(freeze | {"woken": woken})
         return
-    _print_freezes([ended.freeze], False, now, one=True)
-    woken = ", ".join(ended.woken) or "none"
-    output.console.print(f"woken: {woken}")
+    _print_freezes([ended], False, now, one=True)
+    output.console.print(f"woken: {', '.join(woken) or 'none'}")
 
 
 def freeze_list(

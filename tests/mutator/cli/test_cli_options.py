@@ -64,7 +64,7 @@ CONNECTION_OPTIONS = {
     "history": READS,
     "audit": READS,
     "freeze start": frozenset({"--db", "--json"}),
-    "freeze end": frozenset({"--db", "--json"}),
+    "freeze end": EVERYTHING,
     "freeze list": frozenset({"--db", "--json"}),
     "calendar": frozenset({"--db", "--json"}),
 }
