@@ -82,9 +82,7 @@ def test_a_bad_not_before_exits_2_and_stores_nothing(
 
 def test_not_before_holds_an_allowed_request(stack: CliStack) -> None:
     acct = uid("nb")
-    held = ok(
-        submit(stack, acct, "counter.add", '{"amount": 1}', "bob", "--not-before", TOMORROW)
-    )
+    held = ok(submit(stack, acct, "counter.add", '{"amount": 1}', "bob", "--not-before", TOMORROW))
     assert (held["status"], held["pending_reason"]) == ("pending", "schedule")
     assert held["not_before"] == held["scheduled_for"]
     ok(stack.run("cancel", held["request_id"], "--actor", "bob", "--json"))
