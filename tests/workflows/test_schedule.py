@@ -278,6 +278,16 @@ async def test_a_woken_request_still_outside_its_window_waits_again(
         req = await client.submit("win-3", "windowed.add", {"amount": 1}, actor="alice")
         gate = next(g for g in req.gates if g.kind == GateKind.SCHEDULE)
         assert gate.name == "freeze both, window maintenance"
+        # A malformed signal is ignored: the request still waits, with one pending decision.
+        handle = dev_env.client.get_workflow_handle(request_workflow_id(req.request_id))
+        await handle.signal("schedule_changed", {"bogus": 1})
+        await handle.signal("schedule_changed", "now")
+        # A query is answered after the signals before it are handled.
+        found = await handle.query("status", result_type=MutationRequest)
+        assert (found.pending_reason, _codes(found).count("pending")) == (
+            PendingReason.SCHEDULE,
+            1,
+        )
         ended = await client.end_freeze("both", actor="carol")
         assert ended.woken == [req.request_id]
 
