@@ -85,4 +85,8 @@ def test_not_before_holds_an_allowed_request(stack: CliStack) -> None:
     held = ok(submit(stack, acct, "counter.add", '{"amount": 1}', "bob", "--not-before", TOMORROW))
     assert (held["status"], held["pending_reason"]) == ("pending", "schedule")
     assert held["not_before"] == held["scheduled_for"]
+    text = stack.run("show", held["request_id"])
+    assert text.code == 0, text
+    assert "scheduled for" in text.stdout, text
+    assert "not before" in text.stdout, text
     ok(stack.run("cancel", held["request_id"], "--actor", "bob", "--json"))
