@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mutator.gates import Gate
 
@@ -399,8 +399,8 @@ class SubmitRequestInput(BaseModel):
     after: list[
         Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")]
     ] = Field(default_factory=list, max_length=MAX_AFTER)
-    # the requester's earliest start (aware); it executes no sooner
-    not_before: datetime | None = None
+    # the requester's earliest start; it executes no sooner (a single request only)
+    not_before: AwareDatetime | None = None
     # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
     envelope: dict[str, Any] | None = None
     signature: str | None = None
@@ -417,6 +417,8 @@ class SubmitRequestInput(BaseModel):
             raise ValueError(f"after: a request cannot wait for itself ({self.request_id!r})")
         if len(set(self.after)) != len(self.after):
             raise ValueError("after: names a request more than once")
+        if self.items and self.not_before is not None:
+            raise ValueError("not_before: a batch cannot have one (only single requests wait)")
         return self
 
 

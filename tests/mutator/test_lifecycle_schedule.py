@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
+from pydantic import ValidationError
 
 from mutator import lifecycle
 from mutator.contracts import CancelInput
 from mutator.gates import GateKind, GateStatus
 from mutator.lane_contracts import ERR_SCHEDULE_CLOSED, LaneOutcome, closed_schedule
-from mutator.models import MutationRequest, PendingReason, RejectionCode, RequestStatus
+from mutator.models import (
+    BatchItem,
+    BatchMode,
+    MutationRequest,
+    PendingReason,
+    RejectionCode,
+    RequestStatus,
+    SubmitRequestInput,
+    submitted_request,
+)
 from mutator.schedule import ScheduleBlock, ScheduleStatus
 from mutator.workflows.version_check import waited
 from tests.helpers.lifecycle import (
@@ -146,3 +158,18 @@ def test_closed_schedule_reads_only_its_own_error() -> None:
 def test_a_request_that_never_found_its_schedule_closed_did_not_wait_for_it() -> None:
     assert not waited(approved_by_policy())
     assert waited(approved_by_votes())
+
+
+def test_a_submission_carries_not_before_only_when_aware_and_single() -> None:
+    fields = {"request_id": "r", "state_id": "s", "mutation": "m", "payload": {}, "requester": "a"}
+    aware = SubmitRequestInput(**fields, not_before=at(60))
+    assert submitted_request(aware, at(0)).not_before == at(60)
+    with pytest.raises(ValidationError, match="not_before\n  Input should have timezone info"):
+        SubmitRequestInput(**fields, not_before=datetime(2027, 1, 1))
+    with pytest.raises(ValidationError, match="not_before: a batch cannot have one"):
+        SubmitRequestInput(
+            **{**fields, "state_id": "a"},
+            batch_mode=BatchMode.ATOMIC,
+            items=[BatchItem(state_id="a", mutation="m", payload={})],
+            not_before=at(60),
+        )
