@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from mutator.contracts import SCHEDULE_CHANGED_SIGNAL, ScheduleChanged
 from mutator.errors import MutatorUnavailable
@@ -21,6 +20,9 @@ from mutator.ids import request_workflow_id
 from mutator.models import PendingReason, RequestStatus
 from mutator.schedule import Freeze
 from mutator.store import Store
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 # The most waiting requests one `freeze end` looks at (newest first).
 MAX_WOKEN = 10_000
@@ -68,6 +70,9 @@ async def wake_for_schedule(temporal: Client, request_ids: list[str], reason: st
         MutatorUnavailable: Temporal refused a signal (the requests not woken execute at
             their ``scheduled_for``).
     """
+    # Imported here: `freeze end` with nothing to wake, like the reads, loads no Temporal SDK.
+    from temporalio.service import RPCError, RPCStatusCode
+
     signal = ScheduleChanged(reason=reason)
     woken = []
     for request_id in request_ids:
