@@ -136,6 +136,39 @@ async def test_a_window_that_opens_days_later(
         assert done.scheduled_for is None
 
 
+async def test_a_window_that_opens_next_monday(
+    time_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    app = MutationApp()
+    app.window(
+        "monday-mornings",
+        rrule="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+        duration=timedelta(hours=1),
+        tz="UTC",
+    )
+    app.mutation("monday.add", window="monday-mornings")(_add)
+    now = await server_now(time_env)
+    if now.weekday() == 0 and 9 <= now.hour < 10:
+        await time_env.sleep(3600)  # inside the window now: wait for it to close first
+        now = await server_now(time_env)
+    days = (7 - now.weekday()) % 7 or (0 if now.hour < 9 else 7)
+    opens = datetime.combine((now + timedelta(days=days)).date(), datetime.min.time(), UTC)
+    opens = opens.replace(hour=9)
+    assert opens.weekday() == 0
+    assert opens > now
+    async with running_mutator(time_env, sqlite_store, app) as client:
+        req = await client.submit("mon-1", "monday.add", {"amount": 6}, actor="alice")
+        _waits_for_schedule(req, opens)
+        await time_env.sleep((opens - await server_now(time_env)).total_seconds() + 60)
+        done = await _settles(client, req.request_id, RequestStatus.EXECUTED)
+        assert (await client.state("mon-1")).data == {"value": 6}
+        # In the window by the server's clock (the store's own times are the worker's).
+        opened = next(d for d in done.decisions if d.code == "schedule_open")
+        assert opens <= opened.at < opens + timedelta(hours=1)
+        turn = next(d for d in done.decisions if d.code == "executing")
+        assert opens <= turn.at < opens + timedelta(hours=1)
+
+
 async def test_a_window_that_never_opens_again_rejects(
     time_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
