@@ -89,6 +89,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         self.on_stale: OnStale = "reject"
         # schedule_changed signals received, and what the last one said (request_schedule.py)
         self.schedule_changes = 0
+        self.schedule_changes_seen = 0
         self.schedule_change_reason = ""
 
     # -- queries, updates and signals ---------------------------------------------------

@@ -28,15 +28,17 @@ SCHEDULE_PATCH = "schedule-gate"
 class RequestSchedule(RequestRecord):
     """Waiting, ``pending`` (schedule), until the schedule's next open time or a change."""
 
-    schedule_changes: int
+    schedule_changes: int  # signals received while waiting for the schedule
+    schedule_changes_seen: int  # of those, the ones a wait has ended on
     schedule_change_reason: str
 
     @workflow.signal(name=SCHEDULE_CHANGED_SIGNAL)
     def schedule_changed(self, *args: Any) -> None:
         """The schedule changed (a freeze ended): a request waiting for it executes now."""
         changed = internal_message(ScheduleChanged, args, SCHEDULE_CHANGED_SIGNAL)
-        if changed is None:
+        if changed is None or not lifecycle.waiting_for_schedule(self.request):
             return
+        # Counted from the moment the request is pending (schedule), before its wait starts.
         self.schedule_changes = self.schedule_changes + 1
         self.schedule_change_reason = changed.reason or "the schedule changed"
 
@@ -53,7 +55,6 @@ class RequestSchedule(RequestRecord):
             self.took(lifecycle.fail(self.request, why, workflow.now()))
             await self.save()
             return
-        seen = self.schedule_changes
         self.show_progress()
         remaining = (until - workflow.now()).total_seconds()
         why = f"the schedule opened at {until.isoformat()}"
@@ -61,7 +62,7 @@ class RequestSchedule(RequestRecord):
             try:
                 await workflow.wait_condition(
                     lambda: (
-                        self.schedule_changes > seen
+                        self.schedule_changes > self.schedule_changes_seen
                         or not lifecycle.waiting_for_schedule(self.request)
                     ),
                     timeout=remaining,
@@ -69,6 +70,7 @@ class RequestSchedule(RequestRecord):
                 why = f"{self.schedule_change_reason}: executes again"
             except TimeoutError:
                 pass
+        self.schedule_changes_seen = self.schedule_changes
         effect = self.took(lifecycle.schedule_open(self.request, workflow.now(), why))
         if effect.transition is not None:
             await self.save()
