@@ -27,7 +27,7 @@ from mutator.contracts import (
 )
 from mutator.lane_contracts import ERR_SCHEDULE_CLOSED
 from mutator.models import MutationRequest
-from mutator.schedule import schedule_status
+from mutator.schedule import ScheduleStatus, schedule_status
 from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
 from mutator.store.changes import KnownState
 
@@ -84,6 +84,19 @@ def schedule_time() -> datetime:
     return now
 
 
+def current_schedule(app: MutationApp, store: Store, req: MutationRequest) -> ScheduleStatus:
+    """The request's schedule now (``schedule_time``): its windows, freezes, ``not_before``."""
+    now = schedule_time()
+    return schedule_status(
+        now,
+        mutation=req.mutation,
+        state_id=req.state_id,
+        windows=app.windows_of(req.mutation),
+        freezes=store.freezes.list(active_at=now),
+        not_before=req.not_before,
+    )
+
+
 def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None:
     """Refuse a change its schedule does not allow now: window, freezes and ``not_before``.
 
@@ -93,15 +106,7 @@ def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None
         ApplicationError: ``ERR_SCHEDULE_CLOSED``, carrying the ``ScheduleStatus`` (its
             blocks and next open time) as its detail; nothing is applied.
     """
-    now = schedule_time()
-    status = schedule_status(
-        now,
-        mutation=req.mutation,
-        state_id=req.state_id,
-        windows=app.windows_of(req.mutation),
-        freezes=store.freezes.list(active_at=now),
-        not_before=req.not_before,
-    )
+    status = current_schedule(app, store, req)
     if status.open:
         return
     blocks = "; ".join(f"{b.kind} {b.name}".strip() for b in status.blocks)

@@ -25,6 +25,7 @@ from mutator.models import (
     RequestStatus,
     SignedProof,
 )
+from mutator.schedule.status import ScheduleStatus
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
 EXECUTE_ACTIVITY = "mutator.execute_mutation"
@@ -34,6 +35,7 @@ RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
 VERIFY_VOTE_ACTIVITY = "mutator.verify_vote"
 VERIFY_SUBMIT_ACTIVITY = "mutator.verify_submit"
+CHECK_SCHEDULE_ACTIVITY = "mutator.check_schedule"
 
 REQUEST_WORKFLOW = "MutationRequest"
 
@@ -310,6 +312,18 @@ class AwaitDependencyResult(BaseModel):
 
 
 SCHEDULE_CHANGED_SIGNAL = "schedule_changed"
+
+
+class CheckScheduleInput(BaseModel):
+    """Input of ``mutator.check_schedule``: a request about to wait for its schedule."""
+
+    request: MutationRequest
+
+
+class CheckScheduleResult(BaseModel):
+    """The request's schedule as the store and the app have it now."""
+
+    schedule: ScheduleStatus
 
 
 class ScheduleChanged(BaseModel):

@@ -1,8 +1,10 @@
 """The request's side of the schedule gate: wait, ``pending`` (schedule), until it opens.
 
 An execution that found the schedule closed (a change window, a freeze, ``not_before``)
-left the request ``pending`` with ``scheduled_for``, the schedule's next open time. The
-request waits on a durable timer until then, or until a ``schedule_changed`` signal
+left the request ``pending`` with ``scheduled_for``, the schedule's next open time. Once
+that is stored, ``mutator.check_schedule`` reads the schedule again (a freeze may have
+ended in between, before ``freeze end`` could find the request waiting). The request then
+waits on a durable timer until the schedule's next open time, or until a ``schedule_changed`` signal
 (``freeze end``) or a cancel; it then becomes ``approved`` again and executes, which checks
 the schedule again. New in this version (``workflow.patched("schedule-gate")``): requests
 started before it never found a schedule closed.
@@ -10,7 +12,7 @@ started before it never found a schedule closed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -20,7 +22,13 @@ from mutator.workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
     from mutator import lifecycle
-    from mutator.contracts import SCHEDULE_CHANGED_SIGNAL, ScheduleChanged
+    from mutator.contracts import (
+        CHECK_SCHEDULE_ACTIVITY,
+        SCHEDULE_CHANGED_SIGNAL,
+        CheckScheduleInput,
+        CheckScheduleResult,
+        ScheduleChanged,
+    )
 
 SCHEDULE_PATCH = "schedule-gate"
 
@@ -56,6 +64,19 @@ class RequestSchedule(RequestRecord):
             await self.save()
             return
         self.show_progress()
+        # Read once the request is stored as waiting: a freeze ended before this read is
+        # seen here, one ended after it finds the request and signals it.
+        checked: CheckScheduleResult = await workflow.execute_activity(
+            CHECK_SCHEDULE_ACTIVITY,
+            CheckScheduleInput(request=self.request),
+            result_type=CheckScheduleResult,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        status = checked.schedule
+        if status.open:
+            until = workflow.now()
+        elif status.next_open is not None:
+            until = status.next_open
         remaining = (until - workflow.now()).total_seconds()
         why = f"the schedule opened at {until.isoformat()}"
         if remaining > 0:

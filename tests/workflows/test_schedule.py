@@ -13,17 +13,26 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from mutator.activities.apply_request import current_schedule
 from mutator.app import MutationApp
 from mutator.client import MutatorClient
 from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError
 from mutator.gates import GateKind, GateStatus
-from mutator.models import MutationRequest, PendingReason, RejectionCode, RequestStatus
+from mutator.models import (
+    MutationRequest,
+    PendingReason,
+    RejectionCode,
+    RequestStatus,
+    SubmitRequestInput,
+    submitted_request,
+)
 from mutator.schedule import new_freeze
 from mutator.store import Store
 from mutator.workers import WORKFLOW_RUNNER
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
+from tests.helpers import apps
 from tests.helpers.workers import assert_eventually, running_mutator
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -336,3 +345,23 @@ async def test_a_woken_request_still_outside_its_window_waits_again(
         )
         await client.cancel(req.request_id, actor="alice")
         assert (await client.get(req.request_id)).status == RequestStatus.CANCELED
+
+
+def test_the_check_before_the_wait_reads_freezes_as_they_are_now(sqlite_store: Store) -> None:
+    """``mutator.check_schedule``'s reading: a freeze ended since the execution is gone."""
+    now = datetime.now(UTC)
+    _freeze(sqlite_store, now, "brief", 24, states="chk-*")
+    req = submitted_request(
+        SubmitRequestInput(
+            request_id="chk-r",
+            state_id="chk-1",
+            mutation="counter.add",
+            payload={"amount": 1},
+            requester="alice",
+        ),
+        now,
+    )
+    closed = current_schedule(apps.app, sqlite_store, req)
+    assert (closed.open, [b.name for b in closed.blocks]) == (False, ["brief"])
+    sqlite_store.freezes.end("brief", "carol", datetime.now(UTC))
+    assert current_schedule(apps.app, sqlite_store, req).open
