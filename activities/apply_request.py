@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
@@ -25,6 +25,9 @@ from mutator.contracts import (
     ExecuteInput,
     ExecuteResult,
 )
+from mutator.lane_contracts import ERR_SCHEDULE_CLOSED
+from mutator.models import MutationRequest
+from mutator.schedule import ScheduleStatus, schedule_status
 from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
 from mutator.store.changes import KnownState
 
@@ -50,6 +53,7 @@ def apply_request(
     except UnknownMutationError as exc:
         raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
 
+    check_schedule(app, store, req)
     change = change_for(mutation, req.payload)
     meter = activity.metric_meter()
     started = time.monotonic()
@@ -65,6 +69,53 @@ def apply_request(
             timedelta(seconds=time.monotonic() - started),
             {"mutation": req.mutation, "outcome": outcome},
         )
+
+
+def schedule_time() -> datetime:
+    """The time the schedule is checked at: now, or the attempt's scheduled time if later.
+
+    The attempt's scheduled time is the Temporal server's clock, the one the request's
+    timer to ``scheduled_for`` fired by: a worker clock a little behind it must not find
+    the schedule still closed (and a time-skipping test server's skipped time counts).
+    """
+    now = datetime.now(UTC)
+    if activity.in_activity():
+        return max(now, activity.info().current_attempt_scheduled_time.astimezone(UTC))
+    return now
+
+
+def current_schedule(app: MutationApp, store: Store, req: MutationRequest) -> ScheduleStatus:
+    """The request's schedule now (``schedule_time``): its windows, freezes, ``not_before``."""
+    now = schedule_time()
+    return schedule_status(
+        now,
+        mutation=req.mutation,
+        state_id=req.state_id,
+        windows=app.windows_of(req.mutation),
+        freezes=store.freezes.list(active_at=now),
+        not_before=req.not_before,
+    )
+
+
+def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None:
+    """Refuse a change its schedule does not allow now: window, freezes and ``not_before``.
+
+    Checked under the state's claim or lane turn, just before the handler runs.
+
+    Raises:
+        ApplicationError: ``ERR_SCHEDULE_CLOSED``, carrying the ``ScheduleStatus`` (its
+            blocks and next open time) as its detail; nothing is applied.
+    """
+    status = current_schedule(app, store, req)
+    if status.open:
+        return
+    blocks = "; ".join(f"{b.kind} {b.name}".strip() for b in status.blocks)
+    when = status.next_open.isoformat() if status.next_open else "never"
+    raise expected(
+        f"not applied: the schedule is closed ({blocks}); it opens {when}",
+        status.model_dump(mode="json"),
+        type=ERR_SCHEDULE_CLOSED,
+    )
 
 
 def _apply(

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from mutator.activities.apply_request import apply_request
+from mutator.activities.apply_request import apply_request, current_schedule
 from mutator.activities.batch_items import apply_items
 from mutator.activities.evaluation import executed_earlier, policy_context, run_policies
 from mutator.activities.execution_record import executed_record
@@ -30,6 +30,7 @@ from mutator.activities.outcomes import (
 from mutator.activities.signatures import check_submission, verify_submit, verify_vote
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import (
+    CHECK_SCHEDULE_ACTIVITY,
     ERR_HANDLER_TIMEOUT,
     ERR_OWNER_GONE,
     ERR_UNKNOWN_MUTATION,
@@ -39,6 +40,8 @@ from mutator.contracts import (
     SAVE_REQUEST_ACTIVITY,
     VERIFY_SUBMIT_ACTIVITY,
     VERIFY_VOTE_ACTIVITY,
+    CheckScheduleInput,
+    CheckScheduleResult,
     EvaluateInput,
     EvaluateResult,
     ExecuteInput,
@@ -52,7 +55,7 @@ from mutator.contracts import (
     VerifyVoteResult,
 )
 from mutator.decisions import EvaluationOutcome
-from mutator.lane_contracts import AcquireLaneInput, LaneOutcome
+from mutator.lane_contracts import AcquireLaneInput, LaneOutcome, closed_schedule
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
 from mutator.store import Store
@@ -213,7 +216,11 @@ class RequestActivities:
         except ApplicationError as exc:
             self.store.release_direct(req.state_id, owner, token)
             result.executed = LaneOutcome(
-                state_id=req.state_id, token=token, error_type=exc.type or "", error=str(exc)
+                state_id=req.state_id,
+                token=token,
+                error_type=exc.type or "",
+                error=str(exc),
+                schedule=closed_schedule(exc.type, exc.details),
             )
         else:
             if retry:
@@ -350,13 +357,24 @@ class RequestActivities:
                 type=ERR_HANDLER_TIMEOUT,
             ) from exc
 
+    @activity.defn(name=CHECK_SCHEDULE_ACTIVITY)
+    def check_schedule(self, input: CheckScheduleInput) -> CheckScheduleResult:
+        """The request's schedule now: read before it waits (a freeze may have ended)."""
+        return CheckScheduleResult(schedule=current_schedule(self.app, self.store, input.request))
+
     def all(self) -> list[Any]:
         """The activities on the main task queue.
 
         Not the execution, which runs on its own, slot-limited task queue, nor version
         resolution (``VersionResolutionActivities``).
         """
-        return [self.evaluate, self.save_request, self.verify_vote, self.verify_submit]
+        return [
+            self.evaluate,
+            self.save_request,
+            self.verify_vote,
+            self.verify_submit,
+            self.check_schedule,
+        ]
 
     def execution(self) -> list[Any]:
         """The activities on the slot-limited execution task queue.

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from mutator.decisions import EvaluationOutcome
+from mutator.errors import MutatorInputError
 from mutator.identity.approvers import unknown_approvers
 from mutator.identity.directory import Directory, DirectoryEntry, parse_directory
 from mutator.identity.verify import DEFAULT_TOLERANCE
@@ -29,6 +30,7 @@ from mutator.policies import (
     RequireApprovals,
     combine,
 )
+from mutator.schedule.windows import Window
 
 Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 Validator = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -55,12 +57,14 @@ class Mutation:
         handler: ``handler(state, payload) -> new state``.
         on_stale: What a request does when its state moved past its base version.
         validators: Run, in order, before policies and again before executing.
+        window: The name of the change window it may only execute in (``app.window``).
     """
 
     name: str
     handler: Handler
     on_stale: OnStale
     validators: list[Validator] = field(default_factory=list)
+    window: str | None = None
 
     def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         """Apply the handler: the new state for ``state`` and ``payload``."""
@@ -171,6 +175,7 @@ class MutationApp:
         )
         self.mutations: dict[str, Mutation] = {}
         self.policies: list[tuple[str, str, Policy]] = []
+        self.windows: dict[str, Window] = {}
 
     def use_directory(self, directory: Directory) -> None:
         """Replace the directory: every user's roles (``self.directory``) and keys.
@@ -189,7 +194,60 @@ class MutationApp:
         """
         return unknown_approvers(self.policies, self.directory)
 
-    def mutation(self, name: str, *, on_stale: OnStale = "reject") -> Callable[[Handler], Mutation]:
+    def window(self, name: str, *, rrule: str, duration: timedelta, tz: str) -> Window:
+        """Declare the change window ``name``: when its mutations may execute.
+
+        Each occurrence of the RFC 5545 recurrence rule, on the wall clock of ``tz``, opens
+        the window for ``duration``. A mutation joins it with
+        ``@app.mutation(..., window=name)``; docs/gates.md has examples.
+
+        Args:
+            name: How mutations name it.
+            rrule: The rule, e.g. ``FREQ=WEEKLY;BYDAY=MO,TU,WE,TH;BYHOUR=9;BYMINUTE=0``; a
+                ``DTSTART:20260105T090000`` line may precede it (default 2000-01-03 00:00).
+            duration: How long each occurrence stays open.
+            tz: An IANA time zone such as ``Europe/Paris``.
+
+        Returns:
+            The window.
+
+        Raises:
+            MutatorInputError: The rule does not parse, the zone is unknown, the duration is
+                not positive, or ``name`` is declared already.
+        """
+        if name in self.windows:
+            raise MutatorInputError(f"window {name!r} is declared twice")
+        declared = Window(name=name, rrule=rrule, duration=duration, tz=tz)
+        self.windows[name] = declared
+        return declared
+
+    def window_refusals(self) -> list[str]:
+        """A message per mutation whose ``window=`` names no declared window."""
+        known = ", ".join(sorted(self.windows)) or "none"
+        return [
+            f"mutation {m.name!r}: unknown window {m.window!r} (declared windows: {known})"
+            for m in self.mutations.values()
+            if m.window is not None and m.window not in self.windows
+        ]
+
+    def check_windows(self) -> None:
+        """Refuse an app whose mutations name undeclared windows (a worker will not start).
+
+        Raises:
+            MutatorInputError: One names every such mutation.
+        """
+        problems = self.window_refusals()
+        if problems:
+            raise MutatorInputError("; ".join(problems))
+
+    def windows_of(self, mutation: str) -> list[Window]:
+        """The windows ``mutation`` must execute in (none: any time)."""
+        name = self.get(mutation).window
+        return [self.windows[name]] if name is not None and name in self.windows else []
+
+    def mutation(
+        self, name: str, *, on_stale: OnStale = "reject", window: str | None = None
+    ) -> Callable[[Handler], Mutation]:
         """Register the decorated function as the mutation ``name``.
 
         The function takes ``(state, payload)`` and returns the new state; it runs once per
@@ -200,6 +258,8 @@ class MutationApp:
             on_stale: What a request does when the state moved past its base version:
                 ``reject`` it, ``reapprove`` (clear the approvals and ask again) or
                 ``revalidate`` (run validators and policies again on the latest state).
+            window: The change window (``app.window``) it may only execute in; declared
+                before or after, a worker refuses to start when it is not declared.
 
         Returns:
             A decorator that returns the registered ``Mutation``.
@@ -215,7 +275,7 @@ class MutationApp:
             raise ValueError(f"mutation {name!r} is registered twice")
 
         def register(fn: Handler) -> Mutation:
-            registered = Mutation(name=name, handler=fn, on_stale=on_stale)
+            registered = Mutation(name=name, handler=fn, on_stale=on_stale, window=window)
             self.mutations[name] = registered
             return registered
 

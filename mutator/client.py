@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client
@@ -19,6 +20,7 @@ from temporalio.client import Client
 from mutator.admission import ADMISSION_TIMEOUT_SECONDS, admission_timeout_from_env
 from mutator.client_locks import read_locks
 from mutator.client_messages import MutatorTimeout, await_result, workflow_exists
+from mutator.client_schedule import FreezeEnded, end_freeze, wake_for_schedule
 from mutator.client_signing import VoteMessage, sign_submission
 from mutator.client_submission import (
     batch_submission,
@@ -30,7 +32,7 @@ from mutator.client_submission import (
 from mutator.client_votes import VoteCommands
 from mutator.errors import MutatorNotFound
 from mutator.identity.signing import Signer
-from mutator.limits import PayloadLimits
+from mutator.limits import PayloadLimits, check_name
 from mutator.models import BatchItem, BatchMode, LockInfo, MutationRequest, SubmitRequestInput
 from mutator.reader import StoreReader
 from mutator.settings import DEFAULT_DATABASE_URL, TASK_QUEUE
@@ -168,6 +170,7 @@ class MutatorClient(VoteCommands):
         request_id: str | None = None,
         expected_version: int | None = None,
         after: Sequence[str] = (),
+        not_before: datetime | None = None,
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
@@ -190,6 +193,8 @@ class MutatorClient(VoteCommands):
             after: Requests that must be executed first: the request waits ``pending``
                 (reason ``dependency``) until each is, and is evaluated then; one that ends
                 any other way rejects it (``dependency_failed``). Each must exist.
+            not_before: Its earliest start (with a UTC offset): approved earlier, it waits
+                ``pending`` (reason ``schedule``) until then.
             wait: Wait until the request reaches a final status.
             wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
 
@@ -213,10 +218,45 @@ class MutatorClient(VoteCommands):
             expected_version=expected_version,
             limits=self.limits,
             after=after,
+            not_before=not_before,
         )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None
         )
+
+    async def end_freeze(self, name: str, *, actor: str) -> FreezeEnded:
+        """End the active freeze ``name`` now, and wake the requests it held back.
+
+        Each request ``pending`` (schedule) that the freeze covers is signalled
+        ``schedule_changed`` and executes at once (checking the schedule again).
+
+        Args:
+            name: The freeze's name.
+            actor: Who ends it (kept on the freeze's row).
+
+        Returns:
+            The freeze as ended and the ids of the requests woken.
+
+        Raises:
+            MutatorInputError: ``actor`` is malformed.
+            MutatorNotFound: No freeze of that name is active; nothing changes.
+            MutatorUnavailable: Temporal cannot be reached.
+        """
+        check_name(actor, "actor")
+        return await end_freeze(self.temporal, self.store, name, actor, datetime.now(UTC))
+
+    async def wake_for_schedule(self, request_ids: Sequence[str], reason: str) -> list[str]:
+        """Signal ``schedule_changed`` to requests ``pending`` (schedule): they execute now.
+
+        ``end_freeze`` does this for the requests a freeze held back.
+
+        Returns:
+            The ids of the requests signalled (those that have ended are left out).
+
+        Raises:
+            MutatorUnavailable: Temporal refused a signal.
+        """
+        return await wake_for_schedule(self.temporal, list(request_ids), reason)
 
     async def submit_batch(
         self,

@@ -11,6 +11,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -83,6 +84,7 @@ def single_submission(
     expected_version: int | None,
     limits: PayloadLimits,
     after: Sequence[str] = (),
+    not_before: datetime | None = None,
 ) -> SubmitRequestInput:
     """The checked input of a one-mutation request (see ``MutatorClient.submit``).
 
@@ -104,6 +106,7 @@ def single_submission(
             reason=reason,
             expected_version=expected_version,
             after=list(after),
+            not_before=check_not_before(not_before),
         )
     except ValidationError as exc:
         raise input_error(exc) from None
@@ -155,6 +158,23 @@ def batch_submission(
         )
     except ValidationError as exc:
         raise input_error(exc) from None
+
+
+def check_not_before(not_before: datetime | None) -> datetime | None:
+    """``not_before`` in UTC.
+
+    Raises:
+        MutatorInputError: It has no UTC offset (a naive time means nothing to a worker).
+    """
+    if not_before is None:
+        return None
+    if not isinstance(not_before, datetime):
+        raise MutatorInputError(f"not_before: expected a datetime, got {type(not_before).__name__}")
+    if not_before.tzinfo is None or not_before.utcoffset() is None:
+        raise MutatorInputError(
+            f"not_before: {not_before.isoformat()} has no UTC offset (e.g. 2026-12-24T18:00Z)"
+        )
+    return not_before.astimezone(UTC)
 
 
 def check_after(after: Sequence[str], request_id: str | None) -> None:

@@ -9,10 +9,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mutator.decisions import EvaluationOutcome
 from mutator.ids import request_workflow_id as request_workflow_id
+from mutator.lane_contracts import ERR_SCHEDULE_CLOSED as ERR_SCHEDULE_CLOSED
 from mutator.lane_contracts import LaneOutcome
 from mutator.limits import MAX_ID_CHARS
 from mutator.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
@@ -24,6 +25,7 @@ from mutator.models import (
     RequestStatus,
     SignedProof,
 )
+from mutator.schedule.status import ScheduleStatus
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
 EXECUTE_ACTIVITY = "mutator.execute_mutation"
@@ -33,6 +35,7 @@ RESOLVE_VERSION_ACTIVITY = "mutator.resolve_version"
 EXECUTE_ITEMS_ACTIVITY = "mutator.execute_items"
 VERIFY_VOTE_ACTIVITY = "mutator.verify_vote"
 VERIFY_SUBMIT_ACTIVITY = "mutator.verify_submit"
+CHECK_SCHEDULE_ACTIVITY = "mutator.check_schedule"
 
 REQUEST_WORKFLOW = "MutationRequest"
 
@@ -306,3 +309,30 @@ class AwaitDependencyResult(BaseModel):
     request_id: str
     status: RequestStatus | None = None
     why: str = ""  # with no status: e.g. its workflow was terminated
+
+
+SCHEDULE_CHANGED_SIGNAL = "schedule_changed"
+
+
+class CheckScheduleInput(BaseModel):
+    """Input of ``mutator.check_schedule``: a request about to wait for its schedule."""
+
+    request: MutationRequest
+
+
+class CheckScheduleResult(BaseModel):
+    """The request's schedule as the store and the app have it now."""
+
+    schedule: ScheduleStatus
+
+
+class ScheduleChanged(BaseModel):
+    """Signal ``schedule_changed``: the schedule a waiting request was blocked by changed.
+
+    Sent by ``freeze end`` to each request ``pending`` (schedule) the freeze covered: the
+    request stops waiting for its ``scheduled_for`` and executes, checking the schedule again.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500)  # e.g. "freeze xmas ended by alice"

@@ -45,6 +45,7 @@ class DecisionCode(StrEnum):
     REVALIDATED = "revalidated"
     CONFLICT = "conflict"
     DEPENDENCY_MET = "dependency_met"  # a request named by ``after`` is executed
+    SCHEDULE_OPEN = "schedule_open"  # its schedule opened (or changed): it executes again
 
 
 def rejected_code(code: RejectionCode) -> str:

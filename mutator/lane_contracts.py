@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from mutator.models import MutationRequest
+from mutator.schedule.status import ScheduleStatus
+
+# A change window is closed, a freeze covers it or it is before its not_before: not applied;
+# the error's details hold the ScheduleStatus (next_open and the blocks).
+ERR_SCHEDULE_CLOSED = "ScheduleClosed"
 
 LANE_WORKFLOW = "StateLane"
 ACQUIRE_LANE_ACTIVITY = "mutator.acquire_lane"
@@ -128,6 +135,14 @@ class LaneOutcome(BaseModel):
     error_type: str = ""  # an ERR_* type, or LEASE_EXPIRED
     error: str = ""
     current_version: int | None = None  # on a version conflict
+    schedule: ScheduleStatus | None = None  # on a closed schedule (ERR_SCHEDULE_CLOSED)
+
+
+def closed_schedule(error_type: str | None, details: Sequence[Any]) -> ScheduleStatus | None:
+    """The schedule an ``ERR_SCHEDULE_CLOSED`` execution error carries; None for any other."""
+    if error_type != ERR_SCHEDULE_CLOSED or not details or not isinstance(details[0], dict):
+        return None
+    return ScheduleStatus.model_validate(details[0])
 
 
 LEASE_EXPIRED = "LeaseExpired"

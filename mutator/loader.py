@@ -24,9 +24,11 @@ def load_app(spec: str, directory: str | Path | None = None) -> MutationApp:
     Raises:
         MutatorInputError: The spec is malformed, the module cannot be imported, or the
             attribute is not a ``MutationApp``; the directory file is bad (``DirectoryError``);
-            or a policy names an approver the directory lacks.
+            or a policy names an approver the directory lacks; or a mutation names a window
+            the app does not declare.
     """
     app = _import_app(spec)
+    app.check_windows()
     source = "the app's directory"
     if directory is not None:
         app.use_directory(load_directory_file(directory))

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mutator.gates import Gate
 
@@ -62,7 +62,8 @@ class PendingReason(StrEnum):
     ``approval``: for votes. ``revalidation``: a ``revalidate`` request ran its policies again
     on a changed state and needs votes it does not have yet. ``evaluation``: only in what
     ``submit`` returns when no worker evaluated the request in time. ``dependency``: for the
-    requests named by ``after`` to be executed. The others are reserved. Each gate kind
+    requests named by ``after`` to be executed. ``schedule``: for its change window to open, a
+    freeze to end or its ``not_before`` (docs/gates.md). The others are reserved. Each gate kind
     (``mutator.gates.GateKind``) has the pending reason of the same value.
     """
 
@@ -89,6 +90,8 @@ class RejectionCode(StrEnum):
     SIGNATURE_REFUSED = "signature_refused"
     # a request named by ``after`` ended other than executed
     DEPENDENCY_FAILED = "dependency_failed"
+    # its change window has no further opening (a window that does not recur)
+    SCHEDULE_CLOSED = "schedule_closed"
 
 
 class DecisionCategory(StrEnum):
@@ -276,6 +279,9 @@ class MutationRequest(BaseModel):
         items: A batch's items and their outcomes.
         after: The requests that must be executed before this one goes on (dependencies).
         gates: What it waits for, or waited for, in ``mutator.gates.GATE_ORDER``.
+        not_before: The requester's earliest start (``submit --not-before``).
+        scheduled_for: While ``pending`` (schedule): when its schedule next opens, as known
+            when it found it closed (a freeze ended early wakes it sooner).
         decisions: Its record: every transition and approval attempt, oldest first.
         refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
         revision: Increases with every stored change of the request.
@@ -303,6 +309,8 @@ class MutationRequest(BaseModel):
     items: list[BatchItemResult] = Field(default_factory=list)
     after: list[str] = Field(default_factory=list)
     gates: list[Gate] = Field(default_factory=list)
+    not_before: datetime | None = None
+    scheduled_for: datetime | None = None
     decisions: list[Decision] = Field(default_factory=list)
     # Refused signals beyond the ones kept as decisions (the record stays bounded).
     refused_attempts_not_recorded: int = 0
@@ -391,6 +399,8 @@ class SubmitRequestInput(BaseModel):
     after: list[
         Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")]
     ] = Field(default_factory=list, max_length=MAX_AFTER)
+    # the requester's earliest start; it executes no sooner (a single request only)
+    not_before: AwareDatetime | None = None
     # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
     envelope: dict[str, Any] | None = None
     signature: str | None = None
@@ -407,6 +417,8 @@ class SubmitRequestInput(BaseModel):
             raise ValueError(f"after: a request cannot wait for itself ({self.request_id!r})")
         if len(set(self.after)) != len(self.after):
             raise ValueError("after: names a request more than once")
+        if self.items and self.not_before is not None:
+            raise ValueError("not_before: a batch cannot have one (only single requests wait)")
         return self
 
 
@@ -455,6 +467,7 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
             for index, item in enumerate(submitted.items)
         ],
         after=list(submitted.after),
+        not_before=submitted.not_before,
         created_at=now,
         updated_at=now,
     )

@@ -241,10 +241,12 @@ async def run_worker(
         api_key: A Temporal API key; it turns TLS on.
 
     Raises:
-        MutatorInputError: A TLS file is missing or wrong (checked before connecting).
+        MutatorInputError: A TLS file is missing or wrong (checked before connecting), or a
+            mutation names a window the app does not declare.
         MutatorUnavailable: The store or Temporal cannot be reached, or the metrics port is
             taken.
     """
+    app.check_windows()
     for warning in startup_warnings(app, store.url):
         LOGGER.warning(warning)
     store.check_schema()

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         LEASE_EXPIRED,
         LaneExecution,
         LaneOutcome,
+        closed_schedule,
     )
 
 FINAL_ERRORS = [
@@ -128,6 +129,7 @@ async def run_execution(
                     error_type=cause.type or "",
                     error=str(cause),
                     current_version=current if isinstance(current, int) else None,
+                    schedule=closed_schedule(cause.type, cause.details),
                 )
             workflow.logger.info("execution of %s failed, retrying: %s", owner, cause or exc)
             await workflow.sleep(backoff)

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_dependencies import RequestDependencies
+from mutator.workflows.request_schedule import RequestSchedule
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 from mutator.workflows.version_check import resolve_version
 
@@ -66,7 +67,7 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow(RequestVotes, RequestDependencies):
+class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule):
     """One request's orchestration: its timers, messages, activities and saves.
 
     What each step does to the request is ``mutator.lifecycle``'s.
@@ -86,6 +87,10 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies):
         self.lanes = {}
         self.lane_queued = False
         self.on_stale: OnStale = "reject"
+        # schedule_changed signals received, and what the last one said (request_schedule.py)
+        self.schedule_changes = 0
+        self.schedule_changes_seen = 0
+        self.schedule_change_reason = ""
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -218,6 +223,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies):
         while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
             if isinstance(step, lifecycle.AwaitApprovals):
                 await self._await_approvals(step.deadline)
+            elif isinstance(step, lifecycle.AwaitSchedule):
+                await self.await_schedule(step.until)
             elif step.batch:
                 await execute_batch(self)
             else:

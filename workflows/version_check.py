@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequestVersionInput,
         VersionResolution,
     )
+    from mutator.gates import GateKind
     from mutator.models import MutationRequest, OnStale
 
 # Histories of requests approved before this activity existed resolve in the execution.
@@ -25,8 +26,10 @@ RESOLVE_VERSION_PATCH = "resolve-version-activity"
 
 
 def waited(request: MutationRequest) -> bool:
-    """Whether the request waited before it could execute (today: for approvals)."""
-    return bool(request.required_approvals)
+    """Whether the request waited before it could execute: for approvals or its schedule."""
+    return bool(request.required_approvals) or any(
+        gate.kind == GateKind.SCHEDULE for gate in request.gates
+    )
 
 
 async def resolve_version(request: MutationRequest, on_stale: OnStale) -> VersionResolution | None:

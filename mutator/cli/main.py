@@ -8,6 +8,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mutator.cli import output
+from mutator.cli.calendar import register_calendar_commands
 from mutator.cli.common import (
     Actor,
     After,
@@ -36,6 +37,7 @@ from mutator.limits import (
 )
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, decode_cursor
 from mutator.models import MutationRequest
+from mutator.schedule import parse_time
 from mutator.settings import DEFAULT_UI_URL
 
 cli = typer.Typer(
@@ -103,6 +105,14 @@ def submit(
         ),
     ] = None,
     after: After = None,
+    not_before: Annotated[
+        str | None,
+        typer.Option(
+            "--not-before",
+            help="Execute no sooner than this time (ISO 8601 with a UTC offset, e.g. "
+            "2026-12-24T18:00Z).",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the request ends.")] = False,
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: seconds to wait.", min=0)
@@ -111,11 +121,14 @@ def submit(
     """Submit a mutation request; policies decide at once whether it runs, waits or is denied.
 
     With --after, it first waits (pending, reason dependency) until each named request is
-    executed. Exit 1 when it is rejected (policy, validator, a dependency not executed) or,
-    with --wait, ends without executing; 2 when an --after id names no request.
+    executed. With --not-before (or a closed change window, or a freeze), an approved
+    request waits (pending, reason schedule) until it may run. Exit 1 when it is rejected
+    (policy, validator, a dependency not executed) or, with --wait, ends without executing;
+    2 when an --after id names no request or --not-before is not a time with a UTC offset.
     """
     try:
         body = parse_payload(payload)
+        earliest = parse_time(not_before, "--not-before") if not_before is not None else None
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
     signer = explicit_signer(conn)
@@ -129,6 +142,7 @@ def submit(
             request_id=request_id,
             expected_version=expected_version,
             after=after or [],
+            not_before=earliest,
             wait=wait,
             wait_timeout=timeout,
         ),
@@ -351,6 +365,7 @@ def audit(
 
 
 register_concurrency_commands(cli)
+register_calendar_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

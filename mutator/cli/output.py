@@ -101,6 +101,8 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
             if req.deadline and req.status == RequestStatus.PENDING
             else "",
         ),
+        ("not before", req.not_before.isoformat() if req.not_before else ""),
+        ("scheduled for", req.scheduled_for.isoformat() if req.scheduled_for else ""),
         ("base version", "" if req.base_version is None else str(req.base_version)),
         ("resulting version", "" if req.resulting_version is None else str(req.resulting_version)),
         ("temporal ui", ui_link or ""),

@@ -19,6 +19,7 @@ from mutator.lifecycle.gate_sync import sync_gates
 from mutator.lifecycle.machine import (
     TRANSITIONS,
     AwaitApprovals,
+    AwaitSchedule,
     Done,
     Effect,
     Execute,
@@ -47,6 +48,7 @@ from mutator.lifecycle.outcomes import (
     stale,
     submit,
 )
+from mutator.lifecycle.schedule import schedule_open, waiting_for_schedule
 from mutator.lifecycle.votes import (
     MAX_REFUSED_ATTEMPTS_KEPT,
     approvals_complete,
@@ -67,6 +69,7 @@ __all__ = [
     "MAX_REFUSED_ATTEMPTS_KEPT",
     "TRANSITIONS",
     "AwaitApprovals",
+    "AwaitSchedule",
     "Done",
     "Effect",
     "Execute",
@@ -102,10 +105,12 @@ __all__ = [
     "reject_refusal",
     "reject_vote",
     "revalidated",
+    "schedule_open",
     "sign_submission",
     "signed_vote_refusal",
     "stale",
     "submit",
     "sync_gates",
     "transition",
+    "waiting_for_schedule",
 ]

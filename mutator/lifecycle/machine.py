@@ -98,6 +98,13 @@ class AwaitApprovals:
 
 
 @dataclass(frozen=True)
+class AwaitSchedule:
+    """Wait until ``until`` (the schedule's next open time) or a change of the schedule."""
+
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Execute:
     """Run the approved request: a single one on its state's lane, or a batch by its mode."""
 
@@ -126,7 +133,7 @@ class Done:
 
 
 # What the workflow does next with an evaluated request (``next_step``) ...
-NextStep = AwaitApprovals | Execute | Done
+NextStep = AwaitApprovals | AwaitSchedule | Execute | Done
 # ... and what a step may ask for first (``Effect.then``).
 Then = ResolveStale | Reevaluate
 
@@ -285,6 +292,9 @@ def next_step(request: MutationRequest) -> NextStep:
         return Done(status)
     if status == RequestStatus.APPROVED:
         return Execute(batch=bool(request.items))
+    waits_for_schedule = request.pending_reason == PendingReason.SCHEDULE
+    if status == RequestStatus.PENDING and waits_for_schedule and request.scheduled_for:
+        return AwaitSchedule(request.scheduled_for)
     if status == RequestStatus.PENDING and request.deadline is not None:
         return AwaitApprovals(request.deadline)
     raise LifecycleError(f"request {request.request_id} is {status.value}: no step to take")

@@ -9,6 +9,7 @@
   ``verify``: recomputing the chains (``mutator audit --verify``); ``signatures``:
   re-checking the stored signatures; ``proofs``: a signed decision's proof columns.
 - ``catalog``: the registered mutations. ``statements``: the hot path's prebuilt SQL.
+- ``freezes``: the freezes declared with `mutator freeze` (docs/gates.md).
 """
 
 from mutator.store.changes import CompareAndSetLost, StateChange, VersionConflict

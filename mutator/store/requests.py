@@ -44,9 +44,14 @@ class Requests:
             return read_request(conn, request_id)
 
     def list_requests(
-        self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        state_id: str | None = None,
+        pending_reason: str | None = None,
+        limit: int = 100,
     ) -> list[MutationRequest]:
-        """The newest ``limit`` whole requests, optionally of one status or state."""
+        """The newest ``limit`` whole requests, optionally of one status, state or reason."""
         query = (
             select(requests.c.request_id)
             .order_by(requests.c.created_at.desc(), requests.c.request_id.desc())
@@ -56,6 +61,8 @@ class Requests:
             query = query.where(requests.c.status == status)
         if state_id:
             query = query.where(listing.touches(requests.c.state_id, state_id))
+        if pending_reason:
+            query = query.where(requests.c.pending_reason == pending_reason)
         with self._db.connect("list requests") as conn:
             ids = list(conn.scalars(query))
             found = [read_request(conn, rid) for rid in ids]

@@ -161,3 +161,21 @@ state_claims = Table(
     Column("expires_at", UTCDateTime(), nullable=True),  # direct claims: end of the lease
     PrimaryKeyConstraint("state_id", "owner"),
 )
+
+# Freezes (mutator/schedule/freezes.py): one row per `freeze start`, never deleted; `freeze
+# end` fills ended_by and ended_at. The rows are the freezes' audit trail (migration 0007).
+freezes = Table(
+    "mutator_freezes",
+    metadata,
+    Column("freeze_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("mutations", String(200), nullable=False),
+    Column("states", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("until", UTCDateTime(), nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_by", String(200), nullable=True),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Index("ix_mutator_freezes_name", "name", "until"),
+)

@@ -3,7 +3,8 @@
 ``Store`` is the one object callers hold; it composes the parts, each owning one concern:
 ``Database`` (engine, connections, SQLite writers, schema; database.py), ``Catalog``
 (registered mutations), ``States`` (states, history, compare-and-set changes),
-``Requests`` (requests, decisions, listings, audit) and ``Claims`` (claims and fences).
+``Requests`` (requests, decisions, listings, audit), ``Claims`` (claims and fences) and
+``Freezes`` (freezes, reached as ``store.freezes``).
 
 Synchronous SQLAlchemy: activities run in the worker's thread pool, the client calls it
 through ``asyncio.to_thread``.
@@ -26,6 +27,7 @@ from mutator.store.changes import CompareAndSetLost, KnownState, StateChange, Ve
 from mutator.store.claims import Claims, DirectClaim, StateClaim
 from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine_from_url
 from mutator.store.fences import FencedOut
+from mutator.store.freezes import Freezes
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
 from mutator.store.verify import verify_record
@@ -44,6 +46,7 @@ class Store:
         self.states = States(self.database)
         self.requests = Requests(self.database)
         self.state_claims = Claims(self.database)
+        self.freezes = Freezes(self.database)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -197,10 +200,17 @@ class Store:
         return self.requests.get_request(request_id)
 
     def list_requests(
-        self, *, status: str | None = None, state_id: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        state_id: str | None = None,
+        pending_reason: str | None = None,
+        limit: int = 100,
     ) -> list[MutationRequest]:
-        """The newest ``limit`` whole requests, optionally of one status or state."""
-        return self.requests.list_requests(status=status, state_id=state_id, limit=limit)
+        """The newest ``limit`` whole requests, optionally of one status, state or reason."""
+        return self.requests.list_requests(
+            status=status, state_id=state_id, pending_reason=pending_reason, limit=limit
+        )
 
     def list_page(
         self,

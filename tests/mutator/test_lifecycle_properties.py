@@ -1,7 +1,8 @@
 """Properties of the lifecycle core over any sequence of votes, cancels, deadlines, stale
-versions, revalidations and executions (hypothesis): a final status never changes, each
-step writes the decisions docs/lifecycle.md documents (and a refused one writes none), and
-the quorum holds exactly when distinct eligible approvers meet every requirement.
+versions, revalidations, executions and schedule waits (hypothesis): a final status never
+changes, each step writes the decisions docs/lifecycle.md documents (and a refused one
+writes none), and the quorum holds exactly when distinct eligible approvers meet every
+requirement.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mutator.contracts import (
     RejectInput,
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
+from mutator.lane_contracts import ERR_SCHEDULE_CLOSED, LaneOutcome
 from mutator.models import (
     TERMINAL_STATUSES,
     ApprovalRequirement,
@@ -30,6 +32,7 @@ from mutator.models import (
     OnStale,
     RequestStatus,
 )
+from mutator.schedule import ScheduleBlock, ScheduleStatus
 from tests.helpers.lifecycle import (
     REQUESTER,
     approve_input,
@@ -143,6 +146,24 @@ def _execution(error_type: str, via_lane: bool) -> Step:
     )
 
 
+def _schedule_closed(opens: int | None, via_lane: bool) -> Step:
+    block = ScheduleBlock(
+        kind="freeze", name="f", detail="d", until=None if opens is None else at(opens)
+    )
+    status = ScheduleStatus(
+        at=at(0), open=False, blocks=[block], next_open=None if opens is None else at(opens)
+    )
+    outcome = LaneOutcome(
+        state_id="acct-1", token=1, error_type=ERR_SCHEDULE_CLOSED, error="closed", schedule=status
+    )
+    return Step(
+        "execution",
+        lambda r, t: lifecycle.execution_refused(r, outcome, at(t), via_lane=via_lane),
+    )
+
+
+SCHEDULE_OPEN = Step("schedule_open", lambda r, t: lifecycle.schedule_open(r, at(t), "opened"))
+
 votes = st.builds(_approve, st.sampled_from(PEOPLE), st.sampled_from([True, True, True, False]))
 QUORUM = Step("quorum", lambda r, t: lifecycle.approvals_complete(r, at(t)))
 quorum = st.just(QUORUM)
@@ -165,6 +186,8 @@ steps = st.one_of(
         ),
         st.booleans(),
     ),
+    st.builds(_schedule_closed, st.sampled_from([None, 100, 100]), st.booleans()),
+    st.just(SCHEDULE_OPEN),
     st.just(Step("executed", _executed)),
     st.just(Step("fail", lambda r, t: lifecycle.fail(r, "boom", at(t)))),
     *[st.builds(_transition, st.sampled_from(list(RequestStatus)))] * 2,
@@ -185,6 +208,7 @@ def _documented(name: str, before: MutationRequest, effect: lifecycle.Effect) ->
         "revalidated": {1},
         "refused": {1} if before.refused_attempts_not_recorded == 0 else {0},
         "execution": {1, 2},  # lane_acquired when via the lane, then the outcome
+        "schedule_open": {1} if effect.transition else {0},
         "executed": {0},
         "fail": {1},
         "transition": {1},

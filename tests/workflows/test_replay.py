@@ -117,7 +117,11 @@ async def test_request_and_lane_histories_replay(
 # request approved on a current state, one approved on a moved state (reapprove, approved
 # again). Recorded by the code before signals were verified by an activity (cd4ccf5):
 # old-signals-unsigned, a request voted on by signals (refused ones too). The new code must
-# replay them on their old path (workflow.patched).
+# replay them on their old path (workflow.patched). Recorded when the schedule gate came
+# (workflow.patched("schedule-gate")): schedule-freeze-ended (held by a freeze at its
+# direct execution, woken by `freeze end`'s signal), schedule-lane-freeze-ended (held in
+# its lane turn after two approvals, woken likewise) and schedule-freeze-expired (its timer
+# fired when the freeze ended by itself); later code must replay them too.
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 

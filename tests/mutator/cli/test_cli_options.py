@@ -63,6 +63,10 @@ CONNECTION_OPTIONS = {
     "state": READS,
     "history": READS,
     "audit": READS,
+    "freeze start": frozenset({"--db", "--json"}),
+    "freeze end": EVERYTHING,
+    "freeze list": frozenset({"--db", "--json"}),
+    "calendar": frozenset({"--db", "--json"}),
 }
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -16,6 +16,7 @@ from mutator.identity.directory import parse_directory
 from mutator.models import Decision, DecisionCategory, RequestStatus
 from mutator.record import ChainKind, ProblemKind
 from mutator.store import Store
+from mutator.store.database import SCHEMA_HEAD
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.records import T0, add, decision, make_request
 from tests.helpers.signed_records import make_keys, sign
@@ -141,7 +142,7 @@ def test_0006_keeps_the_chains_of_rows_written_before_signing(
     assert all(h is not None for _, _, h in hashes)
 
     store.migrate()
-    assert store.schema_status() == ("0006", "0006")
+    assert store.schema_status() == (SCHEMA_HEAD, SCHEMA_HEAD)
     assert stored_hashes(store) == hashes
     report = store.verify_record()
     assert report.ok, report.problems

@@ -496,6 +496,26 @@ def test_list_requests_newest_first_with_filters(store: Store) -> None:
     assert store.list_requests() == sorted(written, key=lambda r: r.created_at, reverse=True)
 
 
+def test_list_requests_by_pending_reason(store: Store) -> None:
+    """``freeze end`` finds the requests waiting for their schedule by their reason."""
+    later = T0 + timedelta(hours=1)
+    store.save_request(make_request("votes", pending_reason=PendingReason.APPROVAL))
+    store.save_request(
+        make_request(
+            "held",
+            pending_reason=PendingReason.SCHEDULE,
+            scheduled_for=later,
+            not_before=later,
+            created_at=T0 + timedelta(minutes=1),
+        )
+    )
+    store.save_request(make_request("done", status=RequestStatus.EXECUTED))
+    found = store.list_requests(status="pending", pending_reason="schedule")
+    assert [r.request_id for r in found] == ["held"]
+    assert (found[0].scheduled_for, found[0].not_before) == (later, later)
+    assert store.list_requests(pending_reason="dependency") == []
+
+
 def test_audit_filters_and_order(store: Store) -> None:
     store.save_request(
         make_request(

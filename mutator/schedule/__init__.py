@@ -1,0 +1,27 @@
+"""Change windows and freezes: when a mutation may run (docs/gates.md).
+
+Windows are declared in code (``app.window``), freezes are data in the store
+(``mutator freeze``); ``schedule_status`` is the pure decision over both.
+"""
+
+from mutator.schedule.freezes import Freeze, new_freeze, parse_time
+from mutator.schedule.status import (
+    CalendarEntry,
+    ScheduleBlock,
+    ScheduleStatus,
+    calendar,
+    schedule_status,
+)
+from mutator.schedule.windows import Window
+
+__all__ = [
+    "CalendarEntry",
+    "Freeze",
+    "ScheduleBlock",
+    "ScheduleStatus",
+    "Window",
+    "calendar",
+    "new_freeze",
+    "parse_time",
+    "schedule_status",
+]
