@@ -22,7 +22,7 @@ from mutator.contracts import ApproveInput, CancelInput, RejectInput, request_wo
 from mutator.decisions import DecisionCode
 from mutator.errors import MutatorInputError
 from mutator.identity.envelope import Action, Envelope, make_envelope
-from mutator.identity.requests import signed_payload
+from mutator.identity.requests import request_signed_payload, signed_payload
 from mutator.identity.signing import Signer, sign_envelope
 from mutator.limits import check_name, check_text
 from mutator.models import MutationRequest, SubmitRequestInput
@@ -107,7 +107,8 @@ def sign_submission(
     """``submitted`` with the requester's envelope (action ``submit``) and signature.
 
     The envelope's comment is the submit's reason and its base version the expected version;
-    a batch's payload hash covers ``{"items": [...]}`` (``signed_payload``).
+    a batch's payload hash covers ``{"items": [...]}``, and ``after`` and ``not_before`` are
+    covered too (``signed_payload``).
 
     Raises:
         MutatorInputError: The payload has no canonical JSON form, or a field cannot be signed.
@@ -120,7 +121,13 @@ def sign_submission(
         actor=submitted.requester,
         state_id=submitted.state_id,
         mutation=submitted.mutation,
-        payload=signed_payload(submitted.mutation, submitted.payload, submitted.items),
+        payload=signed_payload(
+            submitted.mutation,
+            submitted.payload,
+            submitted.items,
+            after=submitted.after,
+            not_before=submitted.not_before,
+        ),
         base_version=submitted.expected_version,
         comment=submitted.reason,
         now=now or datetime.now(UTC),
@@ -171,7 +178,7 @@ def vote_message(
             actor=actor,
             state_id=request.state_id,
             mutation=request.mutation,
-            payload=signed_payload(request.mutation, request.payload, request.items),
+            payload=request_signed_payload(request),
             base_version=request.base_version,
             comment=comment,
             now=now or datetime.now(UTC),

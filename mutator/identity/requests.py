@@ -7,6 +7,7 @@ them hash the same bytes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from mutator.identity.envelope import Action, payload_sha256
@@ -25,13 +26,35 @@ def signed_payload(
     mutation: str,
     payload: Mapping[str, Any],
     items: Sequence[BatchItem | BatchItemResult] = (),
+    *,
+    after: Sequence[str] = (),
+    not_before: datetime | None = None,
 ) -> dict[str, Any]:
     """The object whose SHA-256 an envelope's ``payload_sha256`` is.
 
-    A single mutation: its payload. A batch: ``{"items": [...]}``, each item's ``state_id``,
-    ``mutation``, ``payload`` and ``expected_version`` in order, so one signature covers
-    every item (docs/security.md, "Batches").
+    The change: a single mutation's payload; a batch's ``{"items": [...]}``, each item's
+    ``state_id``, ``mutation``, ``payload`` and ``expected_version`` in order, so one
+    signature covers every item (docs/security.md, "Batches"). A request that also says
+    when it may run (``after``, ``not_before``) signs ``{"change": <the change>, "after":
+    [...], "not_before": "<UTC ISO 8601>"}`` (each key only when set), so whoever alters
+    the submit in transit cannot drop or change its dependencies or its earliest start.
     """
+    change = _signed_change(mutation, payload, items)
+    if not after and not_before is None:
+        return change
+    signed: dict[str, Any] = {"change": change}
+    if after:
+        signed["after"] = list(after)
+    if not_before is not None:
+        signed["not_before"] = not_before.astimezone(UTC).isoformat()
+    return signed
+
+
+def _signed_change(
+    mutation: str,
+    payload: Mapping[str, Any],
+    items: Sequence[BatchItem | BatchItemResult],
+) -> dict[str, Any]:
     if mutation != BATCH_MUTATION or not items:
         return dict(payload)
     return {
@@ -47,9 +70,20 @@ def signed_payload(
     }
 
 
+def request_signed_payload(request: MutationRequest) -> dict[str, Any]:
+    """The request's signed payload (see ``signed_payload``): its change and its timing."""
+    return signed_payload(
+        request.mutation,
+        request.payload,
+        request.items,
+        after=request.after,
+        not_before=request.not_before,
+    )
+
+
 def request_payload_sha256(request: MutationRequest) -> str:
     """SHA-256 of the request's signed payload (see ``signed_payload``)."""
-    return payload_sha256(signed_payload(request.mutation, request.payload, request.items))
+    return payload_sha256(request_signed_payload(request))
 
 
 def expected_for(
@@ -109,6 +143,7 @@ __all__ = [
     "expected_for",
     "proof_of",
     "request_payload_sha256",
+    "request_signed_payload",
     "signed_payload",
     "used_nonces",
 ]

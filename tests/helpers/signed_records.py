@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mutator.decisions import DecisionCode, SystemActor, rejected_code
 from mutator.identity.envelope import Action, make_envelope
-from mutator.identity.requests import expected_for, proof_of, signed_payload
+from mutator.identity.requests import expected_for, proof_of, request_signed_payload
 from mutator.identity.signing import KeyFileSigner, sign_envelope
 from mutator.models import (
     Decision,
@@ -68,7 +68,7 @@ def sign(
         actor=actor,
         state_id=request.state_id,
         mutation=request.mutation,
-        payload=signed_payload(request.mutation, request.payload, request.items),
+        payload=request_signed_payload(request),
         base_version=expected.base_version,
         comment=comment,
         now=T0,

@@ -26,7 +26,7 @@ from mutator.contracts import (
     request_workflow_id,
 )
 from mutator.identity.envelope import Action, Envelope, make_envelope
-from mutator.identity.requests import signed_payload
+from mutator.identity.requests import request_signed_payload, signed_payload
 from mutator.identity.signing import KeyFileSigner, sign_envelope
 from mutator.models import IdentityMode, MutationRequest, OnStale, SubmitRequestInput
 from mutator.store import Store
@@ -96,7 +96,7 @@ def vote_envelope(
         "actor": actor,
         "state_id": request.state_id,
         "mutation": request.mutation,
-        "payload": signed_payload(request.mutation, request.payload, request.items),
+        "payload": request_signed_payload(request),
         "base_version": request.base_version,
         "comment": comment,
         "now": now(),
@@ -146,8 +146,9 @@ class SignedWorld:
     ) -> MutationRequest:
         """Submit through the workflow's start, signed by ``signer`` (default: the actor)
         unless ``unsigned``, or with the ``envelope`` and ``signature`` given; the envelope
-        hashes ``signs_payload`` if given, and ``changes`` alter its other fields. ``after``:
-        the requests it depends on (not signed)."""
+        hashes ``signs_payload`` if given (default: the payload and ``after``, as
+        ``signed_payload`` binds them), and ``changes`` alter its other fields. ``after``: the
+        requests it depends on."""
         if not unsigned and envelope is None:
             fields: dict[str, Any] = {
                 "action": "submit",
@@ -155,7 +156,9 @@ class SignedWorld:
                 "actor": actor,
                 "state_id": state_id,
                 "mutation": mutation,
-                "payload": payload if signs_payload is None else signs_payload,
+                "payload": signed_payload(mutation, payload, after=after or [])
+                if signs_payload is None
+                else signs_payload,
                 "base_version": expected_version,
                 "comment": reason,
                 "now": now(),

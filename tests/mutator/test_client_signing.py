@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from mutator.identity.directory import Directory
 from mutator.identity.envelope import Action
 from mutator.identity.requests import expected_for, used_nonces
 from mutator.identity.signing import KeyFileSigner, SigningKeyError, SshKeygenSigner
-from mutator.identity.verify import Verified, verify
+from mutator.identity.verify import SignatureRefused, Verified, verify
 from mutator.models import MutationRequest, RequestStatus
 from mutator.store import Store
 from tests.helpers.cli_signing import received_inputs
@@ -175,6 +175,31 @@ async def test_a_signed_batch_covers_its_items(
     [start] = (await sent_inputs(client, "batch-s"))["start"]
     signed = check(start, stored, "submit", "dave", directory)
     assert (signed.envelope.mutation, signed.envelope.state_id) == ("batch", "b-1,b-2")
+
+
+async def test_a_signed_submit_covers_its_earliest_start(
+    base: tuple[MutatorClient, Directory], keys: dict[str, SshKey]
+) -> None:
+    client, directory = base
+    dave = as_user(client, KeyFileSigner(keys["dave"].private))
+    later = datetime.now(UTC) + timedelta(days=3)
+    pending = await dave.submit(
+        "acct-nb",
+        "limits.set",
+        {"name": "weekly", "value": 5},
+        actor="dave",
+        request_id="lim-not-before",
+        not_before=later,
+    )
+    # Accepted: the worker checked the signature against the request with its not_before.
+    assert pending.status == RequestStatus.PENDING, pending.rejection
+    assert pending.not_before == later.astimezone(UTC)
+    [start] = (await sent_inputs(client, "lim-not-before"))["start"]
+    check(start, pending, "submit", "dave", directory)
+    # The same signature over a request without the earliest start does not match.
+    moved = pending.model_copy(update={"not_before": None})
+    with pytest.raises(SignatureRefused, match="payload"):
+        check(start, moved, "submit", "dave", directory)
 
 
 async def test_prepare_vote_signs_against_the_request_and_sends_nothing(

@@ -54,3 +54,23 @@ async def test_an_unsigned_submit_is_refused_before_it_waits(world: SignedWorld)
     state = world.store.get_state("st-su-first")
     assert state is not None
     assert state.version == 1
+
+
+async def test_a_signature_that_does_not_cover_after_is_refused(world: SignedWorld) -> None:
+    # Signed over the change alone: whoever added the dependency in transit is not the signer.
+    await _executed_dependency(world, "sa-first")
+    second = await world.submit(
+        "sa-second",
+        "st-sa-first",
+        "open.add",
+        {"amount": 2},
+        "dave",
+        after=["sa-first"],
+        signs_payload={"amount": 2},
+    )
+    assert second.status == RequestStatus.REJECTED
+    assert second.rejection is not None
+    assert second.rejection.code == RejectionCode.SIGNATURE_REFUSED
+    assert "payload" in second.rejection.reason
+    state = world.store.get_state("st-sa-first")
+    assert state is None or state.version == 0
