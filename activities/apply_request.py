@@ -27,7 +27,7 @@ from mutator.contracts import (
 )
 from mutator.lane_contracts import ERR_SCHEDULE_CLOSED
 from mutator.models import MutationRequest
-from mutator.schedule import ScheduleStatus, schedule_status
+from mutator.schedule import ScheduleStatus, ScheduleTarget, Window, batch_schedule_status
 from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
 from mutator.store.changes import KnownState
 
@@ -85,16 +85,30 @@ def schedule_time() -> datetime:
 
 
 def current_schedule(app: MutationApp, store: Store, req: MutationRequest) -> ScheduleStatus:
-    """The request's schedule now (``schedule_time``): its windows, freezes, ``not_before``."""
+    """The request's schedule now (``schedule_time``): its windows, freezes, ``not_before``.
+
+    A batch's is every item's at once: it runs when all of them may.
+    """
     now = schedule_time()
-    return schedule_status(
+    changes = [(i.mutation, i.state_id) for i in req.items] or [(req.mutation, req.state_id)]
+    targets = [
+        ScheduleTarget(mutation=mutation, state_id=state_id, windows=_windows_of(app, mutation))
+        for mutation, state_id in dict.fromkeys(changes)
+    ]
+    return batch_schedule_status(
         now,
-        mutation=req.mutation,
-        state_id=req.state_id,
-        windows=app.windows_of(req.mutation),
+        targets,
         freezes=store.freezes.list(active_at=now),
         not_before=req.not_before,
     )
+
+
+def _windows_of(app: MutationApp, mutation: str) -> list[Window]:
+    # An item's mutation unknown to this worker: its execution refuses it, not its schedule.
+    try:
+        return app.windows_of(mutation)
+    except UnknownMutationError:
+        return []
 
 
 def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None:

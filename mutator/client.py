@@ -267,6 +267,7 @@ class MutatorClient(VoteCommands):
         reason: str = "",
         request_id: str | None = None,
         after: Sequence[str] = (),
+        not_before: datetime | None = None,
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
@@ -280,6 +281,8 @@ class MutatorClient(VoteCommands):
             reason: Why, kept in the audit trail.
             request_id: An id of the caller's choosing (see ``submit``).
             after: Requests that must be executed first (see ``submit``).
+            not_before: Its earliest start (see ``submit``); every item's window and the
+                freezes hold it back too.
             wait: Wait until the request reaches a final status.
             wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
 
@@ -301,6 +304,7 @@ class MutatorClient(VoteCommands):
             request_id=request_id,
             limits=self.limits,
             after=after,
+            not_before=not_before,
         )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None

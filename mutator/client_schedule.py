@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from mutator.contracts import SCHEDULE_CHANGED_SIGNAL, ScheduleChanged
 from mutator.errors import MutatorUnavailable
 from mutator.ids import request_workflow_id
-from mutator.models import PendingReason, RequestStatus
+from mutator.models import MutationRequest, PendingReason, RequestStatus
 from mutator.schedule import Freeze
 from mutator.store import Store
 
@@ -45,8 +45,8 @@ def end_and_find_waiting(
 ) -> tuple[Freeze, list[str]]:
     """End the active freeze ``name`` at ``now``; the ids of the requests it held back.
 
-    Those are the single requests ``pending`` (schedule) whose mutation and state the
-    freeze covers (newest first, at most ``MAX_WOKEN``).
+    Those are the requests ``pending`` (schedule) whose mutation and state (a batch: one of
+    its items') the freeze covers (newest first, at most ``MAX_WOKEN``).
 
     Raises:
         MutatorNotFound: No freeze of that name is active; nothing changes.
@@ -57,10 +57,16 @@ def end_and_find_waiting(
         pending_reason=PendingReason.SCHEDULE.value,
         limit=MAX_WOKEN,
     )
-    covered = [
-        r.request_id for r in waiting if not r.items and ended.covers(r.mutation, r.state_id)
-    ]
+    covered = [r.request_id for r in waiting if _covered(ended, r)]
     return ended, covered
+
+
+def _covered(freeze: Freeze, request: MutationRequest) -> bool:
+    # A batch is held back by a freeze covering any of its items.
+    changes = [(i.mutation, i.state_id) for i in request.items] or [
+        (request.mutation, request.state_id)
+    ]
+    return any(freeze.covers(mutation, state_id) for mutation, state_id in changes)
 
 
 async def wake_for_schedule(temporal: Client, request_ids: list[str], reason: str) -> list[str]:

@@ -121,6 +121,7 @@ def batch_submission(
     request_id: str | None,
     limits: PayloadLimits,
     after: Sequence[str] = (),
+    not_before: datetime | None = None,
 ) -> SubmitRequestInput:
     """The checked input of a batch request (see ``MutatorClient.submit_batch``).
 
@@ -155,6 +156,7 @@ def batch_submission(
             batch_mode=batch_mode,
             items=parsed,
             after=list(after),
+            not_before=check_not_before(not_before),
         )
     except ValidationError as exc:
         raise input_error(exc) from None

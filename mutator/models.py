@@ -417,8 +417,6 @@ class SubmitRequestInput(BaseModel):
             raise ValueError(f"after: a request cannot wait for itself ({self.request_id!r})")
         if len(set(self.after)) != len(self.after):
             raise ValueError("after: names a request more than once")
-        if self.items and self.not_before is not None:
-            raise ValueError("not_before: a batch cannot have one (only single requests wait)")
         return self
 
 

@@ -5,6 +5,11 @@ in a cycle), every item resolved, then all items in one transaction, or none.
 sequential: item by item in order under its state's lane; the first item that is refused
 or fails stops the batch; applied items stay applied, the rest are not run.
 independent: every item runs under its state's lane; each has its own outcome.
+
+Before it executes, a batch checks its items' schedule (windows, freezes, ``not_before``):
+atomic, once every lane is held; sequential and independent, before the first item. Closed,
+nothing runs and the batch waits, ``pending`` (schedule), like a single request. Once its
+first item runs, it runs to its end. New in this version (``workflow.patched("batch-schedule")``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from mutator.workflows.lane_session import LaneSession
 from mutator.workflows.request_record import RequestRecord
 
 with workflow.unsafe.imports_passed_through():
+    from mutator import lifecycle
     from mutator.contracts import (
+        CHECK_SCHEDULE_ACTIVITY,
         ERR_FENCED_OUT,
         ERR_UNKNOWN_MUTATION,
         ERR_VALIDATION,
@@ -28,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
         EXECUTE_ITEMS_ACTIVITY,
         EXECUTION_QUEUE_SUFFIX,
         RESOLVE_VERSIONS_ACTIVITY,
+        CheckScheduleInput,
+        CheckScheduleResult,
         ExecuteItemsInput,
         ExecuteItemsResult,
         ResolveVersionInput,
@@ -50,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
 ITEMS_RETRY = EXECUTE_RETRY
 REFUSALS = (ERR_UNKNOWN_MUTATION, ERR_VALIDATION, ERR_VERSION_CONFLICT, ERR_FENCED_OUT)
 
+BATCH_SCHEDULE_PATCH = "batch-schedule"
+
 
 async def execute_batch(record: RequestRecord) -> None:
     """Execute a batch request's items by its mode, recording each item's outcome on ``record``."""
@@ -57,6 +68,23 @@ async def execute_batch(record: RequestRecord) -> None:
         await _atomic(record)
     else:
         await _one_by_one(record, stop_at_failure=record.request.batch_mode == BatchMode.SEQUENTIAL)
+
+
+async def _schedule_closed(record: RequestRecord) -> bool:
+    """Whether the batch's schedule is closed now; if so, it is ``pending`` (schedule), saved."""
+    if not workflow.patched(BATCH_SCHEDULE_PATCH):
+        return False
+    checked: CheckScheduleResult = await workflow.execute_activity(
+        CHECK_SCHEDULE_ACTIVITY,
+        CheckScheduleInput(request=record.request),
+        result_type=CheckScheduleResult,
+        start_to_close_timeout=timedelta(seconds=30),
+    )
+    if checked.schedule.open:
+        return False
+    record.took(lifecycle.schedule_closed(record.request, checked.schedule, workflow.now()))
+    await record.save()
+    return True
 
 
 async def _atomic(record: RequestRecord) -> None:
@@ -73,6 +101,9 @@ async def _atomic(record: RequestRecord) -> None:
                 SystemActor.SYSTEM,
                 f"{lane.state_id}: fencing token {grant.token}",
             )
+        if await _schedule_closed(record):
+            await _release(held)
+            return
         stale = await _stale_items(items)
         if stale:
             for item in items:
@@ -127,6 +158,8 @@ async def _apply_atomically(record: RequestRecord, lanes: list[LaneSession]) -> 
 
 async def _one_by_one(record: RequestRecord, *, stop_at_failure: bool) -> None:
     items = record.request.items
+    if await _schedule_closed(record):
+        return
     record.set_status(RequestStatus.EXECUTING, None, DecisionCode.EXECUTING, SystemActor.SYSTEM, "")
     stopped: int | None = None
     for item in items:

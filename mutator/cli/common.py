@@ -43,6 +43,14 @@ After = Annotated[
         help="Wait until this request is executed (repeatable); rejected if it ends otherwise.",
     ),
 ]
+NotBefore = Annotated[
+    str | None,
+    typer.Option(
+        "--not-before",
+        help="Execute no sooner than this time (ISO 8601 with a UTC offset, e.g. "
+        "2026-12-24T18:00Z).",
+    ),
+]
 
 
 def fail(error: MutatorError, as_json: bool) -> typer.Exit:

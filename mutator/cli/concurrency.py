@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from mutator.cli import output
-from mutator.cli.common import Actor, After
+from mutator.cli.common import Actor, After, NotBefore
 from mutator.cli.connection import (
     SIGNED_OPTIONS,
     TEMPORAL_OPTIONS,
@@ -21,6 +21,7 @@ from mutator.cli.submission import exit_for_submission
 from mutator.errors import MutatorInputError
 from mutator.limits import load_json
 from mutator.models import BatchMode, LockInfo
+from mutator.schedule import parse_time
 
 
 def read_batch_file(path: Path) -> list[dict[str, Any]]:
@@ -69,11 +70,18 @@ def batch(
         str | None, typer.Option(help="Idempotency key; resubmitting returns the same request.")
     ] = None,
     after: After = None,
+    not_before: NotBefore = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the batch ends.")] = False,
 ) -> None:
-    """Submit several mutations, over one or more states, governed as one request."""
+    """Submit several mutations, over one or more states, governed as one request.
+
+    Approved, it executes when every item's change window is open and no freeze covers
+    any item (or, with --not-before, no sooner than that time): until then it waits,
+    pending (schedule).
+    """
     try:
         items = read_batch_file(file)
+        earliest = parse_time(not_before, "--not-before") if not_before is not None else None
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
     signer = explicit_signer(conn)
@@ -85,6 +93,7 @@ def batch(
             reason=reason,
             request_id=request_id,
             after=after or [],
+            not_before=earliest,
             wait=wait,
         ),
         signer=signer,

@@ -12,6 +12,7 @@ from mutator.cli.calendar import register_calendar_commands
 from mutator.cli.common import (
     Actor,
     After,
+    NotBefore,
     RequestId,
     StateId,
     exit_for,
@@ -105,14 +106,7 @@ def submit(
         ),
     ] = None,
     after: After = None,
-    not_before: Annotated[
-        str | None,
-        typer.Option(
-            "--not-before",
-            help="Execute no sooner than this time (ISO 8601 with a UTC offset, e.g. "
-            "2026-12-24T18:00Z).",
-        ),
-    ] = None,
+    not_before: NotBefore = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the request ends.")] = False,
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: seconds to wait.", min=0)

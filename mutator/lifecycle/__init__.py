@@ -48,7 +48,7 @@ from mutator.lifecycle.outcomes import (
     stale,
     submit,
 )
-from mutator.lifecycle.schedule import schedule_open, waiting_for_schedule
+from mutator.lifecycle.schedule import schedule_closed, schedule_open, waiting_for_schedule
 from mutator.lifecycle.votes import (
     MAX_REFUSED_ATTEMPTS_KEPT,
     approvals_complete,
@@ -105,6 +105,7 @@ __all__ = [
     "reject_refusal",
     "reject_vote",
     "revalidated",
+    "schedule_closed",
     "schedule_open",
     "sign_submission",
     "signed_vote_refusal",

@@ -73,6 +73,18 @@ def wait_for_schedule(recorder: Recorder, status: ScheduleStatus) -> None:
     )
 
 
+def schedule_closed(request: MutationRequest, status: ScheduleStatus, now: datetime) -> Effect:
+    """A batch found its schedule closed before it executes: ``pending`` until it opens.
+
+    A single request learns it from its execution (``execution_refused``); a batch checks
+    its items' schedule once all its lanes are held (atomic) or before its first item
+    (sequential, independent), while still ``approved``.
+    """
+    recorder = Recorder(request, now)
+    wait_for_schedule(recorder, status)
+    return recorder.effect()
+
+
 def schedule_open(request: MutationRequest, now: datetime, why: str) -> Effect:
     """The wait for the schedule ended (its time came, or ``why``): ``approved`` again.
 

@@ -9,6 +9,8 @@ from mutator.schedule.status import (
     CalendarEntry,
     ScheduleBlock,
     ScheduleStatus,
+    ScheduleTarget,
+    batch_schedule_status,
     calendar,
     schedule_status,
 )
@@ -19,7 +21,9 @@ __all__ = [
     "Freeze",
     "ScheduleBlock",
     "ScheduleStatus",
+    "ScheduleTarget",
     "Window",
+    "batch_schedule_status",
     "calendar",
     "new_freeze",
     "parse_time",

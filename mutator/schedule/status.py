@@ -8,6 +8,7 @@ clock or a store: the caller passes the time and the freezes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -91,6 +92,21 @@ def _blocks(
     return found
 
 
+@dataclass(frozen=True)
+class ScheduleTarget:
+    """One change whose schedule counts: a mutation on a state, with the mutation's windows.
+
+    Attributes:
+        mutation: The mutation's name.
+        state_id: The state it changes.
+        windows: The windows the mutation must run in.
+    """
+
+    mutation: str
+    state_id: str
+    windows: Sequence[Window] = ()
+
+
 def schedule_status(
     at: datetime,
     *,
@@ -109,7 +125,7 @@ def schedule_status(
     Args:
         at: The time (aware).
         mutation: The mutation's name.
-        state_id: The state (a batch: call once per item).
+        state_id: The state (a batch: ``batch_schedule_status``).
         windows: The windows the mutation must run in.
         freezes: The freezes (any; inactive ones and those not covering are ignored).
         not_before: The requester's earliest start.
@@ -117,7 +133,35 @@ def schedule_status(
     Returns:
         Open or closed, every block at ``at``, and the next open time.
     """
-    blocks = _blocks(at, mutation, state_id, windows, freezes, not_before)
+    target = ScheduleTarget(mutation=mutation, state_id=state_id, windows=windows)
+    return batch_schedule_status(at, [target], freezes=freezes, not_before=not_before)
+
+
+def batch_schedule_status(
+    at: datetime,
+    targets: Sequence[ScheduleTarget],
+    *,
+    freezes: Sequence[Freeze] = (),
+    not_before: datetime | None = None,
+) -> ScheduleStatus:
+    """May every change of ``targets`` run at ``at``, together? And if not, from when?
+
+    Open when each target's schedule is open (``schedule_status``) at the same time; the
+    next open time is the first time that holds for all of them (None: none within
+    ``MAX_PUSHES`` pushes, e.g. two windows that never overlap). A block shared by several
+    targets (one freeze, one window) is listed once.
+    """
+
+    def blocks_at(moment: datetime) -> list[ScheduleBlock]:
+        found: dict[tuple[str, str], ScheduleBlock] = {}
+        for target in targets:
+            for block in _blocks(
+                moment, target.mutation, target.state_id, target.windows, freezes, not_before
+            ):
+                found.setdefault((block.kind, block.name), block)
+        return list(found.values())
+
+    blocks = blocks_at(at)
     if not blocks:
         return ScheduleStatus(at=at, open=True, blocks=[], next_open=at)
     candidate: datetime | None = at
@@ -128,7 +172,7 @@ def schedule_status(
             candidate = None
             break
         candidate = max(lift for lift in lifts if lift is not None)
-        current = _blocks(candidate, mutation, state_id, windows, freezes, not_before)
+        current = blocks_at(candidate)
         if not current:
             break
     else:

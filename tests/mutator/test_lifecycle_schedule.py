@@ -160,16 +160,16 @@ def test_a_request_that_never_found_its_schedule_closed_did_not_wait_for_it() ->
     assert waited(approved_by_votes())
 
 
-def test_a_submission_carries_not_before_only_when_aware_and_single() -> None:
+def test_a_submission_carries_not_before_only_when_aware() -> None:
     fields = {"request_id": "r", "state_id": "s", "mutation": "m", "payload": {}, "requester": "a"}
     aware = SubmitRequestInput(**fields, not_before=at(60))
     assert submitted_request(aware, at(0)).not_before == at(60)
     with pytest.raises(ValidationError, match="not_before\n  Input should have timezone info"):
         SubmitRequestInput(**fields, not_before=datetime(2027, 1, 1))
-    with pytest.raises(ValidationError, match="not_before: a batch cannot have one"):
-        SubmitRequestInput(
-            **{**fields, "state_id": "a"},
-            batch_mode=BatchMode.ATOMIC,
-            items=[BatchItem(state_id="a", mutation="m", payload={})],
-            not_before=at(60),
-        )
+    batch = SubmitRequestInput(
+        **{**fields, "state_id": "a"},
+        batch_mode=BatchMode.ATOMIC,
+        items=[BatchItem(state_id="a", mutation="m", payload={})],
+        not_before=at(60),
+    )
+    assert submitted_request(batch, at(0)).not_before == at(60)

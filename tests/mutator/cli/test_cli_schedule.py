@@ -3,6 +3,7 @@ the command line against a real `mutator dev`."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,4 +90,24 @@ def test_not_before_holds_an_allowed_request(stack: CliStack) -> None:
     assert text.code == 0, text
     assert "scheduled for" in text.stdout, text
     assert "not before" in text.stdout, text
+    ok(stack.run("cancel", held["request_id"], "--actor", "bob", "--json"))
+
+
+def test_a_batch_with_not_before_waits_and_a_bad_one_exits_2(
+    stack: CliStack, cli_store: Store
+) -> None:
+    acct = uid("bnb")
+    items = stack.workdir / f"{acct}.json"
+    items.write_text(
+        json.dumps([{"state_id": acct, "mutation": "counter.add", "payload": {"amount": 1}}])
+    )
+    bad = stack.run(
+        "batch", str(items), "--actor", "bob", "--not-before", "2027-01-01T10:00", "--json"
+    )
+    assert bad.code == 2, bad
+    assert bad.error.startswith("--not-before: '2027-01-01T10:00' has no UTC offset"), bad
+    assert cli_store.list_requests(state_id=acct) == []
+    held = ok(stack.run("batch", str(items), "--actor", "bob", "--not-before", TOMORROW, "--json"))
+    assert (held["status"], held["pending_reason"]) == ("pending", "schedule")
+    assert cli_store.get_state(acct) is None
     ok(stack.run("cancel", held["request_id"], "--actor", "bob", "--json"))

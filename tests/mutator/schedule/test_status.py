@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mutator.errors import MutatorInputError
-from mutator.schedule import Freeze, Window, calendar, new_freeze, parse_time, schedule_status
+from mutator.schedule import (
+    Freeze,
+    ScheduleTarget,
+    Window,
+    batch_schedule_status,
+    calendar,
+    new_freeze,
+    parse_time,
+    schedule_status,
+)
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # a Monday
 DAYTIME = Window("daytime", "FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0", timedelta(hours=8), "UTC")
@@ -171,3 +180,28 @@ def test_a_bad_freeze_names_the_field(changes: dict[str, object], message: str) 
     } | changes
     with pytest.raises(MutatorInputError, match=message):
         new_freeze(**args)  # type: ignore[arg-type]
+
+
+def test_a_batch_is_open_only_when_every_item_is() -> None:
+    at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    frozen = new_freeze(
+        name="db",
+        until=at + timedelta(hours=2),
+        reason="migration",
+        actor="ops",
+        now=at,
+        states="db-*",
+    )
+    targets = [
+        ScheduleTarget(mutation="m", state_id="web-1"),
+        ScheduleTarget(mutation="m", state_id="db-1"),
+        ScheduleTarget(mutation="m", state_id="db-2"),
+    ]
+    status = batch_schedule_status(at, targets, freezes=[frozen])
+    assert not status.open
+    # One block for the freeze, though it covers two items.
+    assert [(b.kind, b.name) for b in status.blocks] == [("freeze", "db")]
+    assert status.next_open == at + timedelta(hours=2)
+    later = batch_schedule_status(at, targets, freezes=[frozen], not_before=at + timedelta(hours=3))
+    assert later.next_open == at + timedelta(hours=3)
+    assert batch_schedule_status(at, targets[:1], freezes=[frozen]).open
