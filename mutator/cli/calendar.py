@@ -40,7 +40,7 @@ freeze_cli = typer.Typer(
 )
 
 Name = Annotated[str, typer.Argument(help="The freeze's name.")]
-TIME_HELP = "ISO 8601 with a UTC offset, e.g. 2026-12-24T18:00Z"
+TIME_HELP = "ISO 8601 with a UTC offset, e.g. 2026-12-24T18:00Z, or from now: +30m, +2h, +1d"
 
 
 def _with_store(conn: Connection, action: Callable[[Store], T]) -> T:
@@ -73,7 +73,7 @@ def freeze_start(
     try:
         declared = new_freeze(
             name=name,
-            until=parse_time(until, "--until"),
+            until=parse_time(until, "--until", datetime.now(UTC)),
             reason=reason,
             actor=actor,
             now=now,

@@ -48,7 +48,7 @@ NotBefore = Annotated[
     typer.Option(
         "--not-before",
         help="Execute no sooner than this time (ISO 8601 with a UTC offset, e.g. "
-        "2026-12-24T18:00Z).",
+        "2026-12-24T18:00Z, or from now: +30m, +2h, +1d).",
     ),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,7 +82,11 @@ def batch(
     """
     try:
         items = read_batch_file(file)
-        earliest = parse_time(not_before, "--not-before") if not_before is not None else None
+        earliest = (
+            parse_time(not_before, "--not-before", datetime.now(UTC))
+            if not_before is not None
+            else None
+        )
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
     signer = explicit_signer(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -122,7 +123,11 @@ def submit(
     """
     try:
         body = parse_payload(payload)
-        earliest = parse_time(not_before, "--not-before") if not_before is not None else None
+        earliest = (
+            parse_time(not_before, "--not-before", datetime.now(UTC))
+            if not_before is not None
+            else None
+        )
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
     signer = explicit_signer(conn)

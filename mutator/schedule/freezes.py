@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 from dateutil.parser import isoparse
 from pydantic import BaseModel
@@ -55,17 +56,30 @@ class Freeze(BaseModel):
         )
 
 
-def parse_time(text: str, field: str) -> datetime:
+# "+90m", "+2h", "+1d": a time relative to now (seconds, minutes, hours, days, weeks).
+_RELATIVE = re.compile(r"\+(\d{1,6})([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, field: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time with a UTC offset (``2026-12-24T18:00Z``, ``...+01:00``), in UTC.
 
+    With ``now``, also a time relative to it: ``+30m``, ``+2h``, ``+1d``, ``+1w``.
+
     Raises:
-        MutatorInputError: Not ISO 8601, or without an offset; the message names ``field``.
+        MutatorInputError: Not ISO 8601 (nor relative, with ``now``), or without an offset;
+            the message names ``field``.
     """
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative is not None and now is not None:
+        amount, unit = relative.groups()
+        return now.astimezone(UTC) + timedelta(**{_UNITS[unit]: int(amount)})
     try:
         parsed = isoparse(text.strip())
     except (ValueError, OverflowError, TypeError):
+        also = " or a time from now such as +2h" if now is not None else ""
         raise MutatorInputError(
-            f"{field}: {text!r} is not an ISO 8601 time; write e.g. 2026-12-24T18:00Z"
+            f"{field}: {text!r} is not an ISO 8601 time; write e.g. 2026-12-24T18:00Z{also}"
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise MutatorInputError(

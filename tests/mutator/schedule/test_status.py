@@ -159,6 +159,21 @@ def test_times_with_offsets_parse() -> None:
     assert parse_time("2026-12-24T19:00+01:00", "--at") == datetime(2026, 12, 24, 18, tzinfo=UTC)
 
 
+def test_times_from_now_parse_only_with_a_clock() -> None:
+    now = datetime(2026, 12, 24, 18, tzinfo=UTC)
+    assert parse_time("+90m", "--until", now) == now + timedelta(minutes=90)
+    assert parse_time(" +2h ", "--until", now) == now + timedelta(hours=2)
+    assert parse_time("+1d", "--until", now) == now + timedelta(days=1)
+    assert parse_time("+1w", "--until", now) == now + timedelta(weeks=1)
+    with pytest.raises(MutatorInputError, match="'\\+2h' is not an ISO 8601 time"):
+        parse_time("+2h", "--until")
+    for bad in ("+2x", "+h", "2h", "+-2h", "+1.5h"):
+        with pytest.raises(
+            MutatorInputError, match="is not an ISO 8601 time; .* or a time from now such as"
+        ):
+            parse_time(bad, "--until", now)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
