@@ -70,7 +70,8 @@ class WebhookConfig(BaseModel):
 
     def retry_delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential."""
-        return min(self.initial_retry_seconds * 2 ** min(attempt - 1, 30), self.max_retry_seconds)
+        wait: float = self.initial_retry_seconds * 2.0 ** min(attempt - 1, 30)
+        return min(wait, self.max_retry_seconds)
 
     def signer(self) -> Webhook:
         """The Standard Webhooks signer for this secret."""

@@ -101,9 +101,7 @@ def request_event_data(request: MutationRequest) -> dict[str, Any]:
         data["eligible_approvers"] = eligible_approvers(request)
         data["approve_command"] = approve_command(request.request_id)
         data["deadline"] = request.deadline.isoformat() if request.deadline else None
-        data["scheduled_for"] = (
-            request.scheduled_for.isoformat() if request.scheduled_for else None
-        )
+        data["scheduled_for"] = request.scheduled_for.isoformat() if request.scheduled_for else None
         return data
     if request.rejection is not None:
         data["rejection"] = request.rejection.model_dump(mode="json")

@@ -35,7 +35,7 @@ class Deliveries:
             query = query.where(deliveries.c.request_id == request_id)
         with self._db.connect("read the webhook deliveries") as conn:
             rows = conn.execute(query.limit(min(limit, MAX_DELIVERY_LIST))).mappings()
-            return [_delivery(row) for row in reversed(list(rows))]
+            return [_delivery(dict(row)) for row in reversed(list(rows))]
 
 
 def _delivery(row: Mapping[str, Any]) -> Delivery:

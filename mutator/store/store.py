@@ -27,8 +27,8 @@ from mutator.store.catalog import Catalog
 from mutator.store.changes import CompareAndSetLost, KnownState, StateChange, VersionConflict
 from mutator.store.claims import Claims, DirectClaim, StateClaim
 from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine_from_url
-from mutator.store.fences import FencedOut
 from mutator.store.deliveries import Deliveries
+from mutator.store.fences import FencedOut
 from mutator.store.freezes import Freezes
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
