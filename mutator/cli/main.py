@@ -17,6 +17,7 @@ from mutator.cli.common import (
     exit_for,
 )
 from mutator.cli.concurrency import register_concurrency_commands
+from mutator.cli.deliveries import register_delivery_commands
 from mutator.cli.connection import (
     READ_OPTIONS,
     SIGNED_OPTIONS,
@@ -366,6 +367,7 @@ def audit(
 
 register_concurrency_commands(cli)
 register_calendar_commands(cli)
+register_delivery_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
