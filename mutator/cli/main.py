@@ -17,7 +17,6 @@ from mutator.cli.common import (
     exit_for,
 )
 from mutator.cli.concurrency import register_concurrency_commands
-from mutator.cli.deliveries import register_delivery_commands
 from mutator.cli.connection import (
     READ_OPTIONS,
     SIGNED_OPTIONS,
@@ -25,6 +24,7 @@ from mutator.cli.connection import (
     Connection,
     connected_command,
 )
+from mutator.cli.deliveries import register_delivery_commands
 from mutator.cli.entry import exit_process, invoke
 from mutator.cli.processes import register_process_commands
 from mutator.cli.signing import explicit_signer, vote
