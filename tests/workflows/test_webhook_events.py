@@ -115,3 +115,34 @@ async def test_an_approval_deadline_that_passes_is_notified_expired(
     assert events[0]["data"]["eligible_approvers"] == ["bob"]
     assert events[0]["data"]["deadline"] == req.deadline.isoformat()  # type: ignore[union-attr]
     assert events[1]["data"]["status"] == "expired"
+
+
+async def test_a_request_that_waits_for_another_reason_is_notified_pending_again(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    with running_receiver(new_secret()) as receiver:
+        async with running_mutator(dev_env, sqlite_store, webhook=_config(receiver)) as client:
+            first = await client.submit("whe-5", "reviewed.add", {"amount": 1}, actor="dave")
+            second = await client.submit(
+                "whe-5", "reviewed.add", {"amount": 2}, actor="erin", after=[first.request_id]
+            )
+            await _seen(receiver, second.request_id, "request.pending")
+            await client.approve(first.request_id, actor="alice")
+            await client.approve(first.request_id, actor="bob")
+            # Its dependency is executed: it now waits for approvals, and says so.
+            events = await _seen(receiver, second.request_id, "request.pending", "request.pending")
+            # A vote short of the quorum sends nothing: the next event is its execution.
+            await client.approve(second.request_id, actor="alice")
+            await client.approve(second.request_id, actor="bob")
+            await _seen(
+                receiver,
+                second.request_id,
+                "request.pending",
+                "request.pending",
+                "request.executed",
+            )
+    assert [e["data"]["pending_reason"] for e in events] == ["dependency", "approval"]
+    assert events[1]["data"]["approve_command"] == (
+        f"mutator approve {second.request_id} --actor <you>"
+    )
+    assert events[0]["data"]["gates"][0]["status"] == "waiting"
