@@ -70,11 +70,17 @@ class RequestActivities:
         store: Store,
         lanes: LaneActivities,
         executor: concurrent.futures.Executor | None = None,
+        *,
+        webhooks: bool = False,
     ) -> None:
-        """Run ``app``'s code against ``store``; handlers and writes run on ``executor``."""
+        """Run ``app``'s code against ``store``; handlers and writes run on ``executor``.
+
+        ``webhooks``: this worker has a webhook; the evaluation says so to the request.
+        """
         self.app = app
         self.store = store
         self.lanes = lanes
+        self.webhooks = webhooks
         # Threads for the handler and the write of the (async) execution activity.
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(max_workers=10)
 
@@ -89,8 +95,14 @@ class RequestActivities:
 
         With ``join_lane_if_allowed``, an allowed request then executes at once when its
         state is free, or else joins the state's lane. With ``check_submit``, the submit's
-        signature is checked first: refused, nothing is evaluated or executed.
+        signature is checked first: refused, nothing is evaluated or executed. The result
+        also says whether this worker has a webhook (``webhooks``).
         """
+        result = await self._evaluate_request(input)
+        result.webhooks = self.webhooks
+        return result
+
+    async def _evaluate_request(self, input: EvaluateInput) -> EvaluateResult:
         owner = activity.info().workflow_id or ""
         retry = activity.info().attempt > 1
         if input.join_lane_if_allowed and retry:
@@ -329,7 +341,9 @@ class RequestActivities:
     @activity.defn(name=VERIFY_SUBMIT_ACTIVITY)
     def verify_submit(self, input: VerifySubmitInput) -> VerifyVoteResult:
         """Check a submit's signature, or its absence, before the request waits (dependencies)."""
-        return verify_submit(self.app, input)
+        result = verify_submit(self.app, input)
+        result.webhooks = self.webhooks
+        return result
 
     @activity.defn(name=SAVE_REQUEST_ACTIVITY)
     def save_request(self, input: SaveRequestInput) -> SaveRequestResult:

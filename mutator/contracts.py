@@ -93,6 +93,8 @@ class EvaluateResult(BaseModel):
     executed: LaneOutcome | None = None
     # The submit's verified signature, for the ``submitted`` decision.
     proof: SignedProof | None = None
+    # Whether the worker that evaluated has a webhook (workflows/request_notify.py).
+    webhooks: bool = False
 
 
 class ResolveVersionInput(BaseModel):
@@ -273,6 +275,8 @@ class VerifyVoteResult(BaseModel):
 
     refusal: str | None = None
     proof: SignedProof | None = None
+    # mutator.verify_submit: whether its worker has a webhook (workflows/request_notify.py).
+    webhooks: bool = False
 
 
 class RequestUpdateResult(BaseModel):

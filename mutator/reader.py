@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from mutator.errors import MutatorInputError, MutatorNotFound
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
+from mutator.notifications import Delivery
 from mutator.record import RecordVerification
 from mutator.store import Store
 
@@ -118,6 +119,18 @@ class StoreReader:
             MutatorUnavailable: The store cannot be reached.
         """
         return await asyncio.to_thread(self.store.history, state_id)
+
+    async def deliveries(
+        self, *, request_id: str | None = None, limit: int = 1000
+    ) -> builtins.list[Delivery]:
+        """The newest ``limit`` webhook delivery attempts (of ``request_id``), oldest first.
+
+        Raises:
+            MutatorUnavailable: The store cannot be reached.
+        """
+        return await asyncio.to_thread(
+            self.store.deliveries.list, request_id=request_id, limit=limit
+        )
 
     async def audit(
         self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000

@@ -22,6 +22,7 @@ from mutator.activities import (
     VersionResolutionActivities,
 )
 from mutator.activities.signatures import identity_config
+from mutator.activities.webhooks import WebhookActivities
 from mutator.app import MutationApp
 from mutator.contracts import DEPENDENCY_QUEUE_SUFFIX, EXECUTION_QUEUE_SUFFIX
 from mutator.errors import MutatorUnavailable
@@ -36,11 +37,13 @@ from mutator.limits import (
 )
 from mutator.message_payloads import lenient
 from mutator.metrics import prometheus_runtime
+from mutator.notifications import WEBHOOK_QUEUE_SUFFIX, WebhookConfig
 from mutator.store import Store
 from mutator.temporal import connect_with_retry, ensure_search_attributes
 from mutator.temporal_tls import TemporalTLS
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
+from mutator.workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 LOGGER = logging.getLogger("mutator.worker")
 
@@ -59,13 +62,15 @@ class MutatorWorkers:
     ``main`` runs the workflows and the light activities; ``execution`` runs only the
     mutation-execution activity on ``<task queue>-execute`` with MaxConcurrentMutations slots;
     ``dependencies`` runs the waits for dependencies (``submit --after``) on
-    ``<task queue>-dependencies``, each holding one of its many slots for as long as it waits.
+    ``<task queue>-dependencies``, each holding one of its many slots for as long as it waits;
+    ``webhooks`` (only with a webhook) delivers events on ``<task queue>-webhooks``.
     """
 
     main: Worker
     execution: Worker
     identity: IdentityConfig | None = None
     dependencies: Worker | None = None
+    webhooks: Worker | None = None
 
     @property
     def task_queue(self) -> str:
@@ -78,6 +83,8 @@ class MutatorWorkers:
         await self._stack.enter_async_context(self.execution)
         if self.dependencies is not None:
             await self._stack.enter_async_context(self.dependencies)
+        if self.webhooks is not None:
+            await self._stack.enter_async_context(self.webhooks)
         await self._stack.enter_async_context(self.main)
         return self
 
@@ -104,6 +111,7 @@ def build_workers(
     task_queue: str,
     max_concurrent_mutations: int = DEFAULT_MAX_CONCURRENT_MUTATIONS,
     lane_settings: LaneSettings | None = None,
+    webhook: WebhookConfig | None = None,
 ) -> MutatorWorkers:
     """The main and execution workers of one Mutator worker process, not yet running.
 
@@ -117,6 +125,8 @@ def build_workers(
         task_queue: The main task queue; executions use ``<task_queue>-execute``.
         max_concurrent_mutations: How many handlers may run at once.
         lane_settings: Lease and timeout settings; the defaults by default.
+        webhook: Where to send the requests' events (``mutator.notifications``); None: no
+            events, and nothing is spent on them.
 
     Returns:
         The workers; ``async with`` runs them.
@@ -136,11 +146,13 @@ def build_workers(
         store,
         lane_activities,
         executor=concurrent.futures.ThreadPoolExecutor(max_workers=slots),
+        webhooks=webhook is not None,
     )
+    webhook_activities = WebhookActivities(webhook, store)
     main = Worker(
         client,
         task_queue=task_queue,
-        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow, WebhookDeliveryWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
         # A worker that died holds its workflows' next tasks on its sticky queue until this
         # passes: no longer than it takes to notice its lost executions.
@@ -159,6 +171,7 @@ def build_workers(
             *request_activities.all(),
             *VersionResolutionActivities(store).all(),
             *lane_activities.all(),
+            webhook_activities.configured,
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,
@@ -179,7 +192,26 @@ def build_workers(
     identity = identity_config(app)
     registry.register(task_queue, identity)
     return MutatorWorkers(
-        main=main, execution=execution, identity=identity, dependencies=dependencies
+        main=main,
+        execution=execution,
+        identity=identity,
+        dependencies=dependencies,
+        webhooks=_webhook_worker(client, task_queue, webhook, webhook_activities),
+    )
+
+
+def _webhook_worker(
+    client: Client, task_queue: str, webhook: WebhookConfig | None, activities: WebhookActivities
+) -> Worker | None:
+    """The deliveries' worker on ``<task queue>-webhooks``; None without a webhook."""
+    if webhook is None:
+        return None
+    return Worker(
+        client,
+        task_queue=task_queue + WEBHOOK_QUEUE_SUFFIX,
+        activities=[activities.deliver],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=webhook.max_concurrent),
+        max_concurrent_activities=webhook.max_concurrent,
     )
 
 
@@ -217,6 +249,7 @@ async def run_worker(
     heartbeat_timeout_seconds: float | None = None,
     tls: TemporalTLS | bool = False,
     api_key: str | None = None,
+    webhook: WebhookConfig | None = None,
 ) -> None:
     """Run a Mutator worker until cancelled.
 
@@ -239,6 +272,7 @@ async def run_worker(
         heartbeat_timeout_seconds: How soon a dead worker's executions move on.
         tls: TLS to Temporal: ``True`` (system CAs) or a `TemporalTLS` (mutual TLS).
         api_key: A Temporal API key; it turns TLS on.
+        webhook: Where to send the requests' events (``mutator.notifications``).
 
     Raises:
         MutatorInputError: A TLS file is missing or wrong (checked before connecting), or a
@@ -275,6 +309,7 @@ async def run_worker(
         task_queue=task_queue,
         max_concurrent_mutations=max_concurrent_mutations,
         lane_settings=_lane_settings(heartbeat_timeout_seconds),
+        webhook=webhook,
     )
     async with workers:
         if ready is not None:

@@ -91,6 +91,9 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         self.schedule_changes = 0
         self.schedule_changes_seen = 0
         self.schedule_change_reason = ""
+        # Whether the worker has a webhook, and what was last notified (request_notify.py)
+        self.webhooks = None
+        self.notified = None
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -221,6 +224,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
             await self._first_evaluation()
         self.admitted = True
         while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
+            await self.notify_change()
             if isinstance(step, lifecycle.AwaitApprovals):
                 await self._await_approvals(step.deadline)
             elif isinstance(step, lifecycle.AwaitSchedule):
@@ -229,6 +233,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
                 await execute_batch(self)
             else:
                 await self._resolve_and_execute()
+        await self.notify_change()
         await workflow.wait_condition(workflow.all_handlers_finished)
         req = self.request
         rejection = req.rejection
@@ -287,6 +292,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
                 start_to_close_timeout=timedelta(seconds=60 if join_lane_if_allowed else 30),
                 retry_policy=EVALUATE_RETRY,
             )
+            self.learn_webhooks(evaluation.webhooks)
             return evaluation
         except ActivityError as exc:
             cause = exc.cause

@@ -18,7 +18,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from mutator.workflows.request_record import RequestRecord
+from mutator.workflows.request_notify import RequestNotify
 
 with workflow.unsafe.imports_passed_through():
     from mutator import lifecycle
@@ -42,7 +42,7 @@ DEPENDENCY_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 DEPENDENCY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
-class RequestDependencies(RequestRecord):
+class RequestDependencies(RequestNotify):
     """Waiting, ``pending`` (dependency), until every request named by ``after`` has ended."""
 
     admitted: bool
@@ -73,6 +73,7 @@ class RequestDependencies(RequestRecord):
             result_type=VerifyVoteResult,
             start_to_close_timeout=timedelta(seconds=30),
         )
+        self.learn_webhooks(checked.webhooks)
         if checked.refusal is not None:
             self.took(
                 lifecycle.reject(
@@ -88,6 +89,7 @@ class RequestDependencies(RequestRecord):
         self.took(lifecycle.await_dependencies(self.request, workflow.now()))
         await self.save()
         self.admitted = True
+        await self.notify_change()
         activities = [
             workflow.start_activity(
                 AWAIT_DEPENDENCY_ACTIVITY,

@@ -18,6 +18,7 @@ from mutator.errors import MutatorUnavailable
 from mutator.lane_contracts import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
 from mutator.limits import DEFAULT_MAX_CONCURRENT_MUTATIONS
 from mutator.loader import EXAMPLE_APP, load_app
+from mutator.notifications import WebhookConfig, redact_url
 from mutator.settings import DEFAULT_DATABASE_URL, DEFAULT_UI_URL
 from mutator.store import Store
 from mutator.temporal import SEARCH_ATTRIBUTES, binary_path, connect_temporal
@@ -141,6 +142,7 @@ async def run_dev(
     data_dir: str,
     task_queue: str,
     as_json: bool = False,
+    webhook: WebhookConfig | None = None,
 ) -> None:
     """`mutator dev`: a Temporal dev server, the schema and a worker, until Ctrl-C.
 
@@ -168,6 +170,7 @@ async def run_dev(
                     namespace="default",
                     task_queue=task_queue,
                     ready=ready,
+                    webhook=webhook,
                 )
             )
             await _until_ready(worker, ready)
@@ -181,6 +184,7 @@ async def run_dev(
                         "database": store.url,
                         "app": app_spec,
                         "task_queue": task_queue,
+                        "webhook_url": _webhook_url(webhook),
                     }
                 )
             else:
@@ -264,6 +268,7 @@ async def run_worker_forever(
     as_json: bool = False,
     tls: TemporalTLS | bool = False,
     api_key: str | None = None,
+    webhook: WebhookConfig | None = None,
 ) -> None:
     """`mutator worker`: run a worker for ``app_spec`` until Ctrl-C or SIGTERM.
 
@@ -291,6 +296,7 @@ async def run_worker_forever(
                 ready=ready,
                 tls=tls,
                 api_key=api_key,
+                webhook=webhook,
             )
         )
         await _until_ready(worker, ready)
@@ -310,6 +316,7 @@ async def run_worker_forever(
                     or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
                     "temporal_tls": secured,
                     "temporal_api_key": api_key is not None,
+                    "webhook_url": _webhook_url(webhook),
                 }
             )
         else:
@@ -330,3 +337,8 @@ def _secured(tls: TemporalTLS | bool, api_key: str | None) -> str:
     if isinstance(tls, TemporalTLS) and tls.cert is not None:
         return "mutual TLS"
     return "TLS" if tls or api_key is not None else "plain"
+
+
+def _webhook_url(webhook: WebhookConfig | None) -> str | None:
+    """Where the worker sends its events (a password in the URL hidden), or None."""
+    return redact_url(webhook.url) if webhook is not None else None

@@ -26,6 +26,7 @@ from mutator.cli.connection import (
     Connection,
     connected_command,
 )
+from mutator.cli.deliveries import register_delivery_commands
 from mutator.cli.entry import exit_process, invoke
 from mutator.cli.processes import register_process_commands
 from mutator.cli.signing import explicit_signer, vote
@@ -365,6 +366,7 @@ def audit(
 
 register_concurrency_commands(cli)
 register_calendar_commands(cli)
+register_delivery_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

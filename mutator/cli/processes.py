@@ -7,6 +7,7 @@ are imported when one of these commands runs, so the read commands never pay for
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Annotated
 
 import typer
@@ -22,7 +23,24 @@ from mutator.cli.connection import (
 )
 from mutator.errors import MutatorInputError
 from mutator.limits import validate_heartbeat_timeout, validate_max_concurrent_mutations
+from mutator.notifications import (
+    WEBHOOK_SECRET_ENV,
+    WEBHOOK_URL_ENV,
+    WEBHOOK_URL_OPTION,
+    WebhookConfig,
+    webhook_config,
+)
 from mutator.store import Store
+
+WebhookUrl = Annotated[
+    str | None,
+    typer.Option(
+        WEBHOOK_URL_OPTION,
+        envvar=WEBHOOK_URL_ENV,
+        help="Send the requests' events (Standard Webhooks) to this http(s) URL, signed "
+        f"with the secret in {WEBHOOK_SECRET_ENV} (whsec_...). See docs/notifications.md.",
+    ),
+]
 
 
 def register_process_commands(cli: typer.Typer, db_cli: typer.Typer) -> None:
@@ -41,6 +59,7 @@ def dev(
     data_dir: Annotated[str, typer.Option(help="Where the dev server keeps its history.")] = (
         ".mutator"
     ),
+    webhook_url: WebhookUrl = None,
 ) -> None:
     """Start a Temporal dev server (with Web UI), a worker and a SQLite store; Ctrl-C stops all.
 
@@ -49,6 +68,7 @@ def dev(
     from mutator.cli.dev import run_dev
 
     conn.refuse_tls("`mutator dev` starts a plain local Temporal server")
+    webhook = _webhook(webhook_url, conn)
 
     conn.run(
         lambda: run_dev(
@@ -60,6 +80,7 @@ def dev(
             data_dir=data_dir,
             task_queue=conn.task_queue,
             as_json=conn.as_json,
+            webhook=webhook,
         ),
         interrupted_exit=0,
     )
@@ -94,9 +115,14 @@ def worker(
             "lost with its worker and retried on another one (under a new fencing token).",
         ),
     ] = "5",
+    webhook_url: WebhookUrl = None,
 ) -> None:
     """Run a worker: the request workflows and their activities for your app."""
     from mutator.cli.dev import run_worker_forever
+
+    slots = _slots(max_concurrent_mutations, conn)
+    heartbeat_timeout_seconds = _heartbeat_timeout(heartbeat_timeout, conn)
+    webhook = _webhook(webhook_url, conn)
 
     conn.run(
         lambda: run_worker_forever(
@@ -106,15 +132,24 @@ def worker(
             namespace=conn.namespace,
             db=conn.db,
             task_queue=conn.task_queue,
-            max_concurrent_mutations=_slots(max_concurrent_mutations, conn),
+            max_concurrent_mutations=slots,
             metrics_port=metrics_port,
-            heartbeat_timeout_seconds=_heartbeat_timeout(heartbeat_timeout, conn),
+            heartbeat_timeout_seconds=heartbeat_timeout_seconds,
             as_json=conn.as_json,
             tls=conn.temporal_tls(),
             api_key=conn.api_key,
+            webhook=webhook,
         ),
         interrupted_exit=0,
     )
+
+
+def _webhook(url: str | None, conn: Connection) -> WebhookConfig | None:
+    """The webhook from ``--webhook-url`` and the secret's environment variable."""
+    try:
+        return webhook_config(url, os.environ.get(WEBHOOK_SECRET_ENV))
+    except MutatorInputError as exc:
+        raise conn.fail(exc) from None
 
 
 def _heartbeat_timeout(value: str, conn: Connection) -> float:

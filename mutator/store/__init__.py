@@ -10,6 +10,7 @@
   re-checking the stored signatures; ``proofs``: a signed decision's proof columns.
 - ``catalog``: the registered mutations. ``statements``: the hot path's prebuilt SQL.
 - ``freezes``: the freezes declared with `mutator freeze` (docs/gates.md).
+- ``deliveries``: each attempt to deliver a webhook event (docs/notifications.md).
 """
 
 from mutator.store.changes import CompareAndSetLost, StateChange, VersionConflict

@@ -179,3 +179,21 @@ freezes = Table(
     Column("ended_at", UTCDateTime(), nullable=True),
     Index("ix_mutator_freezes_name", "name", "until"),
 )
+
+# Webhook deliveries (mutator/notifications.py): one row per attempt to deliver an event,
+# never changed (migration 0008). `mutator deliveries` reads them.
+deliveries = Table(
+    "mutator_webhook_deliveries",
+    metadata,
+    Column("delivery_id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(200), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("request_id", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=False),
+    Column("delivered", Integer, nullable=False),  # 1 delivered, 0 not
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_mutator_webhook_deliveries_request", "request_id", "delivery_id"),
+)

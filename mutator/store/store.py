@@ -4,7 +4,8 @@
 ``Database`` (engine, connections, SQLite writers, schema; database.py), ``Catalog``
 (registered mutations), ``States`` (states, history, compare-and-set changes),
 ``Requests`` (requests, decisions, listings, audit), ``Claims`` (claims and fences) and
-``Freezes`` (freezes, reached as ``store.freezes``).
+``Freezes`` (freezes, reached as ``store.freezes``) and ``Deliveries`` (webhook delivery
+attempts, ``store.deliveries``).
 
 Synchronous SQLAlchemy: activities run in the worker's thread pool, the client calls it
 through ``asyncio.to_thread``.
@@ -26,6 +27,7 @@ from mutator.store.catalog import Catalog
 from mutator.store.changes import CompareAndSetLost, KnownState, StateChange, VersionConflict
 from mutator.store.claims import Claims, DirectClaim, StateClaim
 from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine_from_url
+from mutator.store.deliveries import Deliveries
 from mutator.store.fences import FencedOut
 from mutator.store.freezes import Freezes
 from mutator.store.requests import ProjectionConflict, Requests
@@ -47,6 +49,7 @@ class Store:
         self.requests = Requests(self.database)
         self.state_claims = Claims(self.database)
         self.freezes = Freezes(self.database)
+        self.deliveries = Deliveries(self.database)
 
     @classmethod
     def from_url(cls, url: str) -> Store:

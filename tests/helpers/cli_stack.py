@@ -154,6 +154,7 @@ class CliStack:
     server_pid: int | None = None
     app: str | None = None  # `--app`; None runs the example app
     extra_args: tuple[str, ...] = ()  # more `mutator dev` options, e.g. ("--directory", path)
+    extra_env: dict[str, str] = field(default_factory=dict)  # for `mutator dev` (e.g. secrets)
 
     @property
     def db_url(self) -> str:
@@ -209,7 +210,7 @@ class CliStack:
         ]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
-                command, cwd=self.workdir, env=clean_env(), stdout=out, stderr=err
+                command, cwd=self.workdir, env=clean_env(self.extra_env), stdout=out, stderr=err
             )
         proc = self.proc
 

@@ -15,6 +15,7 @@ from mutator.activities import LaneSettings
 from mutator.app import MutationApp
 from mutator.client import MutatorClient
 from mutator.identity.audit import SignatureAudit
+from mutator.notifications import WebhookConfig
 from mutator.store import Store
 from mutator.workers import MutatorWorkers, build_workers
 from tests.helpers import apps
@@ -30,6 +31,7 @@ def new_worker(
     task_queue: str | None = None,
     max_concurrent_mutations: int = 10,
     lane_settings: LaneSettings | None = None,
+    webhook: WebhookConfig | None = None,
 ) -> MutatorWorkers:
     return build_workers(
         client,
@@ -38,6 +40,7 @@ def new_worker(
         task_queue=task_queue or f"tq-{uuid.uuid4()}",
         max_concurrent_mutations=max_concurrent_mutations,
         lane_settings=lane_settings,
+        webhook=webhook,
     )
 
 
@@ -50,6 +53,7 @@ async def running_mutator(
     max_concurrent_mutations: int = 10,
     lane_settings: LaneSettings | None = None,
     verify_record: bool = True,
+    webhook: WebhookConfig | None = None,
 ) -> AsyncIterator[MutatorClient]:
     """A worker on a fresh task queue and a client that submits to it.
 
@@ -65,6 +69,7 @@ async def running_mutator(
         app=app,
         max_concurrent_mutations=max_concurrent_mutations,
         lane_settings=lane_settings,
+        webhook=webhook,
     )
     async with worker:
         yield MutatorClient(

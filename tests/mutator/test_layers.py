@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.app",
             "mutator.loader",
             "mutator.admission",
+            "mutator.notifications",
         ),
     ),
     ("store", ("mutator.store",)),

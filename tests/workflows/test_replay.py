@@ -28,6 +28,7 @@ from mutator.store import Store
 from mutator.workers import WORKFLOW_RUNNER
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
+from mutator.workflows.webhook_delivery import WebhookDeliveryWorkflow
 from tests.helpers import apps
 from tests.helpers.workers import assert_eventually, running_mutator
 
@@ -121,7 +122,13 @@ async def test_request_and_lane_histories_replay(
 # (workflow.patched("schedule-gate")): schedule-freeze-ended (held by a freeze at its
 # direct execution, woken by `freeze end`'s signal), schedule-lane-freeze-ended (held in
 # its lane turn after two approvals, woken likewise) and schedule-freeze-expired (its timer
-# fired when the freeze ended by itself); later code must replay them too.
+# fired when the freeze ended by itself); later code must replay them too. Recorded when
+# webhooks came (workflow.patched("webhooks")), with a webhook: webhooks-approved-executed
+# (pending, approved, executed in its lane turn: two events), webhooks-dependency-executed
+# (pending (dependency), then executed: the flag came from mutator.verify_submit),
+# webhooks-never-evaluated (its policy raised: the worker was asked with the local activity
+# mutator.webhooks_configured) and webhooks-delivery-retried (a WebhookDelivery whose
+# receiver failed the first attempt).
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
@@ -129,7 +136,7 @@ SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 async def test_histories_recorded_by_earlier_code_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     replayer = Replayer(
-        workflows=[MutationRequestWorkflow, StateLaneWorkflow],
+        workflows=[MutationRequestWorkflow, StateLaneWorkflow, WebhookDeliveryWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )

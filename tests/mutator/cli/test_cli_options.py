@@ -63,6 +63,7 @@ CONNECTION_OPTIONS = {
     "state": READS,
     "history": READS,
     "audit": READS,
+    "deliveries": READS,
     "freeze start": frozenset({"--db", "--json"}),
     "freeze end": EVERYTHING,
     "freeze list": frozenset({"--db", "--json"}),
