@@ -55,7 +55,12 @@ from mutator.contracts import (
     VerifyVoteResult,
 )
 from mutator.decisions import EvaluationOutcome
-from mutator.lane_contracts import AcquireLaneInput, LaneOutcome, closed_schedule
+from mutator.lane_contracts import (
+    AcquireLaneInput,
+    LaneOutcome,
+    closed_schedule,
+    exceeded_quota,
+)
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
 from mutator.store import Store
@@ -221,6 +226,7 @@ class RequestActivities:
                 error_type=exc.type or "",
                 error=str(exc),
                 schedule=closed_schedule(exc.type, exc.details),
+                quota=exceeded_quota(exc.type, exc.details),
             )
         else:
             if retry:

@@ -30,6 +30,7 @@ from mutator.policies import (
     RequireApprovals,
     combine,
 )
+from mutator.quotas import Quota
 from mutator.schedule.windows import Window
 
 Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -58,6 +59,7 @@ class Mutation:
         on_stale: What a request does when its state moved past its base version.
         validators: Run, in order, before policies and again before executing.
         window: The name of the change window it may only execute in (``app.window``).
+        quota: How many executions it may have per key and window (``Quota``).
     """
 
     name: str
@@ -65,6 +67,7 @@ class Mutation:
     on_stale: OnStale
     validators: list[Validator] = field(default_factory=list)
     window: str | None = None
+    quota: Quota | None = None
 
     def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         """Apply the handler: the new state for ``state`` and ``payload``."""
@@ -246,7 +249,12 @@ class MutationApp:
         return [self.windows[name]] if name is not None and name in self.windows else []
 
     def mutation(
-        self, name: str, *, on_stale: OnStale = "reject", window: str | None = None
+        self,
+        name: str,
+        *,
+        on_stale: OnStale = "reject",
+        window: str | None = None,
+        quota: Quota | None = None,
     ) -> Callable[[Handler], Mutation]:
         """Register the decorated function as the mutation ``name``.
 
@@ -260,13 +268,18 @@ class MutationApp:
                 ``revalidate`` (run validators and policies again on the latest state).
             window: The change window (``app.window``) it may only execute in; declared
                 before or after, a worker refuses to start when it is not declared.
+            quota: At most ``quota.limit`` executions per key within any window of
+                ``quota.per``, counted when the change executes (docs/gates.md).
 
         Returns:
             A decorator that returns the registered ``Mutation``.
 
         Raises:
-            ValueError: ``on_stale`` is not a strategy, or ``name`` is registered already.
+            ValueError: ``on_stale`` is not a strategy, ``quota`` is not a ``Quota``, or
+                ``name`` is registered already.
         """
+        if quota is not None and not isinstance(quota, Quota):
+            raise ValueError(f"quota must be a mutator.Quota, got {type(quota).__name__}")
         if on_stale not in ON_STALE_CHOICES:
             raise ValueError(
                 f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}"
@@ -275,7 +288,9 @@ class MutationApp:
             raise ValueError(f"mutation {name!r} is registered twice")
 
         def register(fn: Handler) -> Mutation:
-            registered = Mutation(name=name, handler=fn, on_stale=on_stale, window=window)
+            registered = Mutation(
+                name=name, handler=fn, on_stale=on_stale, window=window, quota=quota
+            )
             self.mutations[name] = registered
             return registered
 

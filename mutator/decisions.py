@@ -46,6 +46,7 @@ class DecisionCode(StrEnum):
     CONFLICT = "conflict"
     DEPENDENCY_MET = "dependency_met"  # a request named by ``after`` is executed
     SCHEDULE_OPEN = "schedule_open"  # its schedule opened (or changed): it executes again
+    QUOTA_FREE = "quota_free"  # a slot of its quota freed: it executes again
 
 
 def rejected_code(code: RejectionCode) -> str:

@@ -63,7 +63,8 @@ class PendingReason(StrEnum):
     on a changed state and needs votes it does not have yet. ``evaluation``: only in what
     ``submit`` returns when no worker evaluated the request in time. ``dependency``: for the
     requests named by ``after`` to be executed. ``schedule``: for its change window to open, a
-    freeze to end or its ``not_before`` (docs/gates.md). The others are reserved. Each gate kind
+    freeze to end or its ``not_before`` (docs/gates.md). ``quota``: for a slot of its
+    mutation's quota to free (docs/gates.md). The others are reserved. Each gate kind
     (``mutator.gates.GateKind``) has the pending reason of the same value.
     """
 
@@ -92,6 +93,8 @@ class RejectionCode(StrEnum):
     DEPENDENCY_FAILED = "dependency_failed"
     # its change window has no further opening (a window that does not recur)
     SCHEDULE_CLOSED = "schedule_closed"
+    # its mutation's quota was full at execution, and the quota rejects (on_exceeded="reject")
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 class DecisionCategory(StrEnum):
@@ -281,7 +284,8 @@ class MutationRequest(BaseModel):
         gates: What it waits for, or waited for, in ``mutator.gates.GATE_ORDER``.
         not_before: The requester's earliest start (``submit --not-before``).
         scheduled_for: While ``pending`` (schedule): when its schedule next opens, as known
-            when it found it closed (a freeze ended early wakes it sooner).
+            when it found it closed (a freeze ended early wakes it sooner); while
+            ``pending`` (quota): when its quota's next slot frees.
         decisions: Its record: every transition and approval attempt, oldest first.
         refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
         revision: Increases with every stored change of the request.

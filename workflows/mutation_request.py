@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_dependencies import RequestDependencies
+from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 from mutator.workflows.version_check import resolve_version
@@ -67,7 +68,7 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule):
+class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule, RequestQuota):
     """One request's orchestration: its timers, messages, activities and saves.
 
     What each step does to the request is ``mutator.lifecycle``'s.
@@ -225,6 +226,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
                 await self._await_approvals(step.deadline)
             elif isinstance(step, lifecycle.AwaitSchedule):
                 await self.await_schedule(step.until)
+            elif isinstance(step, lifecycle.AwaitQuota):
+                await self.await_quota(step.until)
             elif step.batch:
                 await execute_batch(self)
             else:

@@ -15,7 +15,7 @@ from mutator.contracts import (
     EvaluateResult,
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
-from mutator.lane_contracts import ERR_SCHEDULE_CLOSED, LaneOutcome
+from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
 from mutator.lifecycle.machine import (
     Effect,
     IllegalTransition,
@@ -24,6 +24,7 @@ from mutator.lifecycle.machine import (
     ResolveStale,
     require,
 )
+from mutator.lifecycle.quota import quota_exceeded
 from mutator.lifecycle.schedule import wait_for_schedule
 from mutator.lifecycle.votes import progress, quorum_met
 from mutator.models import (
@@ -143,7 +144,9 @@ def execution_refused(
     """An execution that did not apply the change.
 
     ``via_lane``: it ran in its turn on the lane, which writes ``lane_acquired`` first.
-    A closed schedule makes it ``pending`` (schedule) until it opens (``wait_for_schedule``).
+    A closed schedule makes it ``pending`` (schedule) until it opens (``wait_for_schedule``);
+    a full quota makes it ``pending`` (quota) until a slot frees, or rejects it
+    (``quota_exceeded``).
     A compare-and-set conflict writes ``conflict`` and asks for ``ResolveStale``; a validator's
     refusal or an unknown mutation rejects (``validation_failed``); anything else fails.
 
@@ -169,6 +172,9 @@ def execution_refused(
         return recorder.effect(ResolveStale(outcome.current_version))
     if outcome.error_type == ERR_SCHEDULE_CLOSED and outcome.schedule is not None:
         wait_for_schedule(recorder, outcome.schedule)
+        return recorder.effect()
+    if outcome.error_type == ERR_QUOTA_EXCEEDED and outcome.quota is not None:
+        quota_exceeded(recorder, outcome.quota)
         return recorder.effect()
     if outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
         recorder.reject(RejectionCode.VALIDATION_FAILED, outcome.error)

@@ -179,3 +179,24 @@ freezes = Table(
     Column("ended_at", UTCDateTime(), nullable=True),
     Index("ix_mutator_freezes_name", "name", "until"),
 )
+
+# One row per quota key (mutation, key kind, value; mutator/quotas.py): locked FOR UPDATE
+# by an execution that takes a slot, so that executions of one key count one at a time
+# (on SQLite the write transaction's lock does it). Migration 0008.
+quota_keys = Table(
+    "mutator_quota_keys",
+    metadata,
+    Column("quota_key", Text, primary_key=True),
+)
+
+# One row per execution that took a slot of a quota, written in the execution's own
+# transaction; rows that left every window are deleted as slots are taken.
+quota_uses = Table(
+    "mutator_quota_uses",
+    metadata,
+    Column("use_id", Integer, primary_key=True, autoincrement=True),
+    Column("quota_key", Text, nullable=False),
+    Column("request_id", String(200), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=False),
+    Index("ix_mutator_quota_uses_key", "quota_key", "used_at"),
+)

@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.contracts",
             "mutator.identity",
             "mutator.schedule",
+            "mutator.quotas",
             "mutator.app",
             "mutator.loader",
             "mutator.admission",

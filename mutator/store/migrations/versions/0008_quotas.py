@@ -1,0 +1,34 @@
+"""Quotas: a row per quota key (locked while a slot is taken) and a row per use (docs/gates.md).
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "mutator_quota_keys",
+        sa.Column("quota_key", sa.Text, primary_key=True),
+    )
+    op.create_table(
+        "mutator_quota_uses",
+        sa.Column("use_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("quota_key", sa.Text, nullable=False),
+        sa.Column("request_id", sa.String(200), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_mutator_quota_uses_key", "mutator_quota_uses", ["quota_key", "used_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_mutator_quota_uses_key", "mutator_quota_uses")
+    op.drop_table("mutator_quota_uses")
+    op.drop_table("mutator_quota_keys")
