@@ -18,7 +18,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mutator.activities.apply_request import apply_request, current_schedule
 from mutator.activities.batch_items import apply_items
-from mutator.activities.evaluation import executed_earlier, policy_context, run_policies
+from mutator.activities.evaluation import (
+    evaluate_request,
+    executed_earlier,
+    policy_context,
+    run_policies,
+)
 from mutator.activities.execution_record import executed_record
 from mutator.activities.heartbeat import HandlerTimedOut, Stopwatch, run_heartbeating
 from mutator.activities.lane_activities import LaneActivities
@@ -258,7 +263,7 @@ class RequestActivities:
         except UnknownMutationError as exc:
             raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
         ctx = policy_context(req, req.state_id, req.mutation, req.payload, state)
-        evaluation = run_policies(lambda: self.app.evaluate(ctx))
+        evaluation = evaluate_request(self.app, req, ctx)
         return EvaluateResult(
             outcome=evaluation.outcome,
             reason=evaluation.reason,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from mutator.break_glass import BreakGlass
 from mutator.decisions import EvaluationOutcome
 from mutator.errors import MutatorInputError
 from mutator.identity.approvers import unknown_approvers
@@ -179,6 +180,7 @@ class MutationApp:
         self.mutations: dict[str, Mutation] = {}
         self.policies: list[tuple[str, str, Policy]] = []
         self.windows: dict[str, Window] = {}
+        self.break_glass_rule: BreakGlass | None = None
 
     def use_directory(self, directory: Directory) -> None:
         """Replace the directory: every user's roles (``self.directory``) and keys.
@@ -222,6 +224,31 @@ class MutationApp:
             raise MutatorInputError(f"window {name!r} is declared twice")
         declared = Window(name=name, rrule=rrule, duration=duration, tz=tz)
         self.windows[name] = declared
+        return declared
+
+    def break_glass(self, *, roles: Collection[str], approvals: int) -> BreakGlass:
+        """Declare break-glass: who may submit an emergency, and its quorum.
+
+        A holder of one of ``roles`` (in the directory) may ``submit --break-glass --reason``:
+        approvals, windows, freezes and quotas are bypassed, and ``approvals`` holders of
+        those roles, not the requester, must approve instead (0: none). docs/gates.md.
+
+        Raises:
+            ValueError: ``roles`` is empty or not role names, ``approvals`` is not an
+                integer >= 0, or break-glass is declared twice.
+        """
+        if self.break_glass_rule is not None:
+            raise ValueError("break_glass is declared twice")
+        try:
+            if isinstance(roles, str):
+                raise TypeError
+            role_set = frozenset(roles)
+        except TypeError:
+            raise ValueError(
+                f"break_glass roles must be a non-empty set of role names, got {roles!r}"
+            ) from None
+        declared = BreakGlass(roles=role_set, approvals=approvals)
+        self.break_glass_rule = declared
         return declared
 
     def window_refusals(self) -> list[str]:

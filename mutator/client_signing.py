@@ -120,7 +120,12 @@ def sign_submission(
         actor=submitted.requester,
         state_id=submitted.state_id,
         mutation=submitted.mutation,
-        payload=signed_payload(submitted.mutation, submitted.payload, submitted.items),
+        payload=signed_payload(
+            submitted.mutation,
+            submitted.payload,
+            submitted.items,
+            break_glass=submitted.break_glass,
+        ),
         base_version=submitted.expected_version,
         comment=submitted.reason,
         now=now or datetime.now(UTC),
@@ -171,7 +176,9 @@ def vote_message(
             actor=actor,
             state_id=request.state_id,
             mutation=request.mutation,
-            payload=signed_payload(request.mutation, request.payload, request.items),
+            payload=signed_payload(
+                request.mutation, request.payload, request.items, break_glass=request.break_glass
+            ),
             base_version=request.base_version,
             comment=comment,
             now=now or datetime.now(UTC),

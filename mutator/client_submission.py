@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 from mutator.admission import no_worker, not_yet_evaluated, worker_last_seen
 from mutator.client_messages import workflow_exists
 from mutator.contracts import (
+    ERR_BREAK_GLASS_REFUSED,
     REQUEST_WORKFLOW,
     AdmissionInput,
     RequestUpdateResult,
@@ -85,6 +86,7 @@ def single_submission(
     limits: PayloadLimits,
     after: Sequence[str] = (),
     not_before: datetime | None = None,
+    break_glass: bool = False,
 ) -> SubmitRequestInput:
     """The checked input of a one-mutation request (see ``MutatorClient.submit``).
 
@@ -92,6 +94,10 @@ def single_submission(
         MutatorInputError: A field is malformed or over its limit.
     """
     check_submitter(actor, reason, request_id)
+    if break_glass and not reason.strip():
+        raise MutatorInputError(
+            "reason: a break-glass submit needs a reason (--reason: why the emergency)"
+        )
     check_after(after, request_id)
     check_name(mutation, "mutation")
     check_version(expected_version, "expected_version")
@@ -107,6 +113,7 @@ def single_submission(
             expected_version=expected_version,
             after=list(after),
             not_before=check_not_before(not_before),
+            break_glass=break_glass,
         )
     except ValidationError as exc:
         raise input_error(exc) from None
@@ -294,6 +301,8 @@ async def start_request(
     except WorkflowUpdateFailedError as exc:
         # Its workflow ended (e.g. an operator terminated it) before admission answered.
         cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == ERR_BREAK_GLASS_REFUSED:
+            raise MutatorRefused(cause.message) from None
         why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
         raise MutatorRefused(
             f"request {submitted.request_id} ended before its submission was answered "

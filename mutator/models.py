@@ -283,6 +283,8 @@ class MutationRequest(BaseModel):
         after: The requests that must be executed before this one goes on (dependencies).
         gates: What it waits for, or waited for, in ``mutator.gates.GATE_ORDER``.
         not_before: The requester's earliest start (``submit --not-before``).
+        break_glass: Submitted with break-glass: no approvals, windows, freezes or quotas,
+            the break-glass quorum instead (``mutator.break_glass``).
         scheduled_for: While ``pending`` (schedule): when its schedule next opens, as known
             when it found it closed (a freeze ended early wakes it sooner); while
             ``pending`` (quota): when its quota's next slot frees.
@@ -314,6 +316,7 @@ class MutationRequest(BaseModel):
     after: list[str] = Field(default_factory=list)
     gates: list[Gate] = Field(default_factory=list)
     not_before: datetime | None = None
+    break_glass: bool = False
     scheduled_for: datetime | None = None
     decisions: list[Decision] = Field(default_factory=list)
     # Refused signals beyond the ones kept as decisions (the record stays bounded).
@@ -405,6 +408,8 @@ class SubmitRequestInput(BaseModel):
     ] = Field(default_factory=list, max_length=MAX_AFTER)
     # the requester's earliest start; it executes no sooner (a single request only)
     not_before: AwareDatetime | None = None
+    # an emergency: bypasses approvals, windows, freezes and quotas (mutator.break_glass)
+    break_glass: bool = False
     # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
     envelope: dict[str, Any] | None = None
     signature: str | None = None
@@ -423,6 +428,10 @@ class SubmitRequestInput(BaseModel):
             raise ValueError("after: names a request more than once")
         if self.items and self.not_before is not None:
             raise ValueError("not_before: a batch cannot have one (only single requests wait)")
+        if self.break_glass and self.items:
+            raise ValueError("break_glass: a batch cannot break glass (single requests only)")
+        if self.break_glass and not self.reason.strip():
+            raise ValueError("reason: a break-glass submit needs a reason")
         return self
 
 
@@ -472,6 +481,7 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
         ],
         after=list(submitted.after),
         not_before=submitted.not_before,
+        break_glass=submitted.break_glass,
         created_at=now,
         updated_at=now,
     )

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
+from mutator.workflows.request_break_glass import RequestBreakGlass
 from mutator.workflows.request_dependencies import RequestDependencies
 from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
@@ -68,7 +69,9 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule, RequestQuota):
+class MutationRequestWorkflow(
+    RequestVotes, RequestDependencies, RequestSchedule, RequestQuota, RequestBreakGlass
+):
     """One request's orchestration: its timers, messages, activities and saves.
 
     What each step does to the request is ``mutator.lifecycle``'s.
@@ -92,6 +95,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         self.schedule_changes = 0
         self.schedule_changes_seen = 0
         self.schedule_change_reason = ""
+        # Break-glass refused at the first evaluation: nothing is stored (request_break_glass.py)
+        self.break_glass_refusal = ""
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -124,6 +129,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         """
         update_message(AdmissionInput, args)
         await workflow.wait_condition(lambda: self.admitted)
+        self.raise_break_glass_refusal()
         # On timeout it is queued behind others on its state: the caller gets `approved`.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
@@ -221,6 +227,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         if self.request.status == RequestStatus.PENDING:
             await self._first_evaluation()
         self.admitted = True
+        if self.break_glass_refusal:
+            return await self.break_glass_refused()
         while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
             if isinstance(step, lifecycle.AwaitApprovals):
                 await self._await_approvals(step.deadline)
@@ -254,6 +262,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
             if evaluation is not None and executed is not None and executed.request:
                 self.on_stale = evaluation.on_stale
                 self._adopt(executed.request, seen)
+            elif self.refuse_break_glass(evaluation):
+                return
             elif evaluation is not None:
                 self._admit(evaluation)
                 self.lane_queued = evaluation.lane_requested

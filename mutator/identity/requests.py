@@ -25,13 +25,19 @@ def signed_payload(
     mutation: str,
     payload: Mapping[str, Any],
     items: Sequence[BatchItem | BatchItemResult] = (),
+    *,
+    break_glass: bool = False,
 ) -> dict[str, Any]:
     """The object whose SHA-256 an envelope's ``payload_sha256`` is.
 
     A single mutation: its payload. A batch: ``{"items": [...]}``, each item's ``state_id``,
     ``mutation``, ``payload`` and ``expected_version`` in order, so one signature covers
-    every item (docs/security.md, "Batches").
+    every item (docs/security.md, "Batches"). A break-glass request:
+    ``{"break_glass": true, "payload": ...}``, so that a signature made without the flag
+    never authorizes break-glass (docs/security.md).
     """
+    if break_glass:
+        return {"break_glass": True, "payload": signed_payload(mutation, payload, items)}
     if mutation != BATCH_MUTATION or not items:
         return dict(payload)
     return {
@@ -49,7 +55,11 @@ def signed_payload(
 
 def request_payload_sha256(request: MutationRequest) -> str:
     """SHA-256 of the request's signed payload (see ``signed_payload``)."""
-    return payload_sha256(signed_payload(request.mutation, request.payload, request.items))
+    return payload_sha256(
+        signed_payload(
+            request.mutation, request.payload, request.items, break_glass=request.break_glass
+        )
+    )
 
 
 def expected_for(

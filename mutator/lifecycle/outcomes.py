@@ -42,11 +42,18 @@ ALLOWED_REASON = "allowed by policy"
 
 
 def submit(request: MutationRequest, now: datetime) -> Effect:
-    """The submission: one ``submitted`` decision by the requester, with their reason."""
+    """The submission: one ``submitted`` decision by the requester, with their reason.
+
+    With break-glass, a second one: ``break_glass`` (approval) by the requester, with the reason.
+    """
     recorder = Recorder(request, now)
     recorder.decide(
         DecisionCategory.LIFECYCLE, DecisionCode.SUBMITTED, request.requester, request.reason
     )
+    if request.break_glass:
+        recorder.decide(
+            DecisionCategory.APPROVAL, DecisionCode.BREAK_GLASS, request.requester, request.reason
+        )
     return recorder.effect()
 
 

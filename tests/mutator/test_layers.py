@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.identity",
             "mutator.schedule",
             "mutator.quotas",
+            "mutator.break_glass",
             "mutator.app",
             "mutator.loader",
             "mutator.admission",
