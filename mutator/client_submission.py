@@ -275,7 +275,8 @@ async def start_request(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=_search_attributes(submitted) if search_attributes else None,
-        static_summary=f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}",
+        static_summary=("BREAK-GLASS: " if submitted.break_glass else "")
+        + f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}",
         static_details=submitted.reason or None,
         result_type=RequestWorkflowResult,
     )

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -87,6 +89,8 @@ requests = Table(
     Column("status", String(20), nullable=False),
     # Copied from the body so that `list` reads no body.
     Column("pending_reason", String(20), nullable=True),
+    # Submitted with break-glass: `list` shows it (migration 0008).
+    Column("break_glass", Boolean, nullable=False, server_default=false()),
     Column("revision", Integer, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),

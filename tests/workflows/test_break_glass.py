@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -91,6 +92,18 @@ async def test_break_glass_needs_its_quorum_and_bypasses_approvals_and_window(
             "alice",
             "INC-7: limits broke prod",
         )
+        # Prominent in the UI: its static summary and current details.
+        handle = dev_env.client.get_workflow_handle(request_workflow_id(req.request_id))
+        described = await handle.describe()
+        assert await described.static_summary() == "BREAK-GLASS: bg.reviewed on bg-1 by alice"
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert metadata.current_details.startswith(
+            "**pending** (approval)\n\n**BREAK-GLASS** declared by alice: "
+            "INC-7: limits broke prod\n\nwaiting for:\n- approval break_glass: 0 of 1 approvals"
+        )
+        # `list` reads the summary column, `show` the whole request (test_cli_quotas.py prints).
+        [listed] = sqlite_store.list_page().requests
+        assert listed.break_glass
         # The requester's own vote never counts; a holder of the role approves.
         with pytest.raises(MutatorRefused):
             await client.approve(req.request_id, actor="alice")

@@ -1,4 +1,5 @@
-"""Quotas: a row per quota key (locked while a slot is taken) and a row per use (docs/gates.md).
+"""Quotas: a row per quota key (locked while a slot is taken) and a row per use; break-glass:
+the requests' break_glass column, for `list` (docs/gates.md).
 
 Revision ID: 0008
 Revises: 0007
@@ -14,6 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("mutator_requests") as batch:
+        batch.add_column(
+            sa.Column("break_glass", sa.Boolean, nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "mutator_quota_keys",
         sa.Column("quota_key", sa.Text, primary_key=True),
@@ -32,3 +37,5 @@ def downgrade() -> None:
     op.drop_index("ix_mutator_quota_uses_key", "mutator_quota_uses")
     op.drop_table("mutator_quota_uses")
     op.drop_table("mutator_quota_keys")
+    with op.batch_alter_table("mutator_requests") as batch:
+        batch.drop_column("break_glass")
