@@ -142,12 +142,14 @@ class SignedWorld:
         unsigned: bool = False,
         signs_payload: dict[str, Any] | None = None,
         after: list[str] | None = None,
+        break_glass: bool = False,
         **changes: Any,
     ) -> MutationRequest:
         """Submit through the workflow's start, signed by ``signer`` (default: the actor)
         unless ``unsigned``, or with the ``envelope`` and ``signature`` given; the envelope
         hashes ``signs_payload`` if given, and ``changes`` alter its other fields. ``after``:
-        the requests it depends on (not signed)."""
+        the requests it depends on (not signed); ``break_glass``: submitted with it (the
+        envelope must then hash the break-glass payload: ``signs_payload``)."""
         if not unsigned and envelope is None:
             fields: dict[str, Any] = {
                 "action": "submit",
@@ -173,6 +175,7 @@ class SignedWorld:
             envelope=dict(envelope) if envelope is not None else None,
             signature=signature,
             after=after or [],
+            break_glass=break_glass,
         )
         request = await start_request(
             self.temporal,
