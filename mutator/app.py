@@ -239,17 +239,8 @@ class MutationApp:
         """
         if self.break_glass_rule is not None:
             raise ValueError("break_glass is declared twice")
-        try:
-            if isinstance(roles, str):
-                raise TypeError
-            role_set = frozenset(roles)
-        except TypeError:
-            raise ValueError(
-                f"break_glass roles must be a non-empty set of role names, got {roles!r}"
-            ) from None
-        declared = BreakGlass(roles=role_set, approvals=approvals)
-        self.break_glass_rule = declared
-        return declared
+        self.break_glass_rule = BreakGlass.declare(roles, approvals)
+        return self.break_glass_rule
 
     def window_refusals(self) -> list[str]:
         """A message per mutation whose ``window=`` names no declared window."""

@@ -9,7 +9,7 @@ but its approval requirements are replaced by that quorum. Pure: no clock, no I/
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -57,6 +57,19 @@ class BreakGlass:
             raise ValueError(
                 f"break_glass approvals must be an integer >= 0, got {self.approvals!r}"
             )
+
+    @classmethod
+    def declare(cls, roles: object, approvals: int) -> BreakGlass:
+        """``BreakGlass`` from ``app.break_glass``'s arguments (any collection of roles).
+
+        Raises:
+            ValueError: As the constructor; ``roles`` is not a collection (or is a string).
+        """
+        if isinstance(roles, str) or not isinstance(roles, Collection):
+            raise ValueError(
+                f"break_glass roles must be a non-empty set of role names, got {roles!r}"
+            )
+        return cls(roles=frozenset(roles), approvals=approvals)
 
     def refusal(self, requester: str, directory: Mapping[str, frozenset[str]]) -> str | None:
         """Why ``requester`` may not declare an emergency; None when they may."""

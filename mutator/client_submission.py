@@ -44,6 +44,7 @@ from mutator.contracts import (
 from mutator.errors import MutatorInputError, MutatorRefused, MutatorUnavailable
 from mutator.limits import PayloadLimits, check_name, check_submitter, check_version
 from mutator.models import (
+    BREAK_GLASS_WAITS,
     MAX_AFTER,
     BatchItem,
     BatchMode,
@@ -98,6 +99,8 @@ def single_submission(
         raise MutatorInputError(
             "reason: a break-glass submit needs a reason (--reason: why the emergency)"
         )
+    if break_glass and (after or not_before is not None):
+        raise MutatorInputError(BREAK_GLASS_WAITS)
     check_after(after, request_id)
     check_name(mutation, "mutation")
     check_version(expected_version, "expected_version")

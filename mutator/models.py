@@ -432,7 +432,12 @@ class SubmitRequestInput(BaseModel):
             raise ValueError("break_glass: a batch cannot break glass (single requests only)")
         if self.break_glass and not self.reason.strip():
             raise ValueError("reason: a break-glass submit needs a reason")
+        if self.break_glass and (self.after or self.not_before is not None):
+            raise ValueError(BREAK_GLASS_WAITS)
         return self
+
+
+BREAK_GLASS_WAITS = "break_glass: an emergency does not wait (no --after, no --not-before)"
 
 
 def batch_state_id(items: list[BatchItem]) -> str:

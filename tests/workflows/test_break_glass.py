@@ -238,3 +238,31 @@ def test_a_bad_break_glass_declaration_is_refused_naming_the_field(
     app.break_glass(roles={"sre"}, approvals=0)
     with pytest.raises(ValueError, match="break_glass is declared twice"):
         app.break_glass(roles={"sre"}, approvals=1)
+
+
+@pytest.mark.parametrize(
+    "waits",
+    [{"after": ["req-earlier"]}, {"not_before": datetime(2030, 1, 1, tzinfo=UTC)}],
+    ids=["after", "not-before"],
+)
+async def test_an_emergency_that_would_wait_is_bad_input_and_starts_nothing(
+    dev_env: WorkflowEnvironment, sqlite_store: Store, waits: dict[str, object]
+) -> None:
+    async with running_mutator(dev_env, sqlite_store, emergency_app(0)) as client:
+        with pytest.raises(MutatorInputError) as refused:
+            await client.submit(
+                "bg-6",
+                "bg.frozen",
+                {"amount": 1},
+                actor="alice",
+                reason="hotfix",
+                request_id="bg-waits",
+                break_glass=True,
+                **waits,  # type: ignore[arg-type]
+            )
+        assert str(refused.value) == (
+            "break_glass: an emergency does not wait (no --after, no --not-before)"
+        )
+        assert sqlite_store.list_requests() == []
+        with pytest.raises(Exception, match="not found"):
+            await dev_env.client.get_workflow_handle(request_workflow_id("bg-waits")).describe()
