@@ -1,6 +1,8 @@
 """A single request's change applied with its write.
 
 This is a worker thread's part of the execution, whether direct or on the state's lane.
+Under the claim or lane turn it checks the schedule, then (in the write's transaction)
+the mutation's quota.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from mutator.contracts import (
     ExecuteInput,
     ExecuteResult,
 )
-from mutator.lane_contracts import ERR_SCHEDULE_CLOSED
+from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED
 from mutator.models import MutationRequest
+from mutator.quotas import QuotaUse
 from mutator.schedule import ScheduleStatus, ScheduleTarget, Window, batch_schedule_status
-from mutator.store import CompareAndSetLost, FencedOut, Store, VersionConflict
+from mutator.store import CompareAndSetLost, FencedOut, QuotaFull, Store, VersionConflict
 from mutator.store.changes import KnownState
 
 
@@ -53,13 +56,17 @@ def apply_request(
     except UnknownMutationError as exc:
         raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
 
-    check_schedule(app, store, req)
+    # Break-glass bypasses windows, freezes and quotas.
+    quota = None
+    if not req.break_glass:
+        check_schedule(app, store, req)
+        quota = quota_use(app, req)
     change = change_for(mutation, req.payload)
     meter = activity.metric_meter()
     started = time.monotonic()
     outcome = "failed"
     try:
-        result = _apply(store, input, change, known_state)
+        result = _apply(store, input, change, known_state, quota)
         outcome = "applied"
         return result
     finally:
@@ -132,11 +139,23 @@ def check_schedule(app: MutationApp, store: Store, req: MutationRequest) -> None
     )
 
 
+def quota_use(app: MutationApp, req: MutationRequest) -> QuotaUse | None:
+    """The quota slot the request's execution takes now (``schedule_time``); None: no quota.
+
+    The store takes it in the execution's transaction, after the schedule check passed.
+    """
+    quota = app.get(req.mutation).quota
+    if quota is None:
+        return None
+    return quota.use(req.mutation, req.state_id, req.requester, schedule_time())
+
+
 def _apply(
     store: Store,
     input: ExecuteInput,
     change: Callable[[StateData], StateData],
     known_state: KnownState | None = None,
+    quota: QuotaUse | None = None,
 ) -> ExecuteResult:
     req = input.request
     for attempt in range(MAX_CAS_ATTEMPTS):
@@ -150,8 +169,15 @@ def _apply(
                 lane_owner=input.lane_owner,
                 # What the caller read holds for the first try only.
                 known_state=known_state if attempt == 0 else None,
+                quota=quota,
             )
             return ExecuteResult(request=applied)
+        except QuotaFull as exc:
+            raise expected(
+                f"not applied: quota exceeded: {exc}",
+                exc.exceeded.model_dump(mode="json"),
+                type=ERR_QUOTA_EXCEEDED,
+            ) from exc
         except FencedOut as exc:
             raise expected(str(exc), type=ERR_FENCED_OUT) from exc
         except VersionConflict as exc:

@@ -1,4 +1,7 @@
-"""What evaluating a request yields: the context policies see, and their outcome."""
+"""What evaluating a request yields: the context policies see, and their outcome.
+
+Break-glass applies here (``evaluate_request``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mutator.activities.outcomes import users_bug
-from mutator.app import Evaluation
+from mutator.app import Evaluation, MutationApp
+from mutator.break_glass import NOT_DECLARED, break_glass_outcome
 from mutator.contracts import ERR_POLICY_FAILED, EvaluateResult
 from mutator.decisions import EvaluationOutcome
 from mutator.lane_contracts import LaneOutcome
@@ -41,6 +45,25 @@ def run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:
         raise users_bug(
             f"policy evaluation raised {type(exc).__name__}: {exc}", type=ERR_POLICY_FAILED
         ) from exc
+
+
+def evaluate_request(app: MutationApp, req: MutationRequest, ctx: PolicyContext) -> Evaluation:
+    """The app's policies and validators on one request, and break-glass when it asks for it.
+
+    A break-glass request by someone without a break-glass role (or in an app that declares
+    none) is ``break_glass_refused`` before any policy runs; otherwise its policies' approval
+    requirements are replaced by the break-glass quorum (``deny`` and ``invalid`` stand).
+    """
+    rule = app.break_glass_rule
+    if req.break_glass:
+        refused = NOT_DECLARED if rule is None else rule.refusal(req.requester, app.directory)
+        if refused is not None:
+            return Evaluation(EvaluationOutcome.BREAK_GLASS_REFUSED, refused, [])
+    evaluation = run_policies(lambda: app.evaluate(ctx))
+    if not req.break_glass or rule is None:
+        return evaluation
+    outcome, requirements = break_glass_outcome(rule, evaluation.outcome, app.directory)
+    return Evaluation(outcome, evaluation.reason, requirements)
 
 
 def executed_earlier(req: MutationRequest, recorded: MutationRequest) -> EvaluateResult:

@@ -18,7 +18,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mutator.activities.apply_request import apply_request, current_schedule
 from mutator.activities.batch_items import apply_items
-from mutator.activities.evaluation import executed_earlier, policy_context, run_policies
+from mutator.activities.evaluation import (
+    evaluate_request,
+    executed_earlier,
+    policy_context,
+    run_policies,
+)
 from mutator.activities.execution_record import executed_record
 from mutator.activities.heartbeat import HandlerTimedOut, Stopwatch, run_heartbeating
 from mutator.activities.lane_activities import LaneActivities
@@ -55,7 +60,12 @@ from mutator.contracts import (
     VerifyVoteResult,
 )
 from mutator.decisions import EvaluationOutcome
-from mutator.lane_contracts import AcquireLaneInput, LaneOutcome, closed_schedule
+from mutator.lane_contracts import (
+    AcquireLaneInput,
+    LaneOutcome,
+    closed_schedule,
+    exceeded_quota,
+)
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
 from mutator.store import Store
@@ -233,6 +243,7 @@ class RequestActivities:
                 error_type=exc.type or "",
                 error=str(exc),
                 schedule=closed_schedule(exc.type, exc.details),
+                quota=exceeded_quota(exc.type, exc.details),
             )
         else:
             if retry:
@@ -264,7 +275,7 @@ class RequestActivities:
         except UnknownMutationError as exc:
             raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
         ctx = policy_context(req, req.state_id, req.mutation, req.payload, state)
-        evaluation = run_policies(lambda: self.app.evaluate(ctx))
+        evaluation = evaluate_request(self.app, req, ctx)
         return EvaluateResult(
             outcome=evaluation.outcome,
             reason=evaluation.reason,

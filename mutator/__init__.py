@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         StateView,
     )
     from mutator.policies import Allow, Deny, PolicyContext, PolicyDecision, RequireApprovals
+    from mutator.quotas import Quota
     from mutator.reader import StoreReader
     from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerification
 
@@ -60,6 +61,7 @@ _HOMES = {
     ),
     "mutator.listing": ("RequestPage", "RequestSummary"),
     "mutator.policies": ("Allow", "Deny", "PolicyContext", "PolicyDecision", "RequireApprovals"),
+    "mutator.quotas": ("Quota",),
     "mutator.reader": ("StoreReader",),
     "mutator.record": ("ChainKind", "ProblemKind", "RecordProblem", "RecordVerification"),
 }
@@ -87,6 +89,7 @@ __all__ = [
     "PolicyContext",
     "PolicyDecision",
     "ProblemKind",
+    "Quota",
     "RecordProblem",
     "RecordVerification",
     "RejectionCode",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from mutator.break_glass import BreakGlass
 from mutator.decisions import EvaluationOutcome
 from mutator.errors import MutatorInputError
 from mutator.identity.approvers import unknown_approvers
@@ -30,6 +31,7 @@ from mutator.policies import (
     RequireApprovals,
     combine,
 )
+from mutator.quotas import Quota
 from mutator.schedule.windows import Window
 
 Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -58,6 +60,7 @@ class Mutation:
         on_stale: What a request does when its state moved past its base version.
         validators: Run, in order, before policies and again before executing.
         window: The name of the change window it may only execute in (``app.window``).
+        quota: How many executions it may have per key and window (``Quota``).
     """
 
     name: str
@@ -65,6 +68,7 @@ class Mutation:
     on_stale: OnStale
     validators: list[Validator] = field(default_factory=list)
     window: str | None = None
+    quota: Quota | None = None
 
     def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         """Apply the handler: the new state for ``state`` and ``payload``."""
@@ -176,6 +180,7 @@ class MutationApp:
         self.mutations: dict[str, Mutation] = {}
         self.policies: list[tuple[str, str, Policy]] = []
         self.windows: dict[str, Window] = {}
+        self.break_glass_rule: BreakGlass | None = None
 
     def use_directory(self, directory: Directory) -> None:
         """Replace the directory: every user's roles (``self.directory``) and keys.
@@ -221,6 +226,22 @@ class MutationApp:
         self.windows[name] = declared
         return declared
 
+    def break_glass(self, *, roles: Collection[str], approvals: int) -> BreakGlass:
+        """Declare break-glass: who may submit an emergency, and its quorum.
+
+        A holder of one of ``roles`` (in the directory) may ``submit --break-glass --reason``:
+        approvals, windows, freezes and quotas are bypassed, and ``approvals`` holders of
+        those roles, not the requester, must approve instead (0: none). docs/gates.md.
+
+        Raises:
+            ValueError: ``roles`` is empty or not role names, ``approvals`` is not an
+                integer >= 0, or break-glass is declared twice.
+        """
+        if self.break_glass_rule is not None:
+            raise ValueError("break_glass is declared twice")
+        self.break_glass_rule = BreakGlass.declare(roles, approvals)
+        return self.break_glass_rule
+
     def window_refusals(self) -> list[str]:
         """A message per mutation whose ``window=`` names no declared window."""
         known = ", ".join(sorted(self.windows)) or "none"
@@ -246,7 +267,12 @@ class MutationApp:
         return [self.windows[name]] if name is not None and name in self.windows else []
 
     def mutation(
-        self, name: str, *, on_stale: OnStale = "reject", window: str | None = None
+        self,
+        name: str,
+        *,
+        on_stale: OnStale = "reject",
+        window: str | None = None,
+        quota: Quota | None = None,
     ) -> Callable[[Handler], Mutation]:
         """Register the decorated function as the mutation ``name``.
 
@@ -260,13 +286,18 @@ class MutationApp:
                 ``revalidate`` (run validators and policies again on the latest state).
             window: The change window (``app.window``) it may only execute in; declared
                 before or after, a worker refuses to start when it is not declared.
+            quota: At most ``quota.limit`` executions per key within any window of
+                ``quota.per``, counted when the change executes (docs/gates.md).
 
         Returns:
             A decorator that returns the registered ``Mutation``.
 
         Raises:
-            ValueError: ``on_stale`` is not a strategy, or ``name`` is registered already.
+            ValueError: ``on_stale`` is not a strategy, ``quota`` is not a ``Quota``, or
+                ``name`` is registered already.
         """
+        if quota is not None and not isinstance(quota, Quota):
+            raise ValueError(f"quota must be a mutator.Quota, got {type(quota).__name__}")
         if on_stale not in ON_STALE_CHOICES:
             raise ValueError(
                 f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}"
@@ -275,7 +306,9 @@ class MutationApp:
             raise ValueError(f"mutation {name!r} is registered twice")
 
         def register(fn: Handler) -> Mutation:
-            registered = Mutation(name=name, handler=fn, on_stale=on_stale, window=window)
+            registered = Mutation(
+                name=name, handler=fn, on_stale=on_stale, window=window, quota=quota
+            )
             self.mutations[name] = registered
             return registered
 

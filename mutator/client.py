@@ -171,6 +171,7 @@ class MutatorClient(VoteCommands):
         expected_version: int | None = None,
         after: Sequence[str] = (),
         not_before: datetime | None = None,
+        break_glass: bool = False,
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
@@ -195,6 +196,9 @@ class MutatorClient(VoteCommands):
                 any other way rejects it (``dependency_failed``). Each must exist.
             not_before: Its earliest start (with a UTC offset): approved earlier, it waits
                 ``pending`` (reason ``schedule``) until then.
+            break_glass: An emergency, by a holder of a break-glass role
+                (``app.break_glass``), with a ``reason``: approvals, windows, freezes and
+                quotas are bypassed and the break-glass quorum applies instead.
             wait: Wait until the request reaches a final status.
             wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
 
@@ -204,7 +208,8 @@ class MutatorClient(VoteCommands):
         Raises:
             MutatorInputError: A field is malformed or over its limit, or the mutation is
                 not registered.
-            MutatorRefused: The request's workflow ended before admission answered.
+            MutatorRefused: The request's workflow ended before admission answered, or
+                break-glass was refused (nothing is stored).
             MutatorUnavailable: Temporal refused it, or no worker polls the task queue.
             MutatorTimeout: ``wait`` ran out of time.
         """
@@ -219,6 +224,7 @@ class MutatorClient(VoteCommands):
             limits=self.limits,
             after=after,
             not_before=not_before,
+            break_glass=break_glass,
         )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None

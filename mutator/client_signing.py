@@ -127,6 +127,7 @@ def sign_submission(
             submitted.items,
             after=submitted.after,
             not_before=submitted.not_before,
+            break_glass=submitted.break_glass,
         ),
         base_version=submitted.expected_version,
         comment=submitted.reason,

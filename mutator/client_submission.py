@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 from mutator.admission import no_worker, not_yet_evaluated, worker_last_seen
 from mutator.client_messages import workflow_exists
 from mutator.contracts import (
+    ERR_BREAK_GLASS_REFUSED,
     REQUEST_WORKFLOW,
     AdmissionInput,
     RequestUpdateResult,
@@ -43,6 +44,7 @@ from mutator.contracts import (
 from mutator.errors import MutatorInputError, MutatorRefused, MutatorUnavailable
 from mutator.limits import PayloadLimits, check_name, check_submitter, check_version
 from mutator.models import (
+    BREAK_GLASS_WAITS,
     MAX_AFTER,
     BatchItem,
     BatchMode,
@@ -85,6 +87,7 @@ def single_submission(
     limits: PayloadLimits,
     after: Sequence[str] = (),
     not_before: datetime | None = None,
+    break_glass: bool = False,
 ) -> SubmitRequestInput:
     """The checked input of a one-mutation request (see ``MutatorClient.submit``).
 
@@ -92,6 +95,12 @@ def single_submission(
         MutatorInputError: A field is malformed or over its limit.
     """
     check_submitter(actor, reason, request_id)
+    if break_glass and not reason.strip():
+        raise MutatorInputError(
+            "reason: a break-glass submit needs a reason (--reason: why the emergency)"
+        )
+    if break_glass and (after or not_before is not None):
+        raise MutatorInputError(BREAK_GLASS_WAITS)
     check_after(after, request_id)
     check_name(mutation, "mutation")
     check_version(expected_version, "expected_version")
@@ -107,6 +116,7 @@ def single_submission(
             expected_version=expected_version,
             after=list(after),
             not_before=check_not_before(not_before),
+            break_glass=break_glass,
         )
     except ValidationError as exc:
         raise input_error(exc) from None
@@ -270,7 +280,8 @@ async def start_request(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=_search_attributes(submitted) if search_attributes else None,
-        static_summary=f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}",
+        static_summary=("BREAK-GLASS: " if submitted.break_glass else "")
+        + f"{submitted.mutation} on {submitted.state_id} by {submitted.requester}",
         static_details=submitted.reason or None,
         result_type=RequestWorkflowResult,
     )
@@ -296,6 +307,8 @@ async def start_request(
     except WorkflowUpdateFailedError as exc:
         # Its workflow ended (e.g. an operator terminated it) before admission answered.
         cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == ERR_BREAK_GLASS_REFUSED:
+            raise MutatorRefused(cause.message) from None
         why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
         raise MutatorRefused(
             f"request {submitted.request_id} ended before its submission was answered "

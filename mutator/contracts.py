@@ -45,6 +45,8 @@ ERR_VALIDATION = "ValidationFailed"
 ERR_VERSION_CONFLICT = "VersionConflict"
 ERR_MUTATION_FAILED = "MutationFailed"
 ERR_POLICY_FAILED = "PolicyFailed"
+# The admission update's failure when break-glass is refused (nothing is stored).
+ERR_BREAK_GLASS_REFUSED = "BreakGlassRefused"
 ERR_FENCED_OUT = "FencedOut"
 ERR_OWNER_GONE = "OwnerGone"  # the request's workflow ended (terminated) before its turn
 ERR_HANDLER_TIMEOUT = "HandlerTimedOut"  # the handler ran past its own limit: not applied

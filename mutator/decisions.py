@@ -21,6 +21,9 @@ class EvaluationOutcome(StrEnum):
     REQUIRE_APPROVALS = "require_approvals"
     # identity="signed": the submit's signature is missing or does not verify
     SIGNATURE_REFUSED = "signature_refused"
+    # break-glass asked for by someone without a break-glass role, or the app declares none:
+    # the request is refused and nothing is stored (mutator.break_glass)
+    BREAK_GLASS_REFUSED = "break_glass_refused"
 
 
 class DecisionCode(StrEnum):
@@ -46,6 +49,8 @@ class DecisionCode(StrEnum):
     CONFLICT = "conflict"
     DEPENDENCY_MET = "dependency_met"  # a request named by ``after`` is executed
     SCHEDULE_OPEN = "schedule_open"  # its schedule opened (or changed): it executes again
+    QUOTA_FREE = "quota_free"  # a slot of its quota freed: it executes again
+    BREAK_GLASS = "break_glass"  # submitted with break-glass, by the requester, with the reason
 
 
 def rejected_code(code: RejectionCode) -> str:

@@ -9,11 +9,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from mutator.models import MutationRequest
+from mutator.quotas import QuotaExceeded
 from mutator.schedule.status import ScheduleStatus
 
 # A change window is closed, a freeze covers it or it is before its not_before: not applied;
 # the error's details hold the ScheduleStatus (next_open and the blocks).
 ERR_SCHEDULE_CLOSED = "ScheduleClosed"
+# Every slot of the mutation's quota is taken: not applied; the error's details hold the
+# QuotaExceeded (the quota, how many uses, the next free slot).
+ERR_QUOTA_EXCEEDED = "QuotaExceeded"
 
 LANE_WORKFLOW = "StateLane"
 ACQUIRE_LANE_ACTIVITY = "mutator.acquire_lane"
@@ -136,6 +140,7 @@ class LaneOutcome(BaseModel):
     error: str = ""
     current_version: int | None = None  # on a version conflict
     schedule: ScheduleStatus | None = None  # on a closed schedule (ERR_SCHEDULE_CLOSED)
+    quota: QuotaExceeded | None = None  # on a full quota (ERR_QUOTA_EXCEEDED)
 
 
 def closed_schedule(error_type: str | None, details: Sequence[Any]) -> ScheduleStatus | None:
@@ -143,6 +148,13 @@ def closed_schedule(error_type: str | None, details: Sequence[Any]) -> ScheduleS
     if error_type != ERR_SCHEDULE_CLOSED or not details or not isinstance(details[0], dict):
         return None
     return ScheduleStatus.model_validate(details[0])
+
+
+def exceeded_quota(error_type: str | None, details: Sequence[Any]) -> QuotaExceeded | None:
+    """The quota an ``ERR_QUOTA_EXCEEDED`` execution error carries; None for any other."""
+    if error_type != ERR_QUOTA_EXCEEDED or not details or not isinstance(details[0], dict):
+        return None
+    return QuotaExceeded.model_validate(details[0])
 
 
 LEASE_EXPIRED = "LeaseExpired"

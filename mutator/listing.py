@@ -31,6 +31,7 @@ class RequestSummary(BaseModel):
     requester: str
     status: RequestStatus
     pending_reason: PendingReason | None = None
+    break_glass: bool = False  # submitted with break-glass
     created_at: datetime
     updated_at: datetime
 

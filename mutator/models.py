@@ -63,7 +63,8 @@ class PendingReason(StrEnum):
     on a changed state and needs votes it does not have yet. ``evaluation``: only in what
     ``submit`` returns when no worker evaluated the request in time. ``dependency``: for the
     requests named by ``after`` to be executed. ``schedule``: for its change window to open, a
-    freeze to end or its ``not_before`` (docs/gates.md). The others are reserved. Each gate kind
+    freeze to end or its ``not_before`` (docs/gates.md). ``quota``: for a slot of its
+    mutation's quota to free (docs/gates.md). The others are reserved. Each gate kind
     (``mutator.gates.GateKind``) has the pending reason of the same value.
     """
 
@@ -92,6 +93,8 @@ class RejectionCode(StrEnum):
     DEPENDENCY_FAILED = "dependency_failed"
     # its change window has no further opening (a window that does not recur)
     SCHEDULE_CLOSED = "schedule_closed"
+    # its mutation's quota was full at execution, and the quota rejects (on_exceeded="reject")
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 class DecisionCategory(StrEnum):
@@ -280,8 +283,11 @@ class MutationRequest(BaseModel):
         after: The requests that must be executed before this one goes on (dependencies).
         gates: What it waits for, or waited for, in ``mutator.gates.GATE_ORDER``.
         not_before: The requester's earliest start (``submit --not-before``).
+        break_glass: Submitted with break-glass: no approvals, windows, freezes or quotas,
+            the break-glass quorum instead (``mutator.break_glass``).
         scheduled_for: While ``pending`` (schedule): when its schedule next opens, as known
-            when it found it closed (a freeze ended early wakes it sooner).
+            when it found it closed (a freeze ended early wakes it sooner); while
+            ``pending`` (quota): when its quota's next slot frees.
         decisions: Its record: every transition and approval attempt, oldest first.
         refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
         revision: Increases with every stored change of the request.
@@ -310,6 +316,7 @@ class MutationRequest(BaseModel):
     after: list[str] = Field(default_factory=list)
     gates: list[Gate] = Field(default_factory=list)
     not_before: datetime | None = None
+    break_glass: bool = False
     scheduled_for: datetime | None = None
     decisions: list[Decision] = Field(default_factory=list)
     # Refused signals beyond the ones kept as decisions (the record stays bounded).
@@ -401,6 +408,8 @@ class SubmitRequestInput(BaseModel):
     ] = Field(default_factory=list, max_length=MAX_AFTER)
     # the requester's earliest start; it executes no sooner (a single request only)
     not_before: AwareDatetime | None = None
+    # an emergency: bypasses approvals, windows, freezes and quotas (mutator.break_glass)
+    break_glass: bool = False
     # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
     envelope: dict[str, Any] | None = None
     signature: str | None = None
@@ -417,7 +426,16 @@ class SubmitRequestInput(BaseModel):
             raise ValueError(f"after: a request cannot wait for itself ({self.request_id!r})")
         if len(set(self.after)) != len(self.after):
             raise ValueError("after: names a request more than once")
+        if self.break_glass and self.items:
+            raise ValueError("break_glass: a batch cannot break glass (single requests only)")
+        if self.break_glass and not self.reason.strip():
+            raise ValueError("reason: a break-glass submit needs a reason")
+        if self.break_glass and (self.after or self.not_before is not None):
+            raise ValueError(BREAK_GLASS_WAITS)
         return self
+
+
+BREAK_GLASS_WAITS = "break_glass: an emergency does not wait (no --after, no --not-before)"
 
 
 def batch_state_id(items: list[BatchItem]) -> str:
@@ -466,6 +484,7 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
         ],
         after=list(submitted.after),
         not_before=submitted.not_before,
+        break_glass=submitted.break_glass,
         created_at=now,
         updated_at=now,
     )

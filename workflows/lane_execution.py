@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         LaneExecution,
         LaneOutcome,
         closed_schedule,
+        exceeded_quota,
     )
 
 FINAL_ERRORS = [
@@ -130,6 +131,7 @@ async def run_execution(
                     error=str(cause),
                     current_version=current if isinstance(current, int) else None,
                     schedule=closed_schedule(cause.type, cause.details),
+                    quota=exceeded_quota(cause.type, cause.details),
                 )
             workflow.logger.info("execution of %s failed, retrying: %s", owner, cause or exc)
             await workflow.sleep(backoff)

@@ -19,7 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
+from mutator.workflows.request_break_glass import RequestBreakGlass
 from mutator.workflows.request_dependencies import RequestDependencies
+from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 from mutator.workflows.version_check import resolve_version
@@ -67,7 +69,9 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule):
+class MutationRequestWorkflow(
+    RequestVotes, RequestDependencies, RequestSchedule, RequestQuota, RequestBreakGlass
+):
     """One request's orchestration: its timers, messages, activities and saves.
 
     What each step does to the request is ``mutator.lifecycle``'s.
@@ -94,6 +98,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         # Whether the worker has a webhook, and what was last notified (request_notify.py)
         self.webhooks = None
         self.notified = None
+        # Break-glass refused at the first evaluation: nothing is stored (request_break_glass.py)
+        self.break_glass_refusal = ""
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -126,6 +132,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         """
         update_message(AdmissionInput, args)
         await workflow.wait_condition(lambda: self.admitted)
+        self.raise_break_glass_refusal()
         # On timeout it is queued behind others on its state: the caller gets `approved`.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
@@ -223,12 +230,16 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         if self.request.status == RequestStatus.PENDING:
             await self._first_evaluation()
         self.admitted = True
+        if self.break_glass_refusal:
+            return await self.break_glass_refused()
         while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
             await self.notify_change()
             if isinstance(step, lifecycle.AwaitApprovals):
                 await self._await_approvals(step.deadline)
             elif isinstance(step, lifecycle.AwaitSchedule):
                 await self.await_schedule(step.until)
+            elif isinstance(step, lifecycle.AwaitQuota):
+                await self.await_quota(step.until)
             elif step.batch:
                 await execute_batch(self)
             else:
@@ -256,6 +267,8 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
             if evaluation is not None and executed is not None and executed.request:
                 self.on_stale = evaluation.on_stale
                 self._adopt(executed.request, seen)
+            elif self.refuse_break_glass(evaluation):
+                return
             elif evaluation is not None:
                 self._admit(evaluation)
                 self.lane_queued = evaluation.lane_requested

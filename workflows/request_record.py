@@ -108,6 +108,8 @@ class RequestRecord:
             f"**{req.status.value}**"
             + (f" ({req.pending_reason.value})" if req.pending_reason else "")
         ]
+        if req.break_glass:
+            lines.append(f"**BREAK-GLASS** declared by {req.requester}: {req.reason}")
         waiting = gates.describe(req.gates)
         if waiting:
             lines.append("waiting for:\n" + "\n".join(f"- {line}" for line in waiting))

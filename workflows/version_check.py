@@ -26,9 +26,9 @@ RESOLVE_VERSION_PATCH = "resolve-version-activity"
 
 
 def waited(request: MutationRequest) -> bool:
-    """Whether the request waited before it could execute: for approvals or its schedule."""
+    """Whether the request waited before it could execute: approvals, schedule or quota."""
     return bool(request.required_approvals) or any(
-        gate.kind == GateKind.SCHEDULE for gate in request.gates
+        gate.kind in (GateKind.SCHEDULE, GateKind.QUOTA) for gate in request.gates
     )
 
 

@@ -109,6 +109,14 @@ def submit(
     ] = None,
     after: After = None,
     not_before: NotBefore = None,
+    break_glass: Annotated[
+        bool,
+        typer.Option(
+            "--break-glass",
+            help="An emergency (needs --reason and a break-glass role): no approvals, "
+            "windows, freezes or quotas; the break-glass quorum instead.",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the request ends.")] = False,
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: seconds to wait.", min=0)
@@ -121,6 +129,8 @@ def submit(
     request waits (pending, reason schedule) until it may run. Exit 1 when it is rejected
     (policy, validator, a dependency not executed) or, with --wait, ends without executing;
     2 when an --after id names no request or --not-before is not a time with a UTC offset.
+    --break-glass (docs/gates.md): exit 1, nothing stored, when the actor holds no
+    break-glass role or the app declares none; 2 without --reason.
     """
     try:
         body = parse_payload(payload)
@@ -143,6 +153,7 @@ def submit(
             expected_version=expected_version,
             after=after or [],
             not_before=earliest,
+            break_glass=break_glass,
             wait=wait,
             wait_timeout=timeout,
         ),

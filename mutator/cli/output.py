@@ -73,6 +73,8 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
         ("requester", req.requester + (f" — {req.reason}" if req.reason else "")),
         ("status", status),
     ]
+    if req.break_glass:
+        rows.insert(4, ("BREAK-GLASS", f"declared by {req.requester}: {req.reason}"))
     if req.batch_mode is None:
         rows.insert(3, ("payload", json.dumps(req.payload)))
     else:
@@ -140,7 +142,9 @@ def show_page(page: RequestPage) -> None:
             r.state_id,
             r.mutation,
             r.requester,
-            r.status.value + (f" ({r.pending_reason.value})" if r.pending_reason else ""),
+            r.status.value
+            + (f" ({r.pending_reason.value})" if r.pending_reason else "")
+            + (" BREAK-GLASS" if r.break_glass else ""),
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
         for r in page.requests

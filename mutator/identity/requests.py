@@ -29,6 +29,7 @@ def signed_payload(
     *,
     after: Sequence[str] = (),
     not_before: datetime | None = None,
+    break_glass: bool = False,
 ) -> dict[str, Any]:
     """The object whose SHA-256 an envelope's ``payload_sha256`` is.
 
@@ -37,12 +38,16 @@ def signed_payload(
     signature covers every item (docs/security.md, "Batches"). A request that also says
     when it may run (``after``, ``not_before``) signs ``{"change": <the change>, "after":
     [...], "not_before": "<UTC ISO 8601>"}`` (each key only when set), so whoever alters
-    the submit in transit cannot drop or change its dependencies or its earliest start.
+    the submit in transit cannot drop or change its dependencies or its earliest start. A
+    break-glass request signs ``{"change": ..., "break_glass": true}``, so a signature made
+    without the flag never authorizes break-glass (docs/security.md).
     """
     change = _signed_change(mutation, payload, items)
-    if not after and not_before is None:
+    if not after and not_before is None and not break_glass:
         return change
     signed: dict[str, Any] = {"change": change}
+    if break_glass:
+        signed["break_glass"] = True
     if after:
         signed["after"] = list(after)
     if not_before is not None:
@@ -78,6 +83,7 @@ def request_signed_payload(request: MutationRequest) -> dict[str, Any]:
         request.items,
         after=request.after,
         not_before=request.not_before,
+        break_glass=request.break_glass,
     )
 
 

@@ -19,6 +19,7 @@ from mutator.lifecycle.gate_sync import sync_gates
 from mutator.lifecycle.machine import (
     TRANSITIONS,
     AwaitApprovals,
+    AwaitQuota,
     AwaitSchedule,
     Done,
     Effect,
@@ -48,6 +49,7 @@ from mutator.lifecycle.outcomes import (
     stale,
     submit,
 )
+from mutator.lifecycle.quota import quota_free, waiting_for_quota
 from mutator.lifecycle.schedule import schedule_closed, schedule_open, waiting_for_schedule
 from mutator.lifecycle.votes import (
     MAX_REFUSED_ATTEMPTS_KEPT,
@@ -69,6 +71,7 @@ __all__ = [
     "MAX_REFUSED_ATTEMPTS_KEPT",
     "TRANSITIONS",
     "AwaitApprovals",
+    "AwaitQuota",
     "AwaitSchedule",
     "Done",
     "Effect",
@@ -100,6 +103,7 @@ __all__ = [
     "next_step",
     "progress",
     "quorum_met",
+    "quota_free",
     "refused_attempt",
     "reject",
     "reject_refusal",
@@ -113,5 +117,6 @@ __all__ = [
     "submit",
     "sync_gates",
     "transition",
+    "waiting_for_quota",
     "waiting_for_schedule",
 ]

@@ -105,6 +105,13 @@ class AwaitSchedule:
 
 
 @dataclass(frozen=True)
+class AwaitQuota:
+    """Wait until ``until``, when the next slot of the request's quota frees."""
+
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Execute:
     """Run the approved request: a single one on its state's lane, or a batch by its mode."""
 
@@ -133,7 +140,7 @@ class Done:
 
 
 # What the workflow does next with an evaluated request (``next_step``) ...
-NextStep = AwaitApprovals | AwaitSchedule | Execute | Done
+NextStep = AwaitApprovals | AwaitSchedule | AwaitQuota | Execute | Done
 # ... and what a step may ask for first (``Effect.then``).
 Then = ResolveStale | Reevaluate
 
@@ -295,6 +302,9 @@ def next_step(request: MutationRequest) -> NextStep:
     waits_for_schedule = request.pending_reason == PendingReason.SCHEDULE
     if status == RequestStatus.PENDING and waits_for_schedule and request.scheduled_for:
         return AwaitSchedule(request.scheduled_for)
+    waits_for_quota = request.pending_reason == PendingReason.QUOTA
+    if status == RequestStatus.PENDING and waits_for_quota and request.scheduled_for:
+        return AwaitQuota(request.scheduled_for)
     if status == RequestStatus.PENDING and request.deadline is not None:
         return AwaitApprovals(request.deadline)
     raise LifecycleError(f"request {request.request_id} is {status.value}: no step to take")

@@ -15,7 +15,7 @@ from mutator.contracts import (
     EvaluateResult,
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
-from mutator.lane_contracts import ERR_SCHEDULE_CLOSED, LaneOutcome
+from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
 from mutator.lifecycle.machine import (
     Effect,
     IllegalTransition,
@@ -24,6 +24,7 @@ from mutator.lifecycle.machine import (
     ResolveStale,
     require,
 )
+from mutator.lifecycle.quota import quota_exceeded
 from mutator.lifecycle.schedule import wait_for_schedule
 from mutator.lifecycle.votes import progress, quorum_met
 from mutator.models import (
@@ -41,11 +42,18 @@ ALLOWED_REASON = "allowed by policy"
 
 
 def submit(request: MutationRequest, now: datetime) -> Effect:
-    """The submission: one ``submitted`` decision by the requester, with their reason."""
+    """The submission: one ``submitted`` decision by the requester, with their reason.
+
+    With break-glass, a second one: ``break_glass`` (approval) by the requester, with the reason.
+    """
     recorder = Recorder(request, now)
     recorder.decide(
         DecisionCategory.LIFECYCLE, DecisionCode.SUBMITTED, request.requester, request.reason
     )
+    if request.break_glass:
+        recorder.decide(
+            DecisionCategory.APPROVAL, DecisionCode.BREAK_GLASS, request.requester, request.reason
+        )
     return recorder.effect()
 
 
@@ -143,7 +151,9 @@ def execution_refused(
     """An execution that did not apply the change.
 
     ``via_lane``: it ran in its turn on the lane, which writes ``lane_acquired`` first.
-    A closed schedule makes it ``pending`` (schedule) until it opens (``wait_for_schedule``).
+    A closed schedule makes it ``pending`` (schedule) until it opens (``wait_for_schedule``);
+    a full quota makes it ``pending`` (quota) until a slot frees, or rejects it
+    (``quota_exceeded``).
     A compare-and-set conflict writes ``conflict`` and asks for ``ResolveStale``; a validator's
     refusal or an unknown mutation rejects (``validation_failed``); anything else fails.
 
@@ -169,6 +179,9 @@ def execution_refused(
         return recorder.effect(ResolveStale(outcome.current_version))
     if outcome.error_type == ERR_SCHEDULE_CLOSED and outcome.schedule is not None:
         wait_for_schedule(recorder, outcome.schedule)
+        return recorder.effect()
+    if outcome.error_type == ERR_QUOTA_EXCEEDED and outcome.quota is not None:
+        quota_exceeded(recorder, outcome.quota)
         return recorder.effect()
     if outcome.error_type in (ERR_VALIDATION, ERR_UNKNOWN_MUTATION):
         recorder.reject(RejectionCode.VALIDATION_FAILED, outcome.error)

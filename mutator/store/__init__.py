@@ -11,11 +11,13 @@
 - ``catalog``: the registered mutations. ``statements``: the hot path's prebuilt SQL.
 - ``freezes``: the freezes declared with `mutator freeze` (docs/gates.md).
 - ``deliveries``: each attempt to deliver a webhook event (docs/notifications.md).
+- ``quotas``: quota slots, taken in an execution's transaction (docs/gates.md).
 """
 
 from mutator.store.changes import CompareAndSetLost, StateChange, VersionConflict
 from mutator.store.claims import DirectClaim, StateClaim
 from mutator.store.fences import FencedOut
+from mutator.store.quotas import QuotaFull
 from mutator.store.requests import ProjectionConflict
 from mutator.store.store import Store
 
@@ -24,6 +26,7 @@ __all__ = [
     "DirectClaim",
     "FencedOut",
     "ProjectionConflict",
+    "QuotaFull",
     "StateChange",
     "StateClaim",
     "Store",

@@ -21,10 +21,12 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mutator.models import MutationRequest
+from mutator.quotas import QuotaUse
 from mutator.store import chain
 from mutator.store import statements as sql
 from mutator.store.database import Database
 from mutator.store.fences import FencedOut, check_fence, raise_fence, read_fence
+from mutator.store.quotas import take_slot
 from mutator.store.requests import write_request
 from mutator.store.schema import ClaimKind, state_history
 
@@ -85,6 +87,8 @@ class StateChange:
     # The owner whose lane turn this change is: its lane row goes with the change, so direct
     # executions may resume as soon as the lane has nobody else.
     lane_owner: str | None = None
+    # The quota slot the change takes in its transaction (store/quotas.py); None: no quota.
+    quota: QuotaUse | None = None
 
     def __post_init__(self) -> None:
         """Refuse a claim owner without its token.
@@ -147,6 +151,9 @@ def apply_changes(
     versions = [version for version, _ in results]
     with db.write("apply a change") as conn:
         _check_unrecorded_and_fenced(conn, changes)
+        for c in changes:
+            if c.quota is not None:
+                take_slot(conn, c.quota, c.key)
         _write_changes(conn, changes, slots, results)
         request = finalize(versions)
         if request is not None:

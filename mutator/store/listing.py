@@ -39,6 +39,7 @@ SUMMARY_COLUMNS = (
     requests.c.requester,
     requests.c.status,
     requests.c.pending_reason,
+    requests.c.break_glass,
     requests.c.created_at,
     requests.c.updated_at,
 )

@@ -179,6 +179,7 @@ def _request_row(request: MutationRequest) -> dict[str, Any]:
         "requester": request.requester,
         "status": request.status.value,
         "pending_reason": request.pending_reason.value if request.pending_reason else None,
+        "break_glass": request.break_glass,
         "revision": request.revision,
         "body": request.model_dump_json(exclude={"decisions"}),
         "created_at": request.created_at,

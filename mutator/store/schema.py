@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -87,6 +89,8 @@ requests = Table(
     Column("status", String(20), nullable=False),
     # Copied from the body so that `list` reads no body.
     Column("pending_reason", String(20), nullable=True),
+    # Submitted with break-glass: `list` shows it (migration 0009).
+    Column("break_glass", Boolean, nullable=False, server_default=false()),
     Column("revision", Integer, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -196,4 +200,25 @@ deliveries = Table(
     Column("delivered", Integer, nullable=False),  # 1 delivered, 0 not
     Column("at", UTCDateTime(), nullable=False),
     Index("ix_mutator_webhook_deliveries_request", "request_id", "delivery_id"),
+)
+
+# One row per quota key (mutation, key kind, value; mutator/quotas.py): locked FOR UPDATE
+# by an execution that takes a slot, so that executions of one key count one at a time
+# (on SQLite the write transaction's lock does it). Migration 0009.
+quota_keys = Table(
+    "mutator_quota_keys",
+    metadata,
+    Column("quota_key", Text, primary_key=True),
+)
+
+# One row per execution that took a slot of a quota, written in the execution's own
+# transaction; rows that left every window are deleted as slots are taken.
+quota_uses = Table(
+    "mutator_quota_uses",
+    metadata,
+    Column("use_id", Integer, primary_key=True, autoincrement=True),
+    Column("quota_key", Text, nullable=False),
+    Column("request_id", String(200), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=False),
+    Index("ix_mutator_quota_uses_key", "quota_key", "used_at"),
 )

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, RowMapping, select
 
 from mutator.decisions import DecisionCode
 from mutator.models import HistoryEntry, MutationRequest, StateView
+from mutator.quotas import QuotaUse
 from mutator.store import statements as sql
 from mutator.store.changes import KnownState, StateChange, apply_changes
 from mutator.store.database import Database
@@ -60,6 +61,7 @@ class States:
         claim_owner: str | None = None,
         lane_owner: str | None = None,
         known_state: KnownState | None = None,
+        quota: QuotaUse | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
@@ -74,7 +76,8 @@ class States:
         runs under that owner's direct claim (token: ``fencing_token``) and consumes it;
         ``lane_owner``: the change is that owner's lane turn, and removes its lane row;
         ``known_state``: (version, data, history head) the caller read (see
-        ``claim_direct_reading``).
+        ``claim_direct_reading``); ``quota``: the slot the change takes in its transaction
+        (QuotaFull when every slot is taken; store/quotas.py).
         """
         written: list[MutationRequest] = []
 
@@ -96,6 +99,7 @@ class States:
             fencing_token=fencing_token,
             claim_owner=claim_owner,
             lane_owner=lane_owner,
+            quota=quota,
         )
         known = {request.state_id: known_state} if known_state is not None else None
         [version] = apply_changes(self._db, [step], finalize, known)

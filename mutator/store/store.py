@@ -4,8 +4,8 @@
 ``Database`` (engine, connections, SQLite writers, schema; database.py), ``Catalog``
 (registered mutations), ``States`` (states, history, compare-and-set changes),
 ``Requests`` (requests, decisions, listings, audit), ``Claims`` (claims and fences) and
-``Freezes`` (freezes, reached as ``store.freezes``) and ``Deliveries`` (webhook delivery
-attempts, ``store.deliveries``).
+``Freezes`` (freezes, reached as ``store.freezes``), ``Deliveries`` (webhook delivery
+attempts, ``store.deliveries``) and ``Quotas`` (quota uses, ``store.quotas``).
 
 Synchronous SQLAlchemy: activities run in the worker's thread pool, the client calls it
 through ``asyncio.to_thread``.
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, OnStale, StateView
+from mutator.quotas import QuotaUse
 from mutator.record import RecordVerification
 from mutator.store.catalog import Catalog
 from mutator.store.changes import CompareAndSetLost, KnownState, StateChange, VersionConflict
@@ -30,6 +31,7 @@ from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine
 from mutator.store.deliveries import Deliveries
 from mutator.store.fences import FencedOut
 from mutator.store.freezes import Freezes
+from mutator.store.quotas import Quotas
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
 from mutator.store.verify import verify_record
@@ -50,6 +52,7 @@ class Store:
         self.state_claims = Claims(self.database)
         self.freezes = Freezes(self.database)
         self.deliveries = Deliveries(self.database)
+        self.quotas = Quotas(self.database)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -121,6 +124,7 @@ class Store:
         claim_owner: str | None = None,
         lane_owner: str | None = None,
         known_state: KnownState | None = None,
+        quota: QuotaUse | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once; see ``States.apply``."""
         return self.states.apply(
@@ -131,6 +135,7 @@ class Store:
             claim_owner=claim_owner,
             lane_owner=lane_owner,
             known_state=known_state,
+            quota=quota,
         )
 
     def apply_changes(

@@ -142,13 +142,15 @@ class SignedWorld:
         unsigned: bool = False,
         signs_payload: dict[str, Any] | None = None,
         after: list[str] | None = None,
+        break_glass: bool = False,
         **changes: Any,
     ) -> MutationRequest:
         """Submit through the workflow's start, signed by ``signer`` (default: the actor)
         unless ``unsigned``, or with the ``envelope`` and ``signature`` given; the envelope
         hashes ``signs_payload`` if given (default: the payload and ``after``, as
         ``signed_payload`` binds them), and ``changes`` alter its other fields. ``after``: the
-        requests it depends on."""
+        requests it depends on; ``break_glass``: submitted with it (the default envelope
+        then hashes the break-glass payload too)."""
         if not unsigned and envelope is None:
             fields: dict[str, Any] = {
                 "action": "submit",
@@ -156,7 +158,9 @@ class SignedWorld:
                 "actor": actor,
                 "state_id": state_id,
                 "mutation": mutation,
-                "payload": signed_payload(mutation, payload, after=after or [])
+                "payload": signed_payload(
+                    mutation, payload, after=after or [], break_glass=break_glass
+                )
                 if signs_payload is None
                 else signs_payload,
                 "base_version": expected_version,
@@ -176,6 +180,7 @@ class SignedWorld:
             envelope=dict(envelope) if envelope is not None else None,
             signature=signature,
             after=after or [],
+            break_glass=break_glass,
         )
         request = await start_request(
             self.temporal,

@@ -39,6 +39,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.contracts",
             "mutator.identity",
             "mutator.schedule",
+            "mutator.quotas",
+            "mutator.break_glass",
             "mutator.app",
             "mutator.loader",
             "mutator.admission",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from mutator.contracts import (
     RejectInput,
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
-from mutator.lane_contracts import ERR_SCHEDULE_CLOSED, LaneOutcome
+from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
 from mutator.models import (
     TERMINAL_STATUSES,
     ApprovalRequirement,
@@ -32,6 +33,7 @@ from mutator.models import (
     OnStale,
     RequestStatus,
 )
+from mutator.quotas import OnExceeded, Quota, QuotaExceeded
 from mutator.schedule import ScheduleBlock, ScheduleStatus
 from tests.helpers.lifecycle import (
     REQUESTER,
@@ -162,6 +164,19 @@ def _schedule_closed(opens: int | None, via_lane: bool) -> Step:
     )
 
 
+def _quota_full(on_exceeded: OnExceeded, via_lane: bool) -> Step:
+    quota = Quota(limit=1, per=timedelta(hours=1), key="state", on_exceeded=on_exceeded)
+    exceeded = QuotaExceeded(use=quota.use("m", "acct-1", "dave", at(0)), used=1, next_slot=at(99))
+    outcome = LaneOutcome(
+        state_id="acct-1", token=1, error_type=ERR_QUOTA_EXCEEDED, error="full", quota=exceeded
+    )
+    return Step(
+        "execution",
+        lambda r, t: lifecycle.execution_refused(r, outcome, at(t), via_lane=via_lane),
+    )
+
+
+QUOTA_FREE = Step("quota_free", lambda r, t: lifecycle.quota_free(r, at(t)))
 SCHEDULE_OPEN = Step("schedule_open", lambda r, t: lifecycle.schedule_open(r, at(t), "opened"))
 
 votes = st.builds(_approve, st.sampled_from(PEOPLE), st.sampled_from([True, True, True, False]))
@@ -188,6 +203,8 @@ steps = st.one_of(
     ),
     st.builds(_schedule_closed, st.sampled_from([None, 100, 100]), st.booleans()),
     st.just(SCHEDULE_OPEN),
+    st.builds(_quota_full, st.sampled_from(["wait", "wait", "reject"]), st.booleans()),
+    st.just(QUOTA_FREE),
     st.just(Step("executed", _executed)),
     st.just(Step("fail", lambda r, t: lifecycle.fail(r, "boom", at(t)))),
     *[st.builds(_transition, st.sampled_from(list(RequestStatus)))] * 2,
@@ -209,6 +226,7 @@ def _documented(name: str, before: MutationRequest, effect: lifecycle.Effect) ->
         "refused": {1} if before.refused_attempts_not_recorded == 0 else {0},
         "execution": {1, 2},  # lane_acquired when via the lane, then the outcome
         "schedule_open": {1} if effect.transition else {0},
+        "quota_free": {1} if effect.transition else {0},
         "executed": {0},
         "fail": {1},
         "transition": {1},

@@ -236,7 +236,7 @@ def test_upgrade_from_0003_keeps_requests_and_fills_the_pending_reason(
     try:
         store.migrate("0003")
         # The columns of revision 0003: later migrations add the others.
-        later = {"pending_reason", "decision_seq", "decision_hash"}
+        later = {"pending_reason", "decision_seq", "decision_hash", "break_glass"}
         old_columns = [c for c in requests.c if c.name not in later]
         rows = [
             request("p1", T0, pending_reason=PendingReason.SCHEDULE),

@@ -108,6 +108,7 @@ def test_list_pages_through_everything_with_cursors(seeded: str, tmp_path: Path)
         "requester",
         "status",
         "pending_reason",
+        "break_glass",
         "created_at",
         "updated_at",
     }
