@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         LaneGrant,
         LaneOutcome,
     )
+    from mutator.lifecycle.notifications import break_glass_event
     from mutator.models import (
         MutationRequest,
         OnStale,
@@ -232,6 +233,9 @@ class MutationRequestWorkflow(
         self.admitted = True
         if self.break_glass_refusal:
             return await self.break_glass_refused()
+        if self.request.break_glass:
+            # Announced on its own, before its status's event: an emergency was declared.
+            await self.notify("request.break_glass", break_glass_event(self.request))
         while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
             await self.notify_change()
             if isinstance(step, lifecycle.AwaitApprovals):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mutator import gates
+from mutator.decisions import DecisionCode
 from mutator.models import MutationRequest, PendingReason, RequestStatus
 from mutator.notifications import (
     CANCELLED_EVENT,
@@ -110,3 +111,15 @@ def request_event_data(request: MutationRequest) -> dict[str, Any]:
     if request.error:
         data["error"] = request.error
     return data
+
+
+def break_glass_event(request: MutationRequest) -> dict[str, Any]:
+    """What ``request.break_glass`` adds to the request's fields: who declared it, and why."""
+    declared = next((d for d in request.decisions if d.code == DecisionCode.BREAK_GLASS), None)
+    return {
+        "break_glass": {
+            "declared_by": declared.actor if declared else request.requester,
+            "reason": declared.reason if declared else request.reason,
+            "at": (declared.at if declared else request.created_at).isoformat(),
+        }
+    }

@@ -204,3 +204,33 @@ async def test_without_a_webhook_a_request_spends_nothing_on_notifications(
             ]
             assert not any(NOTIFY_PATCH.encode() in m.SerializeToString() for m in markers)
             assert await client.deliveries(request_id=request_id) == []
+
+
+async def test_a_break_glass_request_is_announced_as_an_emergency(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    from tests.workflows.test_break_glass import emergency_app
+
+    secret = new_secret()
+    with running_receiver(secret) as receiver:
+        async with running_mutator(
+            dev_env, sqlite_store, emergency_app(0), webhook=fast(receiver.url, secret)
+        ) as client:
+            req = await client.submit(
+                "wh-bg",
+                "bg.frozen",
+                {"amount": 1},
+                actor="carol",
+                reason="INC-12: payments down",
+                break_glass=True,
+            )
+            assert req.status == RequestStatus.EXECUTED
+            [declared] = await _events(receiver, "request.break_glass")
+            data = declared["data"]
+            assert isinstance(data, dict)
+            assert data["request_id"] == req.request_id
+            assert data["break_glass"]["declared_by"] == "carol"
+            assert data["break_glass"]["reason"] == "INC-12: payments down"
+            await _events(receiver, "request.executed")
+            stored = await _deliveries(client, req.request_id, 2)
+            assert [d.event_type for d in stored] == ["request.break_glass", "request.executed"]
