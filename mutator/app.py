@@ -395,8 +395,9 @@ class MutationApp:
     def evaluate_batch(self, contexts: Sequence[PolicyContext]) -> Evaluation:
         """Decide a batch request as one: each item as ``evaluate`` does, then combined.
 
-        Any invalid item (or an unknown mutation) makes the batch invalid, any denied item denies
-        it; otherwise every distinct approval requirement of every item applies.
+        Any invalid item (or an unknown mutation, or a mutation with a quota) makes the batch
+        invalid, any denied item denies it; otherwise every distinct approval requirement of
+        every item applies.
         """
         denials: list[str] = []
         requirements: list[ApprovalRequirement] = []
@@ -411,6 +412,10 @@ class MutationApp:
                 return Evaluation(EvaluationOutcome.INVALID, f"{label}: {exc}", [])
             if evaluation.outcome == EvaluationOutcome.INVALID:
                 return Evaluation(EvaluationOutcome.INVALID, f"{label}: {evaluation.reason}", [])
+            if self.get(ctx.mutation).quota is not None:
+                # A batch's items take no quota slot: a quota'd mutation in one would bypass it.
+                why = f"{label}: {ctx.mutation} has a quota, which counts single requests only"
+                return Evaluation(EvaluationOutcome.INVALID, f"{why}; submit it on its own", [])
             if evaluation.outcome == EvaluationOutcome.DENY:
                 denials.append(f"{label}: {evaluation.reason}")
             for requirement in evaluation.requirements:

@@ -156,3 +156,28 @@ async def test_a_quota_that_rejects_and_one_met_in_a_lane_turn(
     )
     for history in histories:
         await replayer.replay_workflow(history)
+
+
+async def test_a_batch_cannot_go_round_a_quota(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    app = quota_app()
+    app.mutation("free.add")(_add)
+    async with running_mutator(dev_env, sqlite_store, app) as client:
+        items = [
+            {"state_id": "qb-1", "mutation": "free.add", "payload": {"amount": 1}},
+            {"state_id": "qb-2", "mutation": "quota.once", "payload": {"amount": 1}},
+        ]
+        refused = await client.submit_batch(items, mode="independent", actor="alice")
+        assert refused.status == RequestStatus.REJECTED
+        assert refused.rejection is not None
+        assert refused.rejection.code == RejectionCode.VALIDATION_FAILED
+        assert refused.rejection.reason == (
+            "item 1 (quota.once on qb-2): quota.once has a quota, which counts single requests "
+            "only; submit it on its own"
+        )
+        assert await client.history("qb-1") == []
+        assert await client.history("qb-2") == []
+        # The quota is untouched: a single request still has its slot.
+        alone = await client.submit("qb-2", "quota.once", {"amount": 1}, actor="alice")
+        assert alone.status == RequestStatus.EXECUTED
