@@ -46,6 +46,8 @@ class DecisionCode(StrEnum):
     CONFLICT = "conflict"
     DEPENDENCY_MET = "dependency_met"  # a request named by ``after`` is executed
     SCHEDULE_OPEN = "schedule_open"  # its schedule opened (or changed): it executes again
+    CHECK_PASSED = "check_passed"  # an external check was reported passed
+    CHECK_FAILED = "check_failed"  # an external check was reported failed
 
 
 def rejected_code(code: RejectionCode) -> str:
@@ -59,3 +61,4 @@ class SystemActor(StrEnum):
     SYSTEM = "system"
     POLICY = "policy"  # the policies allowed it, or asked for approvals
     APPROVERS = "approvers"  # the approvals met every requirement
+    GATES = "gates"  # every check passed (and the approvals, if any, met every requirement)

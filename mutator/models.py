@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from mutator.external_checks import CheckRequirement
 from mutator.gates import Gate
 
 
@@ -63,7 +64,8 @@ class PendingReason(StrEnum):
     on a changed state and needs votes it does not have yet. ``evaluation``: only in what
     ``submit`` returns when no worker evaluated the request in time. ``dependency``: for the
     requests named by ``after`` to be executed. ``schedule``: for its change window to open, a
-    freeze to end or its ``not_before`` (docs/gates.md). The others are reserved. Each gate kind
+    freeze to end or its ``not_before`` (docs/gates.md). ``external_check``: for external
+    checks to be reported (``mutator.external_checks``). ``quota`` is reserved. Each gate kind
     (``mutator.gates.GateKind``) has the pending reason of the same value.
     """
 
@@ -92,6 +94,8 @@ class RejectionCode(StrEnum):
     DEPENDENCY_FAILED = "dependency_failed"
     # its change window has no further opening (a window that does not recur)
     SCHEDULE_CLOSED = "schedule_closed"
+    # an external check required by a policy was reported failed
+    CHECK_FAILED = "check_failed"
 
 
 class DecisionCategory(StrEnum):
@@ -270,6 +274,8 @@ class MutationRequest(BaseModel):
         rejection: Why it was rejected, once ``rejected``.
         required_approvals: What the policies require before it runs.
         approvals: The approvals given so far.
+        required_checks: The external checks the policies require (``RequireChecks``); each
+            one's result is its ``external_check`` gate.
         expected_version: The version the requester computed the change against.
         base_version: The version it is checked against before executing.
         resulting_version: The state's version after it executed.
@@ -300,6 +306,7 @@ class MutationRequest(BaseModel):
     rejection: Rejection | None = None
     required_approvals: list[ApprovalRequirement] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
+    required_checks: list[CheckRequirement] = Field(default_factory=list)
     expected_version: int | None = None
     base_version: int | None = None
     resulting_version: int | None = None

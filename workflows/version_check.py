@@ -26,8 +26,8 @@ RESOLVE_VERSION_PATCH = "resolve-version-activity"
 
 
 def waited(request: MutationRequest) -> bool:
-    """Whether the request waited before it could execute: for approvals or its schedule."""
-    return bool(request.required_approvals) or any(
+    """Whether the request waited before it could execute: approvals, checks or its schedule."""
+    return bool(request.required_approvals or request.required_checks) or any(
         gate.kind == GateKind.SCHEDULE for gate in request.gates
     )
 
