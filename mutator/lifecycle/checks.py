@@ -155,15 +155,16 @@ def report_check(
         return recorder.effect()
     said = f": {report.details}" if report.details else ""
     passed = report.result == "passed"
-    request.gates = with_gate(
-        request.gates,
-        Gate(
-            kind=GateKind.EXTERNAL_CHECK,
-            name=report.name,
-            status=GateStatus.PASSED if passed else GateStatus.FAILED,
-            detail=f"{report.result}, reported by {report.actor}{said}",
-        ),
+    reported = Gate(
+        kind=GateKind.EXTERNAL_CHECK,
+        name=report.name,
+        status=GateStatus.PASSED if passed else GateStatus.FAILED,
+        detail=f"{report.result}, reported by {report.actor}{said}",
     )
+    # In place: the check gates keep the order the policies asked for them in.
+    request.gates = [
+        reported if (g.kind, g.name) == (reported.kind, reported.name) else g for g in request.gates
+    ]
     recorder.decide(
         DecisionCategory.LIFECYCLE,
         DecisionCode.CHECK_PASSED if passed else DecisionCode.CHECK_FAILED,
