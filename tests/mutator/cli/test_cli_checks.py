@@ -148,7 +148,7 @@ def test_the_printed_signal_sent_with_the_temporal_cli_counts(stack: CliStack) -
 
     def reported() -> bool:
         shown = ok(stack.run("show", request_id, "--json"))
-        return shown["gates"][0]["status"] == "passed"
+        return bool(shown["gates"][0]["status"] == "passed")
 
     from tests.helpers.cli_stack import poll
 
