@@ -15,6 +15,7 @@ from mutator.gates import GateKind, GateStatus
 from mutator.models import MutationRequest, PendingReason, RejectionCode, RequestStatus
 from mutator.store import Store
 from tests.helpers.check_app import check_app
+from tests.helpers.replays import assert_replays
 from tests.helpers.workers import assert_eventually, running_mutator
 
 
@@ -66,6 +67,9 @@ async def test_checks_pass_and_the_request_executes(
             (DecisionCode.CHECK_PASSED, "scanner", "security-scan passed"),
         ]
         assert _codes(done).count(DecisionCode.CHECK_PASSED) == 2
+        await assert_replays(
+            [dev_env.client.get_workflow_handle(request_workflow_id(req.request_id))]
+        )
         approved = next(d for d in done.decisions if d.code == DecisionCode.APPROVED)
         assert (approved.actor, approved.reason) == ("gates", "checks passed: ci, security-scan")
 
@@ -154,6 +158,9 @@ async def test_checks_and_approvals_wait_at_the_same_time(
         await client.check(req.request_id, "ci", passed=True, actor="ci-bot")
         done = await _settles(client, req.request_id, RequestStatus.EXECUTED)
         assert done.resulting_version == 1
+        await assert_replays(
+            [dev_env.client.get_workflow_handle(request_workflow_id(req.request_id))]
+        )
 
 
 async def test_a_check_signal_counts_and_a_refused_one_is_recorded(

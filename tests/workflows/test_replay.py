@@ -121,7 +121,10 @@ async def test_request_and_lane_histories_replay(
 # (workflow.patched("schedule-gate")): schedule-freeze-ended (held by a freeze at its
 # direct execution, woken by `freeze end`'s signal), schedule-lane-freeze-ended (held in
 # its lane turn after two approvals, woken likewise) and schedule-freeze-expired (its timer
-# fired when the freeze ended by itself); later code must replay them too.
+# fired when the freeze ended by itself); later code must replay them too. Recorded when
+# external checks came (workflow.patched("external-checks")): checks-both (an approval, then
+# the ci check, executed), checks-failed (a check passed, its repeat, another failed) and
+# checks-signals (reports as check_signal, a refused one among them).
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
