@@ -10,7 +10,7 @@ from typing import Any
 
 from mutator.decisions import EvaluationOutcome
 from mutator.errors import MutatorInputError
-from mutator.external_checks import CheckRequirement, merge_checks, requirements_from
+from mutator.external_checks import CheckRequirement, merge_checks
 from mutator.identity.approvers import unknown_approvers
 from mutator.identity.directory import Directory, DirectoryEntry, parse_directory
 from mutator.identity.verify import DEFAULT_TOLERANCE
@@ -359,21 +359,7 @@ class MutationApp:
         combined = combine(decisions)
         if combined.denied:
             return Evaluation(EvaluationOutcome.DENY, combined.deny_reason, [])
-        checks = requirements_from(
-            [
-                (
-                    d.policy,
-                    d.decision.names,
-                    d.decision.reporters,
-                    d.decision.roles,
-                    d.decision.timeout.total_seconds(),
-                )
-                for d in combined.checks
-                if isinstance(d.decision, RequireChecks)
-            ],
-            self.directory,
-            ctx.requester,
-        )
+        checks = combined.check_requirements(self.directory, ctx.requester)
         if combined.requirements or checks:
             reqs = [self._requirement(d) for d in combined.requirements]
             return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", reqs, checks)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from mutator.external_checks import CHECK_NAME_PATTERN, MAX_CHECK_NAME_CHARS
+from mutator.external_checks import (
+    CHECK_NAME_PATTERN,
+    MAX_CHECK_NAME_CHARS,
+    CheckRequirement,
+    requirements_from,
+)
 
 DEFAULT_APPROVAL_TIMEOUT = timedelta(days=7)
 DEFAULT_CHECK_TIMEOUT = timedelta(hours=24)
@@ -175,6 +180,25 @@ class CombinedDecision:
     def denied(self) -> bool:
         """Whether any policy denied."""
         return bool(self.denials)
+
+    def check_requirements(
+        self, directory: Mapping[str, frozenset[str]], requester: str
+    ) -> list[CheckRequirement]:
+        """One ``CheckRequirement`` per check name the ``RequireChecks`` decisions ask for.
+
+        Raises:
+            ValueError: More than ``MAX_CHECKS`` checks, or a check nobody may report
+                (``mutator.external_checks.requirements_from``).
+        """
+        return requirements_from(
+            [
+                (d.policy, c.names, c.reporters, c.roles, c.timeout.total_seconds())
+                for d in self.checks
+                if isinstance(c := d.decision, RequireChecks)
+            ],
+            directory,
+            requester,
+        )
 
     @property
     def deny_reason(self) -> str:
