@@ -211,3 +211,20 @@ async def test_a_check_reported_in_time_leaves_the_approvals_their_own_deadline(
         assert (await client.get(req.request_id)).status == RequestStatus.PENDING
         await client.approve(req.request_id, actor="bob")
         await _settles(client, req.request_id, RequestStatus.EXECUTED)
+
+
+async def test_a_batch_waits_for_its_items_checks_once(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(dev_env, sqlite_store, check_app) as client:
+        items = [
+            {"state_id": f"chk-b-{n}", "mutation": "checked.add", "payload": {"amount": n}}
+            for n in (1, 2)
+        ]
+        batch = await client.submit_batch(items, mode="atomic", actor="dave")
+        assert batch.pending_reason == PendingReason.EXTERNAL_CHECK
+        assert [c.name for c in batch.required_checks] == ["ci", "security-scan"]
+        await client.check(batch.request_id, "ci", passed=True, actor="ci-bot")
+        await client.check(batch.request_id, "security-scan", passed=True, actor="scanner")
+        done = await _settles(client, batch.request_id, RequestStatus.EXECUTED)
+        assert [item.outcome for item in done.items] == ["applied", "applied"]
