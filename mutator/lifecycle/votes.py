@@ -12,7 +12,7 @@ from mutator.contracts import ApproveInput, CancelInput, RejectInput
 from mutator.decisions import DecisionCode, SystemActor
 from mutator.identity.requests import used_nonces
 from mutator.lifecycle.check_state import EXPIRED_REASON as EXPIRED_REASON
-from mutator.lifecycle.check_state import expiry_reason, gates_met
+from mutator.lifecycle.check_state import checks_passed, expiry_reason, gates_met
 from mutator.lifecycle.machine import Effect, IllegalTransition, Recorder, VoteRefused
 from mutator.models import (
     Approval,
@@ -241,6 +241,8 @@ def approvals_complete(request: MutationRequest, now: datetime) -> Effect:
         return recorder.effect()
     if not quorum_met(request):
         raise IllegalTransition(request, "be approved without its quorum")
+    if not checks_passed(request):  # checks.gates_complete approves a request with checks
+        raise IllegalTransition(request, "be approved before its checks passed")
     reason = progress(request)
     recorder.move(
         RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.APPROVERS, reason
