@@ -15,6 +15,7 @@ from mutator.gates import GateKind, GateStatus
 from mutator.lifecycle import IllegalTransition, VoteRefused
 from mutator.models import PendingReason, RejectionCode, RequestStatus
 from mutator.policies import DEFAULT_CHECK_TIMEOUT, PolicyContext, RequireChecks
+from mutator.store import Store
 from tests.helpers.lifecycle import REQUESTER, TWO_OF_THREE, at, submitted
 
 CI = CheckRequirement(
@@ -312,3 +313,20 @@ def test_a_request_without_checks_behaves_as_before() -> None:
     assert lifecycle.gate_deadline(request) == request.deadline == at(3600)
     lifecycle.deadline_passed(request, at(3600))
     assert request.decisions[-1].reason == "no quorum before the deadline"
+
+
+# -- the store -----------------------------------------------------------------------------
+
+
+def test_a_request_waiting_for_checks_is_stored_and_listed_as_it_is(store: Store) -> None:
+    """On SQLite and PostgreSQL: the checks, their gates and the reason round-trip."""
+    waiting = evaluated(CI, SCAN)
+    lifecycle.report_check(waiting, report(details="build 812"), at(5))
+    waiting.revision = 1
+    store.save_request(waiting)
+    found = store.get_request(waiting.request_id)
+    assert found == waiting
+    assert found is not None
+    assert found.required_checks[0].deadline == at(600)
+    listed = store.list_requests(status="pending", pending_reason="external_check")
+    assert [r.request_id for r in listed] == [waiting.request_id]
