@@ -52,7 +52,8 @@ def evaluate_request(app: MutationApp, req: MutationRequest, ctx: PolicyContext)
 
     A break-glass request by someone without a break-glass role (or in an app that declares
     none) is ``break_glass_refused`` before any policy runs; otherwise its policies' approval
-    requirements are replaced by the break-glass quorum (``deny`` and ``invalid`` stand).
+    requirements are replaced by the break-glass quorum (``deny`` and ``invalid`` stand, and
+    so do the external checks its policies require).
     """
     rule = app.break_glass_rule
     if req.break_glass:
@@ -63,7 +64,11 @@ def evaluate_request(app: MutationApp, req: MutationRequest, ctx: PolicyContext)
     if not req.break_glass or rule is None:
         return evaluation
     outcome, requirements = break_glass_outcome(rule, evaluation.outcome, app.directory)
-    return Evaluation(outcome, evaluation.reason, requirements)
+    if outcome == EvaluationOutcome.ALLOW and evaluation.checks:
+        # External checks are machines' verdicts, not review: an emergency still waits for them.
+        outcome = EvaluationOutcome.REQUIRE_APPROVALS
+    checks = evaluation.checks if outcome == EvaluationOutcome.REQUIRE_APPROVALS else []
+    return Evaluation(outcome, evaluation.reason, requirements, checks)
 
 
 def executed_earlier(req: MutationRequest, recorded: MutationRequest) -> EvaluateResult:

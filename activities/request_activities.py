@@ -263,6 +263,7 @@ class RequestActivities:
                 outcome=evaluation.outcome,
                 reason=evaluation.reason,
                 requirements=evaluation.requirements,
+                checks=evaluation.checks,
                 state_version=0,
                 on_stale="reject",
                 item_versions=[ctx.version for ctx in contexts],
@@ -280,6 +281,7 @@ class RequestActivities:
             outcome=evaluation.outcome,
             reason=evaluation.reason,
             requirements=evaluation.requirements,
+            checks=evaluation.checks,
             state_version=ctx.version,
             on_stale=mutation.on_stale,
         )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         MutatorRefused,
         MutatorUnavailable,
     )
+    from mutator.external_checks import CheckReport, CheckRequirement
     from mutator.listing import RequestPage, RequestSummary
     from mutator.models import (
         Approval,
@@ -32,7 +33,14 @@ if TYPE_CHECKING:
         RequestStatus,
         StateView,
     )
-    from mutator.policies import Allow, Deny, PolicyContext, PolicyDecision, RequireApprovals
+    from mutator.policies import (
+        Allow,
+        Deny,
+        PolicyContext,
+        PolicyDecision,
+        RequireApprovals,
+        RequireChecks,
+    )
     from mutator.quotas import Quota
     from mutator.reader import StoreReader
     from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerification
@@ -60,7 +68,15 @@ _HOMES = {
         "StateView",
     ),
     "mutator.listing": ("RequestPage", "RequestSummary"),
-    "mutator.policies": ("Allow", "Deny", "PolicyContext", "PolicyDecision", "RequireApprovals"),
+    "mutator.policies": (
+        "Allow",
+        "Deny",
+        "PolicyContext",
+        "PolicyDecision",
+        "RequireApprovals",
+        "RequireChecks",
+    ),
+    "mutator.external_checks": ("CheckReport", "CheckRequirement"),
     "mutator.quotas": ("Quota",),
     "mutator.reader": ("StoreReader",),
     "mutator.record": ("ChainKind", "ProblemKind", "RecordProblem", "RecordVerification"),
@@ -73,6 +89,8 @@ __all__ = [
     "ApprovalRequirement",
     "AuditEntry",
     "ChainKind",
+    "CheckReport",
+    "CheckRequirement",
     "Decision",
     "Deny",
     "HistoryEntry",
@@ -97,6 +115,7 @@ __all__ = [
     "RequestStatus",
     "RequestSummary",
     "RequireApprovals",
+    "RequireChecks",
     "StateView",
     "StoreReader",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 from mutator.break_glass import BreakGlass
 from mutator.decisions import EvaluationOutcome
 from mutator.errors import MutatorInputError
+from mutator.external_checks import CheckRequirement, merge_checks
 from mutator.identity.approvers import unknown_approvers
 from mutator.identity.directory import Directory, DirectoryEntry, parse_directory
 from mutator.identity.verify import DEFAULT_TOLERANCE
@@ -29,6 +30,7 @@ from mutator.policies import (
     PolicyContext,
     PolicyDecision,
     RequireApprovals,
+    RequireChecks,
     combine,
 )
 from mutator.quotas import Quota
@@ -110,6 +112,7 @@ class Evaluation:
     outcome: EvaluationOutcome
     reason: str
     requirements: list[ApprovalRequirement]
+    checks: list[CheckRequirement] = field(default_factory=list)
 
 
 class MutationApp:
@@ -317,9 +320,10 @@ class MutationApp:
     def policy(self, pattern: str) -> Callable[[Policy], Policy]:
         """Register a policy for every mutation whose name matches the glob ``pattern``.
 
-        A policy takes a ``PolicyContext`` and returns ``Allow()``, ``Deny(reason)`` or
-        ``RequireApprovals(...)``. Every matching policy runs: any ``Deny`` rejects the request,
-        otherwise every ``RequireApprovals`` must be met.
+        A policy takes a ``PolicyContext`` and returns ``Allow()``, ``Deny(reason)``,
+        ``RequireApprovals(...)`` or ``RequireChecks(...)``. Every matching policy runs: any
+        ``Deny`` rejects the request, otherwise every ``RequireApprovals`` and every
+        ``RequireChecks`` must be met.
 
         Args:
             pattern: An ``fnmatch`` glob over mutation names, such as ``"limits.*"``.
@@ -359,7 +363,8 @@ class MutationApp:
 
         Returns:
             ``invalid`` (a limit or validator refused), ``deny`` (with every deny reason),
-            ``require_approvals`` (with every requirement) or ``allow``.
+            ``require_approvals`` (with every approval requirement and external check) or
+            ``allow``.
 
         Raises:
             UnknownMutationError: No mutation is registered as ``ctx.mutation``.
@@ -378,18 +383,19 @@ class MutationApp:
             if not fnmatch.fnmatchcase(ctx.mutation, pattern):
                 continue
             decision = fn(ctx)
-            if not isinstance(decision, Allow | Deny | RequireApprovals):
+            if not isinstance(decision, Allow | Deny | RequireApprovals | RequireChecks):
                 raise TypeError(
-                    f"policy {name!r} returned {decision!r}; expected Allow(), Deny(reason) "
-                    "or RequireApprovals(...)"
+                    f"policy {name!r} returned {decision!r}; expected Allow(), Deny(reason), "
+                    "RequireApprovals(...) or RequireChecks(...)"
                 )
             decisions.append(NamedDecision(name, decision))
         combined = combine(decisions)
         if combined.denied:
             return Evaluation(EvaluationOutcome.DENY, combined.deny_reason, [])
-        if combined.requirements:
+        checks = combined.check_requirements(self.directory, ctx.requester)
+        if combined.requirements or checks:
             reqs = [self._requirement(d) for d in combined.requirements]
-            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", reqs)
+            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", reqs, checks)
         return Evaluation(EvaluationOutcome.ALLOW, "", [])
 
     def evaluate_batch(self, contexts: Sequence[PolicyContext]) -> Evaluation:
@@ -401,6 +407,7 @@ class MutationApp:
         """
         denials: list[str] = []
         requirements: list[ApprovalRequirement] = []
+        checks: list[list[CheckRequirement]] = []
         too_large = self.limits.batch_refusal([ctx.payload for ctx in contexts])
         if too_large is not None:
             return Evaluation(EvaluationOutcome.INVALID, too_large, [])
@@ -421,10 +428,12 @@ class MutationApp:
             for requirement in evaluation.requirements:
                 if requirement not in requirements:
                     requirements.append(requirement)
+            checks.append(evaluation.checks)
         if denials:
             return Evaluation(EvaluationOutcome.DENY, "; ".join(denials), [])
-        if requirements:
-            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", requirements)
+        merged = merge_checks(checks)
+        if requirements or merged:
+            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", requirements, merged)
         return Evaluation(EvaluationOutcome.ALLOW, "", [])
 
     def _requirement(self, named: NamedDecision) -> ApprovalRequirement:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mutator.decisions import EvaluationOutcome
+from mutator.external_checks import CheckRequirement
 from mutator.ids import request_workflow_id as request_workflow_id
 from mutator.lane_contracts import ERR_SCHEDULE_CLOSED as ERR_SCHEDULE_CLOSED
 from mutator.lane_contracts import LaneOutcome
@@ -87,6 +88,8 @@ class EvaluateResult(BaseModel):
     outcome: EvaluationOutcome
     reason: str = ""
     requirements: list[ApprovalRequirement] = Field(default_factory=list)
+    # the external checks the policies require (RequireChecks); outcome require_approvals
+    checks: list[CheckRequirement] = Field(default_factory=list)
     state_version: int
     on_stale: OnStale = "reject"
     item_versions: list[int] = Field(default_factory=list)
@@ -251,9 +254,11 @@ class CancelInput(BaseModel):
 class VerifyVoteInput(BaseModel):
     """Input of ``mutator.verify_vote``: a signalled vote to check under the worker's identity."""
 
-    action: Literal["approve", "reject", "cancel"]
+    action: Literal["approve", "reject", "cancel", "check"]
     actor: str
-    comment: str  # an approval's comment, a rejection's or cancel's reason
+    # an approval's comment, a rejection's or cancel's reason, a check report's
+    # ``mutator.external_checks.check_comment``
+    comment: str
     envelope: dict[str, Any] | None = None
     signature: str | None = None
     request: MutationRequest  # as it stands when the vote arrived

@@ -51,6 +51,8 @@ class DecisionCode(StrEnum):
     SCHEDULE_OPEN = "schedule_open"  # its schedule opened (or changed): it executes again
     QUOTA_FREE = "quota_free"  # a slot of its quota freed: it executes again
     BREAK_GLASS = "break_glass"  # submitted with break-glass, by the requester, with the reason
+    CHECK_PASSED = "check_passed"  # an external check was reported passed
+    CHECK_FAILED = "check_failed"  # an external check was reported failed
 
 
 def rejected_code(code: RejectionCode) -> str:
@@ -64,3 +66,4 @@ class SystemActor(StrEnum):
     SYSTEM = "system"
     POLICY = "policy"  # the policies allowed it, or asked for approvals
     APPROVERS = "approvers"  # the approvals met every requirement
+    GATES = "gates"  # every check passed (and the approvals, if any, met every requirement)

@@ -1,13 +1,24 @@
-"""The example app `mutator dev` runs: a counter, a feature-flag set and account limits."""
+"""The example app `mutator dev` runs: a counter, feature flags, account limits, releases."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from mutator import Allow, Deny, MutationApp, PolicyContext, PolicyDecision, RequireApprovals
+from mutator import (
+    Allow,
+    Deny,
+    MutationApp,
+    PolicyContext,
+    PolicyDecision,
+    RequireApprovals,
+    RequireChecks,
+)
 
-app = MutationApp(directory={"alice": ["sre"], "bob": ["sre"], "carol": ["finance"]})
+# ci-bot is the CI system's account: it reports external checks (role ci).
+app = MutationApp(
+    directory={"alice": ["sre"], "bob": ["sre"], "carol": ["finance"], "ci-bot": ["ci"]}
+)
 
 
 @app.mutation("counter.add", on_stale="reject")
@@ -65,3 +76,21 @@ def frozen_flags(ctx: PolicyContext) -> PolicyDecision:
     if ctx.state.get("frozen"):
         return Deny("flags on this state are frozen")
     return Allow()
+
+
+@app.mutation("release.deploy", on_stale="reject")
+def deploy(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Deploy release ``payload.version``."""
+    return {**state, "version": payload["version"]}
+
+
+@deploy.validator
+def _version_is_text(state: dict[str, Any], payload: dict[str, Any]) -> None:
+    if not isinstance(payload.get("version"), str) or not payload["version"]:
+        raise ValueError("payload.version must be a non-empty string")
+
+
+@app.policy("release.*")
+def ci_must_pass(ctx: PolicyContext) -> PolicyDecision:
+    """A release waits for CI's ``ci`` and ``lint`` checks, reported by the ci role."""
+    return RequireChecks("ci", "lint", roles={"ci"}, timeout=timedelta(hours=1))

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from mutator.external_checks import CheckRequirement
 from mutator.gates import Gate
 
 
@@ -63,8 +64,9 @@ class PendingReason(StrEnum):
     on a changed state and needs votes it does not have yet. ``evaluation``: only in what
     ``submit`` returns when no worker evaluated the request in time. ``dependency``: for the
     requests named by ``after`` to be executed. ``schedule``: for its change window to open, a
-    freeze to end or its ``not_before`` (docs/gates.md). ``quota``: for a slot of its
-    mutation's quota to free (docs/gates.md). The others are reserved. Each gate kind
+    freeze to end or its ``not_before`` (docs/gates.md). ``external_check``: for external
+    checks to be reported (``mutator.external_checks``). ``quota``: for a slot of its
+    mutation's quota to free (docs/gates.md). Each gate kind
     (``mutator.gates.GateKind``) has the pending reason of the same value.
     """
 
@@ -95,6 +97,8 @@ class RejectionCode(StrEnum):
     SCHEDULE_CLOSED = "schedule_closed"
     # its mutation's quota was full at execution, and the quota rejects (on_exceeded="reject")
     QUOTA_EXCEEDED = "quota_exceeded"
+    # an external check required by a policy was reported failed
+    CHECK_FAILED = "check_failed"
 
 
 class DecisionCategory(StrEnum):
@@ -273,6 +277,8 @@ class MutationRequest(BaseModel):
         rejection: Why it was rejected, once ``rejected``.
         required_approvals: What the policies require before it runs.
         approvals: The approvals given so far.
+        required_checks: The external checks the policies require (``RequireChecks``); each
+            one's result is its ``external_check`` gate.
         expected_version: The version the requester computed the change against.
         base_version: The version it is checked against before executing.
         resulting_version: The state's version after it executed.
@@ -306,6 +312,7 @@ class MutationRequest(BaseModel):
     rejection: Rejection | None = None
     required_approvals: list[ApprovalRequirement] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
+    required_checks: list[CheckRequirement] = Field(default_factory=list)
     expected_version: int | None = None
     base_version: int | None = None
     resulting_version: int | None = None

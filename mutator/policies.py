@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from mutator.external_checks import (
+    CHECK_NAME_PATTERN,
+    MAX_CHECK_NAME_CHARS,
+    CheckRequirement,
+    requirements_from,
+)
+
 DEFAULT_APPROVAL_TIMEOUT = timedelta(days=7)
+DEFAULT_CHECK_TIMEOUT = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,68 @@ class RequireApprovals:
             raise ValueError(f"RequireApprovals.timeout must be positive, got {self.timeout}")
 
 
-PolicyDecision = Allow | Deny | RequireApprovals
+@dataclass(frozen=True, init=False)
+class RequireChecks:
+    """Every named external check must be reported ``passed`` before ``timeout`` runs out.
+
+    ``RequireChecks("ci", "security-scan", timeout=timedelta(hours=1))``. A check reported
+    ``failed`` rejects the request (``check_failed``). Who may report: every id in
+    ``reporters`` plus the holders of ``roles`` in the directory; with neither, any user of
+    the directory. Never the requester (docs/security.md).
+
+    Attributes:
+        names: The checks, each a plain token (``ci``, ``security-scan``), no repeats.
+        timeout: How long the checks may take, from when the request starts waiting.
+        reporters: User ids who may report them.
+        roles: Directory roles whose holders may report them.
+    """
+
+    names: tuple[str, ...]
+    timeout: timedelta
+    reporters: frozenset[str]
+    roles: frozenset[str]
+
+    def __init__(
+        self,
+        *names: str,
+        timeout: timedelta = DEFAULT_CHECK_TIMEOUT,
+        reporters: Iterable[str] = (),
+        roles: Iterable[str] = (),
+    ) -> None:
+        """Name the checks; refuse a requirement nobody can meet.
+
+        Raises:
+            ValueError: No names, a repeated or malformed name, a non-positive or non-timedelta
+                timeout, or a reporter or role that is not a non-empty string.
+        """
+        if not names:
+            raise ValueError(
+                'RequireChecks.names: name at least one check, e.g. RequireChecks("ci")'
+            )
+        for name in names:
+            valid = isinstance(name, str) and len(name) <= MAX_CHECK_NAME_CHARS
+            if not valid or not _CHECK_NAME.match(name):
+                raise ValueError(
+                    f"RequireChecks.names: {name!r} is not a check name (1-"
+                    f"{MAX_CHECK_NAME_CHARS} letters, digits and . _ : - /)"
+                )
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"RequireChecks.names: {', '.join(repeated)} named more than once")
+        if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
+            raise ValueError(f"RequireChecks.timeout must be a positive timedelta, got {timeout!r}")
+        for label, values in (("reporters", reporters), ("roles", roles)):
+            if isinstance(values, str) or not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"RequireChecks.{label}: must be a set of non-empty strings")
+        object.__setattr__(self, "names", tuple(names))
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "reporters", frozenset(reporters))
+        object.__setattr__(self, "roles", frozenset(roles))
+
+
+_CHECK_NAME = re.compile(CHECK_NAME_PATTERN)
+
+PolicyDecision = Allow | Deny | RequireApprovals | RequireChecks
 
 
 @dataclass(frozen=True)
@@ -96,15 +167,38 @@ class NamedDecision:
 
 @dataclass(frozen=True)
 class CombinedDecision:
-    """Any Deny denies (all deny reasons are kept); else every RequireApprovals applies."""
+    """Any Deny denies (all deny reasons are kept); else every requirement applies.
+
+    Every ``RequireApprovals`` and every ``RequireChecks`` then applies, at the same time.
+    """
 
     denials: list[NamedDecision]
     requirements: list[NamedDecision]
+    checks: list[NamedDecision] = field(default_factory=list)
 
     @property
     def denied(self) -> bool:
         """Whether any policy denied."""
         return bool(self.denials)
+
+    def check_requirements(
+        self, directory: Mapping[str, frozenset[str]], requester: str
+    ) -> list[CheckRequirement]:
+        """One ``CheckRequirement`` per check name the ``RequireChecks`` decisions ask for.
+
+        Raises:
+            ValueError: More than ``MAX_CHECKS`` checks, or a check nobody may report
+                (``mutator.external_checks.requirements_from``).
+        """
+        return requirements_from(
+            [
+                (d.policy, c.names, c.reporters, c.roles, c.timeout.total_seconds())
+                for d in self.checks
+                if isinstance(c := d.decision, RequireChecks)
+            ],
+            directory,
+            requester,
+        )
 
     @property
     def deny_reason(self) -> str:
@@ -119,4 +213,5 @@ def combine(decisions: list[NamedDecision]) -> CombinedDecision:
     return CombinedDecision(
         denials=[d for d in decisions if isinstance(d.decision, Deny)],
         requirements=[d for d in decisions if isinstance(d.decision, RequireApprovals)],
+        checks=[d for d in decisions if isinstance(d.decision, RequireChecks)],
     )

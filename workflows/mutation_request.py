@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_break_glass import RequestBreakGlass
+from mutator.workflows.request_checks import RequestChecks
 from mutator.workflows.request_dependencies import RequestDependencies
 from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
@@ -71,7 +72,12 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 @workflow.defn(name=REQUEST_WORKFLOW)
 class MutationRequestWorkflow(
-    RequestVotes, RequestDependencies, RequestSchedule, RequestQuota, RequestBreakGlass
+    RequestVotes,
+    RequestDependencies,
+    RequestSchedule,
+    RequestQuota,
+    RequestBreakGlass,
+    RequestChecks,
 ):
     """One request's orchestration: its timers, messages, activities and saves.
 
@@ -320,15 +326,23 @@ class MutationRequestWorkflow(
 
     def _admit(self, evaluation: EvaluateResult) -> None:
         self.on_stale = evaluation.on_stale
+        evaluation = self.admitted_checks(evaluation)
         self.took(lifecycle.admit(self.request, evaluation, workflow.now()))
 
     async def _await_approvals(self, deadline: datetime) -> None:
+        """Wait for votes and check reports until every gate is met, or ``deadline``.
+
+        A gate passing moves the first gate deadline (a check reported before the approvals'
+        deadline): the wait ends, and the next step waits again until the new one.
+        Without checks the deadline never moves.
+        """
         remaining = (deadline - workflow.now()).total_seconds()
         try:
             await workflow.wait_condition(
                 lambda: (
                     self.request.status != RequestStatus.PENDING
-                    or lifecycle.quorum_met(self.request)
+                    or lifecycle.gates_met(self.request)
+                    or lifecycle.gate_deadline(self.request) != deadline
                 ),
                 timeout=max(remaining, 0.001),
             )
@@ -336,11 +350,11 @@ class MutationRequestWorkflow(
             self.took(lifecycle.deadline_passed(self.request, workflow.now()))
             await self.save()
             return
-        if self.request.status == RequestStatus.PENDING:
+        if self.request.status == RequestStatus.PENDING and lifecycle.gates_met(self.request):
             workflow.metric_meter().create_histogram_timedelta(
                 metrics.APPROVAL_WAIT, "Submission to approval quorum", "s"
             ).record(workflow.now() - self.request.created_at, {"mutation": self.request.mutation})
-            self.took(lifecycle.approvals_complete(self.request, workflow.now()))
+            self.took(lifecycle.gates_complete(self.request, workflow.now()))
             await self.save()
 
     async def _resolve_and_execute(self) -> None:

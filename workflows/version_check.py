@@ -26,8 +26,8 @@ RESOLVE_VERSION_PATCH = "resolve-version-activity"
 
 
 def waited(request: MutationRequest) -> bool:
-    """Whether the request waited before it could execute: approvals, schedule or quota."""
-    return bool(request.required_approvals) or any(
+    """Whether the request waited before it could execute: approvals, checks, schedule, quota."""
+    return bool(request.required_approvals or request.required_checks) or any(
         gate.kind in (GateKind.SCHEDULE, GateKind.QUOTA) for gate in request.gates
     )
 

@@ -232,6 +232,10 @@ def _print_banner(address: str, ui_url: str, app_spec: str, db_url: str, db: str
         "mutator approve lim-1 --actor alice",
         "mutator approve lim-1 --actor bob",
         "mutator submit acct-1 counter.add --payload '{\"amount\": 5000}' --actor alice",
+        'mutator submit app-1 release.deploy --payload \'{"version": "1.4.2"}\' '
+        "--actor alice --request-id rel-1",
+        'mutator check rel-1 ci --pass --details "build 812" --actor ci-bot',
+        "mutator check rel-1 lint --pass --actor ci-bot",
         "mutator show lim-1",
         "mutator state acct-1",
         "mutator history acct-1",

@@ -10,6 +10,7 @@ import typer
 
 from mutator.cli import output
 from mutator.cli.calendar import register_calendar_commands
+from mutator.cli.checks import register_check_command
 from mutator.cli.common import (
     Actor,
     After,
@@ -378,6 +379,7 @@ def audit(
 register_concurrency_commands(cli)
 register_calendar_commands(cli)
 register_delivery_commands(cli)
+register_check_command(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -90,6 +90,15 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
     )
     rows.extend(
         (
+            "requires check",
+            f"{c.name}, reported by one of {', '.join(c.eligible)}"
+            + (f", by {c.deadline.isoformat()}" if c.deadline else "")
+            + f" ({', '.join(c.policies)})",
+        )
+        for c in req.required_checks
+    )
+    rows.extend(
+        (
             f"gate {g.kind.value}",
             f"{g.name}: {g.status.value}" + (f" — {g.detail}" if g.detail else ""),
         )

@@ -32,6 +32,7 @@ from mutator.errors import MutatorError, MutatorInputError
 
 if TYPE_CHECKING:
     from mutator.client import MutatorClient
+    from mutator.client_checks import CheckMessage
     from mutator.client_signing import VoteAction, VoteMessage
     from mutator.identity.signing import Signer
     from mutator.models import MutationRequest
@@ -186,8 +187,8 @@ def vote(
         conn.print_request(done)
 
 
-def show_signal(message: VoteMessage, conn: Connection) -> None:
-    """Print a vote as a signal to send from the Temporal UI ("Send a Signal") or CLI."""
+def show_signal(message: VoteMessage | CheckMessage, conn: Connection) -> None:
+    """Print a vote or a check report as a signal to send from the UI ("Send a Signal") or CLI."""
     data = message.input_json()
     if conn.as_json:
         body: dict[str, Any] = {

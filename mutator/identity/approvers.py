@@ -1,6 +1,7 @@
 """Statically find the approver ids policies name, to refuse ones the directory lacks.
 
-Policies are functions that build ``RequireApprovals`` when they run, so only what their
+Policies are functions that build ``RequireApprovals`` (and ``RequireChecks``, whose
+``reporters=`` are checked the same way) when they run, so only what their
 source states can be checked before a request exists: an ``approvers=`` argument written as a
 literal set, list or tuple of strings (optionally inside ``set(...)``/``frozenset(...)``), or
 a module-level or closure name bound to such a collection. Approvers computed at run time are
@@ -26,11 +27,13 @@ class NamedApprover:
         policy: The policy's name.
         user: The approver id.
         where: ``file:line`` of the ``RequireApprovals`` call.
+        role: ``approver``, or ``reporter`` for ``RequireChecks(reporters=...)``.
     """
 
     policy: str
     user: str
     where: str
+    role: str = "approver"
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -55,10 +58,17 @@ def _literal(node: ast.expr, names: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def _is_require_approvals(func: ast.expr) -> bool:
-    return (isinstance(func, ast.Name) and func.id == "RequireApprovals") or (
-        isinstance(func, ast.Attribute) and func.attr == "RequireApprovals"
-    )
+def _called(func: ast.expr) -> str | None:
+    """``RequireApprovals`` or ``RequireChecks`` when ``func`` names one, else None."""
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    return name if name in ("RequireApprovals", "RequireChecks") else None
+
+
+def _named_users(node: ast.Call) -> tuple[str, list[ast.expr]]:
+    """Who a call names: its approvers (keyword or second argument) or its reporters."""
+    if _called(node.func) == "RequireChecks":
+        return "reporter", [k.value for k in node.keywords if k.arg == "reporters"]
+    return "approver", [k.value for k in node.keywords if k.arg == "approvers"] + node.args[1:2]
 
 
 def _visible_names(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -69,9 +79,11 @@ def _visible_names(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def policy_approvers(name: str, fn: Callable[..., Any]) -> list[NamedApprover]:
-    """The approver ids ``fn``'s source names in ``RequireApprovals(approvers=...)``.
+    """The ids ``fn``'s source names as approvers, or as a ``RequireChecks``'s reporters.
 
-    A policy whose source is unavailable (built-in, generated, a lambda in a REPL) names none.
+    ``RequireApprovals(approvers=...)`` (or its second argument) and
+    ``RequireChecks(reporters=...)``. A policy whose source is unavailable (built-in,
+    generated, a lambda in a REPL) names none.
     """
     try:
         lines, first = inspect.getsourcelines(fn)
@@ -82,12 +94,14 @@ def policy_approvers(name: str, fn: Callable[..., Any]) -> list[NamedApprover]:
     names = _visible_names(fn)
     found: list[NamedApprover] = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and _is_require_approvals(node.func)):
+        if not (isinstance(node, ast.Call) and _called(node.func)):
             continue
-        values = [k.value for k in node.keywords if k.arg == "approvers"] + node.args[1:2]
+        role, values = _named_users(node)
         where = f"{path}:{first + node.lineno - 1}"
         for value in values:
-            found.extend(NamedApprover(name, user, where) for user in _literal(value, names) or [])
+            found.extend(
+                NamedApprover(name, user, where, role) for user in _literal(value, names) or []
+            )
     return found
 
 
@@ -106,7 +120,7 @@ def unknown_approvers(
         for named in policy_approvers(name, fn):
             if named.user not in known:
                 problems.append(
-                    f"policy {named.policy!r} ({named.where}) names approver {named.user!r}, "
+                    f"policy {named.policy!r} ({named.where}) names {named.role} {named.user!r}, "
                     "who is not in the directory"
                 )
     return problems

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 SIGNATURE_NAMESPACE = "mutator"
 """The SSHSIG namespace of every Mutator signature (``ssh-keygen -Y sign -n mutator``)."""
 
-Action = Literal["submit", "approve", "reject", "cancel"]
+Action = Literal["submit", "approve", "reject", "cancel", "check"]
 
 _ISSUED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _HEX_NONCE = re.compile(r"^[0-9a-f]{32,128}$")
@@ -70,7 +70,8 @@ class Envelope(BaseModel):
     """What the actor signs; every field is part of the signed bytes.
 
     Attributes:
-        action: ``submit``, ``approve``, ``reject`` or ``cancel``.
+        action: ``submit``, ``approve``, ``reject``, ``cancel`` or ``check`` (a check's
+            report; its comment is ``mutator.external_checks.check_comment``).
         request_id: The request acted on (for a submit, the request id it will have).
         actor: The user id acting; their directory keys must include the signing key.
         state_id: The request's state.

@@ -10,6 +10,8 @@ clock or does I/O. A new gate or decision belongs here: see ``docs/lifecycle.md`
 
 from __future__ import annotations
 
+from mutator.lifecycle.check_state import checks_passed, gate_deadline, gates_met
+from mutator.lifecycle.checks import gates_complete, report_check, report_refusal
 from mutator.lifecycle.dependencies import (
     await_dependencies,
     dependencies_met,
@@ -93,6 +95,7 @@ __all__ = [
     "can_transition",
     "cancel",
     "cancel_refusal",
+    "checks_passed",
     "deadline_passed",
     "decide",
     "dependencies_met",
@@ -100,6 +103,9 @@ __all__ = [
     "evaluation_error",
     "execution_refused",
     "fail",
+    "gate_deadline",
+    "gates_complete",
+    "gates_met",
     "next_step",
     "progress",
     "quorum_met",
@@ -108,6 +114,8 @@ __all__ = [
     "reject",
     "reject_refusal",
     "reject_vote",
+    "report_check",
+    "report_refusal",
     "revalidated",
     "schedule_closed",
     "schedule_open",

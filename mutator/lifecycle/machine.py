@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mutator.decisions import DecisionCode, SystemActor, rejected_code
+from mutator.lifecycle.check_state import gate_deadline
 from mutator.lifecycle.gate_sync import sync_gates
 from mutator.models import (
     TERMINAL_STATUSES,
@@ -92,7 +93,11 @@ class Transition:
 
 @dataclass(frozen=True)
 class AwaitApprovals:
-    """Wait for votes until ``deadline``; the request expires then without its quorum."""
+    """Wait for votes and check reports until ``deadline``, the first gate deadline.
+
+    The request expires then if that gate is still not met; a gate passing meanwhile moves
+    the deadline (``check_state.gate_deadline``).
+    """
 
     deadline: datetime
 
@@ -305,8 +310,9 @@ def next_step(request: MutationRequest) -> NextStep:
     waits_for_quota = request.pending_reason == PendingReason.QUOTA
     if status == RequestStatus.PENDING and waits_for_quota and request.scheduled_for:
         return AwaitQuota(request.scheduled_for)
-    if status == RequestStatus.PENDING and request.deadline is not None:
-        return AwaitApprovals(request.deadline)
+    deadline = gate_deadline(request)
+    if status == RequestStatus.PENDING and deadline is not None:
+        return AwaitApprovals(deadline)
     raise LifecycleError(f"request {request.request_id} is {status.value}: no step to take")
 
 

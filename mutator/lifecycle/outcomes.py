@@ -16,6 +16,7 @@ from mutator.contracts import (
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
 from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
+from mutator.lifecycle.checks import await_checks, require_checks
 from mutator.lifecycle.machine import (
     Effect,
     IllegalTransition,
@@ -73,13 +74,12 @@ _REFUSALS = {
 }
 
 
-def _await_votes(recorder: Recorder, reason: PendingReason) -> None:
+def _await_votes(recorder: Recorder, reason: PendingReason, also: str = "") -> None:
     request = recorder.request
     timeout = min(r.timeout_seconds for r in request.required_approvals)
     request.deadline = recorder.now + timedelta(seconds=timeout)
-    recorder.move(
-        RequestStatus.PENDING, reason, DecisionCode.PENDING, SystemActor.POLICY, progress(request)
-    )
+    said = progress(request) + (f"; {also}" if also else "")
+    recorder.move(RequestStatus.PENDING, reason, DecisionCode.PENDING, SystemActor.POLICY, said)
 
 
 def _refuse(recorder: Recorder, evaluation: EvaluateResult) -> None:
@@ -118,7 +118,11 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
         if request.base_version is None and not request.items:
             # Approvers judge the state as it was at submission: that is the base.
             request.base_version = evaluation.state_version
-        _await_votes(recorder, PendingReason.APPROVAL)
+        if evaluation.checks and not request.required_approvals:
+            await_checks(recorder, evaluation.checks)
+        else:
+            also = require_checks(request, evaluation.checks, now) if evaluation.checks else ""
+            _await_votes(recorder, PendingReason.APPROVAL, also)
     else:
         recorder.move(
             RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.POLICY, ALLOWED_REASON

@@ -11,6 +11,8 @@ from mutator import approvals as rules
 from mutator.contracts import ApproveInput, CancelInput, RejectInput
 from mutator.decisions import DecisionCode, SystemActor
 from mutator.identity.requests import used_nonces
+from mutator.lifecycle.check_state import EXPIRED_REASON as EXPIRED_REASON
+from mutator.lifecycle.check_state import checks_passed, expiry_reason, gates_met
 from mutator.lifecycle.machine import Effect, IllegalTransition, Recorder, VoteRefused
 from mutator.models import (
     Approval,
@@ -26,7 +28,6 @@ from mutator.models import (
 MAX_REFUSED_ATTEMPTS_KEPT = 20
 
 STILL_EVALUATING = "the request is still being evaluated; try again in a moment"
-EXPIRED_REASON = "no quorum before the deadline"
 
 
 def quorum_met(request: MutationRequest) -> bool:
@@ -240,6 +241,8 @@ def approvals_complete(request: MutationRequest, now: datetime) -> Effect:
         return recorder.effect()
     if not quorum_met(request):
         raise IllegalTransition(request, "be approved without its quorum")
+    if not checks_passed(request):  # checks.gates_complete approves a request with checks
+        raise IllegalTransition(request, "be approved before its checks passed")
     reason = progress(request)
     recorder.move(
         RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.APPROVERS, reason
@@ -248,10 +251,18 @@ def approvals_complete(request: MutationRequest, now: datetime) -> Effect:
 
 
 def deadline_passed(request: MutationRequest, now: datetime) -> Effect:
-    """The deadline fired: ``expired`` if still pending without its quorum, else nothing."""
+    """The deadline fired: ``expired`` if still pending with a gate not met, else nothing.
+
+    The gate deadline (``check_state.gate_deadline``) is the first of the approvals' deadline
+    and each waiting check's; the reason says which ran out (``expiry_reason``).
+    """
     recorder = Recorder(request, now)
-    if request.status == RequestStatus.PENDING and not quorum_met(request):
+    if request.status == RequestStatus.PENDING and not gates_met(request):
         recorder.move(
-            RequestStatus.EXPIRED, None, DecisionCode.EXPIRED, SystemActor.SYSTEM, EXPIRED_REASON
+            RequestStatus.EXPIRED,
+            None,
+            DecisionCode.EXPIRED,
+            SystemActor.SYSTEM,
+            expiry_reason(request),
         )
     return recorder.effect()

@@ -1,8 +1,8 @@
 """Properties of the lifecycle core over any sequence of votes, cancels, deadlines, stale
-versions, revalidations, executions and schedule waits (hypothesis): a final status never
-changes, each step writes the decisions docs/lifecycle.md documents (and a refused one
-writes none), and the quorum holds exactly when distinct eligible approvers meet every
-requirement.
+versions, revalidations, executions, schedule waits and check reports (hypothesis): a final
+status never changes, no request is approved before its checks passed, each step writes
+the decisions docs/lifecycle.md documents (and a refused one writes none), and the quorum
+holds exactly when distinct eligible approvers meet every requirement.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from mutator.contracts import (
     RejectInput,
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
+from mutator.external_checks import CheckReport, CheckRequirement
+from mutator.gates import GateKind, GateStatus
 from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
 from mutator.models import (
     TERMINAL_STATUSES,
@@ -60,11 +62,16 @@ requirements = st.lists(
     min_size=1,
     max_size=3,
 )
+CHECKS = [
+    CheckRequirement(name="ci", eligible=["alice", "bob"], timeout_seconds=100),
+    CheckRequirement(name="scan", eligible=["carol"], timeout_seconds=50),
+]
 evaluations = st.builds(
     EvaluateResult,
     outcome=st.sampled_from(list(EvaluationOutcome)),
     reason=st.sampled_from(["", "no"]),
     requirements=requirements,
+    checks=st.sampled_from([[], [], CHECKS[:1], CHECKS]),
     state_version=st.integers(0, 5),
 )
 # Most requests wait for votes: that is where most steps apply.
@@ -177,6 +184,28 @@ def _quota_full(on_exceeded: OnExceeded, via_lane: bool) -> Step:
 
 
 QUOTA_FREE = Step("quota_free", lambda r, t: lifecycle.quota_free(r, at(t)))
+
+
+def _report(name: str, result: str, actor: str) -> Step:
+    report = CheckReport.model_validate({"actor": actor, "name": name, "result": result})
+    return Step(f"check:{result}:{name}", lambda r, t: lifecycle.report_check(r, report, at(t)))
+
+
+def _reported(request: MutationRequest, name: str) -> bool:
+    return any(
+        g.kind == GateKind.EXTERNAL_CHECK and g.name == name and g.status != GateStatus.WAITING
+        for g in request.gates
+    )
+
+
+reports = st.builds(
+    _report,
+    st.sampled_from(["ci", "scan", "other"]),
+    st.sampled_from(["passed", "passed", "failed"]),
+    st.sampled_from(["alice", "carol", REQUESTER]),
+)
+GATES = Step("gates", lambda r, t: lifecycle.gates_complete(r, at(t)))
+
 SCHEDULE_OPEN = Step("schedule_open", lambda r, t: lifecycle.schedule_open(r, at(t), "opened"))
 
 votes = st.builds(_approve, st.sampled_from(PEOPLE), st.sampled_from([True, True, True, False]))
@@ -188,6 +217,8 @@ stale = st.builds(_stale, st.sampled_from(["reject", "reapprove", "revalidate"])
 steps = st.one_of(
     *[votes] * 6,
     *[quorum] * 2,
+    *[reports] * 3,
+    st.just(GATES),
     *[stale] * 2,
     *[st.builds(_revalidated, evaluations)] * 2,
     st.builds(_reject, st.sampled_from(PEOPLE), st.sampled_from(["", "too big"])),
@@ -213,7 +244,12 @@ steps = st.one_of(
 
 def _documented(name: str, before: MutationRequest, effect: lifecycle.Effect) -> set[int]:
     """How many decisions docs/lifecycle.md says ``name`` writes, from ``before``."""
+    if name.startswith("check:"):
+        _, result, check = name.split(":")
+        # A report of the recorded result again writes nothing; a failure also rejects.
+        return {0} if _reported(before, check) else ({1} if result == "passed" else {2})
     counts = {
+        "gates": {1} if before.status == RequestStatus.PENDING else {0},
         "approve": {1},
         "reject": {2},  # approval/rejected and lifecycle/rejected:approver_rejected
         "cancel": {1},
@@ -256,6 +292,8 @@ def _check_step(step: Step, request: MutationRequest, time: int) -> None:
     assert lifecycle.can_transition(before.status, request.status)
     assert effect.transition.decision.category == DecisionCategory.LIFECYCLE
     assert written[-1] == effect.transition.decision
+    if before.status == RequestStatus.PENDING and request.status == RequestStatus.APPROVED:
+        assert lifecycle.checks_passed(request), step.name
     if request.status == RequestStatus.APPROVED and step.name == "quorum":
         assert effect.transition.decision.actor == SystemActor.APPROVERS
         assert _quorum(request)

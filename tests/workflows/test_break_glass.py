@@ -20,6 +20,7 @@ from mutator import (
     PolicyDecision,
     Quota,
     RequireApprovals,
+    RequireChecks,
 )
 from mutator.contracts import request_workflow_id
 from mutator.gates import GateKind, GateStatus
@@ -66,7 +67,14 @@ def emergency_app(approvals: int | None) -> MutationApp:
     app.mutation("bg.frozen")(_add)
     app.mutation("bg.denied")(_add)
     app.policy("bg.denied")(_deny)
+    app.mutation("bg.checked")(_add)
+    app.policy("bg.checked")(_ci)
+    app.policy("bg.checked")(_two_finance)
     return app
+
+
+def _ci(ctx: PolicyContext) -> PolicyDecision:
+    return RequireChecks("ci", reporters={"dave"})
 
 
 async def test_break_glass_needs_its_quorum_and_bypasses_approvals_and_window(
@@ -266,3 +274,20 @@ async def test_an_emergency_that_would_wait_is_bad_input_and_starts_nothing(
         assert sqlite_store.list_requests() == []
         with pytest.raises(Exception, match="not found"):
             await dev_env.client.get_workflow_handle(request_workflow_id("bg-waits")).describe()
+
+
+async def test_break_glass_still_waits_for_its_external_checks(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(dev_env, sqlite_store, emergency_app(0)) as client:
+        req = await client.submit(
+            "bg-ci", "bg.checked", {"amount": 2}, actor="alice", reason="INC-8", break_glass=True
+        )
+        # No approvals (the quorum is 0), but the ci check is not review: it still waits.
+        assert (req.status, req.pending_reason) == (RequestStatus.PENDING, "external_check")
+        assert req.required_approvals == []
+        assert [c.name for c in req.required_checks] == ["ci"]
+        done = await client.check(req.request_id, "ci", passed=True, actor="dave")
+        done = await client.wait(req.request_id, timeout=30)
+        assert done.status == RequestStatus.EXECUTED
+        assert (await client.state("bg-ci")).data == {"value": 2}

@@ -61,6 +61,8 @@ REQUEST_HANDLERS = [
     Handler("approve", True, {"actor": "zed", "comment": "ok"}),
     Handler("reject", True, {"actor": "zed", "reason": "no"}),
     Handler("cancel", True, {"actor": "zed", "reason": "no"}),
+    Handler("check_signal", False, {"actor": "zed", "name": "ci", "result": "passed"}),
+    Handler("check", True, {"actor": "zed", "name": "ci", "result": "passed"}),
 ]
 LANE_HANDLERS = [
     Handler("acquire", False, {"owner": "mutation-request:nobody", "request_id": "nobody"}),

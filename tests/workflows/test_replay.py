@@ -129,6 +129,9 @@ async def test_request_and_lane_histories_replay(
 # webhooks-never-evaluated (its policy raised: the worker was asked with the local activity
 # mutator.webhooks_configured) and webhooks-delivery-retried (a WebhookDelivery whose
 # receiver failed the first attempt).
+# external checks came (workflow.patched("external-checks")): checks-both (an approval, then
+# the ci check, executed), checks-failed (a check passed, its repeat, another failed) and
+# checks-signals (reports as check_signal, a refused one among them).
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 

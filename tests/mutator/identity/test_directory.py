@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mutator import MutationApp, PolicyContext, PolicyDecision, RequireApprovals
+from mutator import MutationApp, PolicyContext, PolicyDecision, RequireApprovals, RequireChecks
 from mutator.errors import MutatorInputError
 from mutator.identity.directory import (
     Directory,
@@ -300,6 +300,18 @@ def test_unknown_approvers_in_every_static_form() -> None:
     assert named == ["'bob'", "'erin'", "'carol'", "'dave'", "'frank'"]
     assert problems[0].startswith("policy 'literal' (")
     assert __file__ in problems[0]
+
+
+def test_unknown_check_reporters_are_found_too() -> None:
+    app = MutationApp(directory={"alice": ["sre"], "ci-bot": ["ci"]})
+
+    @app.policy("a.*")
+    def checks(ctx: PolicyContext) -> PolicyDecision:
+        return RequireChecks("ci", reporters={"ci-bot", "jenkins"}, roles={"ci"})
+
+    (problem,) = app.unknown_approvers()
+    assert " names reporter 'jenkins', who is not in the directory" in problem
+    assert problem.startswith("policy 'checks' (")
 
 
 def test_a_policy_without_source_names_no_approver() -> None:
