@@ -58,6 +58,8 @@ class Mutation:
         on_stale: What a request does when its state moved past its base version.
         validators: Run, in order, before policies and again before executing.
         window: The name of the change window it may only execute in (``app.window``).
+        supersede: Whether a newer admitted request of the same state ends the older ones
+            that have not started to execute (docs/gates.md#supersede).
     """
 
     name: str
@@ -65,6 +67,7 @@ class Mutation:
     on_stale: OnStale
     validators: list[Validator] = field(default_factory=list)
     window: str | None = None
+    supersede: bool = False
 
     def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         """Apply the handler: the new state for ``state`` and ``payload``."""
@@ -246,7 +249,12 @@ class MutationApp:
         return [self.windows[name]] if name is not None and name in self.windows else []
 
     def mutation(
-        self, name: str, *, on_stale: OnStale = "reject", window: str | None = None
+        self,
+        name: str,
+        *,
+        on_stale: OnStale = "reject",
+        window: str | None = None,
+        supersede: bool = False,
     ) -> Callable[[Handler], Mutation]:
         """Register the decorated function as the mutation ``name``.
 
@@ -260,13 +268,19 @@ class MutationApp:
                 ``revalidate`` (run validators and policies again on the latest state).
             window: The change window (``app.window``) it may only execute in; declared
                 before or after, a worker refuses to start when it is not declared.
+            supersede: A newer request for the same state and mutation, once its policies
+                admit it, ends every older one that has not started to execute
+                (``superseded``); docs/gates.md#supersede.
 
         Returns:
             A decorator that returns the registered ``Mutation``.
 
         Raises:
-            ValueError: ``on_stale`` is not a strategy, or ``name`` is registered already.
+            ValueError: ``on_stale`` is not a strategy, ``supersede`` is not a bool, or
+                ``name`` is registered already.
         """
+        if not isinstance(supersede, bool):
+            raise ValueError(f"supersede must be True or False, got {supersede!r}")
         if on_stale not in ON_STALE_CHOICES:
             raise ValueError(
                 f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}"
@@ -275,7 +289,9 @@ class MutationApp:
             raise ValueError(f"mutation {name!r} is registered twice")
 
         def register(fn: Handler) -> Mutation:
-            registered = Mutation(name=name, handler=fn, on_stale=on_stale, window=window)
+            registered = Mutation(
+                name=name, handler=fn, on_stale=on_stale, window=window, supersede=supersede
+            )
             self.mutations[name] = registered
             return registered
 

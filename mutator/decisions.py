@@ -46,6 +46,8 @@ class DecisionCode(StrEnum):
     CONFLICT = "conflict"
     DEPENDENCY_MET = "dependency_met"  # a request named by ``after`` is executed
     SCHEDULE_OPEN = "schedule_open"  # its schedule opened (or changed): it executes again
+    SUPERSEDED = "superseded"  # a newer request of the same state and mutation ended it
+    SUPERSEDES = "supersedes"  # this request ended older ones (``supersede=True``)
 
 
 def rejected_code(code: RejectionCode) -> str:

@@ -19,6 +19,7 @@ from mutator.activities import (
     LaneActivities,
     LaneSettings,
     RequestActivities,
+    SupersedeActivities,
     VersionResolutionActivities,
 )
 from mutator.activities.signatures import identity_config
@@ -159,6 +160,7 @@ def build_workers(
             *request_activities.all(),
             *VersionResolutionActivities(store).all(),
             *lane_activities.all(),
+            *SupersedeActivities(app, store).all(),
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,

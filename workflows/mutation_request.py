@@ -21,6 +21,7 @@ from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_dependencies import RequestDependencies
 from mutator.workflows.request_schedule import RequestSchedule
+from mutator.workflows.request_supersede import RequestSupersede
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 from mutator.workflows.version_check import resolve_version
 
@@ -67,7 +68,7 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 
 @workflow.defn(name=REQUEST_WORKFLOW)
-class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule):
+class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule, RequestSupersede):
     """One request's orchestration: its timers, messages, activities and saves.
 
     What each step does to the request is ``mutator.lifecycle``'s.
@@ -91,6 +92,9 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         self.schedule_changes = 0
         self.schedule_changes_seen = 0
         self.schedule_change_reason = ""
+        # supersede (request_supersede.py): declared by the mutation; asked by a newer request
+        self.supersede_declared = False
+        self.supersede_asked: str | None = None
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -219,6 +223,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
             self.admitted = False
         if self.request.status == RequestStatus.PENDING:
             await self._first_evaluation()
+            await self.supersede_older()
         self.admitted = True
         while not isinstance(step := lifecycle.next_step(self.request), lifecycle.Done):
             if isinstance(step, lifecycle.AwaitApprovals):
@@ -247,6 +252,7 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         async with self.save_lock:
             seen = len(self.request.decisions)
             evaluation = await self._evaluate(join_lane_if_allowed=True)
+            self.supersede_declared = evaluation is not None and evaluation.supersede
             executed = evaluation.executed if evaluation else None
             if evaluation is not None and executed is not None and executed.request:
                 self.on_stale = evaluation.on_stale
@@ -328,9 +334,13 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
         The projection is not written meanwhile (the execution stores the next revision
         with the change); handlers that record something wait for the save lock.
         """
+        if await self.end_if_superseded():
+            return
         resolution = await resolve_version(self.request, self.on_stale)
         if resolution is not None and resolution.outcome == VersionOutcome.STALE:
             await self._on_stale(resolution.current_version)
+            return
+        if await self.end_if_superseded():
             return
         state_id = self.request.state_id
         async with self.save_lock:
@@ -339,11 +349,15 @@ class MutationRequestWorkflow(RequestVotes, RequestDependencies, RequestSchedule
             seen = len(self.request.decisions)
             execution = LaneExecution(request=prepared, expected_version=self.request.base_version)
             workflow.set_current_details(f"**approved**\n\nin line on state {state_id}")
-            outcome = await self.lane(state_id).execute(execution, already_queued=self.lane_queued)
+            outcome = await self.lane(state_id).execute(
+                execution, already_queued=self.lane_queued, withdraw_if=self.withdraw_asked
+            )
             self.lane_queued = False
             if outcome.request is not None:
                 self._adopt(outcome.request, seen)
                 return
+        if await self.withdrawn_from_lane(outcome):
+            return
         effect = self.took(
             lifecycle.execution_refused(self.request, outcome, workflow.now(), via_lane=True)
         )

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         LaneResult,
         LaneStatus,
         LaneTokenSignal,
+        LaneWithdraw,
     )
 
 GRANT_SIGNAL = "lane_granted"
@@ -142,6 +143,28 @@ class StateLaneWorkflow:
                 entry.execution = signal.execution
 
     @workflow.signal
+    def withdraw(self, *args: Any) -> None:
+        """A queued owner leaves before its turn (superseded); answered by an outcome signal.
+
+        Decided here, where turns are given: an entry still queued is removed and nothing of
+        it runs (``withdrawn``); one whose turn came already runs on and reports as usual
+        (``too_late``).
+        """
+        signal = internal_message(LaneWithdraw, args, "withdraw")
+        if signal is None:
+            return
+        queued = next((e for e in self.queue if e.owner == signal.owner), None)
+        if queued is not None:
+            self.queue.remove(queued)
+            self._show()
+        answer = LaneOutcome(
+            state_id=self.state_id,
+            token=0,
+            withdrawal="withdrawn" if queued is not None else "too_late",
+        )
+        self.outcome_signals.append(asyncio.create_task(self._send_outcome(signal.owner, answer)))
+
+    @workflow.signal
     def release(self, *args: Any) -> None:
         """The holder gives the lease back (once per acquisition)."""
         signal = internal_message(LaneTokenSignal, args, "release")
@@ -175,7 +198,8 @@ class StateLaneWorkflow:
         """
         while True:
             if self.holder is None and self.queue:
-                if await self._head_is_ready():
+                # The head may have withdrawn while it was waited for.
+                if await self._head_is_ready() and self.queue:
                     await self._grant_next()
             elif self.holder is not None:
                 await self._watch_holder()
@@ -204,11 +228,14 @@ class StateLaneWorkflow:
             if not self._head_ready() and not await self._ping(head):
                 return False
         try:
-            await workflow.wait_condition(self._head_ready, timeout=self.lease)
+            # Or the head withdrew (superseded): the next one is looked at afresh.
+            await workflow.wait_condition(
+                lambda: self._head_ready() or self.queue[0] is not head, timeout=self.lease
+            )
         except TimeoutError:
             await self._ping(head)
             return False
-        return True
+        return self._head_ready()
 
     async def _ping(self, head: LaneEntry) -> bool:
         """Ask the head's owner whether it is still there, with token 0.

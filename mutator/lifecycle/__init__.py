@@ -49,6 +49,13 @@ from mutator.lifecycle.outcomes import (
     submit,
 )
 from mutator.lifecycle.schedule import schedule_open, waiting_for_schedule
+from mutator.lifecycle.supersede import (
+    admitted_by_policies,
+    authority_refusal,
+    record_supersedes,
+    supersede_refusal,
+    superseded,
+)
 from mutator.lifecycle.votes import (
     MAX_REFUSED_ATTEMPTS_KEPT,
     approvals_complete,
@@ -82,10 +89,12 @@ __all__ = [
     "Transition",
     "VoteRefused",
     "admit",
+    "admitted_by_policies",
     "adopt",
     "approvals_complete",
     "approve",
     "approve_refusal",
+    "authority_refusal",
     "await_dependencies",
     "can_transition",
     "cancel",
@@ -100,6 +109,7 @@ __all__ = [
     "next_step",
     "progress",
     "quorum_met",
+    "record_supersedes",
     "refused_attempt",
     "reject",
     "reject_refusal",
@@ -110,6 +120,8 @@ __all__ = [
     "signed_vote_refusal",
     "stale",
     "submit",
+    "supersede_refusal",
+    "superseded",
     "sync_gates",
     "transition",
     "waiting_for_schedule",
