@@ -121,7 +121,10 @@ async def test_request_and_lane_histories_replay(
 # (workflow.patched("schedule-gate")): schedule-freeze-ended (held by a freeze at its
 # direct execution, woken by `freeze end`'s signal), schedule-lane-freeze-ended (held in
 # its lane turn after two approvals, woken likewise) and schedule-freeze-expired (its timer
-# fired when the freeze ended by itself); later code must replay them too.
+# fired when the freeze ended by itself); later code must replay them too. Recorded when
+# supersede came (workflow.patched("supersede"), test_supersede_replay.py): supersede-*,
+# a pending request superseded and its newer one, and one withdrawn from its lane queue,
+# its newer one and the lane.
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
