@@ -1,4 +1,4 @@
-"""The example app `mutator dev` runs: a counter, a feature-flag set and account limits."""
+"""The example app `mutator dev` runs: a counter, feature flags, account limits and a release."""
 
 from __future__ import annotations
 
@@ -44,6 +44,12 @@ def set_flag(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     return {**state, payload["flag"]: bool(payload["enabled"])}
 
 
+@app.mutation("release.set", supersede=True)
+def set_release(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Deploy ``payload.version``; a newer release request ends the older ones still waiting."""
+    return {**state, "version": payload["version"]}
+
+
 @app.policy("counter.*")
 def small_changes_only(ctx: PolicyContext) -> PolicyDecision:
     """Deny a counter change of more than 1000 at once."""
@@ -65,3 +71,9 @@ def frozen_flags(ctx: PolicyContext) -> PolicyDecision:
     if ctx.state.get("frozen"):
         return Deny("flags on this state are frozen")
     return Allow()
+
+
+@app.policy("release.*")
+def one_sre(ctx: PolicyContext) -> PolicyDecision:
+    """A release needs one sre (alice or bob)."""
+    return RequireApprovals(1, roles={"sre"}, timeout=timedelta(days=1))
