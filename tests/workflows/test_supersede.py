@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -139,6 +140,15 @@ async def test_newer_pending_request_supersedes_the_older_pending_one(
             f"superseded by {newer.request_id}, a newer request for sup.reviewed on {state}"
         )
         assert (await client.wait(older.request_id, timeout=10)).status == RequestStatus.SUPERSEDED
+        # The UI's current details say it, on both sides.
+        for rid, line in [
+            (older.request_id, f"superseded by {newer.request_id}"),
+            (newer.request_id, f"supersedes {older.request_id}"),
+        ]:
+            metadata = await dev_env.client.get_workflow_handle(request_workflow_id(rid)).query(
+                "__temporal_workflow_metadata", result_type=WorkflowMetadata
+            )
+            assert line in metadata.current_details.split("\n\n")
         # Another state and another mutation are left alone.
         assert (await client.get(elsewhere.request_id)).status == RequestStatus.PENDING
         assert (await client.get(plain.request_id)).status == RequestStatus.EXECUTED
