@@ -325,3 +325,30 @@ async def test_a_forged_supersede_is_refused_and_changes_nothing(
         assert after.status == RequestStatus.PENDING
         await client.cancel(older.request_id, actor="dave", reason="done")
         await client.cancel(unrelated.request_id, actor="dave", reason="done")
+
+
+async def test_a_request_waiting_for_its_dependency_is_superseded(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    tag = _tag()
+    state = f"sup-dep-{tag}"
+    async with running_mutator(dev_env, sqlite_store, supersede_app()) as client:
+        first = await _submit(client, f"{state}-x", "sup.reviewed", f"x-{tag}")
+        older = await client.submit(
+            state,
+            "sup.auto",
+            {"value": 1, "marker": f"a-{tag}"},
+            actor="dave",
+            request_id=f"a-{tag}",
+            after=[first.request_id],
+        )
+        assert (older.status, older.pending_reason) == (RequestStatus.PENDING, "dependency")
+        newer = await _submit(client, state, "sup.auto", f"b-{tag}", value=2)
+        assert (newer.status, newer.supersedes) == (RequestStatus.EXECUTED, [older.request_id])
+        ended = await client.wait(older.request_id, timeout=30)
+        assert (ended.status, ended.superseded_by) == (RequestStatus.SUPERSEDED, newer.request_id)
+        # Its dependency ending later changes nothing.
+        await client.approve(first.request_id, actor="alice")
+        assert (await client.wait(first.request_id, timeout=30)).status == RequestStatus.EXECUTED
+        assert (await client.get(older.request_id)).status == RequestStatus.SUPERSEDED
+        assert [h.request_id for h in await client.history(state)] == [newer.request_id]
