@@ -8,6 +8,7 @@ request and an older one about to execute race, and never both win.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import uuid
 from typing import Any
@@ -258,13 +259,27 @@ async def test_a_request_executing_in_its_lane_turn_is_not_superseded(
         assert [h.request_id for h in await client.history(state)] == [holder, older, newer]
 
 
+async def _asked_to_supersede(env: WorkflowEnvironment, request_id: str) -> None:
+    history = await env.client.get_workflow_handle(request_workflow_id(request_id)).fetch_history()
+    accepted = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert SUPERSEDE_UPDATE in accepted
+
+
 async def test_an_older_request_about_to_execute_and_a_newer_one_never_both_win(
     dev_env: WorkflowEnvironment, sqlite_store: Store
 ) -> None:
-    """The older one's turn comes while the newer one asks it to end: exactly one wins."""
+    """The older one's turn comes while the newer one asks it to end: exactly one wins.
+
+    The state is released once the older one accepted the newer one's supersede update, so
+    the older one's lane turn and its withdraw are in flight together; or just before the
+    newer one is submitted.
+    """
     async with running_mutator(dev_env, sqlite_store, supersede_app()) as client:
-        outcomes = []
-        for round_ in range(4):
+        for round_ in range(6):
             tag = _tag()
             state = f"sup-race-{round_}-{tag}"
             holder, older, newer = f"h-{tag}", f"a-{tag}", f"b-{tag}"
@@ -277,9 +292,16 @@ async def test_an_older_request_about_to_execute_and_a_newer_one_never_both_win(
                 assert older in locks[state].queued_request_ids
 
             await assert_eventually(older_is_queued, timeout=30)
-            # Release the state and supersede at once: the lane turn and the withdraw race.
-            HELD[holder].set()
-            await _submit(client, state, "sup.auto", newer, value=2)
+            if round_ % 2:
+                HELD[holder].set()
+                await _submit(client, state, "sup.auto", newer, value=2)
+            else:
+                superseding = asyncio.ensure_future(
+                    _submit(client, state, "sup.auto", newer, value=2)
+                )
+                await assert_eventually(functools.partial(_asked_to_supersede, dev_env, older))
+                HELD[holder].set()
+                await superseding
             await holding
             await queued
             first = await client.wait(older, timeout=30)
@@ -293,8 +315,6 @@ async def test_an_older_request_about_to_execute_and_a_newer_one_never_both_win(
                 assert first.status == RequestStatus.EXECUTED
                 assert (first.superseded_by, second.supersedes) == (None, [])
                 assert history == [holder, older, newer]
-            outcomes.append(first.status)
-        assert set(outcomes) <= {RequestStatus.SUPERSEDED, RequestStatus.EXECUTED}
 
 
 async def test_a_forged_supersede_is_refused_and_changes_nothing(
