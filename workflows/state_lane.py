@@ -18,7 +18,9 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from mutator.workflows import lane_queue
 from mutator.workflows.lane_execution import run_execution
+from mutator.workflows.lane_queue import SHOWN_WAITING as SHOWN_WAITING
 from mutator.workflows.messages import internal_message
 
 with workflow.unsafe.imports_passed_through():
@@ -46,11 +48,6 @@ with workflow.unsafe.imports_passed_through():
 
 GRANT_SIGNAL = "lane_granted"
 OUTCOME_SIGNAL = "lane_executed"
-SHOWN_WAITING = 20
-
-
-def _without_executions(queue: list[LaneEntry]) -> list[LaneEntry]:
-    return [entry.model_copy(update={"execution": None}) for entry in queue]
 
 
 @workflow.defn(name=LANE_WORKFLOW)
@@ -92,7 +89,7 @@ class StateLaneWorkflow:
             state_id=self.state_id,
             run_id=workflow.info().run_id,
             holder=self.holder,
-            queue=_without_executions(self.queue),
+            queue=lane_queue.without_executions(self.queue),
             next_token=self.next_token,
             grants=self.grants,
             expirations=self.expirations,
@@ -151,18 +148,12 @@ class StateLaneWorkflow:
         (``too_late``).
         """
         signal = internal_message(LaneWithdraw, args, "withdraw")
-        if signal is None:
-            return
-        queued = next((e for e in self.queue if e.owner == signal.owner), None)
-        if queued is not None:
-            self.queue.remove(queued)
+        if signal is not None:
+            answer = lane_queue.withdraw(self.queue, signal.owner, self.state_id)
             self._show()
-        answer = LaneOutcome(
-            state_id=self.state_id,
-            token=0,
-            withdrawal="withdrawn" if queued is not None else "too_late",
-        )
-        self.outcome_signals.append(asyncio.create_task(self._send_outcome(signal.owner, answer)))
+            self.outcome_signals.append(
+                asyncio.create_task(self._send_outcome(signal.owner, answer))
+            )
 
     @workflow.signal
     def release(self, *args: Any) -> None:
@@ -412,24 +403,15 @@ class StateLaneWorkflow:
             holder=self.holder,
             # Owners in order, not their executions (each up to a full payload): the input
             # of the next run stays small however long the queue; owners re-send on a ping.
-            queue=_without_executions(self.queue),
+            queue=lane_queue.without_executions(self.queue),
             grants=self.grants,
             expirations=self.expirations,
             seen_owners=self.seen_owners,
         )
 
     def _show(self) -> None:
-        holder = (
-            f"held by {self.holder.request_id} (token {self.holder.token}, lease until "
-            f"{self.holder.expires_at.isoformat(timespec='seconds')})"
-            if self.holder
-            else "free"
-        )
-        # The details are shown as they are: a long queue is summed up, not listed.
-        waiting = ", ".join(e.request_id for e in self.queue[:SHOWN_WAITING]) or "none"
-        if len(self.queue) > SHOWN_WAITING:
-            waiting += f" and {len(self.queue) - SHOWN_WAITING} more"
         workflow.set_current_details(
-            f"**{self.state_id}**: {holder}\n\nwaiting: {waiting}\n\n"
-            f"grants {self.grants}, expired leases {self.expirations}"
+            lane_queue.details(
+                self.state_id, self.holder, self.queue, self.grants, self.expirations
+            )
         )
