@@ -119,7 +119,7 @@ class RequestActivities:
             recorded = await asyncio.to_thread(self._recorded, input.request.request_id)
             if recorded is not None:
                 # An earlier attempt executed it directly: report that, do not evaluate again.
-                return executed_earlier(input.request, recorded)
+                return self._with_supersede(executed_earlier(input.request, recorded), input)
         input, refused = check_submission(self.app, input)
         if refused is not None:
             return refused
@@ -127,6 +127,13 @@ class RequestActivities:
         if input.check_submit:
             # For the ``submitted`` decision (a request executed directly stored it already).
             result.proof = next((d.proof for d in input.request.decisions if d.proof), None)
+        return self._with_supersede(result, input)
+
+    def _with_supersede(self, result: EvaluateResult, input: EvaluateInput) -> EvaluateResult:
+        """Say whether the (single) request's mutation declares ``supersede=True``."""
+        req = input.request
+        if not req.items and req.mutation in self.app.mutations:
+            result.supersede = self.app.mutations[req.mutation].supersede
         return result
 
     async def _evaluate_admitted(

@@ -63,6 +63,8 @@ class Mutation:
         validators: Run, in order, before policies and again before executing.
         window: The name of the change window it may only execute in (``app.window``).
         quota: How many executions it may have per key and window (``Quota``).
+        supersede: Whether a newer admitted request of the same state ends the older ones
+            that have not started to execute (docs/gates.md#supersede).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Mutation:
     validators: list[Validator] = field(default_factory=list)
     window: str | None = None
     quota: Quota | None = None
+    supersede: bool = False
 
     def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         """Apply the handler: the new state for ``state`` and ``payload``."""
@@ -276,6 +279,7 @@ class MutationApp:
         on_stale: OnStale = "reject",
         window: str | None = None,
         quota: Quota | None = None,
+        supersede: bool = False,
     ) -> Callable[[Handler], Mutation]:
         """Register the decorated function as the mutation ``name``.
 
@@ -291,16 +295,21 @@ class MutationApp:
                 before or after, a worker refuses to start when it is not declared.
             quota: At most ``quota.limit`` executions per key within any window of
                 ``quota.per``, counted when the change executes (docs/gates.md).
+            supersede: A newer request for the same state and mutation, once its policies
+                admit it, ends every older one that has not started to execute
+                (``superseded``); docs/gates.md#supersede.
 
         Returns:
             A decorator that returns the registered ``Mutation``.
 
         Raises:
-            ValueError: ``on_stale`` is not a strategy, ``quota`` is not a ``Quota``, or
-                ``name`` is registered already.
+            ValueError: ``on_stale`` is not a strategy, ``quota`` is not a ``Quota``,
+                ``supersede`` is not a bool, or ``name`` is registered already.
         """
         if quota is not None and not isinstance(quota, Quota):
             raise ValueError(f"quota must be a mutator.Quota, got {type(quota).__name__}")
+        if not isinstance(supersede, bool):
+            raise ValueError(f"supersede must be True or False, got {supersede!r}")
         if on_stale not in ON_STALE_CHOICES:
             raise ValueError(
                 f"on_stale must be one of {', '.join(ON_STALE_CHOICES)}, got {on_stale!r}"
@@ -310,7 +319,12 @@ class MutationApp:
 
         def register(fn: Handler) -> Mutation:
             registered = Mutation(
-                name=name, handler=fn, on_stale=on_stale, window=window, quota=quota
+                name=name,
+                handler=fn,
+                on_stale=on_stale,
+                window=window,
+                quota=quota,
+                supersede=supersede,
             )
             self.mutations[name] = registered
             return registered

@@ -92,6 +92,8 @@ class EvaluateResult(BaseModel):
     checks: list[CheckRequirement] = Field(default_factory=list)
     state_version: int
     on_stale: OnStale = "reject"
+    # The mutation declares supersede=True: once admitted, the request ends older ones.
+    supersede: bool = False
     item_versions: list[int] = Field(default_factory=list)
     lane_requested: bool = False
     # Allowed, and the state was free: executed in the same activity (or refused/failed).

@@ -53,6 +53,8 @@ class DecisionCode(StrEnum):
     BREAK_GLASS = "break_glass"  # submitted with break-glass, by the requester, with the reason
     CHECK_PASSED = "check_passed"  # an external check was reported passed
     CHECK_FAILED = "check_failed"  # an external check was reported failed
+    SUPERSEDED = "superseded"  # a newer request of the same state and mutation ended it
+    SUPERSEDES = "supersedes"  # this request ended older ones (``supersede=True``)
 
 
 def rejected_code(code: RejectionCode) -> str:

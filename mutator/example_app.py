@@ -55,6 +55,12 @@ def set_flag(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     return {**state, payload["flag"]: bool(payload["enabled"])}
 
 
+@app.mutation("release.set", supersede=True)
+def set_release(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Deploy ``payload.version``; a newer release request ends the older ones still waiting."""
+    return {**state, "version": payload["version"]}
+
+
 @app.policy("counter.*")
 def small_changes_only(ctx: PolicyContext) -> PolicyDecision:
     """Deny a counter change of more than 1000 at once."""
@@ -90,7 +96,13 @@ def _version_is_text(state: dict[str, Any], payload: dict[str, Any]) -> None:
         raise ValueError("payload.version must be a non-empty string")
 
 
-@app.policy("release.*")
+@app.policy("release.deploy")
 def ci_must_pass(ctx: PolicyContext) -> PolicyDecision:
     """A release waits for CI's ``ci`` and ``lint`` checks, reported by the ci role."""
     return RequireChecks("ci", "lint", roles={"ci"}, timeout=timedelta(hours=1))
+
+
+@app.policy("release.set")
+def one_sre(ctx: PolicyContext) -> PolicyDecision:
+    """A release needs one sre (alice or bob)."""
+    return RequireApprovals(1, roles={"sre"}, timeout=timedelta(days=1))

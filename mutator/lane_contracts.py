@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -141,6 +141,18 @@ class LaneOutcome(BaseModel):
     current_version: int | None = None  # on a version conflict
     schedule: ScheduleStatus | None = None  # on a closed schedule (ERR_SCHEDULE_CLOSED)
     quota: QuotaExceeded | None = None  # on a full quota (ERR_QUOTA_EXCEEDED)
+    # The answer to a ``withdraw`` (token 0): ``withdrawn`` (left the queue, nothing will
+    # run) or ``too_late`` (its turn came already: its outcome follows as usual).
+    withdrawal: Literal["withdrawn", "too_late"] | None = None
+
+
+WITHDRAW_SIGNAL = "withdraw"
+
+
+class LaneWithdraw(BaseModel):
+    """An owner asks to leave the queue before its turn (it was superseded)."""
+
+    owner: str
 
 
 def closed_schedule(error_type: str | None, details: Sequence[Any]) -> ScheduleStatus | None:

@@ -294,6 +294,8 @@ class MutationRequest(BaseModel):
         scheduled_for: While ``pending`` (schedule): when its schedule next opens, as known
             when it found it closed (a freeze ended early wakes it sooner); while
             ``pending`` (quota): when its quota's next slot frees.
+        superseded_by: Once ``superseded``: the newer request that ended it.
+        supersedes: The older requests this one ended (``supersede=True``).
         decisions: Its record: every transition and approval attempt, oldest first.
         refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
         revision: Increases with every stored change of the request.
@@ -325,6 +327,8 @@ class MutationRequest(BaseModel):
     not_before: datetime | None = None
     break_glass: bool = False
     scheduled_for: datetime | None = None
+    superseded_by: str | None = None
+    supersedes: list[str] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
     # Refused signals beyond the ones kept as decisions (the record stays bounded).
     refused_attempts_not_recorded: int = 0

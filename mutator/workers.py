@@ -19,6 +19,7 @@ from mutator.activities import (
     LaneActivities,
     LaneSettings,
     RequestActivities,
+    SupersedeActivities,
     VersionResolutionActivities,
 )
 from mutator.activities.signatures import identity_config
@@ -172,6 +173,7 @@ def build_workers(
             *VersionResolutionActivities(store).all(),
             *lane_activities.all(),
             webhook_activities.configured,
+            *SupersedeActivities(app, store).all(),
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,

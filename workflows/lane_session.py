@@ -7,6 +7,7 @@ and release.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
@@ -16,6 +17,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from mutator.lane_contracts import (
         ACQUIRE_LANE_ACTIVITY,
+        WITHDRAW_SIGNAL,
         AcquireLaneInput,
         AcquireLaneResult,
         AttachExecution,
@@ -23,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         LaneGrant,
         LaneOutcome,
         LaneTokenSignal,
+        LaneWithdraw,
         lane_workflow_id,
     )
 
@@ -49,6 +52,11 @@ class LaneSession:
         self.outcome: LaneOutcome | None = None
         # What we asked the lane to run, until its outcome arrives.
         self.pending: LaneExecution | None = None
+        # The lane knows of ``pending`` (joined or attached), so a withdraw can reach it.
+        self.joined = False
+        self.withdraw_sent = False
+        # The lane answered a withdraw with ``too_late``: its turn came, the outcome follows.
+        self.too_late = False
 
     def on_grant(self, grant: LaneGrant) -> None:
         """Take the lane's grant (the workflow's grant signal), if it is for this state."""
@@ -63,6 +71,13 @@ class LaneSession:
         """
         if outcome.state_id != self.state_id:
             return
+        if outcome.withdrawal == "too_late":
+            self.too_late = True
+            return
+        if outcome.withdrawal == "withdrawn":
+            self.outcome = outcome
+            self.pending = None
+            return
         if outcome.token:
             self.outcome = outcome
             self.pending = None
@@ -71,21 +86,63 @@ class LaneSession:
             # entry over continue-as-new without the execution, for the execution again.
             await self._attach(self.pending)
 
-    async def execute(self, execution: LaneExecution, *, already_queued: bool) -> LaneOutcome:
+    async def execute(
+        self,
+        execution: LaneExecution,
+        *,
+        already_queued: bool,
+        withdraw_if: Callable[[], bool] | None = None,
+    ) -> LaneOutcome:
         """Have the lane run ``execution`` when our turn comes; wait for its outcome.
 
         ``already_queued``: the evaluation activity joined the lane for us, so the lane
-        only needs to be told what to run.
+        only needs to be told what to run. ``withdraw_if``: asked once the lane knows of
+        us; True withdraws at once (a supersede asked while we were joining). The outcome
+        is then ``withdrawn``, or the execution's when its turn had come already.
         """
         self.outcome = None
         self.pending = execution
+        self.joined = self.withdraw_sent = self.too_late = False
         if already_queued:
             await self._attach(execution)
         else:
             await self._join(execution)
+        self.joined = True
+        if withdraw_if is not None and withdraw_if():
+            await self.withdraw()
         await workflow.wait_condition(lambda: self.outcome is not None)
+        self.joined = False
         assert self.outcome is not None
         return self.outcome
+
+    async def withdraw(self) -> None:
+        """Ask the lane to drop our queued execution (once; only while it knows of it).
+
+        The lane answers with a ``withdrawn`` outcome, or ``too_late`` (``self.too_late``)
+        followed by the execution's own outcome.
+        """
+        if not self.joined or self.pending is None or self.withdraw_sent:
+            return
+        self.withdraw_sent = True
+        await self._send_withdraw()
+
+    async def leave(self) -> None:
+        """Leave the queue the evaluation joined for us, no execution attached yet.
+
+        Nothing of ours can run there (the lane waits for the execution), so the lane's
+        answer is ``withdrawn``; waited for, so the lane is never left waiting on us.
+        """
+        self.outcome = None
+        self.pending = None
+        self.too_late = False
+        await self._send_withdraw()
+        await workflow.wait_condition(lambda: self.outcome is not None or self.too_late)
+        self.outcome = None
+
+    async def _send_withdraw(self) -> None:
+        await workflow.get_external_workflow_handle(lane_workflow_id(self.state_id)).signal(
+            WITHDRAW_SIGNAL, LaneWithdraw(owner=self.owner)
+        )
 
     async def _attach(self, execution: LaneExecution) -> None:
         await workflow.get_external_workflow_handle(lane_workflow_id(self.state_id)).signal(

@@ -24,6 +24,7 @@ from mutator.workflows.request_checks import RequestChecks
 from mutator.workflows.request_dependencies import RequestDependencies
 from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
+from mutator.workflows.request_supersede import RequestSupersede
 from mutator.workflows.request_votes import RequestVotes, raise_if, update_input
 from mutator.workflows.version_check import resolve_version
 
@@ -78,6 +79,7 @@ class MutationRequestWorkflow(
     RequestQuota,
     RequestBreakGlass,
     RequestChecks,
+    RequestSupersede,
 ):
     """One request's orchestration: its timers, messages, activities and saves.
 
@@ -107,6 +109,9 @@ class MutationRequestWorkflow(
         self.notified = None
         # Break-glass refused at the first evaluation: nothing is stored (request_break_glass.py)
         self.break_glass_refusal = ""
+        # supersede (request_supersede.py): declared by the mutation; asked by a newer request
+        self.supersede_declared = False
+        self.supersede_asked: str | None = None
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -236,6 +241,7 @@ class MutationRequestWorkflow(
             self.admitted = False
         if self.request.status == RequestStatus.PENDING:
             await self._first_evaluation()
+            await self.supersede_older()
         self.admitted = True
         if self.break_glass_refusal:
             return await self.break_glass_refused()
@@ -273,6 +279,7 @@ class MutationRequestWorkflow(
         async with self.save_lock:
             seen = len(self.request.decisions)
             evaluation = await self._evaluate(join_lane_if_allowed=True)
+            self.supersede_declared = evaluation is not None and evaluation.supersede
             executed = evaluation.executed if evaluation else None
             if evaluation is not None and executed is not None and executed.request:
                 self.on_stale = evaluation.on_stale
@@ -365,9 +372,13 @@ class MutationRequestWorkflow(
         The projection is not written meanwhile (the execution stores the next revision
         with the change); handlers that record something wait for the save lock.
         """
+        if await self.end_if_superseded():
+            return
         resolution = await resolve_version(self.request, self.on_stale)
         if resolution is not None and resolution.outcome == VersionOutcome.STALE:
             await self._on_stale(resolution.current_version)
+            return
+        if await self.end_if_superseded():
             return
         state_id = self.request.state_id
         async with self.save_lock:
@@ -376,11 +387,15 @@ class MutationRequestWorkflow(
             seen = len(self.request.decisions)
             execution = LaneExecution(request=prepared, expected_version=self.request.base_version)
             workflow.set_current_details(f"**approved**\n\nin line on state {state_id}")
-            outcome = await self.lane(state_id).execute(execution, already_queued=self.lane_queued)
+            outcome = await self.lane(state_id).execute(
+                execution, already_queued=self.lane_queued, withdraw_if=self.withdraw_asked
+            )
             self.lane_queued = False
             if outcome.request is not None:
                 self._adopt(outcome.request, seen)
                 return
+        if await self.withdrawn_from_lane(outcome):
+            return
         effect = self.took(
             lifecycle.execution_refused(self.request, outcome, workflow.now(), via_lane=True)
         )

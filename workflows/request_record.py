@@ -119,6 +119,10 @@ class RequestRecord:
             lines.append("approved by " + ", ".join(a.actor for a in req.approvals))
         if req.rejection:
             lines.append(f"rejected ({req.rejection.code.value}): {req.rejection.reason}")
+        if req.superseded_by:
+            lines.append(f"superseded by {req.superseded_by}")
+        if req.supersedes:
+            lines.append("supersedes " + ", ".join(req.supersedes))
         if req.resulting_version is not None:
             lines.append(
                 f"executed: state {req.state_id} is now at version {req.resulting_version}"

@@ -18,7 +18,9 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from mutator.workflows import lane_queue
 from mutator.workflows.lane_execution import run_execution
+from mutator.workflows.lane_queue import SHOWN_WAITING as SHOWN_WAITING
 from mutator.workflows.messages import internal_message
 
 with workflow.unsafe.imports_passed_through():
@@ -41,15 +43,11 @@ with workflow.unsafe.imports_passed_through():
         LaneResult,
         LaneStatus,
         LaneTokenSignal,
+        LaneWithdraw,
     )
 
 GRANT_SIGNAL = "lane_granted"
 OUTCOME_SIGNAL = "lane_executed"
-SHOWN_WAITING = 20
-
-
-def _without_executions(queue: list[LaneEntry]) -> list[LaneEntry]:
-    return [entry.model_copy(update={"execution": None}) for entry in queue]
 
 
 @workflow.defn(name=LANE_WORKFLOW)
@@ -91,7 +89,7 @@ class StateLaneWorkflow:
             state_id=self.state_id,
             run_id=workflow.info().run_id,
             holder=self.holder,
-            queue=_without_executions(self.queue),
+            queue=lane_queue.without_executions(self.queue),
             next_token=self.next_token,
             grants=self.grants,
             expirations=self.expirations,
@@ -142,6 +140,22 @@ class StateLaneWorkflow:
                 entry.execution = signal.execution
 
     @workflow.signal
+    def withdraw(self, *args: Any) -> None:
+        """A queued owner leaves before its turn (superseded); answered by an outcome signal.
+
+        Decided here, where turns are given: an entry still queued is removed and nothing of
+        it runs (``withdrawn``); one whose turn came already runs on and reports as usual
+        (``too_late``).
+        """
+        signal = internal_message(LaneWithdraw, args, "withdraw")
+        if signal is not None:
+            answer = lane_queue.withdraw(self.queue, signal.owner, self.state_id)
+            self._show()
+            self.outcome_signals.append(
+                asyncio.create_task(self._send_outcome(signal.owner, answer))
+            )
+
+    @workflow.signal
     def release(self, *args: Any) -> None:
         """The holder gives the lease back (once per acquisition)."""
         signal = internal_message(LaneTokenSignal, args, "release")
@@ -175,7 +189,8 @@ class StateLaneWorkflow:
         """
         while True:
             if self.holder is None and self.queue:
-                if await self._head_is_ready():
+                # The head may have withdrawn while it was waited for.
+                if await self._head_is_ready() and self.queue:
                     await self._grant_next()
             elif self.holder is not None:
                 await self._watch_holder()
@@ -204,11 +219,14 @@ class StateLaneWorkflow:
             if not self._head_ready() and not await self._ping(head):
                 return False
         try:
-            await workflow.wait_condition(self._head_ready, timeout=self.lease)
+            # Or the head withdrew (superseded): the next one is looked at afresh.
+            await workflow.wait_condition(
+                lambda: self._head_ready() or self.queue[0] is not head, timeout=self.lease
+            )
         except TimeoutError:
             await self._ping(head)
             return False
-        return True
+        return self._head_ready()
 
     async def _ping(self, head: LaneEntry) -> bool:
         """Ask the head's owner whether it is still there, with token 0.
@@ -385,24 +403,15 @@ class StateLaneWorkflow:
             holder=self.holder,
             # Owners in order, not their executions (each up to a full payload): the input
             # of the next run stays small however long the queue; owners re-send on a ping.
-            queue=_without_executions(self.queue),
+            queue=lane_queue.without_executions(self.queue),
             grants=self.grants,
             expirations=self.expirations,
             seen_owners=self.seen_owners,
         )
 
     def _show(self) -> None:
-        holder = (
-            f"held by {self.holder.request_id} (token {self.holder.token}, lease until "
-            f"{self.holder.expires_at.isoformat(timespec='seconds')})"
-            if self.holder
-            else "free"
-        )
-        # The details are shown as they are: a long queue is summed up, not listed.
-        waiting = ", ".join(e.request_id for e in self.queue[:SHOWN_WAITING]) or "none"
-        if len(self.queue) > SHOWN_WAITING:
-            waiting += f" and {len(self.queue) - SHOWN_WAITING} more"
         workflow.set_current_details(
-            f"**{self.state_id}**: {holder}\n\nwaiting: {waiting}\n\n"
-            f"grants {self.grants}, expired leases {self.expirations}"
+            lane_queue.details(
+                self.state_id, self.holder, self.queue, self.grants, self.expirations
+            )
         )

@@ -53,6 +53,13 @@ from mutator.lifecycle.outcomes import (
 )
 from mutator.lifecycle.quota import quota_free, waiting_for_quota
 from mutator.lifecycle.schedule import schedule_closed, schedule_open, waiting_for_schedule
+from mutator.lifecycle.supersede import (
+    admitted_by_policies,
+    authority_refusal,
+    record_supersedes,
+    supersede_refusal,
+    superseded,
+)
 from mutator.lifecycle.votes import (
     MAX_REFUSED_ATTEMPTS_KEPT,
     approvals_complete,
@@ -87,10 +94,12 @@ __all__ = [
     "Transition",
     "VoteRefused",
     "admit",
+    "admitted_by_policies",
     "adopt",
     "approvals_complete",
     "approve",
     "approve_refusal",
+    "authority_refusal",
     "await_dependencies",
     "can_transition",
     "cancel",
@@ -110,6 +119,7 @@ __all__ = [
     "progress",
     "quorum_met",
     "quota_free",
+    "record_supersedes",
     "refused_attempt",
     "reject",
     "reject_refusal",
@@ -123,6 +133,8 @@ __all__ = [
     "signed_vote_refusal",
     "stale",
     "submit",
+    "supersede_refusal",
+    "superseded",
     "sync_gates",
     "transition",
     "waiting_for_quota",

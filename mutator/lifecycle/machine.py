@@ -34,9 +34,20 @@ _S = RequestStatus
 # ``executed`` in one write; only a batch passes through ``executing``.
 TRANSITIONS: Mapping[RequestStatus, frozenset[RequestStatus]] = {
     _S.PENDING: frozenset(
-        {_S.PENDING, _S.APPROVED, _S.EXECUTED, _S.REJECTED, _S.CANCELED, _S.EXPIRED, _S.FAILED}
+        {
+            _S.PENDING,
+            _S.APPROVED,
+            _S.EXECUTED,
+            _S.REJECTED,
+            _S.CANCELED,
+            _S.EXPIRED,
+            _S.FAILED,
+            _S.SUPERSEDED,
+        }
     ),
-    _S.APPROVED: frozenset({_S.PENDING, _S.EXECUTING, _S.EXECUTED, _S.REJECTED, _S.FAILED}),
+    _S.APPROVED: frozenset(
+        {_S.PENDING, _S.EXECUTING, _S.EXECUTED, _S.REJECTED, _S.FAILED, _S.SUPERSEDED}
+    ),
     _S.EXECUTING: frozenset({_S.EXECUTED, _S.REJECTED, _S.FAILED}),
     **{status: frozenset() for status in TERMINAL_STATUSES},
 }

@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.record",
             "mutator.lane_contracts",
             "mutator.contracts",
+            "mutator.supersede_contracts",
             "mutator.identity",
             "mutator.schedule",
             "mutator.quotas",

@@ -401,7 +401,7 @@ def test_a_final_status_never_changes(final: RequestStatus, sequence: list[Step]
         lifecycle.transition(
             request, final, None, DecisionCode.EXECUTED, SystemActor.SYSTEM, "", at(5)
         )
-    else:  # reserved statuses (superseded, compensated): nothing sets them yet
+    else:  # compensated is reserved: nothing sets it yet
         request.status = final
     for time, step in enumerate(sequence, start=10):
         _check_step(step, request, time)

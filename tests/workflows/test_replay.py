@@ -132,6 +132,9 @@ async def test_request_and_lane_histories_replay(
 # external checks came (workflow.patched("external-checks")): checks-both (an approval, then
 # the ci check, executed), checks-failed (a check passed, its repeat, another failed) and
 # checks-signals (reports as check_signal, a refused one among them).
+# supersede came (workflow.patched("supersede"), test_supersede_replay.py): supersede-*,
+# a pending request superseded and its newer one, and one withdrawn from its lane queue,
+# its newer one and the lane.
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
