@@ -111,3 +111,48 @@ def test_a_batch_with_not_before_waits_and_a_bad_one_exits_2(
     assert (held["status"], held["pending_reason"]) == ("pending", "schedule")
     assert cli_store.get_state(acct) is None
     ok(stack.run("cancel", held["request_id"], "--actor", "bob", "--json"))
+
+
+def test_readme_freeze_story(stack: CliStack) -> None:
+    """The README's freeze commands, as written (the request id made unique)."""
+    frz = uid("frz")
+    started = ok(
+        stack.run(
+            "freeze",
+            "start",
+            "release-day",
+            "--until",
+            "+2h",
+            "--mutations",
+            "counter.*",
+            "--reason",
+            "release day",
+            "--actor",
+            "alice",
+            "--json",
+        )
+    )
+    try:
+        until = datetime.fromisoformat(started["until"])
+        assert timedelta(minutes=119) < until - datetime.now(UTC) <= timedelta(hours=2)
+        held = ok(
+            stack.run(
+                "submit",
+                "acct-2",
+                "counter.add",
+                "--payload",
+                '{"amount": 1}',
+                "--actor",
+                "bob",
+                "--request-id",
+                frz,
+                "--json",
+            )
+        )
+        assert (held["status"], held["pending_reason"]) == ("pending", "schedule")
+        assert held["scheduled_for"] == started["until"]
+    finally:
+        ended = ok(stack.run("freeze", "end", "release-day", "--actor", "alice", "--json"))
+    assert frz in ended["woken"]
+    done = ok(stack.run("wait", frz, "--timeout", "30", "--json"))
+    assert done["status"] == "executed"
