@@ -6,7 +6,6 @@ import fnmatch
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from mutator.break_glass import BreakGlass
 from mutator.decisions import EvaluationOutcome
@@ -23,6 +22,13 @@ from mutator.models import (
     IdentityMode,
     OnStale,
 )
+from mutator.mutations import (
+    Handler,
+    Mutation,
+    UnknownMutationError,
+    ValidationRefused,
+    Validator,
+)
 from mutator.policies import (
     Allow,
     Deny,
@@ -36,76 +42,7 @@ from mutator.policies import (
 from mutator.quotas import Quota
 from mutator.schedule.windows import Window
 
-Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
-Validator = Callable[[dict[str, Any], dict[str, Any]], None]
 Policy = Callable[[PolicyContext], PolicyDecision]
-
-
-class UnknownMutationError(LookupError):
-    """The app has no mutation of that name."""
-
-
-class ValidationRefused(ValueError):
-    """A validator refused the payload or the state."""
-
-
-@dataclass
-class Mutation:
-    """A registered mutation: its handler, stale strategy and validators.
-
-    ``@app.mutation(...)`` returns it in place of the decorated function; calling it calls the
-    handler.
-
-    Attributes:
-        name: The name requests use.
-        handler: ``handler(state, payload) -> new state``.
-        on_stale: What a request does when its state moved past its base version.
-        validators: Run, in order, before policies and again before executing.
-        window: The name of the change window it may only execute in (``app.window``).
-        quota: How many executions it may have per key and window (``Quota``).
-        supersede: Whether a newer admitted request of the same state ends the older ones
-            that have not started to execute (docs/gates.md#supersede).
-    """
-
-    name: str
-    handler: Handler
-    on_stale: OnStale
-    validators: list[Validator] = field(default_factory=list)
-    window: str | None = None
-    quota: Quota | None = None
-    supersede: bool = False
-
-    def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        """Apply the handler: the new state for ``state`` and ``payload``."""
-        return self.handler(state, payload)
-
-    def validator(self, fn: Validator) -> Validator:
-        """Register ``fn(state, payload)`` as a validator of this mutation.
-
-        Use as a decorator: ``@my_mutation.validator``. To refuse, ``fn`` raises ``ValueError``
-        (or ``TypeError``, ``KeyError``) saying why; the request is rejected as
-        ``validation_failed`` with that message.
-
-        Args:
-            fn: The validator.
-
-        Returns:
-            ``fn``, unchanged.
-        """
-        self.validators.append(fn)
-        return fn
-
-    def validate(self, state: dict[str, Any], payload: dict[str, Any]) -> None:
-        """Run every validator on ``state`` and ``payload``.
-
-        Raises:
-            ValidationRefused: A validator refused; the message names the mutation.
-        """
-        for check in self.validators:
-            try:
-                check(state, payload)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise ValidationRefused(f"{self.name}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -463,3 +400,15 @@ class MutationApp:
             allow_self_approval=decision.allow_self_approval,
             timeout_seconds=decision.timeout.total_seconds(),
         )
+
+
+__all__ = [
+    "Evaluation",
+    "Handler",
+    "Mutation",
+    "MutationApp",
+    "Policy",
+    "UnknownMutationError",
+    "ValidationRefused",
+    "Validator",
+]

@@ -8,132 +8,27 @@ workflow fills timestamps from ``workflow.now()``.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mutator.external_checks import CheckRequirement
 from mutator.gates import Gate
-
-
-class RequestStatus(StrEnum):
-    """Where a request stands; docs/lifecycle.md describes each status.
-
-    ``executed``, ``rejected``, ``canceled``, ``expired``, ``failed``, ``superseded`` and
-    ``compensated`` are final: a request in one of them never changes again.
-    """
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    EXECUTING = "executing"
-    EXECUTED = "executed"
-    REJECTED = "rejected"
-    CANCELED = "canceled"
-    EXPIRED = "expired"
-    SUPERSEDED = "superseded"
-    FAILED = "failed"
-    COMPENSATED = "compensated"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Whether the status is final (the request never changes again)."""
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset(
-    {
-        RequestStatus.EXECUTED,
-        RequestStatus.REJECTED,
-        RequestStatus.CANCELED,
-        RequestStatus.EXPIRED,
-        RequestStatus.SUPERSEDED,
-        RequestStatus.FAILED,
-        RequestStatus.COMPENSATED,
-    }
+from mutator.statuses import (
+    IDENTITY_MODES,
+    NOT_APPLIED_STATUSES,
+    ON_STALE_CHOICES,
+    TERMINAL_STATUSES,
+    BatchMode,
+    DecisionCategory,
+    IdentityMode,
+    ItemOutcome,
+    OnStale,
+    PendingReason,
+    RejectionCode,
+    RequestStatus,
 )
-
-# Ended without its change applied (or it never will be): the CLI exits with code 1.
-NOT_APPLIED_STATUSES = TERMINAL_STATUSES - {RequestStatus.EXECUTED, RequestStatus.COMPENSATED}
-
-
-class PendingReason(StrEnum):
-    """Why a ``pending`` request waits.
-
-    ``approval``: for votes. ``revalidation``: a ``revalidate`` request ran its policies again
-    on a changed state and needs votes it does not have yet. ``evaluation``: only in what
-    ``submit`` returns when no worker evaluated the request in time. ``dependency``: for the
-    requests named by ``after`` to be executed. ``schedule``: for its change window to open, a
-    freeze to end or its ``not_before`` (docs/gates.md). ``external_check``: for external
-    checks to be reported (``mutator.external_checks``). ``quota``: for a slot of its
-    mutation's quota to free (docs/gates.md). Each gate kind
-    (``mutator.gates.GateKind``) has the pending reason of the same value.
-    """
-
-    APPROVAL = "approval"
-    EXTERNAL_CHECK = "external_check"
-    SCHEDULE = "schedule"
-    DEPENDENCY = "dependency"
-    QUOTA = "quota"
-    REVALIDATION = "revalidation"
-    # Submitted, but no worker answered within the client's admission timeout; a worker
-    # polls and will evaluate it. Only a client reports it; the store never holds it.
-    EVALUATION = "evaluation"
-
-
-class RejectionCode(StrEnum):
-    """Why a request was rejected (``MutationRequest.rejection.code``); ``conflict`` is reserved."""
-
-    POLICY_DENIED = "policy_denied"
-    VALIDATION_FAILED = "validation_failed"
-    APPROVER_REJECTED = "approver_rejected"
-    STALE = "stale"
-    CONFLICT = "conflict"
-    # signed mode: the submit's signature is missing, or does not verify (mutator.identity)
-    SIGNATURE_REFUSED = "signature_refused"
-    # a request named by ``after`` ended other than executed
-    DEPENDENCY_FAILED = "dependency_failed"
-    # its change window has no further opening (a window that does not recur)
-    SCHEDULE_CLOSED = "schedule_closed"
-    # its mutation's quota was full at execution, and the quota rejects (on_exceeded="reject")
-    QUOTA_EXCEEDED = "quota_exceeded"
-    # an external check required by a policy was reported failed
-    CHECK_FAILED = "check_failed"
-
-
-class DecisionCategory(StrEnum):
-    """What a decision of a request's record is about: its status, a vote, or version resolution."""
-
-    LIFECYCLE = "lifecycle"
-    APPROVAL = "approval"
-    VERSION_RESOLUTION = "version_resolution"
-
-
-OnStale = Literal["reject", "reapprove", "revalidate"]
-
-IdentityMode = Literal["signed", "claimed"]
-"""``signed``: every submit and vote carries the actor's signature; ``claimed``: a typed name."""
-IDENTITY_MODES: tuple[str, ...] = get_args(IdentityMode)
-ON_STALE_CHOICES: tuple[str, ...] = get_args(OnStale)
-
-
-class BatchMode(StrEnum):
-    """How the items of a batch request apply."""
-
-    ATOMIC = "atomic"  # all states locked in sorted order, all items in one transaction, or none
-    SEQUENTIAL = "sequential"  # in order, stop at the first failure; applied items stay
-    INDEPENDENT = "independent"  # every item runs; each has its own outcome
-
-
-class ItemOutcome(StrEnum):
-    """What became of one item of a batch request."""
-
-    PENDING = "pending"
-    APPLIED = "applied"
-    REJECTED = "rejected"  # stale, validation or conflict: refused before applying
-    FAILED = "failed"  # the handler raised
-    NOT_RUN = "not_run"  # sequential: an earlier item failed
-    ROLLED_BACK = "rolled_back"  # atomic: another item failed, nothing was applied
+from mutator.views import HistoryEntry, LockInfo, StateView
 
 
 class BatchItem(BaseModel):
@@ -337,38 +232,6 @@ class MutationRequest(BaseModel):
     updated_at: datetime
 
 
-class StateView(BaseModel):
-    """A state at one version.
-
-    Attributes:
-        state_id: The state's id.
-        version: The version (1 after the first executed mutation).
-        data: The state's content at that version.
-    """
-
-    state_id: str
-    version: int
-    data: dict[str, Any]
-
-
-class HistoryEntry(BaseModel):
-    """One version of a state and the request that made it.
-
-    Attributes:
-        version: The version the request made.
-        request_id: The request that made it.
-        actor: Who requested it.
-        at: When it was written.
-        data: The state's content at that version.
-    """
-
-    version: int
-    request_id: str
-    actor: str
-    at: datetime
-    data: dict[str, Any]
-
-
 class AuditEntry(BaseModel):
     """One decision of the audit trail, across requests.
 
@@ -455,20 +318,6 @@ def batch_state_id(items: list[BatchItem]) -> str:
     return joined if len(joined) <= 200 else joined[:197] + "..."
 
 
-class LockInfo(BaseModel):
-    """One state's lane as `mutator locks` shows it."""
-
-    state_id: str
-    holder_request_id: str | None
-    fencing_token: int | None
-    queue_length: int
-    queued_request_ids: list[str]
-    acquired_at: datetime | None
-    expires_at: datetime | None
-    stale: bool  # the lease is past its expiry and has not been passed on yet
-    note: str = ""
-
-
 def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationRequest:
     """The request as its submission makes it, before any policy has looked at it."""
     return MutationRequest(
@@ -499,3 +348,36 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
         created_at=now,
         updated_at=now,
     )
+
+
+__all__ = [
+    "BREAK_GLASS_WAITS",
+    "IDENTITY_MODES",
+    "MAX_AFTER",
+    "NOT_APPLIED_STATUSES",
+    "ON_STALE_CHOICES",
+    "TERMINAL_STATUSES",
+    "Approval",
+    "ApprovalRequirement",
+    "AuditEntry",
+    "BatchItem",
+    "BatchItemResult",
+    "BatchMode",
+    "Decision",
+    "DecisionCategory",
+    "HistoryEntry",
+    "IdentityMode",
+    "ItemOutcome",
+    "LockInfo",
+    "MutationRequest",
+    "OnStale",
+    "PendingReason",
+    "Rejection",
+    "RejectionCode",
+    "RequestStatus",
+    "SignedProof",
+    "StateView",
+    "SubmitRequestInput",
+    "batch_state_id",
+    "submitted_request",
+]

@@ -1,0 +1,83 @@
+"""A registered mutation: its handler, validators and declared gates.
+
+``MutationApp.mutation`` makes one; re-exported by ``mutator.app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mutator.models import OnStale
+from mutator.quotas import Quota
+
+Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+Validator = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+class UnknownMutationError(LookupError):
+    """The app has no mutation of that name."""
+
+
+class ValidationRefused(ValueError):
+    """A validator refused the payload or the state."""
+
+
+@dataclass
+class Mutation:
+    """A registered mutation: its handler, stale strategy and validators.
+
+    ``@app.mutation(...)`` returns it in place of the decorated function; calling it calls the
+    handler.
+
+    Attributes:
+        name: The name requests use.
+        handler: ``handler(state, payload) -> new state``.
+        on_stale: What a request does when its state moved past its base version.
+        validators: Run, in order, before policies and again before executing.
+        window: The name of the change window it may only execute in (``app.window``).
+        quota: How many executions it may have per key and window (``Quota``).
+        supersede: Whether a newer admitted request of the same state ends the older ones
+            that have not started to execute (docs/gates.md#supersede).
+    """
+
+    name: str
+    handler: Handler
+    on_stale: OnStale
+    validators: list[Validator] = field(default_factory=list)
+    window: str | None = None
+    quota: Quota | None = None
+    supersede: bool = False
+
+    def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        """Apply the handler: the new state for ``state`` and ``payload``."""
+        return self.handler(state, payload)
+
+    def validator(self, fn: Validator) -> Validator:
+        """Register ``fn(state, payload)`` as a validator of this mutation.
+
+        Use as a decorator: ``@my_mutation.validator``. To refuse, ``fn`` raises ``ValueError``
+        (or ``TypeError``, ``KeyError``) saying why; the request is rejected as
+        ``validation_failed`` with that message.
+
+        Args:
+            fn: The validator.
+
+        Returns:
+            ``fn``, unchanged.
+        """
+        self.validators.append(fn)
+        return fn
+
+    def validate(self, state: dict[str, Any], payload: dict[str, Any]) -> None:
+        """Run every validator on ``state`` and ``payload``.
+
+        Raises:
+            ValidationRefused: A validator refused; the message names the mutation.
+        """
+        for check in self.validators:
+            try:
+                check(state, payload)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValidationRefused(f"{self.name}: {exc}") from exc
