@@ -236,6 +236,16 @@ def _print_banner(address: str, ui_url: str, app_spec: str, db_url: str, db: str
         "--actor alice --request-id rel-1",
         'mutator check rel-1 ci --pass --details "build 812" --actor ci-bot',
         "mutator check rel-1 lint --pass --actor ci-bot",
+        'mutator submit web release.set --payload \'{"version": "1.4"}\' '
+        "--actor dave --request-id rel-14",
+        'mutator submit web release.set --payload \'{"version": "1.5"}\' '
+        "--actor dave --request-id rel-15",
+        "mutator approve rel-15 --actor alice",
+        "mutator freeze start release-day --until +2h --mutations 'counter.*' "
+        '--reason "release day" --actor alice',
+        "mutator submit acct-2 counter.add --payload '{\"amount\": 1}' --actor bob "
+        "--request-id frz-1",
+        "mutator freeze end release-day --actor alice",
         "mutator show lim-1",
         "mutator state acct-1",
         "mutator history acct-1",

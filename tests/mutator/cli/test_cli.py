@@ -451,6 +451,21 @@ def test_dev_banner(stack: CliStack) -> None:
     ) in banner
     assert "mutator approve lim-1 --actor alice" in banner
     assert "Ctrl-C stops" in banner
+    # The README says its "Try it" commands are the ones the banner prints: each of them is.
+    printed = {" ".join(line.split()) for line in banner.splitlines()}
+    missing = [command for command in readme_try_it_commands() if command not in printed]
+    assert missing == [], missing
+
+
+def readme_try_it_commands() -> list[str]:
+    """The `mutator ...` lines of the README's "Try it" code blocks, whitespace normalized."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("## Try it", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```sh")[1:]
+    lines = [line for block in blocks for line in block.split("```", 1)[0].splitlines()]
+    commands = [" ".join(line.split()) for line in lines if line.startswith("mutator ")]
+    assert len(commands) >= 10, commands
+    return commands
 
 
 def test_worker_starts_and_stops_on_ctrl_c(stack: CliStack) -> None:
