@@ -290,6 +290,9 @@ async def test_an_older_request_about_to_execute_and_a_newer_one_never_both_win(
                 locks = {lock.state_id: lock for lock in await client.locks()}
                 assert state in locks
                 assert older in locks[state].queued_request_ids
+                # And stored: a newer request finds its candidates in the store (a request
+                # still in its first evaluation is not there yet, and is not superseded).
+                assert await _status(sqlite_store, older) == RequestStatus.APPROVED
 
             await assert_eventually(older_is_queued, timeout=30)
             if round_ % 2:

@@ -55,6 +55,7 @@ CONNECTION_OPTIONS = {
     "approve": EVERYTHING,
     "reject": EVERYTHING,
     "cancel": EVERYTHING,
+    "check": EVERYTHING,
     "wait": EVERYTHING,
     "batch": EVERYTHING,
     "locks": EVERYTHING,
