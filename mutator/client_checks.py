@@ -16,7 +16,7 @@ from typing import Any
 from temporalio.client import Client
 
 from mutator.client_messages import send_update
-from mutator.client_signing import _signed, request_as_it_stands
+from mutator.client_signing import SignedMessage, _signed, request_as_it_stands
 from mutator.contracts import request_workflow_id
 from mutator.errors import MutatorInputError, MutatorRefused
 from mutator.external_checks import (
@@ -37,30 +37,8 @@ _NAME = re.compile(CHECK_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
-class CheckMessage:
-    """A check's report ready to send: as the ``check`` update, or the ``check_signal`` signal.
-
-    Attributes:
-        request_id: The request.
-        workflow_id: Its workflow's id (``mutation-request:<request id>``).
-        update: The update's name, ``check``.
-        signal: The signal's name, ``check_signal``.
-        input: The report, with ``envelope`` and ``signature`` when signed.
-    """
-
-    request_id: str
-    workflow_id: str
-    update: str
-    signal: str
-    input: CheckReport
-
-    def input_json(self) -> dict[str, Any]:
-        """The report as the workflow reads it (``temporal workflow signal --input``)."""
-        data: dict[str, Any] = self.input.model_dump(mode="json")
-        if data.get("signature") is None:
-            data.pop("envelope", None)
-            data.pop("signature", None)
-        return data
+class CheckMessage(SignedMessage[CheckReport]):
+    """A check's report ready to send: as the ``check`` update, or the ``check_signal`` signal."""
 
 
 def check_report_fields(name: str, actor: str, details: str) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
@@ -36,14 +36,17 @@ VoteInput = ApproveInput | RejectInput | CancelInput
 STATUS_QUERY_SECONDS = 5.0
 
 
+InputT = TypeVar("InputT", bound=BaseModel)
+
+
 @dataclass(frozen=True)
-class VoteMessage:
-    """A vote or cancel ready to send: to the request's workflow, as an update or a signal.
+class SignedMessage(Generic[InputT]):
+    """A message ready to send to a request's workflow, as an update or as a signal.
 
     Attributes:
         request_id: The request.
         workflow_id: Its workflow's id (``mutation-request:<request id>``).
-        update: The update's name (``approve``, ``reject``, ``cancel``).
+        update: The update's name (``approve``, ``check``, ...).
         signal: The signal's name, to send it from the Temporal UI (``approve_signal``, ...).
         input: The message's input, with ``envelope`` and ``signature`` when signed.
     """
@@ -52,7 +55,7 @@ class VoteMessage:
     workflow_id: str
     update: str
     signal: str
-    input: VoteInput
+    input: InputT
 
     def input_json(self) -> dict[str, Any]:
         """The input as the workflow reads it: the JSON to paste under the UI's Data field."""
@@ -61,6 +64,11 @@ class VoteMessage:
             data.pop("envelope", None)
             data.pop("signature", None)
         return data
+
+
+@dataclass(frozen=True)
+class VoteMessage(SignedMessage[VoteInput]):
+    """A vote or cancel ready to send (updates ``approve``, ``reject``, ``cancel``)."""
 
 
 def _signed(

@@ -14,7 +14,7 @@ import typer
 
 from mutator.cli.common import Actor, RequestId
 from mutator.cli.connection import SIGNED_OPTIONS, Connection, connected_command
-from mutator.cli.signing import _signed_request_signer, explicit_signer, show_signal
+from mutator.cli.signing import explicit_signer, show_signal, sign_as_the_request_asks
 from mutator.errors import MutatorInputError
 
 if TYPE_CHECKING:
@@ -67,15 +67,12 @@ def check(
 
     async def act(client: MutatorClient) -> MutationRequest | CheckMessage:
         from mutator.client_checks import check_report_fields
-        from mutator.client_signing import request_as_it_stands
         from mutator.limits import check_optional_id
 
         check_report_fields(name, actor, details)
         check_optional_id(update_id, "update_id")
-        if signer is None and conn.sign is not False:
-            stored = await client.get(request_id)
-            current = await request_as_it_stands(client.temporal, stored)
-            client.signer = _signed_request_signer(conn, current)
+        if signer is None:
+            await sign_as_the_request_asks(conn, client, request_id)
         if print_signal:
             return await client.prepare_check(
                 request_id, name, passed=result, actor=actor, details=details

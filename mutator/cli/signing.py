@@ -141,6 +141,22 @@ def _signed_request_signer(conn: Connection, request: MutationRequest) -> Signer
     return load_signer(path)
 
 
+async def sign_as_the_request_asks(
+    conn: Connection, client: MutatorClient, request_id: str
+) -> None:
+    """Without ``--key``: sign with the default key when the request's submission was signed.
+
+    ``--no-sign`` wins; the request is read as its workflow holds it now.
+    """
+    from mutator.client_signing import request_as_it_stands
+
+    if conn.sign is False:
+        return
+    stored = await client.get(request_id)
+    current = await request_as_it_stands(client.temporal, stored)
+    client.signer = _signed_request_signer(conn, current)
+
+
 def vote(
     conn: Connection,
     action: VoteAction,
@@ -159,15 +175,13 @@ def vote(
     signer = explicit_signer(conn)
 
     async def act(client: MutatorClient) -> MutationRequest | VoteMessage:
-        from mutator.client_signing import check_vote, request_as_it_stands
+        from mutator.client_signing import check_vote
         from mutator.limits import check_optional_id
 
         check_vote(action, actor, comment)
         check_optional_id(update_id, "update_id")
-        if signer is None and conn.sign is not False:
-            stored = await client.get(request_id)
-            current = await request_as_it_stands(client.temporal, stored)
-            client.signer = _signed_request_signer(conn, current)
+        if signer is None:
+            await sign_as_the_request_asks(conn, client, request_id)
         if print_signal:
             return await client.prepare_vote(request_id, action, actor=actor, comment=comment)
         if action == "approve":
