@@ -233,6 +233,20 @@ def test_approvals_met_first_still_wait_for_the_check() -> None:
     assert request.status == RequestStatus.PENDING
 
 
+@pytest.mark.parametrize("target", [RequestStatus.APPROVED, RequestStatus.EXECUTED])
+def test_no_step_moves_a_request_on_while_a_check_is_outstanding(target: RequestStatus) -> None:
+    """Not only the quorum: any transition (a schedule or quota opening, a direct execution)
+    is refused while a required check has not passed, and records nothing."""
+    request = evaluated(CI, SCAN)
+    lifecycle.report_check(request, report(), at(1))
+    before = request.model_copy(deep=True)
+    with pytest.raises(IllegalTransition, match=r"before its checks pass \(scan\)"):
+        lifecycle.transition(
+            request, target, None, DecisionCode.APPROVED, SystemActor.SYSTEM, "", at(2)
+        )
+    assert request == before
+
+
 def test_a_check_not_reported_by_its_deadline_expires_the_request() -> None:
     request = evaluated(CI, SCAN)
     lifecycle.report_check(request, report(), at(1))

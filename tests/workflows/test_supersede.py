@@ -41,7 +41,7 @@ def _set(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     if marker in ENTERED:
         ENTERED[marker].set()
     if marker in HELD:
-        HELD[marker].wait(timeout=15)
+        HELD[marker].wait(timeout=45)  # longer than any wait for it below
     return {**state, "value": payload["value"], "by": marker}
 
 
