@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# pytest-xdist sets COLUMNS=80 in its workers; rich would freeze that width into the CLI's
+# console at import, and the CLI tests' own COLUMNS would no longer apply.
+os.environ.pop("COLUMNS", None)
+
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
