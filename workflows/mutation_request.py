@@ -67,6 +67,10 @@ EVALUATE_RETRY = RetryPolicy(
 )
 
 
+# Requests whose mutation says on_stale="reapprove_if_changed" compare the change on the
+# latest state with the approved one (histories before it have no such requests).
+REAPPROVE_IF_CHANGED_PATCH = "reapprove-if-changed"
+
 # How long the submit update waits for an allowed request to execute.
 ADMISSION_SETTLE_SECONDS = 10.0
 
@@ -416,6 +420,16 @@ class MutationRequestWorkflow(
         effect = self.took(lifecycle.stale(self.request, self.on_stale, current, workflow.now()))
         if isinstance(effect.then, lifecycle.Reevaluate):
             evaluation = await self._evaluate()
-            if evaluation is not None:
+            if evaluation is None:
+                pass
+            elif self.on_stale == "reapprove_if_changed" and workflow.patched(
+                REAPPROVE_IF_CHANGED_PATCH
+            ):
+                self.took(
+                    lifecycle.approval_kept_if_unchanged(
+                        self.request, evaluation, current, workflow.now()
+                    )
+                )
+            else:
                 self.took(lifecycle.revalidated(self.request, evaluation, current, workflow.now()))
         await self.save()

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mutator import diffs
 from mutator.identity.marks import RecordedDecision, identity_marks
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
@@ -80,6 +81,7 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
     else:
         rows.insert(3, ("batch", f"{req.batch_mode.value}, {len(req.items)} items"))
         rows.extend(_item_rows(req))
+    rows.extend(_diff_rows(req))
     if req.rejection:
         rows.append(("rejection", f"{req.rejection.code.value}: {req.rejection.reason}"))
     if req.error:
@@ -121,6 +123,19 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
         ("temporal ui", ui_link or ""),
     )
     rows.extend((key, value) for key, value in optional if value)
+    return rows
+
+
+def _diff_rows(req: MutationRequest) -> list[tuple[str, str]]:
+    """The planned and applied diffs, one op per line (the applied one once, when the same)."""
+    rows: list[tuple[str, str]] = []
+    planned, applied = req.planned_diff, req.applied_diff
+    if planned is not None:
+        rows.append((f"planned diff (v{planned.version})", "\n".join(diffs.describe(planned))))
+    if applied is not None:
+        same = planned is not None and diffs.same_change(planned, applied)
+        text = "as planned" if same else "\n".join(diffs.describe(applied))
+        rows.append((f"applied diff (v{applied.version})", text))
     return rows
 
 

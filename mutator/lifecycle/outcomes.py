@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from mutator import diffs
 from mutator.contracts import (
     ERR_UNKNOWN_MUTATION,
     ERR_VALIDATION,
@@ -112,6 +113,8 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
         _refuse(recorder, evaluation)
     elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
         request.required_approvals = evaluation.requirements
+        # What approvers approve: the handler's change of the state as evaluated.
+        request.planned_diff = evaluation.planned_diff
         for item, version in zip(request.items, evaluation.item_versions, strict=False):
             if item.base_version is None:
                 item.base_version = version
@@ -201,6 +204,8 @@ def stale(request: MutationRequest, strategy: OnStale, current: int, now: dateti
     (approval) against ``current`` with a new deadline; a request allowed at once has nobody
     to ask again, so it is rejected. revalidate: the base becomes ``current``, and the
     effect asks for ``Reevaluate`` (then ``revalidated`` applies the evaluation).
+    reapprove_if_changed: like revalidate, then ``approval_kept_if_unchanged`` applies the
+    evaluation; allowed at once, it is rejected like reapprove.
 
     Raises:
         IllegalTransition: the request is not ``approved`` (only its turn finds it stale).
@@ -211,7 +216,7 @@ def stale(request: MutationRequest, strategy: OnStale, current: int, now: dateti
     recorder.decide(
         DecisionCategory.VERSION_RESOLUTION, DecisionCode.STALE, SystemActor.SYSTEM, reason
     )
-    if strategy == "reapprove" and not request.required_approvals:
+    if strategy in ("reapprove", "reapprove_if_changed") and not request.required_approvals:
         # Allowed at once, stale against its --expected-version: nobody to ask again.
         recorder.reject(RejectionCode.STALE, f"{reason}; no approvals to renew")
     elif strategy == "reapprove":
@@ -224,7 +229,7 @@ def stale(request: MutationRequest, strategy: OnStale, current: int, now: dateti
             f"re-approval needed against version {current}",
         )
         _await_votes(recorder, PendingReason.APPROVAL)
-    elif strategy == "revalidate":
+    elif strategy in ("revalidate", "reapprove_if_changed"):
         request.base_version = current
         return recorder.effect(Reevaluate(current))
     else:
@@ -249,15 +254,73 @@ def revalidated(
     if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
         return recorder.effect()
-    if evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+    # The change on the latest state (None when allowed: its execution records it).
+    request.planned_diff = evaluation.planned_diff
+    required = evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS
+    if required:
         request.required_approvals = evaluation.requirements
-        if not quorum_met(request):
-            _await_votes(recorder, PendingReason.REVALIDATION)
-            return recorder.effect()
-    recorder.decide(
-        DecisionCategory.VERSION_RESOLUTION,
+    return _approved_again(
+        recorder,
         DecisionCode.REVALIDATED,
-        SystemActor.SYSTEM,
         f"policies and validators pass on version {current}",
+        check_quorum=required,
     )
+
+
+def _approved_again(
+    recorder: Recorder, code: DecisionCode, reason: str, *, check_quorum: bool
+) -> Effect:
+    """Approved again with ``code``; or ``pending`` (revalidation) when short of votes.
+
+    ``check_quorum``: its votes are checked against the (new) requirements; short of them,
+    it waits again with a new deadline.
+    """
+    if check_quorum and not quorum_met(recorder.request):
+        _await_votes(recorder, PendingReason.REVALIDATION)
+        return recorder.effect()
+    recorder.decide(DecisionCategory.VERSION_RESOLUTION, code, SystemActor.SYSTEM, reason)
     return recorder.effect()
+
+
+def approval_kept_if_unchanged(
+    request: MutationRequest, evaluation: EvaluateResult, current: int, now: datetime
+) -> Effect:
+    """Apply the evaluation on the latest state (``on_stale="reapprove_if_changed"``).
+
+    Deny or invalid: rejected, as at admission. Approvals required and the handler's change
+    on ``current`` is the approved one (``mutator.diffs.same_change``): ``approval_kept``
+    with both versions, and the request stays ``approved`` (if the policies now require
+    more than the approvals given: ``pending`` (revalidation), as revalidate). A different
+    change: approvals cleared, ``approvals_reset``, ``pending`` (approval) against
+    ``current``, as reapprove. Allowed (the policies no longer ask for approvals):
+    ``revalidated``, as revalidate.
+
+    Raises:
+        IllegalTransition: the request is not ``approved``.
+    """
+    require(request, (RequestStatus.APPROVED,), "keep its approvals")
+    if evaluation.outcome != EvaluationOutcome.REQUIRE_APPROVALS:
+        return revalidated(request, evaluation, current, now)
+    recorder = Recorder(request, now)
+    approved, latest = request.planned_diff, evaluation.planned_diff
+    approved_on = f"version {approved.version}" if approved else "an unrecorded version"
+    request.planned_diff = latest
+    request.required_approvals = evaluation.requirements
+    if not diffs.same_change(approved, latest):
+        request.approvals = []
+        recorder.decide(
+            DecisionCategory.APPROVAL,
+            DecisionCode.APPROVALS_RESET,
+            SystemActor.SYSTEM,
+            f"the change on version {current} differs from the one approved on {approved_on}; "
+            f"re-approval needed against version {current}",
+        )
+        _await_votes(recorder, PendingReason.APPROVAL)
+        return recorder.effect()
+    return _approved_again(
+        recorder,
+        DecisionCode.APPROVAL_KEPT,
+        f"the change on version {current} is the one approved on {approved_on}: "
+        "the approvals stand",
+        check_quorum=True,
+    )

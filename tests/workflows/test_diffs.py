@@ -1,0 +1,108 @@
+"""Every request records its planned and applied diffs, on a real dev server and store."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.testing import WorkflowEnvironment
+
+from mutator.contracts import request_workflow_id
+from mutator.models import RequestStatus
+from mutator.notifications import webhook_config
+from mutator.store import Store
+from tests.helpers import diff_app
+from tests.helpers.webhook_receiver import new_secret, running_receiver
+from tests.helpers.workers import assert_eventually, running_mutator
+
+
+def _state() -> str:
+    return f"acct-{uuid.uuid4().hex[:8]}"
+
+
+async def test_an_allowed_request_records_one_diff_as_planned_and_applied(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    state = _state()
+    async with running_mutator(dev_env, sqlite_store, diff_app.app) as client:
+        first = await client.submit(state, "limits.force", {"name": "cpu", "value": 4}, actor="d")
+        second = await client.submit(state, "limits.force", {"name": "cpu", "value": 8}, actor="d")
+    assert first.status == second.status == RequestStatus.EXECUTED
+    assert first.applied_diff is not None
+    assert second.applied_diff is not None
+    assert (first.applied_diff.version, first.applied_diff.ops) == (
+        0,
+        [{"op": "add", "path": "/cpu", "value": 4}],
+    )
+    assert (second.applied_diff.version, second.applied_diff.ops) == (
+        1,
+        [{"op": "replace", "path": "/cpu", "value": 8}],
+    )
+    assert second.applied_diff.previous == {"0": 4}
+    # Executed directly: the handler ran once, and its change is both diffs.
+    assert second.planned_diff == second.applied_diff
+    stored = sqlite_store.get_request(second.request_id)
+    assert stored is not None
+    assert stored.applied_diff == second.applied_diff
+
+
+async def test_a_request_that_waits_shows_its_planned_diff_then_its_applied_one(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    state = _state()
+    secret = new_secret()
+    with running_receiver(secret) as receiver:
+        webhook = webhook_config(receiver.url, secret, initial_retry_seconds=0.05)
+        async with running_mutator(dev_env, sqlite_store, diff_app.app, webhook=webhook) as client:
+            await client.submit(state, "limits.force", {"name": "cpu", "value": 4}, actor="dave")
+            req = await client.submit(
+                state, "limits.set", {"name": "cpu", "value": 16}, actor="dave"
+            )
+            assert req.status == RequestStatus.PENDING
+            assert req.planned_diff is not None
+            assert req.applied_diff is None
+            assert req.planned_diff.version == 1
+            assert req.planned_diff.ops == [{"op": "replace", "path": "/cpu", "value": 16}]
+            # Nothing was applied by planning it.
+            assert (await client.state(state)).data == {"cpu": 4}
+            handle = dev_env.client.get_workflow_handle(request_workflow_id(req.request_id))
+            metadata = await handle.query(
+                "__temporal_workflow_metadata", result_type=WorkflowMetadata
+            )
+            assert "planned change:\n- `replace /cpu 4 → 16`" in metadata.current_details
+
+            async def pending_event() -> dict[str, object]:
+                events = [
+                    e
+                    for e in receiver.verified("request.pending")
+                    if e["data"]["request_id"] == req.request_id
+                ]
+                assert len(events) == 1
+                return dict(events[0]["data"])
+
+            data = await assert_eventually(pending_event)
+            assert data["planned_diff"] == req.planned_diff.model_dump(mode="json")
+            await client.approve(req.request_id, actor="alice")
+            done = await client.wait(req.request_id, timeout=20)
+            metadata = await handle.query(
+                "__temporal_workflow_metadata", result_type=WorkflowMetadata
+            )
+    assert done.status == RequestStatus.EXECUTED
+    assert done.applied_diff is not None
+    assert (done.applied_diff.version, done.applied_diff.ops) == (1, req.planned_diff.ops)
+    assert done.planned_diff == req.planned_diff
+    assert "applied change:\n- `replace /cpu 4 → 16`" in metadata.current_details
+
+
+async def test_a_handler_that_refuses_the_planned_state_records_why(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    state = _state()
+    async with running_mutator(dev_env, sqlite_store, diff_app.app) as client:
+        # limits.double reads payload.name from the state: a missing name raises KeyError.
+        req = await client.submit(state, "limits.double", {}, actor="dave")
+        assert req.status == RequestStatus.PENDING
+        await client.cancel(req.request_id, actor="dave")
+    assert req.planned_diff is not None
+    assert req.planned_diff.ops == []
+    assert "KeyError" in req.planned_diff.error
