@@ -21,14 +21,21 @@ def plan_change(mutation: Mutation, payload: StateData, state: StateView | None)
     A validator that refuses or a handler that raises gives a diff with its ``error``: the
     state may yet change before the request executes, so that is no reason to end it here.
     """
+    return try_change(mutation, payload, state)[1]
+
+
+def try_change(
+    mutation: Mutation, payload: StateData, state: StateView | None
+) -> tuple[StateData | None, StateDiff]:
+    """``plan_change``, with the state's data after the change (None when it failed)."""
     data = copy.deepcopy(state.data) if state else {}
     version = state.version if state else 0
     before = copy.deepcopy(data)
     try:
         after = change_for(mutation, payload)(data)
     except (ValidationRefused, HandlerFailed) as exc:
-        return failed_diff(version, str(exc))
-    return state_diff(before, after, version)
+        return None, failed_diff(version, str(exc))
+    return after, state_diff(before, after, version)
 
 
 def recording_diffs(

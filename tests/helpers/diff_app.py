@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mutator import Allow, MutationApp, PolicyContext, PolicyDecision, RequireApprovals
+from mutator import Allow, Deny, MutationApp, PolicyContext, PolicyDecision, RequireApprovals
 
 
 def set_limit(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +23,9 @@ def _value_is_valid(state: dict[str, Any], payload: dict[str, Any]) -> None:
 
 
 def one_of_two(ctx: PolicyContext) -> PolicyDecision:
+    value = ctx.payload.get("value", 0)
+    if isinstance(value, int) and value > 1000:
+        return Deny(f"limit {value} is above 1000")
     return RequireApprovals(1, approvers={"alice", "bob"})
 
 
