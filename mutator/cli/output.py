@@ -15,6 +15,7 @@ from mutator import diffs
 from mutator.identity.marks import RecordedDecision, identity_marks
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
+from mutator.simulate_contracts import SimulateResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -137,6 +138,29 @@ def _diff_rows(req: MutationRequest) -> list[tuple[str, str]]:
         text = "as planned" if same else "\n".join(diffs.describe(applied))
         rows.append((f"applied diff (v{applied.version})", text))
     return rows
+
+
+def show_simulation(result: SimulateResult, state_id: str, mutation: str) -> None:
+    """Print a dry-run for people: what would happen, the change, the data after it."""
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(
+        "dry-run", f"{mutation} on {state_id} at version {result.state_version} (nothing stored)"
+    )
+    outcome = str(result.outcome) + (f": {result.reason}" if result.reason else "")
+    table.add_row("outcome", outcome)
+    for r in result.requirements:
+        table.add_row("would wait for", f"{r.count} of {', '.join(r.eligible)} ({r.policy})")
+    for c in result.checks:
+        table.add_row(
+            "would wait for check", f"{c.name}, reported by one of {', '.join(c.eligible)}"
+        )
+    if result.diff is not None:
+        table.add_row("diff", "\n".join(diffs.describe(result.diff)))
+    if result.data is not None:
+        table.add_row("data", json.dumps(result.data))
+    console.print(table)
 
 
 def _item_rows(req: MutationRequest) -> list[tuple[str, str]]:
