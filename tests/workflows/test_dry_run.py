@@ -10,8 +10,16 @@ from temporalio.testing import WorkflowEnvironment
 from mutator.client import MutatorClient
 from mutator.decisions import EvaluationOutcome
 from mutator.errors import MutatorInputError
+from mutator.simulate_contracts import (
+    SIMULATE_ACTIVITY,
+    SIMULATE_ID_PREFIX,
+    SIMULATE_WORKFLOW,
+    SimulateInput,
+    SimulateResult,
+)
 from mutator.store import Store
 from tests.helpers import diff_app
+from tests.helpers.histories import shape, steps
 from tests.helpers.workers import running_mutator
 
 
@@ -122,3 +130,27 @@ async def test_bad_input_is_refused_as_at_submit_and_nothing_is_stored(
     assert str(refused.value) == str(submitted.value)
     assert sqlite_store.list_requests() == []
     assert sqlite_store.get_state(state_id) is None
+
+
+async def test_a_dry_run_costs_one_short_workflow_with_one_activity(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    """What docs/changes.md says a dry-run costs: 11 events, 2 workflow tasks, 1 activity."""
+    async with running_mutator(dev_env, sqlite_store, diff_app.app) as client:
+        workflow_id = f"{SIMULATE_ID_PREFIX}{uuid.uuid4()}"
+        result = await dev_env.client.execute_workflow(
+            SIMULATE_WORKFLOW,
+            SimulateInput(
+                state_id="acct-none", mutation="limits.force", payload={}, requester="dave"
+            ),
+            id=workflow_id,
+            task_queue=client.task_queue,
+            result_type=SimulateResult,
+        )
+        events = [
+            e async for e in dev_env.client.get_workflow_handle(workflow_id).fetch_history_events()
+        ]
+    # The validator refused the payload: the answer still comes back as the workflow's result.
+    assert result.outcome == EvaluationOutcome.INVALID
+    assert shape(events) == (11, 2)
+    assert [s.name for s in steps(events) if s.kind == "scheduled"] == [SIMULATE_ACTIVITY]
