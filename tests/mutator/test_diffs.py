@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import jsonpatch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mutator import diffs
 
@@ -85,3 +90,26 @@ def test_a_failed_plan_is_never_the_same_change() -> None:
     assert diffs.describe(failed) == [
         "not computed on version 2: limits.double raised KeyError: 'name'"
     ]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["x", "y"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from("abcd"), inner),
+    max_leaves=12,
+)
+documents = st.dictionaries(st.sampled_from("abcdef"), json_values, max_size=4)
+
+
+@given(documents, documents)
+@settings(max_examples=300, deadline=None)
+def test_what_each_op_overwrites_is_what_it_finds_applying_the_patch_op_by_op(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    diff = diffs.state_diff(before, after, 0)
+    document = copy.deepcopy(before)
+    for index, op in enumerate(diff.ops):
+        if op["op"] in ("replace", "remove"):
+            found = jsonpatch.JsonPointer(op["path"]).resolve(document)
+            assert diff.previous[str(index)] == found
+        document = jsonpatch.apply_patch(document, [op])
+    assert document == after
