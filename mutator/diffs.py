@@ -110,7 +110,7 @@ def _overwritten(before: StateData, ops: list[dict[str, Any]]) -> dict[str, Any]
             continue  # test: changes nothing
         parent, key = jsonpatch.JsonPointer(op["path"]).to_last(document)
         if isinstance(parent, list):
-            parent.insert(len(parent) if key == "-" else key, value)
+            parent.insert(len(parent) if key == "-" else int(key or 0), value)
         else:
             parent[key] = value
     return previous
