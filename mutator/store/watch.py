@@ -15,6 +15,7 @@ it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
@@ -126,8 +127,11 @@ class NotifyWaiter:
             ) from exc
 
     async def close(self) -> None:
-        """Close the LISTEN connection."""
-        await self._conn.close()
+        """Close the LISTEN connection (one already lost too)."""
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            await self._conn.close()
 
 
 async def version_waiter(engine: Engine, state_id: str, where: str) -> VersionWaiter:
