@@ -78,6 +78,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.client_checks",
             "mutator.client_schedule",
             "mutator.reader",
+            "mutator.client_watch",
         ),
     ),
     # The package's own namespace re-exports the client; the example app imports from it.
