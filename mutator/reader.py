@@ -1,15 +1,18 @@
 """``StoreReader``: reads from the SQL store alone, without Temporal.
 
-The read commands (`show`, `list`, `state`, `history`, `audit`) use it, so they answer while
-Temporal is down and never import the Temporal SDK; ``MutatorClient`` extends it.
+The read commands (`show`, `list`, `state`, `history`, `audit`, `watch`) use it, so they
+answer while Temporal is down and never import the Temporal SDK; ``MutatorClient`` extends
+it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
+from mutator.client_watch import watch_state
 from mutator.errors import MutatorInputError, MutatorNotFound
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
@@ -119,6 +122,29 @@ class StoreReader:
             MutatorUnavailable: The store cannot be reached.
         """
         return await asyncio.to_thread(self.store.history, state_id)
+
+    def watch(
+        self, state_id: str, from_version: int | None = None
+    ) -> AsyncGenerator[HistoryEntry, None]:
+        """Each new version of a state, as it commits: ``async for entry in client.watch(s)``.
+
+        Args:
+            state_id: The state; one with no version yet is waited for.
+            from_version: First every stored version above it, in order, then the new ones;
+                None: only versions committed from now on. After a disconnection, pass the
+                last version received: nothing is missed or repeated.
+
+        Returns:
+            An async iterator of history entries (version, request_id, actor, at, data) that
+            never ends by itself; close it (``contextlib.aclosing``) to release its
+            connection at once.
+
+        Raises:
+            MutatorInputError: ``from_version`` is negative or above the current version
+                (raised by the first ``__anext__``).
+            MutatorUnavailable: The store cannot be reached, or the connection was lost.
+        """
+        return watch_state(self.store, state_id, from_version)
 
     async def deliveries(
         self, *, request_id: str | None = None, limit: int = 1000

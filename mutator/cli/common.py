@@ -60,9 +60,16 @@ def fail(error: MutatorError, as_json: bool) -> typer.Exit:
 
 
 def run(
-    as_json: bool, work: Callable[[], Awaitable[T]], *, interrupted_exit: int = INTERRUPTED
+    as_json: bool,
+    work: Callable[[], Awaitable[T]],
+    *,
+    interrupted_exit: int = INTERRUPTED,
+    quiet_interrupt: bool = False,
 ) -> T:
-    """Run ``work`` to completion; expected failures become a message and an exit code."""
+    """Run ``work`` to completion; expected failures become a message and an exit code.
+
+    Ctrl-C exits with ``interrupted_exit``, saying "stopped" unless ``quiet_interrupt``.
+    """
 
     async def main() -> T:
         return await work()
@@ -72,7 +79,8 @@ def run(
     except MutatorError as exc:
         raise fail(exc, as_json) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
-        output.err_console.print("stopped")
+        if not quiet_interrupt:
+            output.err_console.print("stopped")
         raise typer.Exit(interrupted_exit) from None
 
 

@@ -138,8 +138,13 @@ class Connection:
 
         return self.run(work)
 
-    def read(self, action: Callable[[StoreReader], Awaitable[T]]) -> T:
-        """Reads come from the SQL store alone: they work while Temporal is down."""
+    def read(
+        self, action: Callable[[StoreReader], Awaitable[T]], *, quiet_interrupt: bool = False
+    ) -> T:
+        """Reads come from the SQL store alone: they work while Temporal is down.
+
+        ``quiet_interrupt``: Ctrl-C is the way to stop it, so it exits 0 and says nothing.
+        """
 
         async def work() -> T:
             from mutator.reader import StoreReader
@@ -157,6 +162,8 @@ class Connection:
             finally:
                 await reader.close()
 
+        if quiet_interrupt:
+            return run(self.as_json, work, interrupted_exit=0, quiet_interrupt=True)
         return self.run(work)
 
 

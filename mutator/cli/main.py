@@ -34,6 +34,7 @@ from mutator.cli.signing import explicit_signer, vote
 from mutator.cli.submission import dry_run as run_dry
 from mutator.cli.submission import exit_for_submission
 from mutator.cli.verification import show_verification, signature_audit
+from mutator.cli.watch import register_watch_command
 from mutator.errors import MutatorInputError
 from mutator.ids import request_workflow_id
 from mutator.limits import (
@@ -400,6 +401,7 @@ def audit(
 register_concurrency_commands(cli)
 register_calendar_commands(cli)
 register_delivery_commands(cli)
+register_watch_command(cli)
 register_check_command(cli)
 
 

@@ -3,7 +3,8 @@
 Handlers run outside any transaction (a slow handler holds no lock). One write transaction
 then checks every state is still at the version its handler saw and every fencing token is
 not below its state's fence, and writes the new states, one history row per change and,
-when given, the request. A change already recorded (by its history key) is never applied
+when given, the request; on PostgreSQL it also NOTIFYs the watchers of each state changed
+(store/watch.py). A change already recorded (by its history key) is never applied
 again.
 
 A change made under a direct claim (``claim_owner``, see claims.py) consumes that claim in the
@@ -222,6 +223,10 @@ def _write_changes(
         conn.execute(insert(state_history), rows)
     except IntegrityError as exc:
         raise CompareAndSetLost(f"a change of this batch was recorded: {exc.orig}") from exc
+    if conn.dialect.name == "postgresql":
+        # Watchers LISTEN for it (store/watch.py); it is delivered at commit, or never.
+        for state_id in dict.fromkeys(c.state_id for c in changes):
+            conn.execute(sql.NOTIFY_STATE_VERSION, {"state_id": state_id})
 
 
 def _consume_claims(conn: Connection, changes: Sequence[StateChange]) -> None:

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
 
-from mutator.store.schema import ClaimKind, fences, requests, state_claims, states
+from mutator.store.schema import (
+    ClaimKind,
+    fences,
+    requests,
+    state_claims,
+    state_history,
+    states,
+)
 
 FENCE_OF_STATE = select(fences.c.token).where(fences.c.state_id == bindparam("state_id"))
 INSERT_FENCE = insert(fences)
@@ -62,3 +69,24 @@ REQUEST_HEAD = select(requests.c.revision, requests.c.decision_seq, requests.c.d
 INSERT_REQUEST = insert(requests)
 
 SCHEMA_VERSION = text("SELECT version_num FROM mutator_alembic_version")
+
+# A watcher's read: the versions of one state above the last one it saw (store/watch.py).
+HISTORY_AFTER = (
+    select(
+        state_history.c.version,
+        state_history.c.request_id,
+        state_history.c.actor,
+        state_history.c.at,
+        state_history.c.data,
+    )
+    .where(
+        state_history.c.state_id == bindparam("state_id"),
+        state_history.c.version > bindparam("after_version"),
+    )
+    .order_by(state_history.c.version)
+    .limit(bindparam("limit"))
+)
+# The channel on which a committed change names its state (PostgreSQL only): NOTIFY is
+# transactional, so watchers hear of a version when, and only if, it commits.
+STATE_VERSIONS_CHANNEL = "mutator_state_versions"
+NOTIFY_STATE_VERSION = text(f"SELECT pg_notify('{STATE_VERSIONS_CHANNEL}', :state_id)")

@@ -52,6 +52,19 @@ class States:
             ).all()
         return [HistoryEntry.model_validate(r, from_attributes=True) for r in rows]
 
+    def history_after(self, state_id: str, after_version: int, limit: int) -> list[HistoryEntry]:
+        """The state's first ``limit`` versions above ``after_version``, oldest first.
+
+        One range of the history's primary key (state_id, version): what a watcher reads
+        each time it looks for new versions, whatever the history's length.
+        """
+        with self._db.connect("read a state's new versions") as conn:
+            rows = conn.execute(
+                sql.HISTORY_AFTER,
+                {"state_id": state_id, "after_version": after_version, "limit": limit},
+            ).all()
+        return [HistoryEntry.model_validate(r, from_attributes=True) for r in rows]
+
     def apply(
         self,
         *,

@@ -114,6 +114,10 @@ class Store:
         """Every version of the state, oldest first."""
         return self.states.history(state_id)
 
+    def history_after(self, state_id: str, after_version: int, limit: int) -> list[HistoryEntry]:
+        """The state's first ``limit`` versions above ``after_version``, oldest first."""
+        return self.states.history_after(state_id, after_version, limit)
+
     def apply(
         self,
         *,

@@ -81,6 +81,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.client_schedule",
             "mutator.client_simulate",
             "mutator.reader",
+            "mutator.client_watch",
         ),
     ),
     # The package's own namespace re-exports the client; the example app imports from it.
