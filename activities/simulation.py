@@ -14,13 +14,20 @@ from temporalio import activity
 
 from mutator.activities.evaluation import evaluate_request, policy_context
 from mutator.activities.outcomes import expected
-from mutator.activities.planning import try_change
+from mutator.activities.planning import plan_change, try_change
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import ERR_UNKNOWN_MUTATION
 from mutator.decisions import EvaluationOutcome
 from mutator.lifecycle.notifications import eligible_approvers
 from mutator.models import MutationRequest, RequestStatus, StateView
-from mutator.simulate_contracts import SIMULATE_ACTIVITY, SimulateInput, SimulateResult
+from mutator.simulate_contracts import (
+    PLAN_ACTIVITY,
+    SIMULATE_ACTIVITY,
+    PlanInput,
+    PlanResult,
+    SimulateInput,
+    SimulateResult,
+)
 from mutator.store import Store
 
 
@@ -72,6 +79,21 @@ class SimulationActivities:
         result.data, result.diff = try_change(mutation, input.payload, state)
         return result
 
+    @activity.defn(name=PLAN_ACTIVITY)
+    async def plan_change(self, input: PlanInput) -> PlanResult:
+        """The request's change on its state as it is now, for its planned diff.
+
+        Used when the approvals are asked again (``on_stale="reapprove"``): the approvers
+        see the change on the new base version, not the old one.
+        """
+        req = input.request
+        state = await asyncio.to_thread(self.store.get_state, req.state_id)
+        mutation = self.app.mutations.get(req.mutation)
+        if mutation is None:
+            return PlanResult()
+        diff = await asyncio.to_thread(plan_change, mutation, req.payload, state)
+        return PlanResult(planned_diff=diff)
+
     def all(self) -> list[Any]:
         """The activities on the main task queue."""
-        return [self.simulate]
+        return [self.simulate, self.plan_change]

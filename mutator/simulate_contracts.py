@@ -1,4 +1,6 @@
-"""Inputs and results of a dry-run: the ``MutatorSimulate`` workflow and its one activity.
+"""Inputs and results of a dry-run, and of planning a waiting request's change again.
+
+``mutator.plan_change`` plans the change of a request whose approvals were reset.
 
 A dry-run (``client.simulate``, ``mutator submit --dry-run``) starts a short workflow, id
 ``simulate:<uuid>``, that runs ``mutator.simulate`` on a worker: the worker has the app's
@@ -15,11 +17,14 @@ from pydantic import BaseModel, Field
 from mutator.decisions import EvaluationOutcome
 from mutator.diffs import StateDiff
 from mutator.external_checks import CheckRequirement
-from mutator.models import ApprovalRequirement
+from mutator.models import ApprovalRequirement, MutationRequest
 
 SIMULATE_WORKFLOW = "MutatorSimulate"
 SIMULATE_ACTIVITY = "mutator.simulate"
 SIMULATE_ID_PREFIX = "simulate:"
+# A request's handler run again on its state as it is now, for its planned diff (reapprove).
+PLAN_ACTIVITY = "mutator.plan_change"
+REAPPROVE_PLANS_PATCH = "reapprove-plans"
 
 
 class SimulateInput(BaseModel):
@@ -70,3 +75,15 @@ class SimulateResult(BaseModel):
     diff: StateDiff | None = None
     error_type: str = ""
     error: str = ""
+
+
+class PlanInput(BaseModel):
+    """The request whose change to plan again on its state as it is now."""
+
+    request: MutationRequest
+
+
+class PlanResult(BaseModel):
+    """The request's change on the state as it is now (None: its mutation is unknown here)."""
+
+    planned_diff: StateDiff | None = None

@@ -22,6 +22,7 @@ from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_break_glass import RequestBreakGlass
 from mutator.workflows.request_checks import RequestChecks
 from mutator.workflows.request_dependencies import RequestDependencies
+from mutator.workflows.request_plan import RequestPlan
 from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
 from mutator.workflows.request_supersede import RequestSupersede
@@ -84,6 +85,7 @@ class MutationRequestWorkflow(
     RequestBreakGlass,
     RequestChecks,
     RequestSupersede,
+    RequestPlan,
 ):
     """One request's orchestration: its timers, messages, activities and saves.
 
@@ -432,4 +434,5 @@ class MutationRequestWorkflow(
                 )
             else:
                 self.took(lifecycle.revalidated(self.request, evaluation, current, workflow.now()))
+        await self.plan_again_if_reapproving()
         await self.save()

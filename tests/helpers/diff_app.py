@@ -40,6 +40,8 @@ def build_diff_app() -> MutationApp:
     )
     app.mutation("limits.double", on_stale="reapprove_if_changed")(double_limit)
     app.mutation("limits.force")(set_limit).validator(_value_is_valid)
+    app.mutation("limits.renew", on_stale="reapprove")(set_limit)
+    app.policy("limits.renew")(one_of_two)
     app.policy("limits.set")(one_of_two)
     app.policy("limits.double")(one_of_two)
     app.policy("limits.force")(allowed)

@@ -7,8 +7,9 @@ import uuid
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
+from mutator import diffs
 from mutator.contracts import request_workflow_id
-from mutator.models import RequestStatus
+from mutator.models import MutationRequest, RequestStatus
 from mutator.notifications import webhook_config
 from mutator.store import Store
 from tests.helpers import diff_app
@@ -106,3 +107,32 @@ async def test_a_handler_that_refuses_the_planned_state_records_why(
     assert req.planned_diff is not None
     assert req.planned_diff.ops == []
     assert "KeyError" in req.planned_diff.error
+
+
+async def test_reapproval_shows_the_change_on_the_new_base_version(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    state = _state()
+    async with running_mutator(dev_env, sqlite_store, diff_app.app) as client:
+        await client.submit(state, "limits.force", {"name": "cpu", "value": 4}, actor="dave")
+        req = await client.submit(state, "limits.renew", {"name": "cpu", "value": 16}, actor="d")
+        assert req.planned_diff is not None
+        assert (req.planned_diff.version, req.planned_diff.previous) == (1, {"0": 4})
+        await client.submit(state, "limits.force", {"name": "cpu", "value": 6}, actor="dave")
+        await client.approve(req.request_id, actor="alice")
+
+        async def asked_again() -> MutationRequest:
+            again = await client.get(req.request_id)
+            assert again.status == RequestStatus.PENDING
+            assert "approvals_reset" in [d.code for d in again.decisions]
+            return again
+
+        again = await assert_eventually(asked_again)
+        await client.approve(req.request_id, actor="bob")
+        done = await client.wait(req.request_id, timeout=30)
+    assert again.planned_diff is not None
+    assert (again.planned_diff.version, again.planned_diff.previous) == (2, {"0": 6})
+    assert diffs.describe(again.planned_diff) == ["replace /cpu 6 → 16"]
+    assert done.status == RequestStatus.EXECUTED
+    assert done.applied_diff is not None
+    assert diffs.same_change(done.planned_diff, done.applied_diff)
