@@ -47,13 +47,27 @@ def recording_diffs(
     its planned diff is the one it applied. The store fills in the diff's version.
     """
     planned = request.planned_diff is not None
+    made: dict[int, StateDiff] = {}
 
     def recorded(data: StateData) -> StateData:
-        before = copy.deepcopy(data)
-        after = change(data)
-        request.applied_diff = state_diff(before, after, UNWRITTEN)
+        after = diffed(change, made, 0)(data)
+        request.applied_diff = made[0]
         if not planned:
             request.planned_diff = request.applied_diff
         return after
 
     return recorded
+
+
+def diffed(
+    change: Callable[[StateData], StateData], made: dict[int, StateDiff], key: int
+) -> Callable[[StateData], StateData]:
+    """``change``, keeping the diff it makes as ``made[key]`` (version ``UNWRITTEN``)."""
+
+    def run(data: StateData) -> StateData:
+        before = copy.deepcopy(data)
+        after = change(data)
+        made[key] = state_diff(before, after, UNWRITTEN)
+        return after
+
+    return run

@@ -204,6 +204,8 @@ class ExecuteItemsResult(BaseModel):
 
     versions: list[int]
     request: MutationRequest | None = None
+    # Each item's change, in the order of ``versions``.
+    diffs: list[StateDiff] = Field(default_factory=list)
 
 
 class SaveRequestInput(BaseModel):

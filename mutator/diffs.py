@@ -74,6 +74,21 @@ def state_diff(before: StateData, after: StateData, version: int) -> StateDiff:
     return StateDiff(version=version, ops=ops, op_count=len(ops), digest=digest, previous=previous)
 
 
+def within(found: list[StateDiff], max_bytes: int = MAX_DIFF_BYTES) -> list[StateDiff]:
+    """``found`` (a batch's items' diffs), truncated once they exceed ``max_bytes`` in all.
+
+    A batch of many items so carries no more diffs than one request.
+    """
+    kept: list[StateDiff] = []
+    used = 0
+    for diff in found:
+        used += len(_canonical(diff.ops).encode()) + len(_canonical(diff.previous).encode())
+        if used > max_bytes and not diff.truncated:
+            diff = diff.model_copy(update={"ops": [], "previous": {}, "truncated": True})
+        kept.append(diff)
+    return kept
+
+
 def failed_diff(version: int, error: str) -> StateDiff:
     """A planned diff the handler could not produce on ``version``: it refused or raised."""
     return StateDiff(version=version, error=error[: SHORT_VALUE_CHARS * 4])

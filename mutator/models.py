@@ -58,6 +58,7 @@ class BatchItemResult(BaseModel):
         outcome: What became of it; ``pending`` until the batch executes.
         base_version: The version the item is checked against before it applies.
         resulting_version: The state's version after the item applied.
+        applied_diff: The change the item made, once applied (``mutator.diffs``).
         reason: Why it was rejected or failed.
     """
 
@@ -69,6 +70,7 @@ class BatchItemResult(BaseModel):
     base_version: int | None = None
     outcome: ItemOutcome = ItemOutcome.PENDING
     resulting_version: int | None = None
+    applied_diff: StateDiff | None = None
     reason: str = ""
 
 
@@ -180,7 +182,8 @@ class MutationRequest(BaseModel):
         resulting_version: The state's version after it executed.
         planned_diff: What its handler did to the state as it was when the request was last
             evaluated (what approvers approve; ``mutator.diffs``); None for a batch.
-        applied_diff: The change its execution made; None until it executed, and for a batch.
+        applied_diff: The change its execution made; None until it executed, and for a batch
+            (each of its items has its own).
         error: Why it failed, or a note on where it stands.
         deadline: When its approvals run out.
         batch_mode: How a batch's items apply; None for a single mutation.

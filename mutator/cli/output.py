@@ -174,6 +174,8 @@ def _item_rows(req: MutationRequest) -> list[tuple[str, str]]:
                 f"{item.outcome.value}{version}" + (f" ({item.reason})" if item.reason else ""),
             )
         )
+        if item.applied_diff is not None:
+            rows.append((f"item {item.index} diff", "\n".join(diffs.describe(item.applied_diff))))
     return rows
 
 

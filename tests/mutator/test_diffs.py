@@ -113,3 +113,11 @@ def test_what_each_op_overwrites_is_what_it_finds_applying_the_patch_op_by_op(
             assert diff.previous[str(index)] == found
         document = jsonpatch.apply_patch(document, [op])
     assert document == after
+
+
+def test_a_batch_of_diffs_is_bounded_as_a_whole() -> None:
+    one = diffs.state_diff({}, {"k": "v" * 1000}, 0)
+    kept = diffs.within([one] * 100, max_bytes=10_000)
+    assert [d.truncated for d in kept[:9]] == [False] * 9
+    assert all(d.truncated and d.ops == [] for d in kept[9:])
+    assert {d.digest for d in kept} == {one.digest}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from mutator import diffs
 from mutator.contracts import request_workflow_id
-from mutator.models import MutationRequest, RequestStatus
+from mutator.models import BatchItem, BatchMode, MutationRequest, RequestStatus
 from mutator.notifications import webhook_config
 from mutator.store import Store
 from tests.helpers import diff_app
@@ -136,3 +137,30 @@ async def test_reapproval_shows_the_change_on_the_new_base_version(
     assert done.status == RequestStatus.EXECUTED
     assert done.applied_diff is not None
     assert diffs.same_change(done.planned_diff, done.applied_diff)
+
+
+@pytest.mark.parametrize("mode", [BatchMode.ATOMIC, BatchMode.SEQUENTIAL])
+async def test_each_applied_batch_item_records_its_change(
+    dev_env: WorkflowEnvironment, sqlite_store: Store, mode: BatchMode
+) -> None:
+    first, second = _state(), _state()
+    items = [
+        BatchItem(state_id=first, mutation="limits.force", payload={"name": "cpu", "value": 2}),
+        BatchItem(state_id=second, mutation="limits.force", payload={"name": "mem", "value": 3}),
+        BatchItem(state_id=first, mutation="limits.force", payload={"name": "cpu", "value": 5}),
+    ]
+    async with running_mutator(dev_env, sqlite_store, diff_app.app) as client:
+        req = await client.submit_batch(items, mode=mode, actor="dave", wait=True, wait_timeout=30)
+    assert req.status == RequestStatus.EXECUTED
+    found = [
+        (i.applied_diff.version, diffs.describe(i.applied_diff)) if i.applied_diff else None
+        for i in req.items
+    ]
+    assert found == [
+        (0, ["add /cpu 2"]),
+        (0, ["add /mem 3"]),
+        (1, ["replace /cpu 2 → 5"]),
+    ]
+    stored = sqlite_store.get_request(req.request_id)
+    assert stored is not None
+    assert [i.applied_diff for i in stored.items] == [i.applied_diff for i in req.items]
