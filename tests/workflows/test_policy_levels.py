@@ -198,3 +198,26 @@ async def test_the_first_decisive_policy_by_priority_wins_only_in_first_decisive
         if status == RequestStatus.REJECTED:
             assert done.rejection is not None
             assert re.fullmatch("frozen: the quarter is frozen", done.rejection.reason)
+
+
+async def test_a_soft_deny_not_overridden_in_time_expires(
+    time_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(time_env, sqlite_store, policy_app) as client:
+        state = _state()
+        req = await client.submit(state, "soft.add", {"amount": 1}, actor="dave")
+        [override] = req.required_overrides
+        assert override.deadline is not None
+        assert (override.deadline - req.created_at).total_seconds() == pytest.approx(
+            7 * 86400, abs=5
+        )
+        await time_env.sleep(6 * 86400)
+        assert (await client.get(req.request_id)).status == RequestStatus.PENDING
+        await time_env.sleep(86400 + 60)
+        done = await _settles(client, req.request_id, RequestStatus.EXPIRED)
+        assert done.decisions[-1].reason == (
+            "soft deny of business_hours not overridden before its deadline"
+        )
+        with pytest.raises(MutatorRefused, match="expired; it can no longer be changed"):
+            await client.override(req.request_id, actor="olga", reason="too late")
+        assert await client.history(state) == []
