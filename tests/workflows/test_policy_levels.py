@@ -6,6 +6,7 @@ import re
 import uuid
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from mutator import Allow, Deny, MutationApp, PolicyContext, PolicyDecision
@@ -70,6 +71,15 @@ async def test_a_soft_deny_waits_for_an_eligible_override_with_a_reason(
             await client.override(req.request_id, actor="dave", reason="because")
         with pytest.raises(MutatorInputError, match="reason: must not be empty"):
             await client.override(req.request_id, actor="olga", reason="  ")
+        with pytest.raises(MutatorInputError, match="reason: 4001 characters is over the limit"):
+            await client.override(req.request_id, actor="olga", reason="r" * 4001)
+        with pytest.raises(MutatorInputError, match="actor: contains a NUL character"):
+            await client.override(req.request_id, actor="olga\x00", reason="ok")
+        # Sent past the client, a bad update is refused by the workflow, naming the field.
+        handle = dev_env.client.get_workflow_handle(request_workflow_id(req.request_id))
+        with pytest.raises(WorkflowUpdateFailedError) as bad:
+            await handle.execute_update("override", {"actor": "olga", "reason": "r" * 4001})
+        assert "reason" in str(bad.value.cause)
         assert await client.get(req.request_id) == before
         assert await client.history(state) == []
 
