@@ -22,6 +22,7 @@ from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_break_glass import RequestBreakGlass
 from mutator.workflows.request_checks import RequestChecks
 from mutator.workflows.request_dependencies import RequestDependencies
+from mutator.workflows.request_overrides import RequestOverrides
 from mutator.workflows.request_plan import RequestPlan
 from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
@@ -78,6 +79,7 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 @workflow.defn(name=REQUEST_WORKFLOW)
 class MutationRequestWorkflow(
+    RequestOverrides,
     RequestVotes,
     RequestDependencies,
     RequestSchedule,
@@ -339,7 +341,7 @@ class MutationRequestWorkflow(
 
     def _admit(self, evaluation: EvaluateResult) -> None:
         self.on_stale = evaluation.on_stale
-        evaluation = self.admitted_checks(evaluation)
+        evaluation = self.admitted_policies(self.admitted_checks(evaluation))
         self.took(lifecycle.admit(self.request, evaluation, workflow.now()))
 
     async def _await_approvals(self, deadline: datetime) -> None:
@@ -422,17 +424,16 @@ class MutationRequestWorkflow(
         effect = self.took(lifecycle.stale(self.request, self.on_stale, current, workflow.now()))
         if isinstance(effect.then, lifecycle.Reevaluate):
             evaluation = await self._evaluate()
-            if evaluation is None:
-                pass
-            elif self.on_stale == "reapprove_if_changed" and workflow.patched(
-                REAPPROVE_IF_CHANGED_PATCH
-            ):
-                self.took(
-                    lifecycle.approval_kept_if_unchanged(
-                        self.request, evaluation, current, workflow.now()
+            if evaluation is not None:
+                evaluation = self.admitted_policies(evaluation)
+                now = workflow.now()
+                if self.on_stale == "reapprove_if_changed" and workflow.patched(
+                    REAPPROVE_IF_CHANGED_PATCH
+                ):
+                    self.took(
+                        lifecycle.approval_kept_if_unchanged(self.request, evaluation, current, now)
                     )
-                )
-            else:
-                self.took(lifecycle.revalidated(self.request, evaluation, current, workflow.now()))
+                else:
+                    self.took(lifecycle.revalidated(self.request, evaluation, current, now))
         await self.plan_again_if_reapproving()
         await self.save()

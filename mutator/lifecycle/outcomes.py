@@ -17,7 +17,7 @@ from mutator.contracts import (
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
 from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
-from mutator.lifecycle.checks import await_checks, require_checks
+from mutator.lifecycle.checks import require_checks
 from mutator.lifecycle.machine import (
     Effect,
     IllegalTransition,
@@ -26,6 +26,7 @@ from mutator.lifecycle.machine import (
     ResolveStale,
     require,
 )
+from mutator.lifecycle.overrides import record_warnings, require_overrides
 from mutator.lifecycle.quota import quota_exceeded
 from mutator.lifecycle.schedule import wait_for_schedule
 from mutator.lifecycle.votes import progress, quorum_met
@@ -83,6 +84,27 @@ def _await_votes(recorder: Recorder, reason: PendingReason, also: str = "") -> N
     recorder.move(RequestStatus.PENDING, reason, DecisionCode.PENDING, SystemActor.POLICY, said)
 
 
+def _await_gates(recorder: Recorder, evaluation: EvaluateResult, votes: PendingReason) -> None:
+    """``pending`` for the evaluation's checks, overrides and approvals, all at once.
+
+    With approvals: their deadline, and ``votes`` as the reason until ``sync_gates`` points
+    it at the first outstanding gate; else the checks' and overrides' own deadlines.
+    """
+    request, now = recorder.request, recorder.now
+    waits = []
+    if evaluation.checks:
+        waits.append(require_checks(request, evaluation.checks, now))
+    waits.append(require_overrides(request, evaluation.overrides, now))
+    also = "; ".join(w for w in waits if w)
+    if request.required_approvals:
+        _await_votes(recorder, votes, also)
+        return
+    first = PendingReason.EXTERNAL_CHECK if evaluation.checks else PendingReason.OVERRIDE
+    recorder.move(
+        RequestStatus.PENDING, first, DecisionCode.PENDING, SystemActor.POLICY, f"waits for {also}"
+    )
+
+
 def _refuse(recorder: Recorder, evaluation: EvaluateResult) -> None:
     for item in recorder.request.items:
         item.outcome = ItemOutcome.NOT_RUN
@@ -109,6 +131,7 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
     if evaluation.proof is not None:
         sign_submission(request, evaluation.proof)
     recorder = Recorder(request, now)
+    record_warnings(recorder, evaluation.warnings)
     if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
     elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
@@ -121,11 +144,7 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
         if request.base_version is None and not request.items:
             # Approvers judge the state as it was at submission: that is the base.
             request.base_version = evaluation.state_version
-        if evaluation.checks and not request.required_approvals:
-            await_checks(recorder, evaluation.checks)
-        else:
-            also = require_checks(request, evaluation.checks, now) if evaluation.checks else ""
-            _await_votes(recorder, PendingReason.APPROVAL, also)
+        _await_gates(recorder, evaluation, PendingReason.APPROVAL)
     else:
         recorder.move(
             RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.POLICY, ALLOWED_REASON
@@ -251,33 +270,51 @@ def revalidated(
     """
     require(request, (RequestStatus.APPROVED,), "be revalidated")
     recorder = Recorder(request, now)
+    record_warnings(recorder, evaluation.warnings)
     if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
         return recorder.effect()
     # The change on the latest state (None when allowed: its execution records it).
     request.planned_diff = evaluation.planned_diff
-    required = evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS
-    if required:
-        request.required_approvals = evaluation.requirements
-    return _approved_again(
+    return _evaluated_again(
         recorder,
+        evaluation,
         DecisionCode.REVALIDATED,
         f"policies and validators pass on version {current}",
-        check_quorum=required,
+        waiting=PendingReason.REVALIDATION,
     )
 
 
-def _approved_again(
-    recorder: Recorder, code: DecisionCode, reason: str, *, check_quorum: bool
+def _evaluated_again(
+    recorder: Recorder,
+    evaluation: EvaluateResult,
+    code: DecisionCode,
+    reason: str,
+    *,
+    waiting: PendingReason,
 ) -> Effect:
-    """Approved again with ``code``; or ``pending`` (revalidation) when short of votes.
+    """Approved again with ``code``; or ``pending`` when short of votes or overrides.
 
-    ``check_quorum``: its votes are checked against the (new) requirements; short of them,
-    it waits again with a new deadline.
+    Approvals required: the (new) requirements and soft denies apply; votes short of them
+    wait again as ``pending`` (``waiting``) with a new deadline, soft denies alone as
+    ``pending`` (override).
     """
-    if check_quorum and not quorum_met(recorder.request):
-        _await_votes(recorder, PendingReason.REVALIDATION)
-        return recorder.effect()
+    request = recorder.request
+    if evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+        request.required_approvals = evaluation.requirements
+        new_soft = require_overrides(request, evaluation.overrides, recorder.now)
+        if new_soft and not request.required_approvals:
+            recorder.move(
+                RequestStatus.PENDING,
+                PendingReason.OVERRIDE,
+                DecisionCode.PENDING,
+                SystemActor.POLICY,
+                f"waits for {new_soft}",
+            )
+            return recorder.effect()
+        if new_soft or not quorum_met(request):
+            _await_votes(recorder, waiting, new_soft)
+            return recorder.effect()
     recorder.decide(DecisionCategory.VERSION_RESOLUTION, code, SystemActor.SYSTEM, reason)
     return recorder.effect()
 
@@ -302,25 +339,31 @@ def approval_kept_if_unchanged(
     if evaluation.outcome != EvaluationOutcome.REQUIRE_APPROVALS:
         return revalidated(request, evaluation, current, now)
     recorder = Recorder(request, now)
+    record_warnings(recorder, evaluation.warnings)
     approved, latest = request.planned_diff, evaluation.planned_diff
     approved_on = f"version {approved.version}" if approved else "an unrecorded version"
     request.planned_diff = latest
-    request.required_approvals = evaluation.requirements
-    if not diffs.same_change(approved, latest):
-        request.approvals = []
-        recorder.decide(
-            DecisionCategory.APPROVAL,
-            DecisionCode.APPROVALS_RESET,
-            SystemActor.SYSTEM,
-            f"the change on version {current} differs from the one approved on {approved_on}; "
-            f"re-approval needed against version {current}",
+    if diffs.same_change(approved, latest):
+        return _evaluated_again(
+            recorder,
+            evaluation,
+            DecisionCode.APPROVAL_KEPT,
+            f"the change on version {current} is the one approved on {approved_on}: "
+            "the approvals stand",
+            waiting=PendingReason.REVALIDATION,
         )
-        _await_votes(recorder, PendingReason.APPROVAL)
-        return recorder.effect()
-    return _approved_again(
+    request.approvals = []
+    recorder.decide(
+        DecisionCategory.APPROVAL,
+        DecisionCode.APPROVALS_RESET,
+        SystemActor.SYSTEM,
+        f"the change on version {current} differs from the one approved on {approved_on}; "
+        f"re-approval needed against version {current}",
+    )
+    return _evaluated_again(
         recorder,
-        DecisionCode.APPROVAL_KEPT,
-        f"the change on version {current} is the one approved on {approved_on}: "
-        "the approvals stand",
-        check_quorum=True,
+        evaluation,
+        DecisionCode.REVALIDATED,
+        f"policies and validators pass on version {current}",
+        waiting=PendingReason.APPROVAL,
     )
