@@ -71,6 +71,8 @@ class SimulationActivities:
             reason=evaluation.reason,
             requirements=evaluation.requirements,
             checks=evaluation.checks,
+            overrides=evaluation.overrides,
+            warnings=evaluation.warnings,
             eligible_approvers=eligible_approvers(req),
             state_version=ctx.version,
         )

@@ -18,6 +18,7 @@ from mutator.decisions import EvaluationOutcome
 from mutator.diffs import StateDiff
 from mutator.external_checks import CheckRequirement
 from mutator.models import ApprovalRequirement, MutationRequest
+from mutator.overrides import OverrideRequirement, PolicyWarning
 
 SIMULATE_WORKFLOW = "MutatorSimulate"
 SIMULATE_ACTIVITY = "mutator.simulate"
@@ -54,6 +55,8 @@ class SimulateResult(BaseModel):
         reason: Every deny reason, or the validator's refusal.
         requirements: The approvals it would wait for, each with its eligible users.
         checks: The external checks it would wait for.
+        overrides: The soft denies it would wait for someone to override.
+        warnings: The advisory denies (and policies that failed open) it would record.
         eligible_approvers: Everyone who could approve it, over every requirement.
         state_version: The version of the state it ran on (0: no state yet).
         data: The state's data after the change; None when a validator refused or the
@@ -69,6 +72,8 @@ class SimulateResult(BaseModel):
     reason: str = ""
     requirements: list[ApprovalRequirement] = Field(default_factory=list)
     checks: list[CheckRequirement] = Field(default_factory=list)
+    overrides: list[OverrideRequirement] = Field(default_factory=list)
+    warnings: list[PolicyWarning] = Field(default_factory=list)
     eligible_approvers: list[str] = Field(default_factory=list)
     state_version: int = 0
     data: dict[str, Any] | None = None

@@ -161,6 +161,12 @@ def show_simulation(result: SimulateResult, state_id: str, mutation: str) -> Non
     table.add_row("outcome", outcome)
     for r in result.requirements:
         table.add_row("would wait for", f"{r.count} of {', '.join(r.eligible)} ({r.policy})")
+    for o in result.overrides:
+        table.add_row(
+            "would wait for override", f"{o.policy}: {o.reason} ({', '.join(o.eligible)})"
+        )
+    for w in result.warnings:
+        table.add_row("would warn", f"{w.policy}: {w.reason}")
     for c in result.checks:
         table.add_row(
             "would wait for check", f"{c.name}, reported by one of {', '.join(c.eligible)}"

@@ -26,7 +26,16 @@ def one_of_two(ctx: PolicyContext) -> PolicyDecision:
     value = ctx.payload.get("value", 0)
     if isinstance(value, int) and value > 1000:
         return Deny(f"limit {value} is above 1000")
+    if isinstance(value, int) and value > 500:
+        return Deny(f"limit {value} is above 500", level="soft", override_roles={"sre"})
     return RequireApprovals(1, approvers={"alice", "bob"})
+
+
+def large_limits(ctx: PolicyContext) -> PolicyDecision:
+    value = ctx.payload.get("value", 0)
+    if isinstance(value, int) and value > 100:
+        return Deny(f"limit {value} is large", level="advisory")
+    return Allow()
 
 
 def allowed(ctx: PolicyContext) -> PolicyDecision:
@@ -43,6 +52,7 @@ def build_diff_app() -> MutationApp:
     app.mutation("limits.renew", on_stale="reapprove")(set_limit)
     app.policy("limits.renew")(one_of_two)
     app.policy("limits.set")(one_of_two)
+    app.policy("limits.set")(large_limits)
     app.policy("limits.double")(one_of_two)
     app.policy("limits.force")(allowed)
     return app

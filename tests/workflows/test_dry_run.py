@@ -78,6 +78,25 @@ async def test_a_change_that_would_wait_names_its_approvers(
     _unchanged(sqlite_store, state)
 
 
+async def test_soft_and_advisory_denies_show_what_would_wait_and_what_would_warn(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(dev_env, sqlite_store, diff_app.app) as client:
+        state = await _state_at_one(client)
+        result = await client.simulate(
+            state, "limits.set", {"name": "cpu", "value": 800}, actor="dave"
+        )
+    assert result.outcome == EvaluationOutcome.REQUIRE_APPROVALS
+    assert [(o.policy, o.reason, o.eligible) for o in result.overrides] == [
+        ("one_of_two", "limit 800 is above 500", ["alice", "bob"])
+    ]
+    assert [(w.policy, w.reason) for w in result.warnings] == [
+        ("large_limits", "limit 800 is large")
+    ]
+    assert result.data == {"cpu": 800}
+    _unchanged(sqlite_store, state)
+
+
 async def test_a_denied_change_says_why(dev_env: WorkflowEnvironment, sqlite_store: Store) -> None:
     async with running_mutator(dev_env, sqlite_store, diff_app.app) as client:
         state = await _state_at_one(client)
