@@ -17,6 +17,7 @@ from mutator import metrics
 from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
 from mutator.activities.heartbeat import Stopwatch
 from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.activities.planning import recording_diffs
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
@@ -61,7 +62,7 @@ def apply_request(
     if not req.break_glass:
         check_schedule(app, store, req)
         quota = quota_use(app, req)
-    change = change_for(mutation, req.payload)
+    change = recording_diffs(change_for(mutation, req.payload), req)
     meter = activity.metric_meter()
     started = time.monotonic()
     outcome = "failed"

@@ -32,6 +32,7 @@ from mutator.activities.outcomes import (
     log_outcome,
     users_bug,
 )
+from mutator.activities.planning import plan_change
 from mutator.activities.signatures import check_submission, verify_submit, verify_vote
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import (
@@ -60,6 +61,7 @@ from mutator.contracts import (
     VerifyVoteResult,
 )
 from mutator.decisions import EvaluationOutcome
+from mutator.diffs import StateDiff
 from mutator.lane_contracts import (
     AcquireLaneInput,
     LaneOutcome,
@@ -67,6 +69,7 @@ from mutator.lane_contracts import (
     exceeded_quota,
 )
 from mutator.models import MutationRequest, StateView
+from mutator.mutations import Mutation
 from mutator.policies import PolicyContext
 from mutator.store import Store
 
@@ -229,7 +232,11 @@ class RequestActivities:
             return None
         token, state, head = claimed
         try:
-            result = self._evaluate_single(req, state)
+            # Not planned when allowed: its execution below runs the handler once, and
+            # records that change as both its planned and its applied diff.
+            result = self._evaluate_single(req, state, plan=False)
+            if result.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+                result.planned_diff = self._plan(req, state)
         except BaseException:
             self.store.release_direct(req.state_id, owner, token)
             raise
@@ -291,14 +298,17 @@ class RequestActivities:
             )
         return self._evaluate_single(req, self.store.get_state(req.state_id))
 
-    def _evaluate_single(self, req: MutationRequest, state: StateView | None) -> EvaluateResult:
-        try:
-            mutation = self.app.get(req.mutation)
-        except UnknownMutationError as exc:
-            raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
+    def _evaluate_single(
+        self, req: MutationRequest, state: StateView | None, *, plan: bool = True
+    ) -> EvaluateResult:
+        """Validators and policies on ``state``; with ``plan``, the handler's change too.
+
+        The change is planned only for a request that waits for approvals or checks.
+        """
+        mutation = self._mutation(req)
         ctx = policy_context(req, req.state_id, req.mutation, req.payload, state)
         evaluation = evaluate_request(self.app, req, ctx)
-        return EvaluateResult(
+        result = EvaluateResult(
             outcome=evaluation.outcome,
             reason=evaluation.reason,
             requirements=evaluation.requirements,
@@ -308,6 +318,19 @@ class RequestActivities:
             state_version=ctx.version,
             on_stale=mutation.on_stale,
         )
+        if plan and result.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+            result.planned_diff = self._plan(req, state)
+        return result
+
+    def _mutation(self, req: MutationRequest) -> Mutation:
+        try:
+            return self.app.get(req.mutation)
+        except UnknownMutationError as exc:
+            raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
+
+    def _plan(self, req: MutationRequest, state: StateView | None) -> StateDiff:
+        """The request's handler run on ``state``, for its planned diff (nothing stored)."""
+        return plan_change(self._mutation(req), req.payload, state)
 
     def _context(
         self, req: MutationRequest, state_id: str, mutation: str, payload: dict[str, Any]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mutator.app import MutationApp
     from mutator.client import MutatorClient, MutatorTimeout
+    from mutator.diffs import StateDiff
     from mutator.errors import (
         MutatorError,
         MutatorInputError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from mutator.quotas import Quota
     from mutator.reader import StoreReader
     from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerification
+    from mutator.simulate_contracts import SimulateResult
 
 _HOMES = {
     "mutator.app": ("MutationApp",),
@@ -82,6 +84,8 @@ _HOMES = {
     "mutator.external_checks": ("CheckReport", "CheckRequirement"),
     "mutator.policy_composition": ("all_of", "any_of"),
     "mutator.quotas": ("Quota",),
+    "mutator.diffs": ("StateDiff",),
+    "mutator.simulate_contracts": ("SimulateResult",),
     "mutator.reader": ("StoreReader",),
     "mutator.record": ("ChainKind", "ProblemKind", "RecordProblem", "RecordVerification"),
 }
@@ -121,6 +125,8 @@ __all__ = [
     "RequestSummary",
     "RequireApprovals",
     "RequireChecks",
+    "SimulateResult",
+    "StateDiff",
     "StateView",
     "StoreReader",
     "all_of",

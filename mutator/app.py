@@ -220,8 +220,10 @@ class MutationApp:
         Args:
             name: The name requests use.
             on_stale: What a request does when the state moved past its base version:
-                ``reject`` it, ``reapprove`` (clear the approvals and ask again) or
-                ``revalidate`` (run validators and policies again on the latest state).
+                ``reject`` it, ``reapprove`` (clear the approvals and ask again),
+                ``revalidate`` (run validators and policies again on the latest state) or
+                ``reapprove_if_changed`` (revalidate, and keep the approvals only when the
+                handler's change on the latest state is the approved one).
             window: The change window (``app.window``) it may only execute in; declared
                 before or after, a worker refuses to start when it is not declared.
             quota: At most ``quota.limit`` executions per key within any window of

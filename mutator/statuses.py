@@ -104,7 +104,7 @@ class DecisionCategory(StrEnum):
     VERSION_RESOLUTION = "version_resolution"
 
 
-OnStale = Literal["reject", "reapprove", "revalidate"]
+OnStale = Literal["reject", "reapprove", "revalidate", "reapprove_if_changed"]
 
 IdentityMode = Literal["signed", "claimed"]
 """``signed``: every submit and vote carries the actor's signature; ``claimed``: a typed name."""

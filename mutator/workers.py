@@ -19,6 +19,7 @@ from mutator.activities import (
     LaneActivities,
     LaneSettings,
     RequestActivities,
+    SimulationActivities,
     SupersedeActivities,
     VersionResolutionActivities,
 )
@@ -43,6 +44,7 @@ from mutator.store import Store
 from mutator.temporal import connect_with_retry, ensure_search_attributes
 from mutator.temporal_tls import TemporalTLS
 from mutator.workflows.mutation_request import MutationRequestWorkflow
+from mutator.workflows.simulate import SimulateWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
 from mutator.workflows.webhook_delivery import WebhookDeliveryWorkflow
 
@@ -153,7 +155,12 @@ def build_workers(
     main = Worker(
         client,
         task_queue=task_queue,
-        workflows=[MutationRequestWorkflow, StateLaneWorkflow, WebhookDeliveryWorkflow],
+        workflows=[
+            MutationRequestWorkflow,
+            StateLaneWorkflow,
+            WebhookDeliveryWorkflow,
+            SimulateWorkflow,
+        ],
         workflow_runner=WORKFLOW_RUNNER,
         # A worker that died holds its workflows' next tasks on its sticky queue until this
         # passes: no longer than it takes to notice its lost executions.
@@ -174,6 +181,7 @@ def build_workers(
             *lane_activities.all(),
             webhook_activities.configured,
             *SupersedeActivities(app, store).all(),
+            *SimulationActivities(app, store).all(),
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,

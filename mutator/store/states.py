@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, select
 
 from mutator.decisions import DecisionCode
+from mutator.diffs import UNWRITTEN
 from mutator.models import HistoryEntry, MutationRequest, StateView
 from mutator.quotas import QuotaUse
 from mutator.store import statements as sql
@@ -96,6 +97,10 @@ class States:
 
         def finalize(versions: list[int]) -> MutationRequest:
             final = request.model_copy(update={"resulting_version": versions[0]}, deep=True)
+            for diff in (final.planned_diff, final.applied_diff):
+                if diff is not None and diff.version == UNWRITTEN:
+                    # Computed by the change itself, which does not know the version it read.
+                    diff.version = versions[0] - 1
             if final.decisions and final.decisions[-1].code == DecisionCode.EXECUTED:
                 final.decisions[
                     -1
