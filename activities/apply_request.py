@@ -8,7 +8,6 @@ the mutation's quota.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -16,7 +15,13 @@ from temporalio import activity
 from mutator import metrics
 from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
 from mutator.activities.heartbeat import Stopwatch
-from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.activities.outcomes import (
+    HandlerChange,
+    HandlerFailed,
+    change_for,
+    expected,
+    users_bug,
+)
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
@@ -153,7 +158,7 @@ def quota_use(app: MutationApp, req: MutationRequest) -> QuotaUse | None:
 def _apply(
     store: Store,
     input: ExecuteInput,
-    change: Callable[[StateData], StateData],
+    change: HandlerChange,
     known_state: KnownState | None = None,
     quota: QuotaUse | None = None,
 ) -> ExecuteResult:
@@ -170,6 +175,7 @@ def _apply(
                 # What the caller read holds for the first try only.
                 known_state=known_state if attempt == 0 else None,
                 quota=quota,
+                events=change.emitted(),
             )
             return ExecuteResult(request=applied)
         except QuotaFull as exc:
