@@ -4,8 +4,9 @@ The execution activity starts one ``EffectsDelivery`` per execution that stored 
 (``activities/effects.py``), with the id ``effects:<request id>`` (a batch item's:
 ``effects:<request id>#<item>``): the request never waits for it. It lists the events,
 then, all at once, runs each ``@app.effect`` handler on each event of its type
-(``mutator.run_effect``, retried with exponential backoff) and sends each event to the webhook (a ``WebhookDelivery`` child, as the requests' own events). It
-never fails, and nothing it does touches the state.
+(``mutator.run_effect``, retried with exponential backoff) and sends each event to the
+webhook (a ``WebhookDelivery`` child, as the requests' own events). It never fails, and
+nothing it does touches the state.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Handlers run outside any transaction (a slow handler holds no lock). One write t
 then checks every state is still at the version its handler saw and every fencing token is
 not below its state's fence, and writes the new states, one history row per change, the
 events the handlers emitted (the outbox, outbox.py) and, when given, the request; on
-PostgreSQL it also NOTIFYs the watchers of each state changed (store/watch.py). A change already recorded (by its history key) is never applied
-again.
+PostgreSQL it also NOTIFYs the watchers of each state changed (store/watch.py). A change
+already recorded (by its history key) is never applied again.
 
 A change made under a direct claim (``claim_owner``, see claims.py) consumes that claim in the
 same transaction; a claim already gone (expired, released) refuses the change as FencedOut.
