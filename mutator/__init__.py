@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mutator.app import MutationApp
     from mutator.client import MutatorClient, MutatorTimeout
+    from mutator.effects import EffectEvent, EffectRecord, Effects
     from mutator.errors import (
         MutatorError,
         MutatorInputError,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "mutator.app": ("MutationApp",),
     "mutator.client": ("MutatorClient", "MutatorTimeout"),
+    "mutator.effects": ("EffectEvent", "EffectRecord", "Effects"),
     "mutator.errors": (
         "MutatorError",
         "MutatorInputError",
@@ -93,6 +95,9 @@ __all__ = [
     "CheckRequirement",
     "Decision",
     "Deny",
+    "EffectEvent",
+    "EffectRecord",
+    "Effects",
     "HistoryEntry",
     "MutationApp",
     "MutationRequest",

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mutator.notifications import WebhookEvent
+from mutator.notifications import Delivery, WebhookEvent
 
 # A type names what happened, like ``invoice.sent``: a letter, then letters, digits, ``.``,
 # ``_``, ``-`` or ``:``.
@@ -172,6 +172,20 @@ class EffectAttempt(BaseModel):
     delivered: bool
     error: str = ""
     at: datetime
+
+
+class EffectRecord(BaseModel):
+    """An event and what became of it: each handler attempt and each webhook attempt.
+
+    Attributes:
+        event: The event, as stored in the outbox.
+        attempts: Each attempt to run an ``@app.effect`` handler on it, oldest first.
+        webhook: Each attempt to send it to the webhook, oldest first.
+    """
+
+    event: EffectEvent
+    attempts: list[EffectAttempt] = []
+    webhook: list[Delivery] = []
 
 
 EffectHandler = Callable[[EffectEvent], None] | Callable[[EffectEvent], Awaitable[None]]

@@ -13,12 +13,14 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from mutator.client_watch import watch_state
+from mutator.effects import EffectRecord
 from mutator.errors import MutatorInputError, MutatorNotFound
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
 from mutator.notifications import Delivery
 from mutator.record import RecordVerification
 from mutator.store import Store
+from mutator.store.outbox import effect_records
 
 if TYPE_CHECKING:
     from mutator.identity.audit import SignatureAudit
@@ -157,6 +159,18 @@ class StoreReader:
         return await asyncio.to_thread(
             self.store.deliveries.list, request_id=request_id, limit=limit
         )
+
+    async def effects(
+        self, *, request_id: str | None = None, limit: int = 1000
+    ) -> builtins.list[EffectRecord]:
+        """The newest ``limit`` side-effect events (of ``request_id``), in commit order.
+
+        Each comes with its handler attempts and its webhook attempts.
+
+        Raises:
+            MutatorUnavailable: The store cannot be reached.
+        """
+        return await asyncio.to_thread(effect_records, self.store, request_id, limit)
 
     async def audit(
         self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
