@@ -20,7 +20,6 @@ from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestSta
 from mutator.notifications import Delivery
 from mutator.record import RecordVerification
 from mutator.store import Store
-from mutator.store.outbox import effect_records
 
 if TYPE_CHECKING:
     from mutator.identity.audit import SignatureAudit
@@ -228,3 +227,23 @@ class StoreReader:
         if request_id is not None and report.decisions == 0 and not report.problems:
             await self.get(request_id)
         return report
+
+
+def effect_records(store: Store, request_id: str | None, limit: int) -> list[EffectRecord]:
+    """The newest ``limit`` events (of ``request_id``), each with what became of it.
+
+    Its handler attempts, and its webhook attempts (the deliveries with the event's id).
+    """
+    events = store.outbox.events(request_id=request_id, limit=limit)
+    ids = [e.event_id for e in events]
+    attempts = store.outbox.attempts(ids)
+    requests = {e.request_id for e in events}
+    sent = [d for r in sorted(requests) for d in store.deliveries.list(request_id=r)]
+    return [
+        EffectRecord(
+            event=e,
+            attempts=[a for a in attempts if a.event_id == e.event_id],
+            webhook=[d for d in sent if d.event_id == e.event_id],
+        )
+        for e in events
+    ]

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import RowMapping, insert, select
 
-from mutator.effects import EffectAttempt, EffectEvent, EffectRecord, EmittedEvent, event_id
+from mutator.effects import EffectAttempt, EffectEvent, EmittedEvent, event_id
 from mutator.store.database import Database
 from mutator.store.schema import effect_attempts, effects
-
-if TYPE_CHECKING:
-    from mutator.store.store import Store
 
 MAX_EVENT_LIST = 10_000
 # (change key, state, version the change made, the events its handler emitted)
@@ -95,25 +92,6 @@ class Outbox:
         )
         with self._db.connect("read the effect attempts") as conn:
             return [_attempt(row) for row in conn.execute(query).mappings()]
-
-
-def effect_records(store: Store, request_id: str | None, limit: int) -> list[EffectRecord]:
-    """The newest ``limit`` events (of ``request_id``), each with its handler and webhook
-    attempts (the webhook's are the deliveries with the event's id).
-    """
-    events = store.outbox.events(request_id=request_id, limit=limit)
-    ids = [e.event_id for e in events]
-    attempts = store.outbox.attempts(ids)
-    requests = {e.request_id for e in events}
-    sent = [d for r in sorted(requests) for d in store.deliveries.list(request_id=r)]
-    return [
-        EffectRecord(
-            event=e,
-            attempts=[a for a in attempts if a.event_id == e.event_id],
-            webhook=[d for d in sent if d.event_id == e.event_id],
-        )
-        for e in events
-    ]
 
 
 def _event(row: RowMapping | Mapping[str, Any]) -> EffectEvent:

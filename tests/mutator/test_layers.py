@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.loader",
             "mutator.admission",
             "mutator.notifications",
+            "mutator.effects",
         ),
     ),
     ("store", ("mutator.store",)),
