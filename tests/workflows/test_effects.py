@@ -11,8 +11,10 @@ import uuid
 from typing import Any
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from mutator.activities.effects import EFFECT_MAX_ATTEMPTS, effects_workflow_id
 from mutator.client import MutatorClient
@@ -20,6 +22,8 @@ from mutator.effects import EffectRecord, EffectsDeliveryResult
 from mutator.models import BatchMode, RequestStatus
 from mutator.notifications import webhook_config
 from mutator.store import Store
+from mutator.workers import WORKFLOW_RUNNER
+from mutator.workflows.effects_delivery import EffectsDeliveryWorkflow
 from tests.helpers import effects_app
 from tests.helpers.effects_app import FLAKY_FAILURES, app, calls
 from tests.helpers.webhook_receiver import new_secret, running_receiver
@@ -74,6 +78,15 @@ async def test_each_event_reaches_its_handlers_a_failing_one_retried_and_recorde
         result = await _delivery_result(dev_env, req.request_id)
         again = await client.effects(request_id=req.request_id)
     assert (result.delivered, result.failed) == (2, [])
+    # The delivery's history, with its retried activity, replays on this version.
+    history = await dev_env.client.get_workflow_handle(
+        effects_workflow_id(req.request_id)
+    ).fetch_history()
+    await Replayer(
+        workflows=[EffectsDeliveryWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    ).replay_workflow(history)
     assert (sold.event.event_id, sold.event.type) == (f"{req.request_id}:0", "stock.sold")
     assert (sold.event.payload, sold.event.version) == ({"sku": "A-1"}, 1)
     assert (invoice.event.event_id, invoice.event.payload) == (
