@@ -32,6 +32,7 @@ from mutator.app import MutationApp
 from mutator.contracts import EXECUTION_QUEUE_SUFFIX
 from mutator.effects import (
     EFFECT_EVENTS_ACTIVITY,
+    EFFECT_WEBHOOK_EVENT_ACTIVITY,
     EFFECTS_WORKFLOW,
     ERR_EFFECT_FAILED,
     ERR_EFFECT_UNKNOWN,
@@ -42,6 +43,7 @@ from mutator.effects import (
     EffectEventsResult,
     EffectsDeliveryInput,
     EffectTarget,
+    EffectWebhookEventInput,
     RunEffectInput,
     RunEffectResult,
     change_key,
@@ -149,8 +151,20 @@ class EffectActivities:
                 )
                 for e in found
             ],
-            webhook_events=[webhook_event(e) for e in found] if self.webhooks else [],
+            webhook=self.webhooks,
         )
+
+    @activity.defn(name=EFFECT_WEBHOOK_EVENT_ACTIVITY)
+    def webhook_event(self, input: EffectWebhookEventInput) -> WebhookEvent:
+        """The webhook event of one event in the outbox, read from the store."""
+        event = self.store.outbox.event(input.event_id)
+        if event is None:
+            raise ApplicationError(
+                f"event {input.event_id!r} is not in the outbox",
+                type=ERR_EFFECT_UNKNOWN,
+                non_retryable=True,
+            )
+        return webhook_event(event)
 
     @activity.defn(name=RUN_EFFECT_ACTIVITY)
     async def run(self, input: RunEffectInput) -> RunEffectResult:
@@ -202,4 +216,4 @@ class EffectActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         """The activities, on the main task queue."""
-        return [self.events, self.run]
+        return [self.events, self.run, self.webhook_event]

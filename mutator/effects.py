@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mutator.notifications import Delivery, WebhookEvent
+from mutator.notifications import Delivery
 
 # A type names what happened, like ``invoice.sent``: a letter, then letters, digits, ``.``,
 # ``_``, ``-`` or ``:``.
@@ -238,6 +238,7 @@ class EffectHandlers:
 EFFECTS_WORKFLOW = "EffectsDelivery"
 EFFECT_EVENTS_ACTIVITY = "mutator.effect_events"
 RUN_EFFECT_ACTIVITY = "mutator.run_effect"
+EFFECT_WEBHOOK_EVENT_ACTIVITY = "mutator.effect_webhook_event"
 ERR_EFFECT_FAILED = "EffectFailed"
 ERR_EFFECT_UNKNOWN = "EffectUnknown"
 
@@ -269,10 +270,20 @@ class EffectEventsInput(BaseModel):
 
 
 class EffectEventsResult(BaseModel):
-    """The request's events and their handlers; the webhook events when it has a webhook."""
+    """The events and their handlers, and whether the worker has a webhook to send them to.
+
+    Ids only: each payload is read by the activity that delivers it, so that 100 events of
+    64 KiB never travel in one result.
+    """
 
     targets: list[EffectTarget]
-    webhook_events: list[WebhookEvent] = []
+    webhook: bool = False
+
+
+class EffectWebhookEventInput(BaseModel):
+    """Input of ``mutator.effect_webhook_event``: the event to send."""
+
+    event_id: str
 
 
 class RunEffectInput(BaseModel):

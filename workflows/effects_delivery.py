@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from mutator.effects import (
         EFFECT_EVENTS_ACTIVITY,
+        EFFECT_WEBHOOK_EVENT_ACTIVITY,
         EFFECTS_WORKFLOW,
         ERR_EFFECT_UNKNOWN,
         RUN_EFFECT_ACTIVITY,
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         EffectEventsResult,
         EffectsDeliveryInput,
         EffectsDeliveryResult,
+        EffectWebhookEventInput,
         RunEffectInput,
         RunEffectResult,
     )
@@ -69,7 +71,11 @@ class EffectsDeliveryWorkflow:
             for target in listed.targets
             for handler in target.handlers
         ]
-        sends = [self._send(event, input.request_id) for event in listed.webhook_events]
+        sends = (
+            [self._send(target.event_id, input.request_id) for target in listed.targets]
+            if listed.webhook
+            else []
+        )
         failures = [f for f in await asyncio.gather(*runs, *sends) if f]
         return EffectsDeliveryResult(
             delivered=len(runs) + len(sends) - len(failures), failed=failures
@@ -89,9 +95,16 @@ class EffectsDeliveryWorkflow:
         except ActivityError as exc:
             return f"{event_id} {handler}: {exc.cause or exc}"
 
-    async def _send(self, event: WebhookEvent, request_id: str) -> str:
+    async def _send(self, event_id: str, request_id: str) -> str:
         """Send one event to the webhook (its own retries): "" or the failure."""
         try:
+            event: WebhookEvent = await workflow.execute_activity(
+                EFFECT_WEBHOOK_EVENT_ACTIVITY,
+                EffectWebhookEventInput(event_id=event_id),
+                result_type=WebhookEvent,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LIST_RETRY,
+            )
             result: DeliverWebhookResult = await workflow.execute_child_workflow(
                 WEBHOOK_WORKFLOW,
                 DeliverWebhookInput(event=event, request_id=request_id),
@@ -99,6 +112,6 @@ class EffectsDeliveryWorkflow:
                 result_type=DeliverWebhookResult,
                 static_summary=f"{event.type} {request_id}",
             )
-        except ChildWorkflowError as exc:
-            return f"{event.id} webhook: {exc.cause or exc}"
+        except (ActivityError, ChildWorkflowError) as exc:
+            return f"{event_id} webhook: {exc.cause or exc}"
         return "" if result.delivered else f"{event.id} webhook: {result.error}"
