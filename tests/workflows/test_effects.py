@@ -172,8 +172,9 @@ async def test_a_mutation_that_emits_nothing_starts_no_delivery(
     await _no_delivery(dev_env, req.request_id)
 
 
+@pytest.mark.parametrize("mode", [BatchMode.ATOMIC, BatchMode.SEQUENTIAL])
 async def test_batch_items_events_are_delivered_with_their_item_keys(
-    dev_env: WorkflowEnvironment, sqlite_store: Store
+    dev_env: WorkflowEnvironment, sqlite_store: Store, mode: BatchMode
 ) -> None:
     items: list[dict[str, Any]] = [
         {"state_id": state_id(), "mutation": "shop.sell", "payload": {"sku": "D-4"}},
@@ -181,9 +182,7 @@ async def test_batch_items_events_are_delivered_with_their_item_keys(
         {"state_id": state_id(), "mutation": "shop.sell", "payload": {"sku": "D-5"}},
     ]
     async with running_mutator(dev_env, sqlite_store, app) as client:
-        req = await client.submit_batch(
-            items, mode=BatchMode.ATOMIC, actor="dave", wait=True, wait_timeout=30
-        )
+        req = await client.submit_batch(items, mode=mode, actor="dave", wait=True, wait_timeout=30)
         assert req.status == RequestStatus.EXECUTED
         found = await _effects(client, req.request_id, 2, count=2)
     assert [r.event.event_id for r in found] == [
@@ -191,6 +190,14 @@ async def test_batch_items_events_are_delivered_with_their_item_keys(
         f"{req.request_id}#2:0",
     ]
     assert [r.event.state_id for r in found] == [items[0]["state_id"], items[2]["state_id"]]
+    assert [[a.attempt for a in r.attempts] for r in found] == [[1], [1]]
+    # Atomic: one execution, one delivery; sequential: one per item that emitted.
+    first = await _delivery_result(dev_env, f"{req.request_id}#0")
+    if mode == BatchMode.ATOMIC:
+        assert first.delivered == 2
+    else:
+        assert first.delivered == 1
+        assert (await _delivery_result(dev_env, f"{req.request_id}#2")).delivered == 1
 
 
 async def test_the_webhook_receives_each_event_signed_with_its_event_id(
