@@ -66,9 +66,10 @@ async def _no_delivery(env: WorkflowEnvironment, change_key: str) -> None:
 
 
 async def test_each_event_reaches_its_handlers_a_failing_one_retried_and_recorded(
-    dev_env: WorkflowEnvironment, sqlite_store: Store
+    dev_env: WorkflowEnvironment, store: Store
 ) -> None:
-    async with running_mutator(dev_env, sqlite_store, app) as client:
+    """On SQLite and on PostgreSQL."""
+    async with running_mutator(dev_env, store, app) as client:
         req = await client.submit(
             state_id(), "shop.sell", {"sku": "A-1", "invoice": 30}, actor="dave"
         )
