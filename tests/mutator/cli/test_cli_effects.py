@@ -110,3 +110,27 @@ def test_dev_delivers_an_event_again_after_a_failure_and_effects_shows_both_atte
     assert "shopapp.flaky: delivered (2 attempts)" in table.stdout
     assert f"{request_id}:0" in table.stdout
     assert json.loads(nothing.stdout) == {"effects": []}
+
+
+def test_a_worker_whose_app_registers_a_bad_effect_type_exits_2_storing_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "badfx.py").write_text(
+        "from mutator import MutationApp\n"
+        "app = MutationApp()\n"
+        "@app.effect('has space')\n"
+        "def on_it(event):\n"
+        "    pass\n"
+    )
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    result = run_mutator(
+        "worker",
+        "--app",
+        "badfx:app",
+        "--json",
+        env=clean_env({"MUTATOR_DATABASE_URL": url}),
+        cwd=tmp_path,
+    )
+    assert result.code == 2, result
+    assert "effect type 'has space' is not valid" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "m.db").exists()
