@@ -301,7 +301,7 @@ class MutationApp:
 
         Raises:
             ValueError: ``type`` is empty or not a valid type (a letter, then letters,
-                digits, ``.``, ``_``, ``-``, ``:``; at most 100), or the function is
+                digits, ``.``, ``_``, ``-``, ``:``; at most 90), or the function is
                 registered twice for it.
         """
         return self.effect_handlers.register(type)

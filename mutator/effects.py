@@ -23,8 +23,9 @@ from pydantic import BaseModel, Field
 from mutator.notifications import Delivery
 
 # A type names what happened, like ``invoice.sent``: a letter, then letters, digits, ``.``,
-# ``_``, ``-`` or ``:``.
-EFFECT_TYPE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,99}")
+# ``_``, ``-`` or ``:``. At most 90 characters: the webhook sends it as ``effect.<type>``,
+# within a webhook event type's 100.
+EFFECT_TYPE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,89}")
 # What one change may emit: bounded, as the outbox row and the delivery carry the payload.
 MAX_EVENTS_PER_CHANGE = 100
 MAX_EVENT_PAYLOAD_BYTES = 64 * 1024
@@ -34,12 +35,12 @@ def check_effect_type(type: object) -> str:
     """``type`` if it is a valid event type.
 
     Raises:
-        ValueError: It is not a string matching ``EFFECT_TYPE_PATTERN`` (1 to 100
+        ValueError: It is not a string matching ``EFFECT_TYPE_PATTERN`` (1 to 90
             characters, starting with a letter); the message says so.
     """
     if not isinstance(type, str) or EFFECT_TYPE_PATTERN.fullmatch(type) is None:
         raise ValueError(
-            f"effect type {type!r} is not valid: 1 to 100 characters, a letter first, then "
+            f"effect type {type!r} is not valid: 1 to 90 characters, a letter first, then "
             "letters, digits, '.', '_', '-' or ':' (e.g. 'invoice.sent')"
         )
     return type

@@ -190,7 +190,7 @@ deliveries = Table(
     "mutator_webhook_deliveries",
     metadata,
     Column("delivery_id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(200), nullable=False),
+    Column("event_id", String(220), nullable=False),  # 220 since 0010 (effects' ids)
     Column("event_type", String(100), nullable=False),
     Column("request_id", String(200), nullable=False),
     Column("url", Text, nullable=False),

@@ -14,9 +14,11 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
+from mutator.activities.effects import webhook_event
 from mutator.activities.outcomes import HandlerChange, HandlerFailed, change_for
 from mutator.app import MutationApp
 from mutator.effects import EffectAttempt, Effects
+from mutator.notifications import Delivery
 from mutator.store import CompareAndSetLost, StateChange, Store, VersionConflict
 from mutator.store.database import _alembic_config
 from tests.helpers.postgres import PostgresServer
@@ -165,3 +167,36 @@ def test_migration_0010_adds_and_drops_the_outbox(url_at_0009: str) -> None:
         assert "mutator_effects" not in inspect(store.engine).get_table_names()
     finally:
         store.dispose()
+
+
+def test_the_longest_event_id_is_stored_and_its_webhook_attempts_too(store: Store) -> None:
+    request_id = "r" * 200
+    store.apply_changes(
+        [
+            StateChange(
+                key=request_id,
+                state_id="s-1",
+                actor="alice",
+                change=(change := sell_change()),
+                events=change.emitted(),
+            )
+        ],
+        lambda versions: None,
+    )
+    [event] = store.outbox.events(request_id=request_id)
+    assert event.event_id == f"{request_id}:0"
+    webhook = webhook_event(event)
+    assert (webhook.id, webhook.type) == (event.event_id, "effect.stock.sold")
+    store.deliveries.record(
+        Delivery(
+            event_id=webhook.id,
+            event_type=webhook.type,
+            request_id=request_id,
+            url="https://hooks.example.com/x",
+            attempt=1,
+            delivered=True,
+            at=NOW,
+        )
+    )
+    assert [d.event_id for d in store.deliveries.list(request_id=request_id)] == [webhook.id]
+    assert webhook_event(event.model_copy(update={"type": "t" * 90})).type == "effect." + "t" * 90

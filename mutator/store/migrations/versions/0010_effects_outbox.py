@@ -14,6 +14,16 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # An effect's id is its request id (up to 200 characters) and ``#<item>:<n>``, and its
+    # webhook attempts are recorded under it. SQLite does not enforce VARCHAR lengths.
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column(
+            "mutator_webhook_deliveries",
+            "event_id",
+            type_=sa.String(220),
+            existing_type=sa.String(200),
+            existing_nullable=False,
+        )
     op.create_table(
         "mutator_effects",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
@@ -46,3 +56,12 @@ def downgrade() -> None:
     op.drop_table("mutator_effect_attempts")
     op.drop_index("ix_mutator_effects_request", "mutator_effects")
     op.drop_table("mutator_effects")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DELETE FROM mutator_webhook_deliveries WHERE length(event_id) > 200")
+        op.alter_column(
+            "mutator_webhook_deliveries",
+            "event_id",
+            type_=sa.String(200),
+            existing_type=sa.String(220),
+            existing_nullable=False,
+        )
