@@ -39,16 +39,19 @@ class HandlerChange:
         """The change ``mutation`` makes with ``payload``."""
         self.mutation = mutation
         self.payload = payload
-        self._effects = Effects(mutation.name)
+        self._effects: Effects | None = None
 
     def __call__(self, data: StateData) -> StateData:
         """The new state from ``data``; raises ValidationRefused or HandlerFailed."""
         mutation = self.mutation
         mutation.validate(data, self.payload)
-        # A run's events replace the previous run's: only the run that commits counts.
-        self._effects = Effects(mutation.name)
         try:
-            new = mutation(data, self.payload, self._effects)
+            if mutation.emits:
+                # A run's events replace the previous run's: only the run that commits counts.
+                self._effects = Effects(mutation.name)
+                new = mutation.handler(data, self.payload, self._effects)
+            else:
+                new = mutation.handler(data, self.payload)
         except CancelledError:
             raise  # the worker is shutting down or the activity was canceled: not a failure
         except Exception as exc:
@@ -67,7 +70,7 @@ class HandlerChange:
 
     def events(self) -> list[EmittedEvent]:
         """The events the last run emitted."""
-        return self._effects.events
+        return self._effects.events if self._effects is not None else []
 
     def emitted(self) -> Callable[[], list[EmittedEvent]] | None:
         """``events``, for a mutation whose handler takes effects; None for the others."""
