@@ -143,7 +143,14 @@ class RequestActivities:
         self, input: EvaluateInput, owner: str, *, retry: bool
     ) -> EvaluateResult:
         req = input.request
-        if input.join_lane_if_allowed and not req.items and req.expected_version is None:
+        # An async policy may wait on a service: not while holding the state's claim.
+        waits = self.app.has_async_policies(req.mutation)
+        if (
+            input.join_lane_if_allowed
+            and not req.items
+            and req.expected_version is None
+            and not waits
+        ):
             direct = await self._evaluate_directly(req, owner, retry=retry)
             if direct is not None:
                 return direct
@@ -233,7 +240,12 @@ class RequestActivities:
             self.store.release_direct(req.state_id, owner, token)
             return result
         record = executed_record(
-            req, token=token, granted_at=datetime.now(UTC), expected_version=None, direct=True
+            req,
+            token=token,
+            granted_at=datetime.now(UTC),
+            expected_version=None,
+            direct=True,
+            warnings=result.warnings,
         )
         stopwatch.start()
         try:
@@ -274,6 +286,8 @@ class RequestActivities:
                 reason=evaluation.reason,
                 requirements=evaluation.requirements,
                 checks=evaluation.checks,
+                overrides=evaluation.overrides,
+                warnings=evaluation.warnings,
                 state_version=0,
                 on_stale="reject",
                 item_versions=[ctx.version for ctx in contexts],
@@ -292,6 +306,8 @@ class RequestActivities:
             reason=evaluation.reason,
             requirements=evaluation.requirements,
             checks=evaluation.checks,
+            overrides=evaluation.overrides,
+            warnings=evaluation.warnings,
             state_version=ctx.version,
             on_stale=mutation.on_stale,
         )

@@ -55,6 +55,8 @@ class DecisionCode(StrEnum):
     CHECK_FAILED = "check_failed"  # an external check was reported failed
     SUPERSEDED = "superseded"  # a newer request of the same state and mutation ended it
     SUPERSEDES = "supersedes"  # this request ended older ones (``supersede=True``)
+    WARNED = "warned"  # an advisory Deny, or a policy that failed open: blocks nothing
+    OVERRIDDEN = "overridden"  # a soft Deny overridden, by the actor, with their reason
 
 
 def rejected_code(code: RejectionCode) -> str:

@@ -51,6 +51,7 @@ from mutator.lifecycle.outcomes import (
     stale,
     submit,
 )
+from mutator.lifecycle.overrides import override, override_refusal
 from mutator.lifecycle.quota import quota_free, waiting_for_quota
 from mutator.lifecycle.schedule import schedule_closed, schedule_open, waiting_for_schedule
 from mutator.lifecycle.supersede import (
@@ -116,6 +117,8 @@ __all__ = [
     "gates_complete",
     "gates_met",
     "next_step",
+    "override",
+    "override_refusal",
     "progress",
     "quorum_met",
     "quota_free",
