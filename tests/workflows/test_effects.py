@@ -7,17 +7,22 @@ webhook (signatures verified by ``standardwebhooks``' own verifier).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from mutator.activities.effects import EFFECT_MAX_ATTEMPTS, effects_workflow_id
+from mutator.activities.lane_activities import LaneActivities, LaneSettings
+from mutator.activities.outcomes import change_for
+from mutator.activities.request_activities import RequestActivities
 from mutator.client import MutatorClient
+from mutator.contracts import EXECUTION_QUEUE_SUFFIX, ExecuteInput
 from mutator.effects import EffectRecord, EffectsDeliveryResult
 from mutator.models import BatchMode, RequestStatus
 from mutator.notifications import webhook_config
@@ -26,6 +31,7 @@ from mutator.workers import WORKFLOW_RUNNER
 from mutator.workflows.effects_delivery import EffectsDeliveryWorkflow
 from tests.helpers import effects_app
 from tests.helpers.effects_app import FLAKY_FAILURES, app, calls
+from tests.helpers.records import executed
 from tests.helpers.webhook_receiver import new_secret, running_receiver
 from tests.helpers.workers import assert_eventually, running_mutator
 
@@ -237,3 +243,37 @@ async def test_the_webhook_receives_each_event_signed_with_its_event_id(
     assert [(d.event_id, d.attempt, d.delivered) for d in sold.webhook] == [(event_id, 1, True)]
     assert [(a.attempt, a.delivered) for a in sold.attempts] == [(1, True)]
     assert effects_app.calls[("on_sold", event_id)] == 1
+
+
+async def test_a_change_committed_before_its_worker_died_is_delivered_by_the_retry_once(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    """The attempt that committed died before it started the delivery: the retried
+    execution activity finds the change recorded and starts it; a further retry does not
+    start a second one."""
+    request = executed(f"req-{uuid.uuid4().hex[:12]}", state_id=state_id()).model_copy(
+        update={"mutation": "shop.sell", "payload": {"sku": "F-7"}}
+    )
+    change = change_for(app.get("shop.sell"), request.payload)
+    # The attempt that died: its change and its event are stored, nothing more.
+    sqlite_store.apply(
+        request=request, change=change, expected_version=None, events=change.emitted()
+    )
+    async with running_mutator(dev_env, sqlite_store, app) as client:
+        activities = RequestActivities(
+            app, sqlite_store, LaneActivities(sqlite_store, LaneSettings())
+        )
+        retry = ActivityEnvironment(client=dev_env.client)
+        retry.info = dataclasses.replace(
+            retry.info, task_queue=client.task_queue + EXECUTION_QUEUE_SUFFIX, attempt=2
+        )
+        for _ in range(2):
+            result = await retry.run(
+                activities.execute, ExecuteInput(request=request, expected_version=None)
+            )
+            assert result.request.resulting_version == 1
+        [sold] = await _effects(client, request.request_id, 1, count=1)
+        delivery = await _delivery_result(dev_env, request.request_id)
+    assert delivery.delivered == 1
+    assert [(a.attempt, a.delivered) for a in sold.attempts] == [(1, True)]
+    assert calls[("on_sold", f"{request.request_id}:0")] == 1
