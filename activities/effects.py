@@ -85,8 +85,8 @@ async def start_effects_delivery(
     if not changes or not may_emit(app, [mutation for _, mutation in changes]):
         return
     keys = [key for key, _ in changes]
-    events = await asyncio.to_thread(store.outbox.events, request_id=request_id)
-    if not any(change_key(e.event_id) in keys for e in events):
+    stored = await asyncio.to_thread(store.outbox.event_ids, request_id)
+    if not any(change_key(event_id) in keys for event_id in stored):
         return
     task_queue = activity.info().task_queue.removesuffix(EXECUTION_QUEUE_SUFFIX)
     # An earlier attempt may have started it: each change's events are delivered once.

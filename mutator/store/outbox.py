@@ -66,13 +66,15 @@ class Outbox:
             )
         return _event(row) if row is not None else None
 
-    def has_events(self, request_id: str) -> bool:
-        """Whether the request's change emitted any event (an indexed lookup)."""
+    def event_ids(self, request_id: str) -> list[str]:
+        """The ids of the request's events, in order (an indexed read, without payloads)."""
         with self._db.connect("read the outbox") as conn:
-            found = conn.execute(
-                select(effects.c.seq).where(effects.c.request_id == request_id).limit(1)
-            ).first()
-        return found is not None
+            rows = conn.execute(
+                select(effects.c.event_id)
+                .where(effects.c.request_id == request_id)
+                .order_by(effects.c.seq)
+            ).scalars()
+            return list(rows)
 
     def record_attempt(self, attempt: EffectAttempt) -> None:
         """Store one attempt to run a handler on an event."""

@@ -62,6 +62,8 @@ def test_the_events_are_stored_with_the_change_with_stable_ids(store: Store) -> 
         ("r1:1", "invoice.due", {"sku": "A-1", "amount": 3}, "acct-1", 1),
     ]
     assert store.outbox.event("r1:1") == events[1]
+    assert store.outbox.event_ids("r1") == ["r1:0", "r1:1"]
+    assert store.outbox.event_ids("nobody") == []
     assert events[0].created_at.tzinfo is not None
     # Applied again (a retried activity): recorded already, nothing written twice.
     assert apply(store, "r1", sell_change(twice=True)) == 1
