@@ -16,7 +16,13 @@ from temporalio import activity
 from mutator import metrics
 from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
 from mutator.activities.heartbeat import Stopwatch
-from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.activities.outcomes import (
+    HandlerFailed,
+    StateData,
+    change_for,
+    expected,
+    users_bug,
+)
 from mutator.activities.planning import recording_diffs
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
@@ -28,6 +34,7 @@ from mutator.contracts import (
     ExecuteInput,
     ExecuteResult,
 )
+from mutator.effects import EmittedEvent
 from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED
 from mutator.models import MutationRequest
 from mutator.quotas import QuotaUse
@@ -62,12 +69,13 @@ def apply_request(
     if not req.break_glass:
         check_schedule(app, store, req)
         quota = quota_use(app, req)
-    change = recording_diffs(change_for(mutation, req.payload), req)
+    handler_change = change_for(mutation, req.payload)
+    change = recording_diffs(handler_change, req)
     meter = activity.metric_meter()
     started = time.monotonic()
     outcome = "failed"
     try:
-        result = _apply(store, input, change, known_state, quota)
+        result = _apply(store, input, change, handler_change.emitted(), known_state, quota)
         outcome = "applied"
         return result
     finally:
@@ -155,6 +163,7 @@ def _apply(
     store: Store,
     input: ExecuteInput,
     change: Callable[[StateData], StateData],
+    events: Callable[[], list[EmittedEvent]] | None,
     known_state: KnownState | None = None,
     quota: QuotaUse | None = None,
 ) -> ExecuteResult:
@@ -171,6 +180,7 @@ def _apply(
                 # What the caller read holds for the first try only.
                 known_state=known_state if attempt == 0 else None,
                 quota=quota,
+                events=events,
             )
             return ExecuteResult(request=applied)
         except QuotaFull as exc:

@@ -112,13 +112,13 @@ def _item_change(
         mutation = app.get(item.mutation)
     except UnknownMutationError as exc:
         raise _item_failure(item.index, ERR_UNKNOWN_MUTATION, str(exc)) from exc
+    change = change_for(mutation, item.payload)
     return StateChange(
         key=f"{input.request_id}#{item.index}",
         state_id=item.state_id,
         actor=input.requester,
-        change=_with_index(
-            item.index, diffed(change_for(mutation, item.payload), made, item.index)
-        ),
+        change=_with_index(item.index, diffed(change, made, item.index)),
+        events=change.emitted(),
         expected_version=item.expected_version,
         fencing_token=input.tokens.get(item.state_id),
     )

@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mutator.activities.apply_request import apply_request, current_schedule
 from mutator.activities.batch_items import apply_items
+from mutator.activities.effects import deliver_request_effects, start_effects_delivery
 from mutator.activities.evaluation import (
     evaluate_request,
     executed_earlier,
@@ -113,6 +114,8 @@ class RequestActivities:
         """
         result = await self._evaluate_request(input)
         result.webhooks = self.webhooks
+        if result.executed is not None and result.executed.request is not None:
+            await deliver_request_effects(self.app, self.store, result.executed.request)
         return result
 
     async def _evaluate_request(self, input: EvaluateInput) -> EvaluateResult:
@@ -360,12 +363,14 @@ class RequestActivities:
             )
         run = input
         try:
-            return await run_heartbeating(
+            result = await run_heartbeating(
                 self.executor,
                 lambda stopwatch: apply_request(self.app, self.store, run, stopwatch=stopwatch),
                 limit=self.limit,
                 what=f"execution of {input.request.request_id}",
             )
+            await deliver_request_effects(self.app, self.store, result.request)
+            return result
         except HandlerTimedOut as exc:
             state_id = input.request.state_id
             if input.fencing_token is not None:
@@ -373,6 +378,7 @@ class RequestActivities:
                 await asyncio.to_thread(self.store.advance_fence, state_id, input.fencing_token + 1)
             recorded = await asyncio.to_thread(self._recorded, input.request.request_id)
             if recorded is not None:
+                await deliver_request_effects(self.app, self.store, recorded)
                 return ExecuteResult(request=recorded)
             raise users_bug(f"{exc}: not applied", type=ERR_HANDLER_TIMEOUT) from exc
 
@@ -414,7 +420,7 @@ class RequestActivities:
     async def execute_items(self, input: ExecuteItemsInput) -> ExecuteItemsResult:
         """Apply batch items in one transaction; a refused item raises with its index."""
         try:
-            return await run_heartbeating(
+            result = await run_heartbeating(
                 self.executor,
                 lambda stopwatch: apply_items(self.app, self.store, input, stopwatch),
                 limit=self.lanes.settings.execution_timeout_seconds,
@@ -429,6 +435,9 @@ class RequestActivities:
                 input.items[0].index if input.items else -1,
                 type=ERR_HANDLER_TIMEOUT,
             ) from exc
+        items = [(f"{input.request_id}#{i.index}", i.mutation) for i in input.items]
+        await start_effects_delivery(self.app, self.store, input.request_id, items)
+        return result
 
     @activity.defn(name=CHECK_SCHEDULE_ACTIVITY)
     def check_schedule(self, input: CheckScheduleInput) -> CheckScheduleResult:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mutator.app import MutationApp
     from mutator.client import MutatorClient, MutatorTimeout
     from mutator.diffs import StateDiff
+    from mutator.effects import EffectEvent, EffectRecord, Effects
     from mutator.errors import (
         MutatorError,
         MutatorInputError,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "mutator.app": ("MutationApp",),
     "mutator.client": ("MutatorClient", "MutatorTimeout"),
+    "mutator.effects": ("EffectEvent", "EffectRecord", "Effects"),
     "mutator.errors": (
         "MutatorError",
         "MutatorInputError",
@@ -102,6 +104,9 @@ __all__ = [
     "CheckRequirement",
     "Decision",
     "Deny",
+    "EffectEvent",
+    "EffectRecord",
+    "Effects",
     "HistoryEntry",
     "MutationApp",
     "MutationRequest",

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from mutator.break_glass import BreakGlass
 from mutator.decisions import EvaluationOutcome
+from mutator.effects import EffectHandler, EffectHandlers
 from mutator.errors import MutatorInputError
 from mutator.evaluation import Evaluation, evaluate_batch
 from mutator.identity.approvers import unknown_approvers
@@ -118,6 +119,7 @@ class MutationApp:
         self.policies: list[RegisteredPolicy] = []
         self.windows: dict[str, Window] = {}
         self.break_glass_rule: BreakGlass | None = None
+        self.effect_handlers = EffectHandlers()
 
     def use_directory(self, directory: Directory) -> None:
         """Replace the directory: every user's roles (``self.directory``) and keys.
@@ -311,6 +313,21 @@ class MutationApp:
             return fn
 
         return register
+
+    def effect(self, type: str) -> Callable[[EffectHandler], EffectHandler]:
+        """Register ``fn(event: EffectEvent)`` for the side effects of ``type`` handlers emit.
+
+        After the change that emitted an event commits, the worker runs every handler of its
+        type, at least once: a handler that raises is retried with backoff (its change
+        stands); deduplicate by ``event.event_id``. ``async def`` handlers are awaited.
+        See docs/changes.md#side-effects.
+
+        Raises:
+            ValueError: ``type`` is empty or not a valid type (a letter, then letters,
+                digits, ``.``, ``_``, ``-``, ``:``; at most 90), or the function is
+                registered twice for it.
+        """
+        return self.effect_handlers.register(type)
 
     def has_async_policies(self, mutation: str) -> bool:
         """Whether an ``async`` policy matches ``mutation`` (it may wait on a service)."""

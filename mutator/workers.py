@@ -23,6 +23,7 @@ from mutator.activities import (
     SupersedeActivities,
     VersionResolutionActivities,
 )
+from mutator.activities.effects import EffectActivities
 from mutator.activities.signatures import identity_config
 from mutator.activities.webhooks import WebhookActivities
 from mutator.app import MutationApp
@@ -43,6 +44,7 @@ from mutator.notifications import WEBHOOK_QUEUE_SUFFIX, WebhookConfig
 from mutator.store import Store
 from mutator.temporal import connect_with_retry, ensure_search_attributes
 from mutator.temporal_tls import TemporalTLS
+from mutator.workflows.effects_delivery import EffectsDeliveryWorkflow
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.simulate import SimulateWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
@@ -159,6 +161,7 @@ def build_workers(
             MutationRequestWorkflow,
             StateLaneWorkflow,
             WebhookDeliveryWorkflow,
+            EffectsDeliveryWorkflow,
             SimulateWorkflow,
         ],
         workflow_runner=WORKFLOW_RUNNER,
@@ -180,6 +183,7 @@ def build_workers(
             *VersionResolutionActivities(store).all(),
             *lane_activities.all(),
             webhook_activities.configured,
+            *EffectActivities(app, store, webhooks=webhook is not None).all(),
             *SupersedeActivities(app, store).all(),
             *SimulationActivities(app, store).all(),
         ],

@@ -28,6 +28,7 @@ from mutator.cli.connection import (
     connected_command,
 )
 from mutator.cli.deliveries import register_delivery_commands
+from mutator.cli.effects import register_effect_commands
 from mutator.cli.entry import exit_process, invoke
 from mutator.cli.overrides import register_override_command
 from mutator.cli.processes import register_process_commands
@@ -402,6 +403,7 @@ def audit(
 register_concurrency_commands(cli)
 register_calendar_commands(cli)
 register_delivery_commands(cli)
+register_effect_commands(cli)
 register_watch_command(cli)
 register_check_command(cli)
 register_override_command(cli)

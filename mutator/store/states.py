@@ -9,6 +9,7 @@ from sqlalchemy import Connection, RowMapping, select
 
 from mutator.decisions import DecisionCode
 from mutator.diffs import UNWRITTEN
+from mutator.effects import EmittedEvent
 from mutator.models import HistoryEntry, MutationRequest, StateView
 from mutator.quotas import QuotaUse
 from mutator.store import statements as sql
@@ -76,6 +77,7 @@ class States:
         lane_owner: str | None = None,
         known_state: KnownState | None = None,
         quota: QuotaUse | None = None,
+        events: Callable[[], Sequence[EmittedEvent]] | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
@@ -91,7 +93,8 @@ class States:
         ``lane_owner``: the change is that owner's lane turn, and removes its lane row;
         ``known_state``: (version, data, history head) the caller read (see
         ``claim_direct_reading``); ``quota``: the slot the change takes in its transaction
-        (QuotaFull when every slot is taken; store/quotas.py).
+        (QuotaFull when every slot is taken; store/quotas.py); ``events``: what the last run
+        of ``change`` emitted, written to the outbox in the same transaction (outbox.py).
         """
         written: list[MutationRequest] = []
 
@@ -118,6 +121,7 @@ class States:
             claim_owner=claim_owner,
             lane_owner=lane_owner,
             quota=quota,
+            events=events,
         )
         known = {request.state_id: known_state} if known_state is not None else None
         [version] = apply_changes(self._db, [step], finalize, known)

@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mutator.loader",
             "mutator.admission",
             "mutator.notifications",
+            "mutator.effects",
         ),
     ),
     ("store", ("mutator.store",)),
