@@ -15,6 +15,7 @@ from temporalio import activity
 
 from mutator import metrics
 from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
+from mutator.activities.compensation import compensation_change, ending_original
 from mutator.activities.heartbeat import Stopwatch
 from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
@@ -61,12 +62,13 @@ def apply_request(
     if not req.break_glass:
         check_schedule(app, store, req)
         quota = quota_use(app, req)
-    change = change_for(mutation, req.payload)
+    change = compensation_change(req, change_for(mutation, req.payload))
+    ends = ending_original(store, req)
     meter = activity.metric_meter()
     started = time.monotonic()
     outcome = "failed"
     try:
-        result = _apply(store, input, change, known_state, quota)
+        result = _apply(store, input, change, known_state, quota, ends)
         outcome = "applied"
         return result
     finally:
@@ -156,6 +158,7 @@ def _apply(
     change: Callable[[StateData], StateData],
     known_state: KnownState | None = None,
     quota: QuotaUse | None = None,
+    ends: Callable[[MutationRequest], MutationRequest] | None = None,
 ) -> ExecuteResult:
     req = input.request
     for attempt in range(MAX_CAS_ATTEMPTS):
@@ -170,6 +173,7 @@ def _apply(
                 # What the caller read holds for the first try only.
                 known_state=known_state if attempt == 0 else None,
                 quota=quota,
+                ends=ends,
             )
             return ExecuteResult(request=applied)
         except QuotaFull as exc:

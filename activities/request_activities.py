@@ -290,7 +290,8 @@ class RequestActivities:
             requirements=evaluation.requirements,
             checks=evaluation.checks,
             state_version=ctx.version,
-            on_stale=mutation.on_stale,
+            # A restore applies only on the version the original made: never on a later one.
+            on_stale="reject" if req.compensation_mode == "restore" else mutation.on_stale,
         )
 
     def _context(

@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from mutator.admission import ADMISSION_TIMEOUT_SECONDS, admission_timeout_from_env
 from mutator.client_checks import CheckCommands
+from mutator.client_compensate import CompensateCommands
 from mutator.client_locks import read_locks
 from mutator.client_messages import MutatorTimeout, await_result, workflow_exists
 from mutator.client_schedule import FreezeEnded, end_freeze, wake_for_schedule
@@ -44,7 +45,7 @@ from mutator.temporal_tls import TemporalTLS
 __all__ = ["MutatorClient", "MutatorTimeout", "StoreReader", "TemporalTLS", "VoteMessage"]
 
 
-class MutatorClient(VoteCommands, CheckCommands):
+class MutatorClient(VoteCommands, CheckCommands, CompensateCommands):
     """Submit, vote on, inspect and wait for governed mutation requests.
 
     Reads (``get``, ``list``, ``state``, ``history``, ``audit``) come from the SQL store, as

@@ -136,6 +136,8 @@ def sign_submission(
             after=submitted.after,
             not_before=submitted.not_before,
             break_glass=submitted.break_glass,
+            compensates=submitted.compensates,
+            compensation_mode=submitted.compensation_mode,
         ),
         base_version=submitted.expected_version,
         comment=submitted.reason,

@@ -33,6 +33,7 @@ from temporalio.service import RPCError
 
 from mutator.admission import no_worker, not_yet_evaluated, worker_last_seen
 from mutator.client_messages import workflow_exists
+from mutator.compensation_contracts import ERR_COMPENSATION_REFUSED
 from mutator.contracts import (
     ERR_BREAK_GLASS_REFUSED,
     REQUEST_WORKFLOW,
@@ -307,7 +308,10 @@ async def start_request(
     except WorkflowUpdateFailedError as exc:
         # Its workflow ended (e.g. an operator terminated it) before admission answered.
         cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == ERR_BREAK_GLASS_REFUSED:
+        if isinstance(cause, ApplicationError) and cause.type in (
+            ERR_BREAK_GLASS_REFUSED,
+            ERR_COMPENSATION_REFUSED,
+        ):
             raise MutatorRefused(cause.message) from None
         why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
         raise MutatorRefused(

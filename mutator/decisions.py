@@ -55,6 +55,10 @@ class DecisionCode(StrEnum):
     CHECK_FAILED = "check_failed"  # an external check was reported failed
     SUPERSEDED = "superseded"  # a newer request of the same state and mutation ended it
     SUPERSEDES = "supersedes"  # this request ended older ones (``supersede=True``)
+    # the original's side: a compensation was submitted for it (``mutator compensate``)
+    COMPENSATION_REQUESTED = "compensation_requested"
+    COMPENSATED = "compensated"  # the original's side: its compensation executed
+    COMPENSATES = "compensates"  # the compensation's side: the request it undoes
 
 
 def rejected_code(code: RejectionCode) -> str:

@@ -14,7 +14,8 @@ class RequestStatus(StrEnum):
     """Where a request stands; docs/lifecycle.md describes each status.
 
     ``executed``, ``rejected``, ``canceled``, ``expired``, ``failed``, ``superseded`` and
-    ``compensated`` are final: a request in one of them never changes again.
+    ``compensated`` are final: a request in one of them never changes again, except that the
+    execution of its compensation moves an ``executed`` request to ``compensated``.
     """
 
     PENDING = "pending"
@@ -103,6 +104,11 @@ class DecisionCategory(StrEnum):
 
 
 OnStale = Literal["reject", "reapprove", "revalidate"]
+
+CompensationMode = Literal["restore", "inverse"]
+"""``restore``: set the state's data back to what it was before the request; ``inverse``: a
+forward correction, the mutation's ``@handler.inverse`` payload (``mutator.compensation``)."""
+COMPENSATION_MODES: tuple[str, ...] = get_args(CompensationMode)
 
 IdentityMode = Literal["signed", "claimed"]
 """``signed``: every submit and vote carries the actor's signature; ``claimed``: a typed name."""

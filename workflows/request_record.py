@@ -123,6 +123,8 @@ class RequestRecord:
             lines.append(f"superseded by {req.superseded_by}")
         if req.supersedes:
             lines.append("supersedes " + ", ".join(req.supersedes))
+        if req.compensates:
+            lines.append(f"compensates {req.compensates} ({req.compensation_mode})")
         if req.resulting_version is not None:
             lines.append(
                 f"executed: state {req.state_id} is now at version {req.resulting_version}"

@@ -11,6 +11,7 @@ import typer
 from mutator.cli import output
 from mutator.cli.calendar import register_calendar_commands
 from mutator.cli.checks import register_check_command
+from mutator.cli.compensate import register_compensate_command
 from mutator.cli.common import (
     Actor,
     After,
@@ -382,6 +383,7 @@ register_calendar_commands(cli)
 register_delivery_commands(cli)
 register_watch_command(cli)
 register_check_command(cli)
+register_compensate_command(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

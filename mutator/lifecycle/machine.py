@@ -50,6 +50,9 @@ TRANSITIONS: Mapping[RequestStatus, frozenset[RequestStatus]] = {
     ),
     _S.EXECUTING: frozenset({_S.EXECUTED, _S.REJECTED, _S.FAILED}),
     **{status: frozenset() for status in TERMINAL_STATUSES},
+    # Final, but undone later: only the execution of its compensation takes this arrow
+    # (lifecycle.compensation.compensated), never the request's own workflow.
+    _S.EXECUTED: frozenset({_S.COMPENSATED}),
 }
 
 

@@ -1,0 +1,192 @@
+"""Compensation's side effects: planning it from the original's record, and ending the original.
+
+``mutator.plan_compensation`` runs first in a compensation's workflow, before its policies:
+it checks the original can be compensated as asked, computes the payload (the data before
+the original for ``restore``, the mutation's inverse for ``inverse``) and links the original
+(``compensated_by``). The original's workflow has completed, so the compensation is the
+single writer of the original's row from then on: this link, and the ``compensated`` status
+its execution stores in the transaction of its change (``ending_original``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from mutator import lifecycle
+from mutator.activities.outcomes import expected
+from mutator.app import MutationApp, UnknownMutationError
+from mutator.compensation_contracts import (
+    ERR_COMPENSATION_REFUSED,
+    PlanCompensationInput,
+    PlanCompensationResult,
+)
+from mutator.lifecycle.compensation import (
+    compensated,
+    compensation_refusal,
+)
+from mutator.models import MutationRequest
+from mutator.store import Store
+
+StateData = dict[str, Any]
+
+
+def refused(message: str) -> ApplicationError:
+    """The compensation cannot be submitted as asked: nothing is stored."""
+    return expected(message, type=ERR_COMPENSATION_REFUSED)
+
+
+class CompensationActivities:
+    """Planning compensations: reads the original's record, links it, computes the payload."""
+
+    def __init__(self, app: MutationApp, store: Store) -> None:
+        """Plan against ``app``'s mutations (their inverses) and ``store``'s records."""
+        self.app = app
+        self.store = store
+
+    def all(self) -> list[Any]:
+        """The activities to register on the main task queue."""
+        return [self.plan_compensation]
+
+    @activity.defn(name="mutator.plan_compensation")
+    async def plan_compensation(self, input: PlanCompensationInput) -> PlanCompensationResult:
+        """Check, plan and link the compensation ``input.request``.
+
+        Raises:
+            ApplicationError: ``ERR_COMPENSATION_REFUSED`` (not retried) naming why.
+        """
+        return await asyncio.to_thread(self._plan, input.request)
+
+    def _plan(self, req: MutationRequest) -> PlanCompensationResult:
+        assert req.compensates is not None
+        assert req.compensation_mode is not None
+        original = self.store.get_request(req.compensates)
+        if original is None:
+            raise refused(f"compensates: no request with id {req.compensates!r}")
+        if (req.state_id, req.mutation) != (original.state_id, original.mutation):
+            raise refused(
+                f"compensates: request {original.request_id} changed {original.mutation} on "
+                f"{original.state_id}, not {req.mutation} on {req.state_id}"
+            )
+        try:
+            inverse = self.app.get(original.mutation).inverse_of
+        except UnknownMutationError as exc:
+            raise refused(str(exc)) from exc
+        linked = (
+            self.store.get_request(original.compensated_by)
+            if original.compensated_by not in (None, req.request_id)
+            else None
+        )
+        refusal = compensation_refusal(
+            original,
+            req.request_id,
+            req.compensation_mode,
+            linked=linked,
+            current_version=self.store.current_version(original.state_id),
+            has_inverse=inverse is not None,
+        )
+        if refusal is not None:
+            raise refused(refusal)
+        made = original.resulting_version
+        assert made is not None
+        before_state = self.store.get_state(original.state_id, made - 1) if made > 1 else None
+        before = dict(before_state.data) if before_state else {}
+        if req.compensation_mode == "restore":
+            planned = PlanCompensationResult(
+                payload=before,
+                expected_version=made,
+                planned=f"restore {original.state_id} to its data of version {made - 1}",
+            )
+        else:
+            after_state = self.store.get_state(original.state_id, made)
+            after = dict(after_state.data) if after_state else {}
+            assert inverse is not None
+            planned = PlanCompensationResult(
+                payload=_inverse_payload(original, inverse, before, after),
+                expected_version=None,
+                planned=f"the inverse of {original.mutation} from version {made}",
+            )
+        self._link(original, req)
+        return planned
+
+    def _link(self, original: MutationRequest, req: MutationRequest) -> None:
+        """Store ``compensated_by`` on the original; refuse if another compensation won."""
+        if lifecycle.link_compensation(original, req, datetime.now(UTC)).decisions:
+            original.revision += 1
+            self.store.save_request(original)
+        stored = self.store.get_request(original.request_id)
+        if stored is None or stored.compensated_by != req.request_id:
+            by = stored.compensated_by if stored else None
+            raise refused(
+                f"request {original.request_id} has a compensation under way: {by} "
+                "(submitted at the same time)"
+            )
+
+
+def _inverse_payload(
+    original: MutationRequest,
+    inverse: Callable[[StateData, StateData, StateData], StateData],
+    before: StateData,
+    after: StateData,
+) -> StateData:
+    name = original.mutation
+    try:
+        payload = inverse(before, after, dict(original.payload))
+    except Exception as exc:
+        raise refused(f"the inverse of {name} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise refused(f"the inverse of {name} returned {type(payload).__name__}, expected a dict")
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise refused(f"the inverse of {name} returned a payload that is not JSON: {exc}") from exc
+    return payload
+
+
+def ending_original(
+    store: Store, req: MutationRequest
+) -> Callable[[MutationRequest], MutationRequest] | None:
+    """For a compensation: the original as its execution leaves it (``compensated``).
+
+    The store calls it in the transaction of the compensation's change, with the
+    compensation as stored; None for any other request.
+
+    Raises:
+        ApplicationError: ``ERR_COMPENSATION_REFUSED``: the original is no longer there.
+    """
+    if req.compensates is None:
+        return None
+    original = store.get_request(req.compensates)
+    if original is None:
+        raise refused(f"compensates: no request with id {req.compensates!r}")
+
+    def end(final: MutationRequest) -> MutationRequest:
+        ended = original.model_copy(deep=True)
+        try:
+            compensated(ended, final, datetime.now(UTC))
+        except lifecycle.IllegalTransition as exc:
+            raise refused(str(exc)) from exc
+        ended.revision += 1
+        return ended
+
+    return end
+
+
+def compensation_change(
+    req: MutationRequest, handler_change: Callable[[StateData], StateData]
+) -> Callable[[StateData], StateData]:
+    """The change a request applies: a ``restore`` sets the data it planned, as it is.
+
+    A restore runs neither validators nor the handler: it returns the state to data the
+    state held before. Any other request (an ``inverse`` too) runs ``handler_change``.
+    """
+    if req.compensation_mode != "restore":
+        return handler_change
+    restored = dict(req.payload)
+    return lambda _current: dict(restored)
