@@ -11,7 +11,6 @@ import typer
 from mutator.cli import output
 from mutator.cli.calendar import register_calendar_commands
 from mutator.cli.checks import register_check_command
-from mutator.cli.compensate import register_compensate_command
 from mutator.cli.common import (
     Actor,
     After,
@@ -20,6 +19,7 @@ from mutator.cli.common import (
     StateId,
     exit_for,
 )
+from mutator.cli.compensate import register_compensate_command
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.connection import (
     READ_OPTIONS,

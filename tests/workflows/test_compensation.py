@@ -31,7 +31,7 @@ from mutator.workflows.state_lane import StateLaneWorkflow
 from tests.helpers.workers import running_mutator
 
 # What the policies saw: (mutation, compensates, compensation_mode, payload) per evaluation.
-SEEN: list[tuple[str, str | None, str | None, dict[str, Any]]] = []
+policy_views: list[tuple[str, str | None, str | None, dict[str, Any]]] = []
 
 
 def _add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def _set(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record(ctx: PolicyContext) -> PolicyDecision:
-    SEEN.append((ctx.mutation, ctx.compensates, ctx.compensation_mode, dict(ctx.payload)))
+    policy_views.append((ctx.mutation, ctx.compensates, ctx.compensation_mode, dict(ctx.payload)))
     return Allow()
 
 
@@ -106,7 +106,7 @@ async def test_restore_returns_the_data_and_marks_the_original_compensated(
         assert original.status == RequestStatus.EXECUTED
         assert first.resulting_version == 1
         assert original.resulting_version == 2
-        SEEN.clear()
+        policy_views.clear()
         comp = await client.compensate(
             original.request_id, actor="carol", reason="INC-9: b broke billing", wait=True
         )
@@ -118,7 +118,7 @@ async def test_restore_returns_the_data_and_marks_the_original_compensated(
         assert (comp.expected_version, comp.resulting_version) == (2, 3)
         assert _codes(comp)[:2] == ["submitted", "compensates"]
         # The policies saw a compensation (validators did not run on the restored data).
-        assert SEEN == [("comp.set", original.request_id, "restore", {"a": 1})]
+        assert policy_views == [("comp.set", original.request_id, "restore", {"a": 1})]
         assert (await client.state(state)).data == {"a": 1}
         ended = await client.get(original.request_id)
         assert (ended.status, ended.compensated_by) == (RequestStatus.COMPENSATED, comp.request_id)
