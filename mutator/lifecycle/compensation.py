@@ -138,6 +138,7 @@ def compensated(original: MutationRequest, compensation: MutationRequest, now: d
         compensation.requester,
         f"compensated by {compensation.request_id} ({compensation.compensation_mode}); "
         f"state {compensation.state_id} is now at version {compensation.resulting_version}",
+        by_compensation=True,
     )
     original.compensated_by = compensation.request_id
     return recorder.effect()
