@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from mutator import lifecycle
 from mutator.activities.outcomes import expected
+from mutator.activities.signatures import submit_refusal
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.compensation_contracts import (
     ERR_COMPENSATION_REFUSED,
@@ -61,11 +62,18 @@ class CompensationActivities:
         Raises:
             ApplicationError: ``ERR_COMPENSATION_REFUSED`` (not retried) naming why.
         """
-        return await asyncio.to_thread(self._plan, input.request)
+        return await asyncio.to_thread(self._plan, input)
 
-    def _plan(self, req: MutationRequest) -> PlanCompensationResult:
+    def _plan(self, input: PlanCompensationInput) -> PlanCompensationResult:
+        req = input.request
         assert req.compensates is not None
         assert req.compensation_mode is not None
+        # An unverified actor never touches the original (signed mode, or a signed submit).
+        unsigned = submit_refusal(
+            self.app, req, input.envelope, input.signature, input.submitted_at
+        )
+        if unsigned is not None:
+            raise refused(f"the compensate's signature is refused: {unsigned}")
         original = self.store.get_request(req.compensates)
         if original is None:
             raise refused(f"compensates: no request with id {req.compensates!r}")

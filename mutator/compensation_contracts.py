@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,9 +16,16 @@ ERR_COMPENSATION_REFUSED = "CompensationRefused"
 
 
 class PlanCompensationInput(BaseModel):
-    """The compensation as submitted (``compensates`` and ``compensation_mode`` set)."""
+    """The compensation as submitted (``compensates`` and ``compensation_mode`` set).
+
+    ``envelope``, ``signature``, ``submitted_at``: the submit's signature, checked before the
+    original is touched (as the first evaluation checks it again).
+    """
 
     request: MutationRequest
+    envelope: dict[str, Any] | None = None
+    signature: str | None = None
+    submitted_at: datetime | None = None
 
 
 class PlanCompensationResult(BaseModel):

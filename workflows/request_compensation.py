@@ -12,6 +12,7 @@ request was a compensation.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -41,6 +42,8 @@ class RequestCompensation(RequestRecord):
     """Planning a compensation, and ending a refused one without storing it."""
 
     compensation_refusal: str
+    submit_envelope: dict[str, Any] | None
+    submit_signature: str | None
 
     def is_compensation(self) -> bool:
         """Whether the request compensates another (only ever asked of this version)."""
@@ -51,7 +54,12 @@ class RequestCompensation(RequestRecord):
         try:
             plan: PlanCompensationResult = await workflow.execute_activity(
                 PLAN_COMPENSATION_ACTIVITY,
-                PlanCompensationInput(request=self.request),
+                PlanCompensationInput(
+                    request=self.request,
+                    envelope=self.submit_envelope,
+                    signature=self.submit_signature,
+                    submitted_at=workflow.info().workflow_start_time,
+                ),
                 result_type=PlanCompensationResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=PLAN_RETRY,
