@@ -103,8 +103,7 @@ class CompensationActivities:
             raise refused(refusal)
         made = original.resulting_version
         assert made is not None
-        before_state = self.store.get_state(original.state_id, made - 1) if made > 1 else None
-        before = dict(before_state.data) if before_state else {}
+        before = state_data(self.store, original.state_id, made - 1)
         if req.compensation_mode == "restore":
             planned = PlanCompensationResult(
                 payload=before,
@@ -112,11 +111,12 @@ class CompensationActivities:
                 planned=f"restore {original.state_id} to its data of version {made - 1}",
             )
         else:
-            after_state = self.store.get_state(original.state_id, made)
-            after = dict(after_state.data) if after_state else {}
+            after = state_data(self.store, original.state_id, made)
             assert inverse is not None
             planned = PlanCompensationResult(
-                payload=_inverse_payload(original, inverse, before, after),
+                payload=inverse_payload(
+                    original.mutation, inverse, before, after, original.payload
+                ),
                 expected_version=None,
                 planned=f"the inverse of {original.mutation} from version {made}",
             )
@@ -137,24 +137,36 @@ class CompensationActivities:
             )
 
 
-def _inverse_payload(
-    original: MutationRequest,
+def state_data(store: Store, state_id: str, version: int) -> StateData:
+    """The state's data at ``version`` (``{}`` before its first version)."""
+    found = store.get_state(state_id, version) if version > 0 else None
+    return dict(found.data) if found else {}
+
+
+def inverse_payload(
+    name: str,
     inverse: Callable[[StateData, StateData, StateData], StateData],
     before: StateData,
     after: StateData,
+    payload: StateData,
 ) -> StateData:
-    name = original.mutation
+    """What the mutation ``name``'s inverse returns, checked: a JSON object.
+
+    Raises:
+        ApplicationError: ``ERR_COMPENSATION_REFUSED`` naming the mutation: it raised, or
+            returned something else.
+    """
     try:
-        payload = inverse(before, after, dict(original.payload))
+        planned = inverse(before, after, dict(payload))
     except Exception as exc:
         raise refused(f"the inverse of {name} raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise refused(f"the inverse of {name} returned {type(payload).__name__}, expected a dict")
+    if not isinstance(planned, dict):
+        raise refused(f"the inverse of {name} returned {type(planned).__name__}, expected a dict")
     try:
-        json.dumps(payload)
+        json.dumps(planned)
     except (TypeError, ValueError) as exc:
         raise refused(f"the inverse of {name} returned a payload that is not JSON: {exc}") from exc
-    return payload
+    return planned
 
 
 def ending_original(

@@ -276,6 +276,7 @@ class MutatorClient(VoteCommands, CheckCommands, CompensateCommands):
         request_id: str | None = None,
         after: Sequence[str] = (),
         not_before: datetime | None = None,
+        compensate_on_failure: bool = False,
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
@@ -291,6 +292,9 @@ class MutatorClient(VoteCommands, CheckCommands, CompensateCommands):
             after: Requests that must be executed first (see ``submit``).
             not_before: Its earliest start (see ``submit``); every item's window and the
                 freezes hold it back too.
+            compensate_on_failure: ``sequential`` only: when an item fails, the items
+                already applied are compensated in reverse order (a saga), each recorded on
+                its item; the batch ends ``failed``, listing them (docs/changes.md).
             wait: Wait until the request reaches a final status.
             wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
 
@@ -313,6 +317,7 @@ class MutatorClient(VoteCommands, CheckCommands, CompensateCommands):
             limits=self.limits,
             after=after,
             not_before=not_before,
+            compensate_on_failure=compensate_on_failure,
         )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None

@@ -138,6 +138,7 @@ def sign_submission(
             break_glass=submitted.break_glass,
             compensates=submitted.compensates,
             compensation_mode=submitted.compensation_mode,
+            compensate_on_failure=submitted.compensate_on_failure,
         ),
         base_version=submitted.expected_version,
         comment=submitted.reason,

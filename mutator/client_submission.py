@@ -133,6 +133,7 @@ def batch_submission(
     limits: PayloadLimits,
     after: Sequence[str] = (),
     not_before: datetime | None = None,
+    compensate_on_failure: bool = False,
 ) -> SubmitRequestInput:
     """The checked input of a batch request (see ``MutatorClient.submit_batch``).
 
@@ -146,6 +147,10 @@ def batch_submission(
         raise MutatorInputError(f"mode: {mode!r} is not a batch mode (one of {allowed})") from None
     check_submitter(actor, reason, request_id)
     check_after(after, request_id)
+    if compensate_on_failure and batch_mode != BatchMode.SEQUENTIAL:
+        raise MutatorInputError(
+            f"compensate_on_failure: only a sequential batch compensates (mode is {batch_mode})"
+        )
     limits.check_item_count(len(items))
     parsed: list[BatchItem] = []
     for index, item in enumerate(items):
@@ -168,6 +173,7 @@ def batch_submission(
             items=parsed,
             after=list(after),
             not_before=check_not_before(not_before),
+            compensate_on_failure=compensate_on_failure,
         )
     except ValidationError as exc:
         raise input_error(exc) from None

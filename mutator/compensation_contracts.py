@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mutator.models import MutationRequest
+from mutator.models import BatchItemResult, CompensationMode, MutationRequest
 
 PLAN_COMPENSATION_ACTIVITY = "mutator.plan_compensation"
 # The original cannot be compensated as asked (not executed, compensated already, later
@@ -42,3 +42,22 @@ class PlanCompensationResult(BaseModel):
     payload: dict[str, Any]
     expected_version: int | None
     planned: str
+
+
+COMPENSATE_ITEM_ACTIVITY = "mutator.compensate_item"
+
+
+class CompensateItemInput(BaseModel):
+    """Undo one applied item of a ``compensate_on_failure`` batch, under its lane's token."""
+
+    request_id: str
+    requester: str
+    item: BatchItemResult
+    token: int | None = None
+
+
+class CompensateItemResult(BaseModel):
+    """How the item was undone: ``restore`` or ``inverse``, and the state's new version."""
+
+    mode: CompensationMode
+    resulting_version: int

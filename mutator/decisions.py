@@ -59,6 +59,9 @@ class DecisionCode(StrEnum):
     COMPENSATION_REQUESTED = "compensation_requested"
     COMPENSATED = "compensated"  # the original's side: its compensation executed
     COMPENSATES = "compensates"  # the compensation's side: the request it undoes
+    # a compensate_on_failure batch: one applied item undone, or its undo refused
+    ITEM_COMPENSATED = "item_compensated"
+    ITEM_NOT_COMPENSATED = "item_not_compensated"
 
 
 def rejected_code(code: RejectionCode) -> str:

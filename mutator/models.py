@@ -60,6 +60,8 @@ class BatchItemResult(BaseModel):
         base_version: The version the item is checked against before it applies.
         resulting_version: The state's version after the item applied.
         reason: Why it was rejected or failed.
+        compensation: ``compensated``: how it was undone; an applied item whose compensation
+            was refused: why (``compensate_on_failure``).
     """
 
     index: int
@@ -71,6 +73,7 @@ class BatchItemResult(BaseModel):
     outcome: ItemOutcome = ItemOutcome.PENDING
     resulting_version: int | None = None
     reason: str = ""
+    compensation: str = ""
 
 
 class SignedProof(BaseModel):
@@ -198,6 +201,8 @@ class MutationRequest(BaseModel):
             (``mutator.compensation``).
         compensated_by: The compensation that undoes (or is asked to undo) this request;
             once that executes, this request is ``compensated``.
+        compensate_on_failure: A ``sequential`` batch that undoes its applied items, in
+            reverse order, when an item fails (a saga).
         decisions: Its record: every transition and approval attempt, oldest first.
         refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
         revision: Increases with every stored change of the request.
@@ -234,6 +239,7 @@ class MutationRequest(BaseModel):
     compensates: str | None = None
     compensation_mode: CompensationMode | None = None
     compensated_by: str | None = None
+    compensate_on_failure: bool = False
     decisions: list[Decision] = Field(default_factory=list)
     # Refused signals beyond the ones kept as decisions (the record stays bounded).
     refused_attempts_not_recorded: int = 0
@@ -300,6 +306,8 @@ class SubmitRequestInput(BaseModel):
         default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$"
     )
     compensation_mode: CompensationMode | None = None
+    # a sequential batch: undo the applied items in reverse order when an item fails (saga)
+    compensate_on_failure: bool = False
     # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
     envelope: dict[str, Any] | None = None
     signature: str | None = None
@@ -324,6 +332,8 @@ class SubmitRequestInput(BaseModel):
             raise ValueError(BREAK_GLASS_WAITS)
         if (self.compensates is None) != (self.compensation_mode is None):
             raise ValueError("compensation_mode: a compensation needs both compensates and a mode")
+        if self.compensate_on_failure and self.batch_mode != BatchMode.SEQUENTIAL:
+            raise ValueError("compensate_on_failure: only a sequential batch compensates")
         if self.compensates is not None and (self.items or self.break_glass):
             raise ValueError("compensates: a compensation is a single, ordinary request")
         return self
@@ -367,6 +377,7 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
         break_glass=submitted.break_glass,
         compensates=submitted.compensates,
         compensation_mode=submitted.compensation_mode,
+        compensate_on_failure=submitted.compensate_on_failure,
         created_at=now,
         updated_at=now,
     )

@@ -133,3 +133,5 @@ class ItemOutcome(StrEnum):
     FAILED = "failed"  # the handler raised
     NOT_RUN = "not_run"  # sequential: an earlier item failed
     ROLLED_BACK = "rolled_back"  # atomic: another item failed, nothing was applied
+    # sequential with compensate_on_failure: applied, then undone after a later item failed
+    COMPENSATED = "compensated"
