@@ -15,9 +15,10 @@ from temporalio import activity
 
 from mutator import metrics
 from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
-from mutator.activities.compensation import compensation_change, ending_original
+from mutator.activities.compensation import ending_original
 from mutator.activities.heartbeat import Stopwatch
 from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.activities.undo import compensation_change
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,

@@ -11,20 +11,21 @@ its execution stores in the transaction of its change (``ending_original``).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from mutator import lifecycle
-from mutator.activities.outcomes import expected
+from mutator.activities.compensate_items import compensate_item
 from mutator.activities.signatures import submit_refusal
+from mutator.activities.undo import inverse_payload, refused, state_data
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.compensation_contracts import (
-    ERR_COMPENSATION_REFUSED,
+    COMPENSATE_ITEM_ACTIVITY,
+    CompensateItemInput,
+    CompensateItemResult,
     PlanCompensationInput,
     PlanCompensationResult,
 )
@@ -38,11 +39,6 @@ from mutator.store import Store
 StateData = dict[str, Any]
 
 
-def refused(message: str) -> ApplicationError:
-    """The compensation cannot be submitted as asked: nothing is stored."""
-    return expected(message, type=ERR_COMPENSATION_REFUSED)
-
-
 class CompensationActivities:
     """Planning compensations: reads the original's record, links it, computes the payload."""
 
@@ -53,7 +49,16 @@ class CompensationActivities:
 
     def all(self) -> list[Any]:
         """The activities to register on the main task queue."""
-        return [self.plan_compensation]
+        return [self.plan_compensation, self.compensate_item]
+
+    @activity.defn(name=COMPENSATE_ITEM_ACTIVITY)
+    async def compensate_item(self, input: CompensateItemInput) -> CompensateItemResult:
+        """Undo an applied item of a ``compensate_on_failure`` batch (compensate_items.py).
+
+        Raises:
+            ApplicationError: ``ERR_COMPENSATION_REFUSED`` (not retried) naming why.
+        """
+        return await asyncio.to_thread(compensate_item, self.app, self.store, input)
 
     @activity.defn(name="mutator.plan_compensation")
     async def plan_compensation(self, input: PlanCompensationInput) -> PlanCompensationResult:
@@ -137,38 +142,6 @@ class CompensationActivities:
             )
 
 
-def state_data(store: Store, state_id: str, version: int) -> StateData:
-    """The state's data at ``version`` (``{}`` before its first version)."""
-    found = store.get_state(state_id, version) if version > 0 else None
-    return dict(found.data) if found else {}
-
-
-def inverse_payload(
-    name: str,
-    inverse: Callable[[StateData, StateData, StateData], StateData],
-    before: StateData,
-    after: StateData,
-    payload: StateData,
-) -> StateData:
-    """What the mutation ``name``'s inverse returns, checked: a JSON object.
-
-    Raises:
-        ApplicationError: ``ERR_COMPENSATION_REFUSED`` naming the mutation: it raised, or
-            returned something else.
-    """
-    try:
-        planned = inverse(before, after, dict(payload))
-    except Exception as exc:
-        raise refused(f"the inverse of {name} raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(planned, dict):
-        raise refused(f"the inverse of {name} returned {type(planned).__name__}, expected a dict")
-    try:
-        json.dumps(planned)
-    except (TypeError, ValueError) as exc:
-        raise refused(f"the inverse of {name} returned a payload that is not JSON: {exc}") from exc
-    return planned
-
-
 def ending_original(
     store: Store, req: MutationRequest
 ) -> Callable[[MutationRequest], MutationRequest] | None:
@@ -196,17 +169,3 @@ def ending_original(
         return ended
 
     return end
-
-
-def compensation_change(
-    req: MutationRequest, handler_change: Callable[[StateData], StateData]
-) -> Callable[[StateData], StateData]:
-    """The change a request applies: a ``restore`` sets the data it planned, as it is.
-
-    A restore runs neither validators nor the handler: it returns the state to data the
-    state held before. Any other request (an ``inverse`` too) runs ``handler_change``.
-    """
-    if req.compensation_mode != "restore":
-        return handler_change
-    restored = dict(req.payload)
-    return lambda _current: dict(restored)

@@ -22,7 +22,6 @@ from mutator.activities import (
     SupersedeActivities,
     VersionResolutionActivities,
 )
-from mutator.activities.compensate_items import ItemCompensationActivities
 from mutator.activities.compensation import CompensationActivities
 from mutator.activities.signatures import identity_config
 from mutator.activities.webhooks import WebhookActivities
@@ -177,7 +176,6 @@ def build_workers(
             webhook_activities.configured,
             *SupersedeActivities(app, store).all(),
             *CompensationActivities(app, store).all(),
-            *ItemCompensationActivities(app, store).all(),
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,

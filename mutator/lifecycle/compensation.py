@@ -24,9 +24,8 @@ from mutator.models import (
 )
 
 
-def later_versions(original: MutationRequest, current_version: int) -> list[int]:
-    """The state's versions after the one ``original`` made (empty: its change is the latest)."""
-    made = original.resulting_version or 0
+def later_versions(made: int, current_version: int) -> list[int]:
+    """The state's versions after ``made`` (empty: the change that made it is the latest)."""
     return list(range(made + 1, current_version + 1))
 
 
@@ -74,7 +73,7 @@ def compensation_refusal(
             f"mutation {original.mutation!r} declares no inverse (@{original.mutation}.inverse): "
             f"compensate request {rid} with --mode restore"
         )
-    later = later_versions(original, current_version)
+    later = later_versions(original.resulting_version, current_version)
     if mode == "restore" and later:
         return (
             f"request {rid} cannot be restored: state {original.state_id} has later "
