@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -117,6 +118,10 @@ async def test_restore_returns_the_data_and_marks_the_original_compensated(
         assert comp.payload == {"a": 1}
         assert (comp.expected_version, comp.resulting_version) == (2, 3)
         assert _codes(comp)[:2] == ["submitted", "compensates"]
+        # The Temporal UI's current details name the original.
+        handle = dev_env.client.get_workflow_handle(request_workflow_id(comp.request_id))
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert f"compensates {original.request_id} (restore)" in metadata.current_details
         # The policies saw a compensation (validators did not run on the restored data).
         assert policy_views == [("comp.set", original.request_id, "restore", {"a": 1})]
         assert (await client.state(state)).data == {"a": 1}

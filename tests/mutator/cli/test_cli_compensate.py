@@ -4,6 +4,9 @@ message and exit code with nothing stored."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from mutator.store import Store
@@ -130,3 +133,29 @@ def test_refusals_exit_naming_the_reason_and_store_nothing(
     assert "Traceback" not in refused.stderr, refused
     assert cli_store.get_request(comp_id) is None
     assert Snapshot.take(cli_store, acct) == before
+
+
+def test_a_sequential_batch_compensates_on_failure(stack: CliStack, tmp_path: Path) -> None:
+    acct = uid("acct")
+    items = [
+        {"state_id": acct, "mutation": "counter.add", "payload": {"amount": 2}},
+        {"state_id": acct, "mutation": "counter.add", "payload": {"amount": 3}},
+        # flags.set has no validator: its handler raises on the missing "flag" when it runs
+        {"state_id": uid("flags"), "mutation": "flags.set", "payload": {}},
+        {"state_id": acct, "mutation": "counter.add", "payload": {"amount": 4}},
+    ]
+    file = tmp_path / "saga.json"
+    file.write_text(json.dumps(items))
+    args = ("--actor", "dave", "--mode", "sequential", "--wait", "--json")
+    batch = ok(stack.run("batch", str(file), *args, "--compensate-on-failure"), 1)
+    assert batch["status"] == "failed"
+    assert [i["outcome"] for i in batch["items"]] == [
+        "compensated",
+        "compensated",
+        "failed",
+        "not_run",
+    ]
+    assert ok(stack.run("state", acct, "--json"))["data"] == {"value": 0}
+    refused = stack.run("batch", str(file), "--actor", "dave", "--compensate-on-failure")
+    assert refused.code == 2, refused
+    assert "compensate_on_failure: only a sequential batch compensates" in refused.stderr
