@@ -44,8 +44,8 @@ def compensation_refusal(
         original: The request to undo.
         by: The compensation's request id.
         mode: ``restore`` or ``inverse``.
-        linked: The request ``original.compensated_by`` names, if any (None: none, or
-            unknown).
+        linked: The request ``original.compensated_by`` names, as stored (None: none, or
+            not stored yet: then it is under way).
         current_version: The version of the original's state now.
         has_inverse: Whether the mutation declares an inverse; None: not known here (a
             client; the worker checks it).
@@ -59,15 +59,12 @@ def compensation_refusal(
         return (
             f"request {rid} is {original.status.value}: only an executed request can be compensated"
         )
-    if (
-        original.compensated_by not in (None, by)
-        and linked is not None
-        and linked.status not in NOT_APPLIED_STATUSES
+    # A linked compensation not stored yet is being planned or evaluated: under way too.
+    if original.compensated_by not in (None, by) and (
+        linked is None or linked.status not in NOT_APPLIED_STATUSES
     ):
-        return (
-            f"request {rid} has a compensation under way: {linked.request_id} "
-            f"({linked.status.value})"
-        )
+        status = linked.status.value if linked is not None else "submitted"
+        return f"request {rid} has a compensation under way: {original.compensated_by} ({status})"
     if mode == "inverse" and has_inverse is False:
         return (
             f"mutation {original.mutation!r} declares no inverse (@{original.mutation}.inverse): "

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -265,3 +266,37 @@ async def test_refusals_name_the_reason_and_store_nothing(
                 await client.compensate(original_id, compensation_id=comp_id, **args)
             assert sqlite_store.get_request(comp_id) is None, (original_id, extra)
         assert sqlite_store.get_request(executed.request_id) == before
+
+
+async def test_two_compensations_at_once_one_links_the_other_is_refused(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    state = uid("comp-race")
+    async with running_mutator(dev_env, sqlite_store, compensation_app()) as client:
+        original = await client.submit(
+            state, "comp.reviewed", {"name": "a", "value": 1}, actor="alice"
+        )
+        ids = [uid("comp-race-a"), uid("comp-race-b")]
+        results = await asyncio.gather(
+            *(
+                client.compensate(
+                    original.request_id, actor="carol", reason="undo", compensation_id=comp_id
+                )
+                for comp_id in ids
+            ),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, BaseException)]
+        admitted = [r for r in results if isinstance(r, MutationRequest)]
+        assert len(refused) == 1, results
+        assert isinstance(refused[0], MutatorRefused)
+        assert "compensation under way" in str(refused[0])
+        [winner] = admitted
+        assert winner.status == RequestStatus.PENDING
+        linked = sqlite_store.get_request(original.request_id)
+        assert linked is not None
+        assert linked.compensated_by == winner.request_id
+        assert [d.code for d in linked.decisions].count("compensation_requested") == 1
+        loser = next(i for i in ids if i != winner.request_id)
+        assert sqlite_store.get_request(loser) is None
+        await client.cancel(winner.request_id, actor="carol")

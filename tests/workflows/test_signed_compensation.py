@@ -6,6 +6,7 @@ is touched, and stores nothing. The record, signatures included, verifies afterw
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -15,8 +16,9 @@ from mutator.client_compensate import compensation_submission
 from mutator.client_signing import sign_submission
 from mutator.client_submission import start_request
 from mutator.identity.envelope import payload_sha256
+from mutator.identity.requests import signed_payload
 from mutator.identity.signing import KeyFileSigner
-from mutator.models import RequestStatus
+from mutator.models import BatchItem, ItemOutcome, RequestStatus
 from mutator.store import Store
 from tests.helpers.signing import signed_app
 from tests.helpers.workers import running_mutator
@@ -86,3 +88,41 @@ async def test_a_signed_compensate_executes_an_unsigned_or_forged_one_touches_no
         )
         assert (await carol.state(state)).data == {}
         assert (await carol.get(original.request_id)).status == RequestStatus.COMPENSATED
+
+
+async def test_a_signed_saga_batch_signs_its_compensate_on_failure(
+    dev_env: WorkflowEnvironment, sqlite_store: Store, signers: dict[str, KeyFileSigner]
+) -> None:
+    app = signed_app(signers)
+    app.mutation("open.fail")(_fail)
+    async with running_mutator(dev_env, sqlite_store, app) as unsigned:
+        dave = MutatorClient(
+            dev_env.client,
+            sqlite_store,
+            task_queue=unsigned.task_queue,
+            search_attributes=unsigned.search_attributes,
+            signer=signers["dave"],
+        )
+        state = f"sgc-{uuid.uuid4().hex[:8]}"
+        items = [
+            BatchItem(state_id=state, mutation="open.add", payload={"amount": 2}),
+            BatchItem(state_id=state, mutation="open.fail", payload={}),
+        ]
+        batch = await dave.submit_batch(
+            items, mode="sequential", compensate_on_failure=True, actor="dave", wait=True
+        )
+        assert batch.status == RequestStatus.FAILED
+        assert [i.outcome for i in batch.items] == [ItemOutcome.COMPENSATED, ItemOutcome.FAILED]
+        proof = batch.decisions[0].proof
+        assert proof is not None
+        assert proof.envelope["payload_sha256"] == payload_sha256(
+            signed_payload("batch", {}, items, compensate_on_failure=True)
+        )
+        # The same signature without the flag would not verify: the hashes differ.
+        assert (
+            payload_sha256(signed_payload("batch", {}, items)) != proof.envelope["payload_sha256"]
+        )
+
+
+def _fail(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    raise RuntimeError("refused downstream")
