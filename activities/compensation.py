@@ -24,6 +24,7 @@ from mutator.activities.undo import inverse_payload, refused, state_data
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.compensation_contracts import (
     COMPENSATE_ITEM_ACTIVITY,
+    PLAN_COMPENSATION_ACTIVITY,
     CompensateItemInput,
     CompensateItemResult,
     PlanCompensationInput,
@@ -60,7 +61,7 @@ class CompensationActivities:
         """
         return await asyncio.to_thread(compensate_item, self.app, self.store, input)
 
-    @activity.defn(name="mutator.plan_compensation")
+    @activity.defn(name=PLAN_COMPENSATION_ACTIVITY)
     async def plan_compensation(self, input: PlanCompensationInput) -> PlanCompensationResult:
         """Check, plan and link the compensation ``input.request``.
 
