@@ -16,6 +16,7 @@ from mutator.decisions import EvaluationOutcome
 from mutator.lane_contracts import LaneOutcome
 from mutator.models import MutationRequest, StateView
 from mutator.policies import PolicyContext
+from mutator.policy_runner import PolicyFailure
 
 
 def policy_context(
@@ -39,9 +40,14 @@ def policy_context(
 
 
 def run_policies(evaluate: Callable[[], Evaluation]) -> Evaluation:
-    """Run the app's policies; a policy that raises ends the request (not retried)."""
+    """Run the app's policies; a policy that fails ends the request (not retried).
+
+    The error names the policy (``mutator.policy_runner.PolicyFailure``).
+    """
     try:
         return evaluate()
+    except PolicyFailure as exc:
+        raise users_bug(str(exc), type=ERR_POLICY_FAILED) from exc
     except Exception as exc:
         # A bug in a user's policy must not loop forever; it ends the request with the error.
         raise users_bug(
@@ -55,7 +61,7 @@ def evaluate_request(app: MutationApp, req: MutationRequest, ctx: PolicyContext)
     A break-glass request by someone without a break-glass role (or in an app that declares
     none) is ``break_glass_refused`` before any policy runs; otherwise its policies' approval
     requirements are replaced by the break-glass quorum (``deny`` and ``invalid`` stand, and
-    so do the external checks its policies require).
+    so do the external checks and the soft denials' overrides its policies require).
     """
     rule = app.break_glass_rule
     if req.break_glass:
@@ -66,11 +72,19 @@ def evaluate_request(app: MutationApp, req: MutationRequest, ctx: PolicyContext)
     if not req.break_glass or rule is None:
         return evaluation
     outcome, requirements = break_glass_outcome(rule, evaluation.outcome, app.directory)
-    if outcome == EvaluationOutcome.ALLOW and evaluation.checks:
-        # External checks are machines' verdicts, not review: an emergency still waits for them.
+    if outcome == EvaluationOutcome.ALLOW and (evaluation.checks or evaluation.overrides):
+        # External checks are machines' verdicts, not review, and a soft denial asks for a
+        # named override, not a quorum: an emergency still waits for them.
         outcome = EvaluationOutcome.REQUIRE_APPROVALS
-    checks = evaluation.checks if outcome == EvaluationOutcome.REQUIRE_APPROVALS else []
-    return Evaluation(outcome, evaluation.reason, requirements, checks)
+    waits = outcome == EvaluationOutcome.REQUIRE_APPROVALS
+    return Evaluation(
+        outcome,
+        evaluation.reason,
+        requirements,
+        evaluation.checks if waits else [],
+        evaluation.overrides if waits else [],
+        evaluation.warnings,
+    )
 
 
 def executed_earlier(req: MutationRequest, recorded: MutationRequest) -> EvaluateResult:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from mutator.decisions import DecisionCode, SystemActor
 from mutator.models import Decision, DecisionCategory, MutationRequest, RequestStatus
+from mutator.overrides import PolicyWarning, warning_text
 
 
 def executed_record(
@@ -15,11 +17,13 @@ def executed_record(
     granted_at: datetime,
     expected_version: int | None,
     direct: bool = False,
+    warnings: Sequence[PolicyWarning] = (),
 ) -> MutationRequest:
     """``request`` (approved, waiting for its turn) as it is stored when the change applies.
 
     ``direct``: the request was allowed by policy and found its state free in the same
-    step, so its approval is recorded here too.
+    step, so its approval is recorded here too, after a ``warned`` decision per ``warnings``
+    (advisory denials, policies that failed open).
     """
     record = request.model_copy(deep=True)
     now = datetime.now(UTC)
@@ -37,6 +41,15 @@ def executed_record(
 
     if direct:
         record.revision = request.revision + 1
+        for warning in warnings:
+            reason = warning_text(warning)
+            decide(
+                DecisionCategory.LIFECYCLE,
+                DecisionCode.WARNED,
+                reason,
+                granted_at,
+                SystemActor.POLICY,
+            )
         decide(
             DecisionCategory.LIFECYCLE,
             DecisionCode.APPROVED,

@@ -140,7 +140,14 @@ class RequestActivities:
         self, input: EvaluateInput, owner: str, *, retry: bool
     ) -> EvaluateResult:
         req = input.request
-        if input.join_lane_if_allowed and not req.items and req.expected_version is None:
+        # An async policy may wait on a service: not while holding the state's claim.
+        waits = self.app.has_async_policies(req.mutation)
+        if (
+            input.join_lane_if_allowed
+            and not req.items
+            and req.expected_version is None
+            and not waits
+        ):
             direct = await self._evaluate_directly(req, owner, retry=retry)
             if direct is not None:
                 return direct
@@ -230,7 +237,12 @@ class RequestActivities:
             self.store.release_direct(req.state_id, owner, token)
             return result
         record = executed_record(
-            req, token=token, granted_at=datetime.now(UTC), expected_version=None, direct=True
+            req,
+            token=token,
+            granted_at=datetime.now(UTC),
+            expected_version=None,
+            direct=True,
+            warnings=result.warnings,
         )
         stopwatch.start()
         try:
@@ -271,6 +283,8 @@ class RequestActivities:
                 reason=evaluation.reason,
                 requirements=evaluation.requirements,
                 checks=evaluation.checks,
+                overrides=evaluation.overrides,
+                warnings=evaluation.warnings,
                 state_version=0,
                 on_stale="reject",
                 item_versions=[ctx.version for ctx in contexts],
@@ -289,6 +303,8 @@ class RequestActivities:
             reason=evaluation.reason,
             requirements=evaluation.requirements,
             checks=evaluation.checks,
+            overrides=evaluation.overrides,
+            warnings=evaluation.warnings,
             state_version=ctx.version,
             # A restore applies only on the version the original made: never on a later one.
             on_stale="reject" if req.compensation_mode == "restore" else mutation.on_stale,

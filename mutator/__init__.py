@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         StateView,
     )
     from mutator.policies import (
+        Abstain,
         Allow,
         Deny,
         PolicyContext,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         RequireApprovals,
         RequireChecks,
     )
+    from mutator.policy_composition import all_of, any_of
     from mutator.quotas import Quota
     from mutator.reader import StoreReader
     from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerification
@@ -69,6 +71,7 @@ _HOMES = {
     ),
     "mutator.listing": ("RequestPage", "RequestSummary"),
     "mutator.policies": (
+        "Abstain",
         "Allow",
         "Deny",
         "PolicyContext",
@@ -77,6 +80,7 @@ _HOMES = {
         "RequireChecks",
     ),
     "mutator.external_checks": ("CheckReport", "CheckRequirement"),
+    "mutator.policy_composition": ("all_of", "any_of"),
     "mutator.quotas": ("Quota",),
     "mutator.reader": ("StoreReader",),
     "mutator.record": ("ChainKind", "ProblemKind", "RecordProblem", "RecordVerification"),
@@ -84,6 +88,7 @@ _HOMES = {
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "Abstain",
     "Allow",
     "Approval",
     "ApprovalRequirement",
@@ -118,6 +123,8 @@ __all__ = [
     "RequireChecks",
     "StateView",
     "StoreReader",
+    "all_of",
+    "any_of",
 ]
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mutator.break_glass import BreakGlass
 from mutator.decisions import EvaluationOutcome
 from mutator.errors import MutatorInputError
-from mutator.external_checks import CheckRequirement, merge_checks
+from mutator.evaluation import Evaluation, evaluate_batch
 from mutator.identity.approvers import unknown_approvers
 from mutator.identity.directory import Directory, DirectoryEntry, parse_directory
 from mutator.identity.verify import DEFAULT_TOLERANCE
@@ -30,29 +28,15 @@ from mutator.mutations import (
     Validator,
 )
 from mutator.policies import (
-    Allow,
-    Deny,
     NamedDecision,
     PolicyContext,
-    PolicyDecision,
     RequireApprovals,
-    RequireChecks,
     combine,
 )
+from mutator.policy_composition import POLICY_MODES, Policy, PolicyMode
+from mutator.policy_runner import RegisteredPolicy, decide, matching, registered
 from mutator.quotas import Quota
 from mutator.schedule.windows import Window
-
-Policy = Callable[[PolicyContext], PolicyDecision]
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Outcome of validators plus every matching policy for one request."""
-
-    outcome: EvaluationOutcome
-    reason: str
-    requirements: list[ApprovalRequirement]
-    checks: list[CheckRequirement] = field(default_factory=list)
 
 
 class MutationApp:
@@ -82,6 +66,7 @@ class MutationApp:
         limits: PayloadLimits | None = None,
         identity: IdentityMode = "claimed",
         signature_tolerance: timedelta = DEFAULT_TOLERANCE,
+        policy_mode: PolicyMode = "all_must_pass",
     ) -> None:
         """Create an empty app.
 
@@ -99,11 +84,20 @@ class MutationApp:
                 the default and what it does not protect).
             signature_tolerance: How far a signed envelope's ``issued_at`` may be from the
                 worker's clock, either way.
+            policy_mode: How matching policies combine: ``all_must_pass`` (every one runs
+                and applies) or ``first_decisive`` (in priority order, the first decisive
+                decision alone applies); ``mutator.policy_composition``, docs/gates.md.
 
         Raises:
             DirectoryError: A directory entry is malformed, or a key is bad or duplicated.
-            ValueError: ``identity`` is not a mode, or the tolerance is not positive.
+            ValueError: ``identity`` or ``policy_mode`` is not a mode, or the tolerance is not
+                positive.
         """
+        if policy_mode not in POLICY_MODES:
+            raise ValueError(
+                f"policy_mode: must be one of {', '.join(POLICY_MODES)}, got {policy_mode!r}"
+            )
+        self.policy_mode: PolicyMode = policy_mode
         if identity not in IDENTITY_MODES:
             raise ValueError(
                 f"identity: must be one of {', '.join(IDENTITY_MODES)}, got {identity!r}"
@@ -121,7 +115,7 @@ class MutationApp:
             else parse_directory(directory, source="MutationApp(directory=...)")
         )
         self.mutations: dict[str, Mutation] = {}
-        self.policies: list[tuple[str, str, Policy]] = []
+        self.policies: list[RegisteredPolicy] = []
         self.windows: dict[str, Window] = {}
         self.break_glass_rule: BreakGlass | None = None
 
@@ -268,26 +262,57 @@ class MutationApp:
 
         return register
 
-    def policy(self, pattern: str) -> Callable[[Policy], Policy]:
+    def policy(
+        self,
+        pattern: str,
+        *,
+        priority: int = 0,
+        timeout: timedelta | None = None,
+        fail_open: bool = False,
+    ) -> Callable[[Policy], Policy]:
         """Register a policy for every mutation whose name matches the glob ``pattern``.
 
-        A policy takes a ``PolicyContext`` and returns ``Allow()``, ``Deny(reason)``,
-        ``RequireApprovals(...)`` or ``RequireChecks(...)``. Every matching policy runs: any
-        ``Deny`` rejects the request, otherwise every ``RequireApprovals`` and every
-        ``RequireChecks`` must be met.
+        A policy takes a ``PolicyContext`` and returns ``Allow()``, ``Abstain()``,
+        ``Deny(reason, level=...)``, ``RequireApprovals(...)``, ``RequireChecks(...)`` (or
+        what ``all_of``/``any_of`` build). It may be an ``async def`` (to call an external
+        service), awaited within ``timeout``. How the matching policies combine is the app's
+        ``policy_mode`` (docs/gates.md, "Policies").
 
         Args:
             pattern: An ``fnmatch`` glob over mutation names, such as ``"limits.*"``.
+            priority: Higher runs first (ties: registration order); in ``first_decisive``
+                mode the first decisive decision wins.
+            timeout: ``async def`` policies only: how long it may take (default 10 s, at
+                most 20 s).
+            fail_open: When it raises or times out: allow, with a ``warned`` decision naming
+                it, instead of failing the request (the default, fail closed).
 
         Returns:
             A decorator that registers the policy and returns it unchanged.
+
+        Raises:
+            ValueError: A bad ``priority``, ``timeout`` or ``fail_open``
+                (``mutator.policy_runner.registered``).
         """
 
         def register(fn: Policy) -> Policy:
-            self.policies.append((pattern, getattr(fn, "__name__", repr(fn)), fn))
+            self.policies.append(
+                registered(
+                    pattern,
+                    fn,
+                    priority=priority,
+                    timeout=timeout,
+                    fail_open=fail_open,
+                    order=len(self.policies),
+                )
+            )
             return fn
 
         return register
+
+    def has_async_policies(self, mutation: str) -> bool:
+        """Whether an ``async`` policy matches ``mutation`` (it may wait on a service)."""
+        return any(p.is_async for p in matching(self.policies, mutation))
 
     def get(self, name: str) -> Mutation:
         """The mutation registered as ``name``.
@@ -319,7 +344,10 @@ class MutationApp:
 
         Raises:
             UnknownMutationError: No mutation is registered as ``ctx.mutation``.
-            TypeError: A policy returned something other than a policy decision.
+            PolicyFailure: A policy raised, timed out or returned something other than a
+                decision (and is not ``fail_open``); the message names it.
+            ValueError: A requirement nobody can meet (a check nobody may report, a soft
+                deny nobody may override).
         """
         mutation = self.get(ctx.mutation)
         too_large = self.limits.payload_refusal(ctx.payload)
@@ -331,65 +359,27 @@ class MutationApp:
                 mutation.validate(ctx.state, ctx.payload)
         except ValidationRefused as exc:
             return Evaluation(EvaluationOutcome.INVALID, str(exc), [])
-        decisions: list[NamedDecision] = []
-        for pattern, name, fn in self.policies:
-            if not fnmatch.fnmatchcase(ctx.mutation, pattern):
-                continue
-            decision = fn(ctx)
-            if not isinstance(decision, Allow | Deny | RequireApprovals | RequireChecks):
-                raise TypeError(
-                    f"policy {name!r} returned {decision!r}; expected Allow(), Deny(reason), "
-                    "RequireApprovals(...) or RequireChecks(...)"
-                )
-            decisions.append(NamedDecision(name, decision))
-        combined = combine(decisions)
+        combined = combine(decide(self.policies, ctx, self.policy_mode))
+        warnings = combined.policy_warnings()
         if combined.denied:
-            return Evaluation(EvaluationOutcome.DENY, combined.deny_reason, [])
+            return Evaluation(EvaluationOutcome.DENY, combined.deny_reason, [], warnings=warnings)
         checks = combined.check_requirements(self.directory, ctx.requester)
-        if combined.requirements or checks:
-            reqs = [self._requirement(d) for d in combined.requirements]
-            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", reqs, checks)
-        return Evaluation(EvaluationOutcome.ALLOW, "", [])
+        overrides = combined.override_requirements(self.directory, ctx.requester)
+        if combined.requirements or checks or overrides:
+            reqs = [self.requirement(d) for d in combined.requirements]
+            return Evaluation(
+                EvaluationOutcome.REQUIRE_APPROVALS, "", reqs, checks, overrides, warnings
+            )
+        return Evaluation(EvaluationOutcome.ALLOW, "", [], warnings=warnings)
 
     def evaluate_batch(self, contexts: Sequence[PolicyContext]) -> Evaluation:
-        """Decide a batch request as one: each item as ``evaluate`` does, then combined.
+        """Decide a batch request as one (``mutator.evaluation.evaluate_batch``)."""
+        return evaluate_batch(
+            self.evaluate, lambda name: self.get(name).quota is not None, self.limits, contexts
+        )
 
-        Any invalid item (or an unknown mutation, or a mutation with a quota) makes the batch
-        invalid, any denied item denies it; otherwise every distinct approval requirement of
-        every item applies.
-        """
-        denials: list[str] = []
-        requirements: list[ApprovalRequirement] = []
-        checks: list[list[CheckRequirement]] = []
-        too_large = self.limits.batch_refusal([ctx.payload for ctx in contexts])
-        if too_large is not None:
-            return Evaluation(EvaluationOutcome.INVALID, too_large, [])
-        for index, ctx in enumerate(contexts):
-            label = f"item {index} ({ctx.mutation} on {ctx.state_id})"
-            try:
-                evaluation = self.evaluate(ctx)
-            except UnknownMutationError as exc:
-                return Evaluation(EvaluationOutcome.INVALID, f"{label}: {exc}", [])
-            if evaluation.outcome == EvaluationOutcome.INVALID:
-                return Evaluation(EvaluationOutcome.INVALID, f"{label}: {evaluation.reason}", [])
-            if self.get(ctx.mutation).quota is not None:
-                # A batch's items take no quota slot: a quota'd mutation in one would bypass it.
-                why = f"{label}: {ctx.mutation} has a quota, which counts single requests only"
-                return Evaluation(EvaluationOutcome.INVALID, f"{why}; submit it on its own", [])
-            if evaluation.outcome == EvaluationOutcome.DENY:
-                denials.append(f"{label}: {evaluation.reason}")
-            for requirement in evaluation.requirements:
-                if requirement not in requirements:
-                    requirements.append(requirement)
-            checks.append(evaluation.checks)
-        if denials:
-            return Evaluation(EvaluationOutcome.DENY, "; ".join(denials), [])
-        merged = merge_checks(checks)
-        if requirements or merged:
-            return Evaluation(EvaluationOutcome.REQUIRE_APPROVALS, "", requirements, merged)
-        return Evaluation(EvaluationOutcome.ALLOW, "", [])
-
-    def _requirement(self, named: NamedDecision) -> ApprovalRequirement:
+    def requirement(self, named: NamedDecision) -> ApprovalRequirement:
+        """A ``RequireApprovals`` decision as a requirement, its approvers expanded."""
         decision = named.decision
         assert isinstance(decision, RequireApprovals)
         eligible = set(decision.approvers) | self.users_with_roles(decision.roles)

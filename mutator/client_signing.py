@@ -26,10 +26,11 @@ from mutator.identity.requests import request_signed_payload, signed_payload
 from mutator.identity.signing import Signer, sign_envelope
 from mutator.limits import check_name, check_text
 from mutator.models import MutationRequest, SubmitRequestInput
+from mutator.overrides import OverrideInput
 
-VoteAction = Literal["approve", "reject", "cancel"]
-VOTE_ACTIONS: tuple[VoteAction, ...] = ("approve", "reject", "cancel")
-VoteInput = ApproveInput | RejectInput | CancelInput
+VoteAction = Literal["approve", "reject", "cancel", "override"]
+VOTE_ACTIONS: tuple[VoteAction, ...] = ("approve", "reject", "cancel", "override")
+VoteInput = ApproveInput | RejectInput | CancelInput | OverrideInput
 
 # A request's workflow answers its status query at once when a worker runs; without one the
 # query would wait for the server's own limit, so the store answers instead.
@@ -68,7 +69,7 @@ class SignedMessage(Generic[InputT]):
 
 @dataclass(frozen=True)
 class VoteMessage(SignedMessage[VoteInput]):
-    """A vote or cancel ready to send (updates ``approve``, ``reject``, ``cancel``)."""
+    """A vote, cancel or override ready to send (the update named by its action)."""
 
 
 def _signed(
@@ -152,7 +153,7 @@ def check_vote(action: str, actor: str, comment: str) -> None:
 
     Raises:
         MutatorInputError: The action is unknown, the actor malformed, the comment or reason
-            over its limit, or a rejection without a reason.
+            over its limit, or a rejection or override without a reason.
     """
     if action not in VOTE_ACTIONS:
         raise MutatorInputError(f"action: must be one of {', '.join(VOTE_ACTIONS)}, got {action!r}")
@@ -160,6 +161,8 @@ def check_vote(action: str, actor: str, comment: str) -> None:
     field = "comment" if action == "approve" else "reason"
     if action == "reject" and not comment.strip():
         raise MutatorInputError("reason: must not be empty; say why the request is rejected")
+    if action == "override" and not comment.strip():
+        raise MutatorInputError("reason: must not be empty; say why the soft deny is overridden")
     check_text(comment, field)
 
 
@@ -172,9 +175,9 @@ def vote_message(
     signer: Signer | None,
     now: datetime | None = None,
 ) -> VoteMessage:
-    """The vote or cancel ``action`` by ``actor`` on ``request``, signed when a signer is given.
+    """The vote, cancel or override ``action`` by ``actor`` on ``request``, signed if asked.
 
-    ``comment`` is the approval's comment, or the reject or cancel reason; it is also the
+    ``comment`` is the approval's comment, or the reject, cancel or override reason; it is the
     envelope's comment. The envelope's base version is the request's ``base_version`` now.
 
     Raises:
@@ -201,6 +204,8 @@ def vote_message(
         message = ApproveInput(actor=actor, comment=comment, **signed)
     elif action == "reject":
         message = RejectInput(actor=actor, reason=comment, **signed)
+    elif action == "override":
+        message = OverrideInput(actor=actor, reason=comment, **signed)
     else:
         message = CancelInput(actor=actor, reason=comment, **signed)
     return VoteMessage(

@@ -95,6 +95,29 @@ class VoteCommands(StoreReader):
         """
         return await self._vote(request_id, "cancel", actor, reason, update_id)
 
+    async def override(
+        self, request_id: str, *, actor: str, reason: str, update_id: str | None = None
+    ) -> MutationRequest:
+        """Override the request's soft deny (a policy's ``Deny(level="soft")``).
+
+        Recorded as an ``overridden`` decision by ``actor`` with ``reason`` (signed in signed
+        mode); the request goes on once every gate is met (docs/gates.md).
+
+        Args:
+            request_id: The request.
+            actor: Who overrides: a holder of one of the soft deny's ``override_roles``, not
+                the requester.
+            reason: Why (required), kept in the audit trail.
+            update_id: An id for this override; sending the same id again is answered once.
+
+        Raises:
+            MutatorInputError: The actor is malformed, or the reason empty or too long.
+            MutatorNotFound: No request has that id.
+            MutatorRefused: The actor is not eligible, or nothing waits for an override.
+            MutatorUnavailable: Temporal or the store cannot be reached.
+        """
+        return await self._vote(request_id, "override", actor, reason, update_id)
+
     async def prepare_vote(
         self, request_id: str, action: VoteAction, *, actor: str, comment: str = ""
     ) -> VoteMessage:
@@ -108,10 +131,10 @@ class VoteCommands(StoreReader):
 
         Args:
             request_id: The request.
-            action: ``approve``, ``reject`` or ``cancel``.
+            action: ``approve``, ``reject``, ``cancel`` or ``override``.
             actor: Who acts.
-            comment: The approval's comment, or the reject or cancel reason (signed as the
-                envelope's ``comment``).
+            comment: The approval's comment, or the reject, cancel or override reason (signed
+                as the envelope's ``comment``).
 
         Returns:
             The message: workflow id, update and signal names, and input.

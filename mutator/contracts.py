@@ -26,6 +26,7 @@ from mutator.models import (
     RequestStatus,
     SignedProof,
 )
+from mutator.overrides import OverrideRequirement, PolicyWarning
 from mutator.schedule.status import ScheduleStatus
 
 EVALUATE_ACTIVITY = "mutator.evaluate_request"
@@ -90,6 +91,9 @@ class EvaluateResult(BaseModel):
     requirements: list[ApprovalRequirement] = Field(default_factory=list)
     # the external checks the policies require (RequireChecks); outcome require_approvals
     checks: list[CheckRequirement] = Field(default_factory=list)
+    # soft denials to override (outcome require_approvals), advisory warnings (any outcome)
+    overrides: list[OverrideRequirement] = Field(default_factory=list)
+    warnings: list[PolicyWarning] = Field(default_factory=list)
     state_version: int
     on_stale: OnStale = "reject"
     # The mutation declares supersede=True: once admitted, the request ends older ones.
@@ -256,9 +260,9 @@ class CancelInput(BaseModel):
 class VerifyVoteInput(BaseModel):
     """Input of ``mutator.verify_vote``: a signalled vote to check under the worker's identity."""
 
-    action: Literal["approve", "reject", "cancel", "check"]
+    action: Literal["approve", "reject", "cancel", "check", "override"]
     actor: str
-    # an approval's comment, a rejection's or cancel's reason, a check report's
+    # an approval's comment, a rejection's, cancel's or override's reason, a check report's
     # ``mutator.external_checks.check_comment``
     comment: str
     envelope: dict[str, Any] | None = None

@@ -62,6 +62,8 @@ class DecisionCode(StrEnum):
     # a compensate_on_failure batch: one applied item undone, or its undo refused
     ITEM_COMPENSATED = "item_compensated"
     ITEM_NOT_COMPENSATED = "item_not_compensated"
+    WARNED = "warned"  # an advisory Deny, or a policy that failed open: blocks nothing
+    OVERRIDDEN = "overridden"  # a soft Deny overridden, by the actor, with their reason
 
 
 def rejected_code(code: RejectionCode) -> str:

@@ -114,3 +114,15 @@ def ci_must_pass(ctx: PolicyContext) -> PolicyDecision:
 def one_sre(ctx: PolicyContext) -> PolicyDecision:
     """A release needs one sre (alice or bob)."""
     return RequireApprovals(1, roles={"sre"}, timeout=timedelta(days=1))
+
+
+@app.mutation("maintenance.set", on_stale="reject")
+def set_maintenance(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Turn the service's maintenance mode on or off (``{"on": true}``)."""
+    return {**state, "maintenance": bool(payload.get("on", True))}
+
+
+@app.policy("maintenance.*")
+def maintenance_takes_the_service_down(ctx: PolicyContext) -> PolicyDecision:
+    """A soft deny: an sre (alice or bob, not the requester) overrides it with a reason."""
+    return Deny("maintenance mode takes the service down", level="soft", override_roles={"sre"})

@@ -1,7 +1,7 @@
 """Gates: what a ``pending`` request still waits for, as one ordered list.
 
 Each gate is ``{kind, name, status, detail}``. The kinds are ordered (dependency, external
-check, approval, schedule, quota): a request's ``pending_reason`` is the kind of its first
+check, override, approval, schedule, quota): a request's ``pending_reason`` is the kind of its first
 gate still ``waiting``. Every gate has a name within its kind (the dependency's request id,
 the approval requirement's policy, ...), so a step replaces one gate without touching the
 others. Pure: no clock, no I/O; ``mutator.lifecycle`` keeps a request's gates in step with it.
@@ -20,15 +20,19 @@ class GateKind(StrEnum):
 
     DEPENDENCY = "dependency"
     EXTERNAL_CHECK = "external_check"
+    OVERRIDE = "override"  # a policy's soft Deny, until someone eligible overrides it
     APPROVAL = "approval"
     SCHEDULE = "schedule"
     QUOTA = "quota"
 
 
 # The order in which gates are shown, and in which the first outstanding one is found.
+# An override comes before the approvals: while a policy still objects (softly), that
+# objection is what the request waits on first; the votes count meanwhile all the same.
 GATE_ORDER: tuple[GateKind, ...] = (
     GateKind.DEPENDENCY,
     GateKind.EXTERNAL_CHECK,
+    GateKind.OVERRIDE,
     GateKind.APPROVAL,
     GateKind.SCHEDULE,
     GateKind.QUOTA,

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from mutator.external_checks import CheckRequirement
 from mutator.gates import Gate
+from mutator.overrides import OverrideRequirement
 from mutator.statuses import (
     COMPENSATION_MODES,
     IDENTITY_MODES,
@@ -179,6 +180,8 @@ class MutationRequest(BaseModel):
         approvals: The approvals given so far.
         required_checks: The external checks the policies require (``RequireChecks``); each
             one's result is its ``external_check`` gate.
+        required_overrides: The policies' soft denials (``Deny(level="soft")``); each one's
+            override is its ``override`` gate.
         expected_version: The version the requester computed the change against.
         base_version: The version it is checked against before executing.
         resulting_version: The state's version after it executed.
@@ -222,6 +225,7 @@ class MutationRequest(BaseModel):
     required_approvals: list[ApprovalRequirement] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
     required_checks: list[CheckRequirement] = Field(default_factory=list)
+    required_overrides: list[OverrideRequirement] = Field(default_factory=list)
     expected_version: int | None = None
     base_version: int | None = None
     resulting_version: int | None = None

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from mutator.external_checks import (
     CHECK_NAME_PATTERN,
@@ -14,6 +14,7 @@ from mutator.external_checks import (
     CheckRequirement,
     requirements_from,
 )
+from mutator.overrides import OverrideRequirement, PolicyWarning, override_requirement
 
 DEFAULT_APPROVAL_TIMEOUT = timedelta(days=7)
 DEFAULT_CHECK_TIMEOUT = timedelta(hours=24)
@@ -21,19 +22,69 @@ DEFAULT_CHECK_TIMEOUT = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class Allow:
-    """The policy has no objection."""
+    """The policy has no objection (in ``first_decisive`` mode: it admits the request)."""
+
+
+@dataclass(frozen=True)
+class Abstain:
+    """The policy has no opinion: like ``Allow()``, except that it is never decisive.
+
+    In ``MutationApp(policy_mode="first_decisive")`` the next policy decides instead.
+    """
+
+
+DenyLevel = Literal["hard", "soft", "advisory"]
+DENY_LEVELS: tuple[DenyLevel, ...] = ("hard", "soft", "advisory")
 
 
 @dataclass(frozen=True)
 class Deny:
-    """The request must not run.
+    """The policy objects to the request, at one of three levels.
+
+    ``hard`` (the default): the request is rejected (``policy_denied``). ``soft``: the request
+    waits ``pending`` (reason ``override``) until a holder of one of ``override_roles`` (in
+    the directory, never the requester) overrides it with a reason, before ``timeout`` runs
+    out. ``advisory``: a ``warned`` decision is recorded and nothing is blocked.
 
     Attributes:
         reason: Shown to the requester and recorded; the reasons of every denying policy are
             joined.
+        level: ``hard``, ``soft`` or ``advisory``.
+        override_roles: ``soft`` only: the directory roles whose holders may override it.
+        timeout: ``soft`` only: how long the override may take; the request then expires.
     """
 
     reason: str
+    level: DenyLevel = "hard"
+    override_roles: frozenset[str] | set[str] = field(default_factory=frozenset)
+    timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
+
+    def __post_init__(self) -> None:
+        """Refuse a level that is not one, and a soft deny nobody could override.
+
+        Raises:
+            ValueError: ``level`` is not a level; ``soft`` without ``override_roles``, or with
+                a role that is not a non-empty string; ``override_roles`` on another level;
+                a timeout that is not a positive timedelta.
+        """
+        if self.level not in DENY_LEVELS:
+            raise ValueError(
+                f"Deny.level must be one of {', '.join(DENY_LEVELS)}, got {self.level!r}"
+            )
+        roles = self.override_roles
+        if isinstance(roles, str) or not all(isinstance(r, str) and r for r in roles):
+            raise ValueError("Deny.override_roles: must be a set of non-empty role names")
+        if self.level == "soft" and not roles:
+            raise ValueError(
+                'Deny(level="soft") needs override_roles: the roles whose holders may override it'
+            )
+        if self.level != "soft" and roles:
+            raise ValueError(
+                f"Deny.override_roles: only a soft deny is overridden, not {self.level}"
+            )
+        if not isinstance(self.timeout, timedelta) or self.timeout <= timedelta(0):
+            raise ValueError(f"Deny.timeout must be a positive timedelta, got {self.timeout!r}")
+        object.__setattr__(self, "override_roles", frozenset(roles))
 
 
 @dataclass(frozen=True)
@@ -133,7 +184,21 @@ class RequireChecks:
 
 _CHECK_NAME = re.compile(CHECK_NAME_PATTERN)
 
-PolicyDecision = Allow | Deny | RequireApprovals | RequireChecks
+
+@dataclass(frozen=True)
+class AllOf:
+    """Several decisions that all apply, as one (what ``all_of(...)`` returns).
+
+    Attributes:
+        decisions: The member policies' decisions, in their order.
+    """
+
+    decisions: tuple[PolicyDecision, ...]
+
+
+PolicyDecision = Allow | Abstain | Deny | RequireApprovals | RequireChecks | AllOf
+# What a policy may return, for the error that names a policy returning something else.
+DECISION_TYPES = (Allow, Abstain, Deny, RequireApprovals, RequireChecks, AllOf)
 
 
 @dataclass(frozen=True)
@@ -173,18 +238,21 @@ class NamedDecision:
 
 @dataclass(frozen=True)
 class CombinedDecision:
-    """Any Deny denies (all deny reasons are kept); else every requirement applies.
+    """Any hard Deny denies (all deny reasons are kept); else every requirement applies.
 
-    Every ``RequireApprovals`` and every ``RequireChecks`` then applies, at the same time.
+    Every ``RequireApprovals``, every ``RequireChecks`` and every soft ``Deny`` (an override
+    each) then applies, at the same time; every advisory ``Deny`` is a warning.
     """
 
     denials: list[NamedDecision]
     requirements: list[NamedDecision]
     checks: list[NamedDecision] = field(default_factory=list)
+    soft_denials: list[NamedDecision] = field(default_factory=list)
+    warnings: list[NamedDecision] = field(default_factory=list)
 
     @property
     def denied(self) -> bool:
-        """Whether any policy denied."""
+        """Whether any policy denied (hard)."""
         return bool(self.denials)
 
     def check_requirements(
@@ -206,18 +274,65 @@ class CombinedDecision:
             requester,
         )
 
+    def override_requirements(
+        self, directory: Mapping[str, frozenset[str]], requester: str
+    ) -> list[OverrideRequirement]:
+        """One ``OverrideRequirement`` per soft ``Deny``.
+
+        Raises:
+            ValueError: A soft deny nobody but the requester could override.
+        """
+        return [
+            override_requirement(
+                d.policy,
+                s.reason,
+                s.override_roles,
+                s.timeout.total_seconds(),
+                directory,
+                requester,
+            )
+            for d in self.soft_denials
+            if isinstance(s := d.decision, Deny)
+        ]
+
+    def policy_warnings(self) -> list[PolicyWarning]:
+        """One ``PolicyWarning`` per advisory ``Deny``."""
+        return [
+            PolicyWarning(policy=d.policy, reason=w.reason)
+            for d in self.warnings
+            if isinstance(w := d.decision, Deny)
+        ]
+
     @property
     def deny_reason(self) -> str:
-        """Every denying policy's reason, ``policy: reason``, joined by ``; ``."""
+        """Every hard-denying policy's reason, ``policy: reason``, joined by ``; ``."""
         return "; ".join(
             f"{d.policy}: {d.decision.reason}" for d in self.denials if isinstance(d.decision, Deny)
         )
 
 
+def _level(named: NamedDecision) -> str | None:
+    return named.decision.level if isinstance(named.decision, Deny) else None
+
+
+def flatten(decisions: list[NamedDecision]) -> list[NamedDecision]:
+    """Every ``AllOf`` replaced by its members, each under the policy's name."""
+    flat: list[NamedDecision] = []
+    for named in decisions:
+        if isinstance(named.decision, AllOf):
+            flat.extend(flatten([NamedDecision(named.policy, d) for d in named.decision.decisions]))
+        else:
+            flat.append(named)
+    return flat
+
+
 def combine(decisions: list[NamedDecision]) -> CombinedDecision:
-    """Combine the decisions of every policy that matched a request."""
+    """Combine the decisions of every policy that matched a request (``AllOf`` flattened)."""
+    decisions = flatten(decisions)
     return CombinedDecision(
-        denials=[d for d in decisions if isinstance(d.decision, Deny)],
+        denials=[d for d in decisions if _level(d) == "hard"],
         requirements=[d for d in decisions if isinstance(d.decision, RequireApprovals)],
         checks=[d for d in decisions if isinstance(d.decision, RequireChecks)],
+        soft_denials=[d for d in decisions if _level(d) == "soft"],
+        warnings=[d for d in decisions if _level(d) == "advisory"],
     )

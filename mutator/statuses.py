@@ -60,7 +60,8 @@ class PendingReason(StrEnum):
     requests named by ``after`` to be executed. ``schedule``: for its change window to open, a
     freeze to end or its ``not_before`` (docs/gates.md). ``external_check``: for external
     checks to be reported (``mutator.external_checks``). ``quota``: for a slot of its
-    mutation's quota to free (docs/gates.md). Each gate kind
+    mutation's quota to free (docs/gates.md). ``override``: for a policy's soft ``Deny`` to be
+    overridden by someone eligible (docs/gates.md). Each gate kind
     (``mutator.gates.GateKind``) has the pending reason of the same value.
     """
 
@@ -69,6 +70,7 @@ class PendingReason(StrEnum):
     SCHEDULE = "schedule"
     DEPENDENCY = "dependency"
     QUOTA = "quota"
+    OVERRIDE = "override"
     REVALIDATION = "revalidation"
     # Submitted, but no worker answered within the client's admission timeout; a worker
     # polls and will evaluate it. Only a client reports it; the store never holds it.

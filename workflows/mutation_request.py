@@ -23,6 +23,7 @@ from mutator.workflows.request_break_glass import RequestBreakGlass
 from mutator.workflows.request_checks import RequestChecks
 from mutator.workflows.request_compensation import RequestCompensation
 from mutator.workflows.request_dependencies import RequestDependencies
+from mutator.workflows.request_overrides import RequestOverrides
 from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
 from mutator.workflows.request_supersede import RequestSupersede
@@ -74,6 +75,7 @@ ADMISSION_SETTLE_SECONDS = 10.0
 
 @workflow.defn(name=REQUEST_WORKFLOW)
 class MutationRequestWorkflow(
+    RequestOverrides,
     RequestVotes,
     RequestDependencies,
     RequestSchedule,
@@ -341,7 +343,7 @@ class MutationRequestWorkflow(
 
     def _admit(self, evaluation: EvaluateResult) -> None:
         self.on_stale = evaluation.on_stale
-        evaluation = self.admitted_checks(evaluation)
+        evaluation = self.admitted_policies(self.admitted_checks(evaluation))
         self.took(lifecycle.admit(self.request, evaluation, workflow.now()))
 
     async def _await_approvals(self, deadline: datetime) -> None:
@@ -425,5 +427,6 @@ class MutationRequestWorkflow(
         if isinstance(effect.then, lifecycle.Reevaluate):
             evaluation = await self._evaluate()
             if evaluation is not None:
+                evaluation = self.admitted_policies(evaluation)
                 self.took(lifecycle.revalidated(self.request, evaluation, current, workflow.now()))
         await self.save()

@@ -52,25 +52,28 @@ with workflow.unsafe.imports_passed_through():
     from mutator.identity.requests import proof_of
     from mutator.identity.verify import SignatureRefused
     from mutator.models import SignedProof
+    from mutator.overrides import OverrideInput
 
 MAX_REFUSED_ATTEMPTS_KEPT = lifecycle.MAX_REFUSED_ATTEMPTS_KEPT
 
-Vote = TypeVar("Vote", ApproveInput, RejectInput, CancelInput)
+Vote = TypeVar("Vote", ApproveInput, RejectInput, CancelInput, OverrideInput)
+AnyVote = ApproveInput | RejectInput | CancelInput | OverrideInput
 
 _TEXT_LIMITS = {
     ApproveInput: {"actor": MAX_ACTOR_CHARS, "comment": MAX_TEXT_CHARS},
     RejectInput: {"actor": MAX_ACTOR_CHARS, "reason": MAX_TEXT_CHARS},
     CancelInput: {"actor": MAX_ACTOR_CHARS, "reason": MAX_TEXT_CHARS},
+    OverrideInput: {"actor": MAX_ACTOR_CHARS, "reason": MAX_TEXT_CHARS},
 }
 
 
-VoteAction = Literal["approve", "reject", "cancel"]
+VoteAction = Literal["approve", "reject", "cancel", "override"]
 
 VERIFY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 
 
-def vote_text(vote: ApproveInput | RejectInput | CancelInput) -> str:
-    """What the vote says: an approval's comment, a rejection's or cancel's reason."""
+def vote_text(vote: AnyVote) -> str:
+    """What the vote says: an approval's comment, a rejection's, cancel's or override's reason."""
     return vote.comment if isinstance(vote, ApproveInput) else vote.reason
 
 
@@ -90,9 +93,7 @@ class RequestVotes(RequestRecord):
 
     admitted: bool
 
-    def signature_check(
-        self, action: VoteAction, vote: ApproveInput | RejectInput | CancelInput
-    ) -> str | None:
+    def signature_check(self, action: VoteAction, vote: AnyVote) -> str | None:
         """An update validator's signature check: why the vote's signature is refused, or None.
 
         Reads the worker's identity settings (a validator never replays), checks with the
@@ -110,7 +111,7 @@ class RequestVotes(RequestRecord):
         )
         return refusal
 
-    def update_proof(self, vote: ApproveInput | RejectInput | CancelInput) -> SignedProof | None:
+    def update_proof(self, vote: AnyVote) -> SignedProof | None:
         """The proof an update's handler records: its signature, which its validator checked.
 
         Pure, so it replays. Raises the update's refusal should the handler see a signature

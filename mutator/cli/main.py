@@ -30,6 +30,7 @@ from mutator.cli.connection import (
 )
 from mutator.cli.deliveries import register_delivery_commands
 from mutator.cli.entry import exit_process, invoke
+from mutator.cli.overrides import register_override_command
 from mutator.cli.processes import register_process_commands
 from mutator.cli.signing import explicit_signer, vote
 from mutator.cli.submission import exit_for_submission
@@ -384,6 +385,7 @@ register_delivery_commands(cli)
 register_watch_command(cli)
 register_check_command(cli)
 register_compensate_command(cli)
+register_override_command(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -99,6 +99,15 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
     )
     rows.extend(
         (
+            "requires override",
+            f"{o.policy} denies softly ({o.reason}): overridden by one of "
+            + ", ".join(o.eligible)
+            + (f", by {o.deadline.isoformat()}" if o.deadline else ""),
+        )
+        for o in req.required_overrides
+    )
+    rows.extend(
+        (
             f"gate {g.kind.value}",
             f"{g.name}: {g.status.value}" + (f" — {g.detail}" if g.detail else ""),
         )

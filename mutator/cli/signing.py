@@ -167,7 +167,7 @@ def vote(
     update_id: str | None = None,
     print_signal: bool = False,
 ) -> None:
-    """Run `approve`, `reject` or `cancel`: send the vote, or with ``print_signal`` print it.
+    """Run `approve`, `reject`, `cancel` or `override`: send it, or with ``print_signal`` print it.
 
     Raises:
         typer.Exit: With the command's exit code when it fails.
@@ -190,6 +190,10 @@ def vote(
             )
         if action == "reject":
             return await client.reject(request_id, actor=actor, reason=comment)
+        if action == "override":
+            return await client.override(
+                request_id, actor=actor, reason=comment, update_id=update_id
+            )
         return await client.cancel(request_id, actor=actor, reason=comment)
 
     done = conn.client(act, signer=signer)

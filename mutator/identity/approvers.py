@@ -16,7 +16,10 @@ import inspect
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mutator.policy_runner import RegisteredPolicy
 
 
 @dataclass(frozen=True)
@@ -105,19 +108,17 @@ def policy_approvers(name: str, fn: Callable[..., Any]) -> list[NamedApprover]:
     return found
 
 
-def unknown_approvers(
-    policies: Sequence[tuple[str, str, Callable[..., Any]]], users: Iterable[str]
-) -> list[str]:
+def unknown_approvers(policies: Sequence[RegisteredPolicy], users: Iterable[str]) -> list[str]:
     """A message per approver id a policy names that is not a user of the directory.
 
     Args:
-        policies: ``MutationApp.policies``: ``(pattern, name, fn)`` triples.
+        policies: ``MutationApp.policies``.
         users: The directory's user ids.
     """
     known = set(users)
     problems = []
-    for _pattern, name, fn in policies:
-        for named in policy_approvers(name, fn):
+    for policy in policies:
+        for named in policy_approvers(policy.name, policy.fn):
             if named.user not in known:
                 problems.append(
                     f"policy {named.policy!r} ({named.where}) names {named.role} {named.user!r}, "

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 SIGNATURE_NAMESPACE = "mutator"
 """The SSHSIG namespace of every Mutator signature (``ssh-keygen -Y sign -n mutator``)."""
 
-Action = Literal["submit", "approve", "reject", "cancel", "check"]
+Action = Literal["submit", "approve", "reject", "cancel", "check", "override"]
 
 _ISSUED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _HEX_NONCE = re.compile(r"^[0-9a-f]{32,128}$")
@@ -70,8 +70,9 @@ class Envelope(BaseModel):
     """What the actor signs; every field is part of the signed bytes.
 
     Attributes:
-        action: ``submit``, ``approve``, ``reject``, ``cancel`` or ``check`` (a check's
-            report; its comment is ``mutator.external_checks.check_comment``).
+        action: ``submit``, ``approve``, ``reject``, ``cancel``, ``check`` (a check's
+            report; its comment is ``mutator.external_checks.check_comment``) or
+            ``override`` (of a soft deny; its comment is the override's reason).
         request_id: The request acted on (for a submit, the request id it will have).
         actor: The user id acting; their directory keys must include the signing key.
         state_id: The request's state.

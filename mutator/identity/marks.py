@@ -2,7 +2,8 @@
 
 A person's decisions are ``submitted`` (the requester), approval votes (``approval``
 ``approved`` and ``rejected``), the approver's rejection (``rejected:approver_rejected``) and a
-cancel (``canceled``) and an external check's report (``check_passed``, ``check_failed``),
+cancel (``canceled``), an external check's report (``check_passed``, ``check_failed``) and an
+override of a soft deny (``approval`` ``overridden``),
 whoever the actor is but ``system``, ``policy`` and ``approvers``. An
 approver's reject writes two rows, the vote and the rejection; one proof on either covers both.
 Each is marked ``signed: <fingerprint>`` when it carries a proof, else ``identity: claimed``.
@@ -28,6 +29,7 @@ PERSON_ACTIONS: Mapping[tuple[str, str], Action] = {
     (_LIFECYCLE, DecisionCode.CANCELED.value): "cancel",
     (_LIFECYCLE, DecisionCode.CHECK_PASSED.value): "check",
     (_LIFECYCLE, DecisionCode.CHECK_FAILED.value): "check",
+    (_APPROVAL, DecisionCode.OVERRIDDEN.value): "override",
 }
 SYSTEM_ACTORS = frozenset(actor.value for actor in SystemActor)
 CLAIMED_MARK = "identity: claimed"

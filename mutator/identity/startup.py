@@ -41,7 +41,7 @@ def keyless_voters(app: MutationApp) -> list[str]:
     Those a policy's literal ``approvers=`` names, and those holding a role.
     """
     members = app.identities.members
-    named = {a.user for _, name, fn in app.policies for a in policy_approvers(name, fn)}
+    named = {a.user for p in app.policies for a in policy_approvers(p.name, p.fn)}
     voters = named | {user for user, member in members.items() if member.roles}
     return sorted(user for user in voters if user in members and not members[user].keys)
 

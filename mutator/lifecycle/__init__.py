@@ -58,6 +58,7 @@ from mutator.lifecycle.outcomes import (
     stale,
     submit,
 )
+from mutator.lifecycle.overrides import override, override_refusal
 from mutator.lifecycle.quota import quota_free, waiting_for_quota
 from mutator.lifecycle.schedule import schedule_closed, schedule_open, waiting_for_schedule
 from mutator.lifecycle.supersede import (
@@ -127,6 +128,8 @@ __all__ = [
     "later_versions",
     "link_compensation",
     "next_step",
+    "override",
+    "override_refusal",
     "progress",
     "quorum_met",
     "quota_free",

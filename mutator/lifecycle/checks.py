@@ -29,7 +29,6 @@ from mutator.lifecycle.votes import (
 from mutator.models import (
     DecisionCategory,
     MutationRequest,
-    PendingReason,
     RejectionCode,
     RequestStatus,
     SignedProof,
@@ -183,42 +182,34 @@ def report_check(
 def gates_complete(request: MutationRequest, now: datetime) -> Effect:
     """Every gate is met: ``approved``; nothing if no longer ``pending``.
 
-    Without checks this is ``votes.approvals_complete``. With checks: by ``gates`` (or
-    ``approvers`` when approvals were required too), the reason listing the checks passed.
+    Without checks and overrides this is ``votes.approvals_complete``. Else: by ``gates``
+    (or ``approvers`` when approvals were required too), the reason listing the checks passed
+    and the soft denials overridden.
 
     Raises:
         IllegalTransition: the request is pending and a gate is not met.
     """
-    if not request.required_checks:
+    if not request.required_checks and not request.required_overrides:
         return approvals_complete(request, now)
     recorder = Recorder(request, now)
     if request.status != RequestStatus.PENDING:
         return recorder.effect()
     if not gates_met(request):
-        raise IllegalTransition(request, "be approved before its checks and approvals")
-    checks = "checks passed: " + ", ".join(c.name for c in request.required_checks)
+        raise IllegalTransition(request, "be approved before its gates are met")
+    met = []
+    if request.required_checks:
+        met.append("checks passed: " + ", ".join(c.name for c in request.required_checks))
+    if request.required_overrides:
+        met.append("overridden: " + ", ".join(o.policy for o in request.required_overrides))
     if request.required_approvals:
-        actor, reason = SystemActor.APPROVERS, f"{progress(request)}; {checks}"
+        actor, reason = SystemActor.APPROVERS, "; ".join([progress(request), *met])
     else:
-        actor, reason = SystemActor.GATES, checks
+        actor, reason = SystemActor.GATES, "; ".join(met)
     recorder.move(RequestStatus.APPROVED, None, DecisionCode.APPROVED, actor, reason)
     return recorder.effect()
 
 
-def await_checks(recorder: Recorder, checks: Sequence[CheckRequirement]) -> None:
-    """Admission with checks and no approvals: ``pending`` (external_check) for them."""
-    waits = require_checks(recorder.request, checks, recorder.now)
-    recorder.move(
-        RequestStatus.PENDING,
-        PendingReason.EXTERNAL_CHECK,
-        DecisionCode.PENDING,
-        SystemActor.POLICY,
-        f"waits for {waits}",
-    )
-
-
 __all__ = [
-    "await_checks",
     "check_status",
     "gates_complete",
     "gates_met",

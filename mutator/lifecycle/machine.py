@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mutator.decisions import DecisionCode, SystemActor, rejected_code
-from mutator.lifecycle.check_state import checks_passed, gate_deadline, waiting_checks
+from mutator.lifecycle.check_state import (
+    checks_passed,
+    gate_deadline,
+    overrides_passed,
+    waiting_checks,
+    waiting_overrides,
+)
 from mutator.lifecycle.gate_sync import sync_gates
 from mutator.models import (
     TERMINAL_STATUSES,
@@ -91,8 +97,9 @@ def require(request: MutationRequest, allowed: Collection[RequestStatus], step: 
         raise IllegalTransition(request, step)
 
 
-# A pending request moves on to run only once every required check passed, whichever step
-# asks (a quorum, a schedule or quota that opens, a direct execution).
+# A pending request moves on to run only once every required check passed and every soft
+# denial was overridden, whichever step asks (a quorum, a schedule or quota that opens, a
+# direct execution).
 _GATED_BY_CHECKS = frozenset({_S.APPROVED, _S.EXECUTED})
 
 
@@ -103,11 +110,15 @@ def _check_move(
         raise IllegalTransition(request, f"go to {target.value}")
     if target == _S.COMPENSATED and not by_compensation:
         raise IllegalTransition(request, "go to compensated (only its compensation executing)")
-    if request.status == _S.PENDING and target in _GATED_BY_CHECKS and not checks_passed(request):
+    gated = request.status == _S.PENDING and target in _GATED_BY_CHECKS
+    if gated and not checks_passed(request):
         outstanding = ", ".join(c.name for c in waiting_checks(request)) or "a failed check"
         raise IllegalTransition(
             request, f"go to {target.value} before its checks pass ({outstanding})"
         )
+    if gated and not overrides_passed(request):
+        soft = ", ".join(o.policy for o in waiting_overrides(request))
+        raise IllegalTransition(request, f"go to {target.value} before an override of {soft}")
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,10 @@ def request_event_data(request: MutationRequest) -> dict[str, Any]:
             }
             for r in request.required_approvals
         ]
+        data["required_overrides"] = [
+            {"policy": o.policy, "reason": o.reason, "eligible": list(o.eligible)}
+            for o in request.required_overrides
+        ]
         data["approved_by"] = [a.actor for a in request.approvals]
         data["eligible_approvers"] = eligible_approvers(request)
         data["approve_command"] = approve_command(request.request_id)

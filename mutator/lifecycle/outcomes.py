@@ -16,7 +16,7 @@ from mutator.contracts import (
 )
 from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
 from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
-from mutator.lifecycle.checks import await_checks, require_checks
+from mutator.lifecycle.checks import require_checks
 from mutator.lifecycle.machine import (
     Effect,
     IllegalTransition,
@@ -25,6 +25,7 @@ from mutator.lifecycle.machine import (
     ResolveStale,
     require,
 )
+from mutator.lifecycle.overrides import record_warnings, require_overrides
 from mutator.lifecycle.quota import quota_exceeded
 from mutator.lifecycle.schedule import wait_for_schedule
 from mutator.lifecycle.votes import progress, quorum_met
@@ -82,6 +83,27 @@ def _await_votes(recorder: Recorder, reason: PendingReason, also: str = "") -> N
     recorder.move(RequestStatus.PENDING, reason, DecisionCode.PENDING, SystemActor.POLICY, said)
 
 
+def _await_gates(recorder: Recorder, evaluation: EvaluateResult, votes: PendingReason) -> None:
+    """``pending`` for the evaluation's checks, overrides and approvals, all at once.
+
+    With approvals: their deadline, and ``votes`` as the reason until ``sync_gates`` points
+    it at the first outstanding gate; else the checks' and overrides' own deadlines.
+    """
+    request, now = recorder.request, recorder.now
+    waits = []
+    if evaluation.checks:
+        waits.append(require_checks(request, evaluation.checks, now))
+    waits.append(require_overrides(request, evaluation.overrides, now))
+    also = "; ".join(w for w in waits if w)
+    if request.required_approvals:
+        _await_votes(recorder, votes, also)
+        return
+    first = PendingReason.EXTERNAL_CHECK if evaluation.checks else PendingReason.OVERRIDE
+    recorder.move(
+        RequestStatus.PENDING, first, DecisionCode.PENDING, SystemActor.POLICY, f"waits for {also}"
+    )
+
+
 def _refuse(recorder: Recorder, evaluation: EvaluateResult) -> None:
     for item in recorder.request.items:
         item.outcome = ItemOutcome.NOT_RUN
@@ -108,6 +130,7 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
     if evaluation.proof is not None:
         sign_submission(request, evaluation.proof)
     recorder = Recorder(request, now)
+    record_warnings(recorder, evaluation.warnings)
     if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
     elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
@@ -118,11 +141,7 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
         if request.base_version is None and not request.items:
             # Approvers judge the state as it was at submission: that is the base.
             request.base_version = evaluation.state_version
-        if evaluation.checks and not request.required_approvals:
-            await_checks(recorder, evaluation.checks)
-        else:
-            also = require_checks(request, evaluation.checks, now) if evaluation.checks else ""
-            _await_votes(recorder, PendingReason.APPROVAL, also)
+        _await_gates(recorder, evaluation, PendingReason.APPROVAL)
     else:
         recorder.move(
             RequestStatus.APPROVED, None, DecisionCode.APPROVED, SystemActor.POLICY, ALLOWED_REASON
@@ -246,13 +265,24 @@ def revalidated(
     """
     require(request, (RequestStatus.APPROVED,), "be revalidated")
     recorder = Recorder(request, now)
+    record_warnings(recorder, evaluation.warnings)
     if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
         return recorder.effect()
     if evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
         request.required_approvals = evaluation.requirements
-        if not quorum_met(request):
-            _await_votes(recorder, PendingReason.REVALIDATION)
+        new_soft = require_overrides(request, evaluation.overrides, now)
+        if new_soft and not request.required_approvals:
+            recorder.move(
+                RequestStatus.PENDING,
+                PendingReason.OVERRIDE,
+                DecisionCode.PENDING,
+                SystemActor.POLICY,
+                f"waits for {new_soft}",
+            )
+            return recorder.effect()
+        if new_soft or not quorum_met(request):
+            _await_votes(recorder, PendingReason.REVALIDATION, new_soft)
             return recorder.effect()
     recorder.decide(
         DecisionCategory.VERSION_RESOLUTION,

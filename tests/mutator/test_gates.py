@@ -52,6 +52,7 @@ def test_gate_kinds_are_pending_reasons_in_the_issue_order() -> None:
     assert [k.value for k in GATE_ORDER] == [
         "dependency",
         "external_check",
+        "override",  # a soft deny's override, before the votes (docs/gates.md)
         "approval",
         "schedule",
         "quota",

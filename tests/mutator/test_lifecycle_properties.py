@@ -1,6 +1,7 @@
 """Properties of the lifecycle core over any sequence of votes, cancels, deadlines, stale
-versions, revalidations, executions, schedule waits and check reports (hypothesis): a final
-status never changes, no request is approved before its checks passed, each step writes
+versions, revalidations, executions, schedule waits, check reports and overrides
+(hypothesis): a final status never changes, no request is approved before its checks passed
+and its soft denies were overridden, each step writes
 the decisions docs/lifecycle.md documents (and a refused one writes none), and the quorum
 holds exactly when distinct eligible approvers meet every requirement.
 """
@@ -28,6 +29,7 @@ from mutator.decisions import DecisionCode, EvaluationOutcome, SystemActor
 from mutator.external_checks import CheckReport, CheckRequirement
 from mutator.gates import GateKind, GateStatus
 from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED, LaneOutcome
+from mutator.lifecycle.check_state import overrides_passed
 from mutator.models import (
     TERMINAL_STATUSES,
     ApprovalRequirement,
@@ -36,6 +38,7 @@ from mutator.models import (
     OnStale,
     RequestStatus,
 )
+from mutator.overrides import OverrideInput, OverrideRequirement, PolicyWarning
 from mutator.quotas import OnExceeded, Quota, QuotaExceeded
 from mutator.schedule import ScheduleBlock, ScheduleStatus
 from tests.helpers.lifecycle import (
@@ -67,12 +70,22 @@ CHECKS = [
     CheckRequirement(name="ci", eligible=["alice", "bob"], timeout_seconds=100),
     CheckRequirement(name="scan", eligible=["carol"], timeout_seconds=50),
 ]
+OVERRIDES = [
+    OverrideRequirement(
+        policy="soft", reason="r", roles=["oncall"], eligible=["bob", "carol"], timeout_seconds=70
+    ),
+    OverrideRequirement(
+        policy="late", reason="r", roles=["vp"], eligible=["alice"], timeout_seconds=30
+    ),
+]
+WARNINGS = [PolicyWarning(policy="size", reason="large")]
 evaluations = st.builds(
     EvaluateResult,
     outcome=st.sampled_from(list(EvaluationOutcome)),
     reason=st.sampled_from(["", "no"]),
     requirements=requirements,
     checks=st.sampled_from([[], [], CHECKS[:1], CHECKS]),
+    overrides=st.sampled_from([[], [], OVERRIDES[:1], OVERRIDES]),
     state_version=st.integers(0, 5),
 )
 # Most requests wait for votes: that is where most steps apply.
@@ -81,6 +94,7 @@ admissions = st.one_of(
         lambda e: e.model_copy(update={"outcome": EvaluationOutcome.REQUIRE_APPROVALS})
     ),
     evaluations,
+    evaluations.map(lambda e: e.model_copy(update={"warnings": WARNINGS})),
 )
 
 
@@ -192,6 +206,11 @@ def _report(name: str, result: str, actor: str) -> Step:
     return Step(f"check:{result}:{name}", lambda r, t: lifecycle.report_check(r, report, at(t)))
 
 
+def _override(actor: str, reason: str) -> Step:
+    given = OverrideInput(actor=actor, reason=reason)
+    return Step("override", lambda r, t: lifecycle.override(r, given, at(t)))
+
+
 def _reported(request: MutationRequest, name: str) -> bool:
     return any(
         g.kind == GateKind.EXTERNAL_CHECK and g.name == name and g.status != GateStatus.WAITING
@@ -219,6 +238,7 @@ steps = st.one_of(
     *[votes] * 6,
     *[quorum] * 2,
     *[reports] * 3,
+    *[st.builds(_override, st.sampled_from(PEOPLE), st.sampled_from(["", "ok"]))] * 2,
     st.just(GATES),
     *[stale] * 2,
     *[st.builds(_revalidated, evaluations)] * 2,
@@ -252,6 +272,7 @@ def _documented(name: str, before: MutationRequest, effect: lifecycle.Effect) ->
     counts = {
         "gates": {1} if before.status == RequestStatus.PENDING else {0},
         "approve": {1},
+        "override": {1},
         "reject": {2},  # approval/rejected and lifecycle/rejected:approver_rejected
         "cancel": {1},
         "deadline": {1} if effect.transition else {0},
@@ -286,7 +307,9 @@ def _check_step(step: Step, request: MutationRequest, time: int) -> None:
         assert step.name == "refused" or not written
     if effect.transition is None:
         assert request.status == before.status or step.name == "executed"
-        if step.name != "execution":  # its lane turn (lane_acquired) is not a transition
+        # A lane turn (lane_acquired) and a check's report (check_*) are lifecycle records
+        # that change no status.
+        if step.name != "execution" and not step.name.startswith("check:"):
             assert all(d.category != DecisionCategory.LIFECYCLE for d in written)
         return
     assert (effect.transition.source, effect.transition.target) == (before.status, request.status)
@@ -295,6 +318,7 @@ def _check_step(step: Step, request: MutationRequest, time: int) -> None:
     assert written[-1] == effect.transition.decision
     if before.status == RequestStatus.PENDING and request.status == RequestStatus.APPROVED:
         assert lifecycle.checks_passed(request), step.name
+        assert overrides_passed(request), step.name
     if request.status == RequestStatus.APPROVED and step.name == "quorum":
         assert effect.transition.decision.actor == SystemActor.APPROVERS
         assert _quorum(request)
@@ -317,7 +341,7 @@ def test_any_sequence_keeps_the_lifecycle_rules(
     request = submitted()
     effect = lifecycle.admit(request, evaluation, at(1))
     assert effect.transition is not None
-    assert len(effect.decisions) == 1
+    assert len(effect.decisions) == 1 + len(evaluation.warnings)  # a warned decision each
     final: RequestStatus | None = request.status if request.status.is_terminal else None
     if approved_first:
         sequence = [*_everyone_approves(), *sequence]

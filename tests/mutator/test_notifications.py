@@ -25,6 +25,7 @@ from mutator.models import (
     RequestStatus,
 )
 from mutator.notifications import WebhookEvent, redact_url, webhook_config
+from mutator.overrides import OverrideRequirement
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -190,3 +191,20 @@ def test_a_final_event_says_how_it_ended() -> None:
     assert executed["resulting_version"] == 3
     failed = request_event_data(request(RequestStatus.FAILED, error="boom"))
     assert failed["error"] == "boom"
+
+
+def test_a_pending_event_names_the_soft_denies_to_override() -> None:
+    pending = _pending()
+    assert request_event_data(pending)["required_overrides"] == []
+    pending.required_overrides = [
+        OverrideRequirement(
+            policy="business_hours",
+            reason="outside business hours",
+            roles=["oncall"],
+            eligible=["olga"],
+            timeout_seconds=60,
+        )
+    ]
+    assert request_event_data(pending)["required_overrides"] == [
+        {"policy": "business_hours", "reason": "outside business hours", "eligible": ["olga"]}
+    ]

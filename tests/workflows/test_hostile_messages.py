@@ -63,6 +63,8 @@ REQUEST_HANDLERS = [
     Handler("cancel", True, {"actor": "zed", "reason": "no"}),
     Handler("check_signal", False, {"actor": "zed", "name": "ci", "result": "passed"}),
     Handler("check", True, {"actor": "zed", "name": "ci", "result": "passed"}),
+    Handler("override_signal", False, {"actor": "zed", "reason": "no"}),
+    Handler("override", True, {"actor": "zed", "reason": "no"}),
 ]
 LANE_HANDLERS = [
     Handler("acquire", False, {"owner": "mutation-request:nobody", "request_id": "nobody"}),

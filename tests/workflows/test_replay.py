@@ -135,6 +135,11 @@ async def test_request_and_lane_histories_replay(
 # supersede came (workflow.patched("supersede"), test_supersede_replay.py): supersede-*,
 # a pending request superseded and its newer one, and one withdrawn from its lane queue,
 # its newer one and the lane.
+# policy levels came (workflow.patched("policy-override")): policy-override-soft-and-approval
+# (a soft deny and one SRE: approved, then overridden by update, executed),
+# policy-override-signals (a refused override_signal, then a counted one) and
+# policy-warned-direct (an advisory deny, executed directly: its warned decision is stored by
+# the evaluation).
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 

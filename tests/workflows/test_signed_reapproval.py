@@ -48,7 +48,8 @@ async def test_reapproval_needs_new_signatures_against_the_new_base_version(
         assert (live.status, live.pending_reason) == (RequestStatus.PENDING, PendingReason.APPROVAL)
         # And saved: the snapshot below is of the request as stored after the reset.
         stored = world.store.get_request("sr-1")
-        assert stored is not None and stored.status == RequestStatus.PENDING
+        assert stored is not None
+        assert stored.status == RequestStatus.PENDING
         assert [d.code for d in stored.decisions] == [d.code for d in live.decisions]
         return live
 

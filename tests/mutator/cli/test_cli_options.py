@@ -57,6 +57,7 @@ CONNECTION_OPTIONS = {
     "cancel": EVERYTHING,
     "check": EVERYTHING,
     "compensate": EVERYTHING,
+    "override": EVERYTHING,
     "wait": EVERYTHING,
     "batch": EVERYTHING,
     "locks": EVERYTHING,

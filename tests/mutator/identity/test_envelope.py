@@ -84,7 +84,11 @@ def refused(**change: Any) -> str:
 @pytest.mark.parametrize(
     ("change", "field", "problem"),
     [
-        ({"action": "delete"}, "action", "'submit', 'approve', 'reject', 'cancel' or 'check'"),
+        (
+            {"action": "delete"},
+            "action",
+            "'submit', 'approve', 'reject', 'cancel', 'check' or 'override'",
+        ),
         ({"payload_sha256": "ABC"}, "payload_sha256", "64 lowercase hex digits"),
         ({"payload_sha256": "A" * 64}, "payload_sha256", "64 lowercase hex digits"),
         ({"issued_at": "2026-11-30T19:00:00+01:00"}, "issued_at", "UTC RFC 3339"),
