@@ -29,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         PlanCompensationResult,
     )
     from mutator.contracts import RequestWorkflowResult
-    from mutator.models import RequestStatus
 
 COMPENSATION_PATCH = "compensation"
 
@@ -90,10 +89,4 @@ class RequestCompensation(RequestRecord):
 
     async def compensation_refused(self) -> RequestWorkflowResult:
         """The workflow's result for a refused compensation (nothing stored)."""
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return RequestWorkflowResult(
-            request_id=self.request.request_id,
-            status=RequestStatus.REJECTED,
-            resulting_version=None,
-            outcome=f"compensation refused: {self.compensation_refusal}",
-        )
+        return await self.ended_unsaved(f"compensation refused: {self.compensation_refusal}")

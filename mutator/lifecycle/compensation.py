@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from mutator.decisions import DecisionCode
-from mutator.lifecycle.machine import Effect, IllegalTransition, Recorder
+from mutator.lifecycle.machine import Effect, IllegalTransition, Recorder, decide
 from mutator.models import (
     NOT_APPLIED_STATUSES,
     CompensationMode,
@@ -91,26 +91,26 @@ def link_compensation(
     if original.compensated_by == compensation.request_id:
         return Effect()
     original.compensated_by = compensation.request_id
-    recorder = Recorder(original, now)
-    recorder.decide(
+    return decide(
+        original,
         DecisionCategory.LIFECYCLE,
         DecisionCode.COMPENSATION_REQUESTED,
         compensation.requester,
         f"{compensation.compensation_mode} by {compensation.request_id}: {compensation.reason}",
+        now,
     )
-    return recorder.effect()
 
 
 def record_compensates(compensation: MutationRequest, planned: str, now: datetime) -> Effect:
     """The compensation's side: one ``compensates`` decision naming the original and the plan."""
-    recorder = Recorder(compensation, now)
-    recorder.decide(
+    return decide(
+        compensation,
         DecisionCategory.LIFECYCLE,
         DecisionCode.COMPENSATES,
         compensation.requester,
         f"compensates {compensation.compensates} ({compensation.compensation_mode}): {planned}",
+        now,
     )
-    return recorder.effect()
 
 
 def compensated(original: MutationRequest, compensation: MutationRequest, now: datetime) -> Effect:
