@@ -3,6 +3,7 @@
 from mutator.activities.dependencies import DependencyActivities
 from mutator.activities.lane_activities import LaneActivities, LaneSettings
 from mutator.activities.request_activities import RequestActivities
+from mutator.activities.simulation import SimulationActivities
 from mutator.activities.supersede import SupersedeActivities
 from mutator.activities.version_resolution import VersionResolutionActivities
 
@@ -11,6 +12,7 @@ __all__ = [
     "LaneActivities",
     "LaneSettings",
     "RequestActivities",
+    "SimulationActivities",
     "SupersedeActivities",
     "VersionResolutionActivities",
 ]

@@ -17,7 +17,14 @@ from mutator import metrics
 from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
 from mutator.activities.compensation import ending_original
 from mutator.activities.heartbeat import Stopwatch
-from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.activities.outcomes import (
+    HandlerFailed,
+    StateData,
+    change_for,
+    expected,
+    users_bug,
+)
+from mutator.activities.planning import recording_diffs
 from mutator.activities.undo import compensation_change
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
@@ -29,6 +36,7 @@ from mutator.contracts import (
     ExecuteInput,
     ExecuteResult,
 )
+from mutator.effects import EmittedEvent
 from mutator.lane_contracts import ERR_QUOTA_EXCEEDED, ERR_SCHEDULE_CLOSED
 from mutator.models import MutationRequest
 from mutator.quotas import QuotaUse
@@ -63,13 +71,16 @@ def apply_request(
     if not req.break_glass:
         check_schedule(app, store, req)
         quota = quota_use(app, req)
-    change = compensation_change(req, change_for(mutation, req.payload))
+    handler_change = change_for(mutation, req.payload)
+    change = recording_diffs(compensation_change(req, handler_change), req)
     ends = ending_original(store, req)
+    # A restore runs no handler: it emits nothing.
+    events = None if req.compensation_mode == "restore" else handler_change.emitted()
     meter = activity.metric_meter()
     started = time.monotonic()
     outcome = "failed"
     try:
-        result = _apply(store, input, change, known_state, quota, ends)
+        result = _apply(store, input, change, events, known_state, quota, ends)
         outcome = "applied"
         return result
     finally:
@@ -157,6 +168,7 @@ def _apply(
     store: Store,
     input: ExecuteInput,
     change: Callable[[StateData], StateData],
+    events: Callable[[], list[EmittedEvent]] | None,
     known_state: KnownState | None = None,
     quota: QuotaUse | None = None,
     ends: Callable[[MutationRequest], MutationRequest] | None = None,
@@ -174,6 +186,7 @@ def _apply(
                 # What the caller read holds for the first try only.
                 known_state=known_state if attempt == 0 else None,
                 quota=quota,
+                events=events,
                 ends=ends,
             )
             return ExecuteResult(request=applied)

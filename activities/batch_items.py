@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 
 from mutator.activities.heartbeat import Stopwatch
 from mutator.activities.outcomes import HandlerFailed, StateData, change_for, expected, users_bug
+from mutator.activities.planning import diffed
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
@@ -18,6 +19,7 @@ from mutator.contracts import (
     ExecuteItemsInput,
     ExecuteItemsResult,
 )
+from mutator.diffs import StateDiff, within
 from mutator.models import BatchItemResult, ItemOutcome, MutationRequest
 from mutator.store import CompareAndSetLost, FencedOut, StateChange, Store, VersionConflict
 
@@ -55,25 +57,43 @@ def apply_items(
             and its type the ERR_* kind.
     """
     stopwatch.start()
-    changes = [_item_change(app, input, item) for item in input.items]
+    # Each item's change as its handler made it, by item index (the last attempt's).
+    made: dict[int, StateDiff] = {}
+    changes = [_item_change(app, input, item, made) for item in input.items]
     stored: list[MutationRequest] = []
+
+    def applied(versions: list[int]) -> list[StateDiff]:
+        return within(
+            [
+                made[item.index].model_copy(update={"version": version - 1})
+                for item, version in zip(input.items, versions, strict=True)
+                if item.index in made
+            ]
+        )
 
     def finalize(versions: list[int]) -> MutationRequest | None:
         if input.request is None:
             return None
         final = input.request.model_copy(deep=True)
-        by_index = {item.index: v for item, v in zip(input.items, versions, strict=True)}
+        by_index = {
+            item.index: (v, d)
+            for item, v, d in zip(input.items, versions, applied(versions), strict=True)
+        }
         for item in final.items:
             if item.index in by_index:
                 item.outcome = ItemOutcome.APPLIED
-                item.resulting_version = by_index[item.index]
+                item.resulting_version, item.applied_diff = by_index[item.index]
         stored.append(final)
         return final
 
     for _ in range(MAX_CAS_ATTEMPTS):
         try:
             versions = store.apply_changes(changes, finalize)
-            return ExecuteItemsResult(versions=versions, request=stored[0] if stored else None)
+            # Recorded before (a retried attempt): no handler ran, no diff is known.
+            diffs = applied(versions) if len(made) == len(versions) else []
+            return ExecuteItemsResult(
+                versions=versions, request=stored[0] if stored else None, diffs=diffs
+            )
         except (ItemError, VersionConflict, FencedOut) as exc:
             raise _refusal(input, exc) from exc
         except CompareAndSetLost:
@@ -85,16 +105,20 @@ def apply_items(
     raise RuntimeError(f"compare-and-set lost {MAX_CAS_ATTEMPTS} times")
 
 
-def _item_change(app: MutationApp, input: ExecuteItemsInput, item: BatchItemResult) -> StateChange:
+def _item_change(
+    app: MutationApp, input: ExecuteItemsInput, item: BatchItemResult, made: dict[int, StateDiff]
+) -> StateChange:
     try:
         mutation = app.get(item.mutation)
     except UnknownMutationError as exc:
         raise _item_failure(item.index, ERR_UNKNOWN_MUTATION, str(exc)) from exc
+    change = change_for(mutation, item.payload)
     return StateChange(
         key=f"{input.request_id}#{item.index}",
         state_id=item.state_id,
         actor=input.requester,
-        change=_with_index(item.index, change_for(mutation, item.payload)),
+        change=_with_index(item.index, diffed(change, made, item.index)),
+        events=change.emitted(),
         expected_version=item.expected_version,
         fencing_token=input.tokens.get(item.state_id),
     )

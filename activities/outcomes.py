@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from mutator.app import Mutation
+from mutator.effects import Effects, EmittedEvent
 
 StateData = dict[str, Any]
 
@@ -26,13 +27,31 @@ class HandlerFailed(Exception):
     """The user's mutation handler raised or returned something that is not a JSON object."""
 
 
-def change_for(mutation: Mutation, payload: dict[str, Any]) -> Callable[[StateData], StateData]:
-    """Validators, then the handler, on the state the change applies to."""
+class HandlerChange:
+    """Validators, then the handler, on the state the change applies to.
 
-    def change(data: StateData) -> StateData:
-        mutation.validate(data, payload)
+    Called as ``change(data) -> new data`` (by the store, possibly more than once when a
+    compare-and-set is lost); ``events()`` are what its last run emitted, which the store
+    writes to the outbox with the change.
+    """
+
+    def __init__(self, mutation: Mutation, payload: dict[str, Any]) -> None:
+        """The change ``mutation`` makes with ``payload``."""
+        self.mutation = mutation
+        self.payload = payload
+        self._effects: Effects | None = None
+
+    def __call__(self, data: StateData) -> StateData:
+        """The new state from ``data``; raises ValidationRefused or HandlerFailed."""
+        mutation = self.mutation
+        mutation.validate(data, self.payload)
         try:
-            new = mutation(data, payload)
+            if mutation.emits:
+                # A run's events replace the previous run's: only the run that commits counts.
+                self._effects = Effects(mutation.name)
+                new = mutation.handler(data, self.payload, self._effects)
+            else:
+                new = mutation.handler(data, self.payload)
         except CancelledError:
             raise  # the worker is shutting down or the activity was canceled: not a failure
         except Exception as exc:
@@ -49,7 +68,18 @@ def change_for(mutation: Mutation, payload: dict[str, Any]) -> Callable[[StateDa
             ) from exc
         return new
 
-    return change
+    def events(self) -> list[EmittedEvent]:
+        """The events the last run emitted."""
+        return self._effects.events if self._effects is not None else []
+
+    def emitted(self) -> Callable[[], list[EmittedEvent]] | None:
+        """``events``, for a mutation whose handler takes effects; None for the others."""
+        return self.events if self.mutation.emits else None
+
+
+def change_for(mutation: Mutation, payload: dict[str, Any]) -> HandlerChange:
+    """Validators, then the handler, on the state the change applies to."""
+    return HandlerChange(mutation, payload)
 
 
 def expected(message: str, *details: Any, type: str) -> ApplicationError:

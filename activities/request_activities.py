@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mutator.activities.apply_request import apply_request, current_schedule
 from mutator.activities.batch_items import apply_items
+from mutator.activities.effects import deliver_request_effects, start_effects_delivery
 from mutator.activities.evaluation import (
     evaluate_request,
     executed_earlier,
@@ -32,7 +33,9 @@ from mutator.activities.outcomes import (
     log_outcome,
     users_bug,
 )
+from mutator.activities.planning import plan_change
 from mutator.activities.signatures import check_submission, verify_submit, verify_vote
+from mutator.activities.undo import restore_diff
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import (
     CHECK_SCHEDULE_ACTIVITY,
@@ -60,6 +63,7 @@ from mutator.contracts import (
     VerifyVoteResult,
 )
 from mutator.decisions import EvaluationOutcome
+from mutator.diffs import StateDiff
 from mutator.lane_contracts import (
     AcquireLaneInput,
     LaneOutcome,
@@ -67,6 +71,7 @@ from mutator.lane_contracts import (
     exceeded_quota,
 )
 from mutator.models import MutationRequest, StateView
+from mutator.mutations import Mutation
 from mutator.policies import PolicyContext
 from mutator.store import Store
 
@@ -110,6 +115,8 @@ class RequestActivities:
         """
         result = await self._evaluate_request(input)
         result.webhooks = self.webhooks
+        if result.executed is not None and result.executed.request is not None:
+            await deliver_request_effects(self.app, self.store, result.executed.request)
         return result
 
     async def _evaluate_request(self, input: EvaluateInput) -> EvaluateResult:
@@ -229,7 +236,11 @@ class RequestActivities:
             return None
         token, state, head = claimed
         try:
-            result = self._evaluate_single(req, state)
+            # Not planned when allowed: its execution below runs the handler once, and
+            # records that change as both its planned and its applied diff.
+            result = self._evaluate_single(req, state, plan=False)
+            if result.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+                result.planned_diff = self._plan(req, state)
         except BaseException:
             self.store.release_direct(req.state_id, owner, token)
             raise
@@ -291,14 +302,17 @@ class RequestActivities:
             )
         return self._evaluate_single(req, self.store.get_state(req.state_id))
 
-    def _evaluate_single(self, req: MutationRequest, state: StateView | None) -> EvaluateResult:
-        try:
-            mutation = self.app.get(req.mutation)
-        except UnknownMutationError as exc:
-            raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
+    def _evaluate_single(
+        self, req: MutationRequest, state: StateView | None, *, plan: bool = True
+    ) -> EvaluateResult:
+        """Validators and policies on ``state``; with ``plan``, the handler's change too.
+
+        The change is planned only for a request that waits for approvals or checks.
+        """
+        mutation = self._mutation(req)
         ctx = policy_context(req, req.state_id, req.mutation, req.payload, state)
         evaluation = evaluate_request(self.app, req, ctx)
-        return EvaluateResult(
+        result = EvaluateResult(
             outcome=evaluation.outcome,
             reason=evaluation.reason,
             requirements=evaluation.requirements,
@@ -309,6 +323,24 @@ class RequestActivities:
             # A restore applies only on the version the original made: never on a later one.
             on_stale="reject" if req.compensation_mode == "restore" else mutation.on_stale,
         )
+        if plan and result.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
+            result.planned_diff = self._plan(req, state)
+        return result
+
+    def _mutation(self, req: MutationRequest) -> Mutation:
+        try:
+            return self.app.get(req.mutation)
+        except UnknownMutationError as exc:
+            raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
+
+    def _plan(self, req: MutationRequest, state: StateView | None) -> StateDiff:
+        """The request's handler run on ``state``, for its planned diff (nothing stored).
+
+        A restore runs no handler: its diff is from ``state`` to the data it restores.
+        """
+        if req.compensation_mode == "restore":
+            return restore_diff(req.payload, state)
+        return plan_change(self._mutation(req), req.payload, state)
 
     def _context(
         self, req: MutationRequest, state_id: str, mutation: str, payload: dict[str, Any]
@@ -338,12 +370,14 @@ class RequestActivities:
             )
         run = input
         try:
-            return await run_heartbeating(
+            result = await run_heartbeating(
                 self.executor,
                 lambda stopwatch: apply_request(self.app, self.store, run, stopwatch=stopwatch),
                 limit=self.limit,
                 what=f"execution of {input.request.request_id}",
             )
+            await deliver_request_effects(self.app, self.store, result.request)
+            return result
         except HandlerTimedOut as exc:
             state_id = input.request.state_id
             if input.fencing_token is not None:
@@ -351,6 +385,7 @@ class RequestActivities:
                 await asyncio.to_thread(self.store.advance_fence, state_id, input.fencing_token + 1)
             recorded = await asyncio.to_thread(self._recorded, input.request.request_id)
             if recorded is not None:
+                await deliver_request_effects(self.app, self.store, recorded)
                 return ExecuteResult(request=recorded)
             raise users_bug(f"{exc}: not applied", type=ERR_HANDLER_TIMEOUT) from exc
 
@@ -392,7 +427,7 @@ class RequestActivities:
     async def execute_items(self, input: ExecuteItemsInput) -> ExecuteItemsResult:
         """Apply batch items in one transaction; a refused item raises with its index."""
         try:
-            return await run_heartbeating(
+            result = await run_heartbeating(
                 self.executor,
                 lambda stopwatch: apply_items(self.app, self.store, input, stopwatch),
                 limit=self.lanes.settings.execution_timeout_seconds,
@@ -407,6 +442,9 @@ class RequestActivities:
                 input.items[0].index if input.items else -1,
                 type=ERR_HANDLER_TIMEOUT,
             ) from exc
+        items = [(f"{input.request_id}#{i.index}", i.mutation) for i in input.items]
+        await start_effects_delivery(self.app, self.store, input.request_id, items)
+        return result
 
     @activity.defn(name=CHECK_SCHEDULE_ACTIVITY)
     def check_schedule(self, input: CheckScheduleInput) -> CheckScheduleResult:

@@ -14,7 +14,8 @@ from temporalio.exceptions import ApplicationError
 
 from mutator.activities.outcomes import expected
 from mutator.compensation_contracts import ERR_COMPENSATION_REFUSED
-from mutator.models import MutationRequest
+from mutator.diffs import StateDiff, state_diff
+from mutator.models import MutationRequest, StateView
 from mutator.store import Store
 
 StateData = dict[str, Any]
@@ -55,6 +56,12 @@ def inverse_payload(
     except (TypeError, ValueError) as exc:
         raise refused(f"the inverse of {name} returned a payload that is not JSON: {exc}") from exc
     return planned
+
+
+def restore_diff(restored: StateData, state: StateView | None) -> StateDiff:
+    """A restore's planned diff: from ``state`` (as it is now) to the data it restores."""
+    data = dict(state.data) if state else {}
+    return state_diff(data, dict(restored), state.version if state else 0)
 
 
 def compensation_change(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mutator.app import MutationApp
     from mutator.client import MutatorClient, MutatorTimeout
+    from mutator.diffs import StateDiff
+    from mutator.effects import EffectEvent, EffectRecord, Effects
     from mutator.errors import (
         MutatorError,
         MutatorInputError,
@@ -46,10 +48,12 @@ if TYPE_CHECKING:
     from mutator.quotas import Quota
     from mutator.reader import StoreReader
     from mutator.record import ChainKind, ProblemKind, RecordProblem, RecordVerification
+    from mutator.simulate_contracts import SimulateResult
 
 _HOMES = {
     "mutator.app": ("MutationApp",),
     "mutator.client": ("MutatorClient", "MutatorTimeout"),
+    "mutator.effects": ("EffectEvent", "EffectRecord", "Effects"),
     "mutator.errors": (
         "MutatorError",
         "MutatorInputError",
@@ -82,6 +86,8 @@ _HOMES = {
     "mutator.external_checks": ("CheckReport", "CheckRequirement"),
     "mutator.policy_composition": ("all_of", "any_of"),
     "mutator.quotas": ("Quota",),
+    "mutator.diffs": ("StateDiff",),
+    "mutator.simulate_contracts": ("SimulateResult",),
     "mutator.reader": ("StoreReader",),
     "mutator.record": ("ChainKind", "ProblemKind", "RecordProblem", "RecordVerification"),
 }
@@ -98,6 +104,9 @@ __all__ = [
     "CheckRequirement",
     "Decision",
     "Deny",
+    "EffectEvent",
+    "EffectRecord",
+    "Effects",
     "HistoryEntry",
     "MutationApp",
     "MutationRequest",
@@ -121,6 +130,8 @@ __all__ = [
     "RequestSummary",
     "RequireApprovals",
     "RequireChecks",
+    "SimulateResult",
+    "StateDiff",
     "StateView",
     "StoreReader",
     "all_of",

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from mutator.break_glass import BreakGlass
 from mutator.decisions import EvaluationOutcome
+from mutator.effects import EffectHandler, EffectHandlers
 from mutator.errors import MutatorInputError
 from mutator.evaluation import Evaluation, evaluate_batch
 from mutator.identity.approvers import unknown_approvers
@@ -118,6 +119,7 @@ class MutationApp:
         self.policies: list[RegisteredPolicy] = []
         self.windows: dict[str, Window] = {}
         self.break_glass_rule: BreakGlass | None = None
+        self.effect_handlers = EffectHandlers()
 
     def use_directory(self, directory: Directory) -> None:
         """Replace the directory: every user's roles (``self.directory``) and keys.
@@ -220,8 +222,10 @@ class MutationApp:
         Args:
             name: The name requests use.
             on_stale: What a request does when the state moved past its base version:
-                ``reject`` it, ``reapprove`` (clear the approvals and ask again) or
-                ``revalidate`` (run validators and policies again on the latest state).
+                ``reject`` it, ``reapprove`` (clear the approvals and ask again),
+                ``revalidate`` (run validators and policies again on the latest state) or
+                ``reapprove_if_changed`` (revalidate, and keep the approvals only when the
+                handler's change on the latest state is the approved one).
             window: The change window (``app.window``) it may only execute in; declared
                 before or after, a worker refuses to start when it is not declared.
             quota: At most ``quota.limit`` executions per key within any window of
@@ -309,6 +313,21 @@ class MutationApp:
             return fn
 
         return register
+
+    def effect(self, type: str) -> Callable[[EffectHandler], EffectHandler]:
+        """Register ``fn(event: EffectEvent)`` for the side effects of ``type`` handlers emit.
+
+        After the change that emitted an event commits, the worker runs every handler of its
+        type, at least once: a handler that raises is retried with backoff (its change
+        stands); deduplicate by ``event.event_id``. ``async def`` handlers are awaited.
+        See docs/changes.md#side-effects.
+
+        Raises:
+            ValueError: ``type`` is empty or not a valid type (a letter, then letters,
+                digits, ``.``, ``_``, ``-``, ``:``; at most 90), or the function is
+                registered twice for it.
+        """
+        return self.effect_handlers.register(type)
 
     def has_async_policies(self, mutation: str) -> bool:
         """Whether an ``async`` policy matches ``mutation`` (it may wait on a service)."""

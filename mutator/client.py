@@ -24,10 +24,10 @@ from mutator.client_locks import read_locks
 from mutator.client_messages import MutatorTimeout, await_result, workflow_exists
 from mutator.client_schedule import FreezeEnded, end_freeze, wake_for_schedule
 from mutator.client_signing import VoteMessage, sign_submission
+from mutator.client_simulate import SimulateCommands
 from mutator.client_submission import (
     batch_submission,
     check_dependencies_exist,
-    check_known_mutations,
     single_submission,
     start_request,
 )
@@ -45,7 +45,7 @@ from mutator.temporal_tls import TemporalTLS
 __all__ = ["MutatorClient", "MutatorTimeout", "StoreReader", "TemporalTLS", "VoteMessage"]
 
 
-class MutatorClient(VoteCommands, CheckCommands, CompensateCommands):
+class MutatorClient(VoteCommands, CheckCommands, SimulateCommands, CompensateCommands):
     """Submit, vote on, inspect and wait for governed mutation requests.
 
     Reads (``get``, ``list``, ``state``, ``history``, ``audit``) come from the SQL store, as
@@ -339,14 +339,7 @@ class MutatorClient(VoteCommands, CheckCommands, CompensateCommands):
             else await asyncio.to_thread(self.store.get_request, submitted.request_id)
         )
         if existing is None:
-            names = (
-                [i.mutation for i in submitted.items] if submitted.items else [submitted.mutation]
-            )
-            if not self._known_mutations.issuperset(names):
-                self._known_mutations = set(
-                    await asyncio.to_thread(self.store.registered_mutations)
-                )
-            check_known_mutations(submitted, sorted(self._known_mutations))
+            await self.check_known(submitted)
             await check_dependencies_exist(self.temporal, self.store, submitted)
             if self.signer is not None:
                 submitted = sign_submission(submitted, self.signer)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mutator.decisions import EvaluationOutcome
+from mutator.diffs import StateDiff
 from mutator.external_checks import CheckRequirement
 from mutator.ids import request_workflow_id as request_workflow_id
 from mutator.lane_contracts import ERR_SCHEDULE_CLOSED as ERR_SCHEDULE_CLOSED
@@ -102,6 +103,9 @@ class EvaluateResult(BaseModel):
     lane_requested: bool = False
     # Allowed, and the state was free: executed in the same activity (or refused/failed).
     executed: LaneOutcome | None = None
+    # Approvals or checks required: the handler's change of the state as evaluated (what
+    # approvers approve); None when allowed (its execution records the change it made).
+    planned_diff: StateDiff | None = None
     # The submit's verified signature, for the ``submitted`` decision.
     proof: SignedProof | None = None
     # Whether the worker that evaluated has a webhook (workflows/request_notify.py).
@@ -204,6 +208,8 @@ class ExecuteItemsResult(BaseModel):
 
     versions: list[int]
     request: MutationRequest | None = None
+    # Each item's change, in the order of ``versions``.
+    diffs: list[StateDiff] = Field(default_factory=list)
 
 
 class SaveRequestInput(BaseModel):

@@ -46,6 +46,8 @@ class DecisionCode(StrEnum):
     CURRENT = "current"
     STALE = "stale"
     REVALIDATED = "revalidated"
+    # on_stale="reapprove_if_changed": the change on the latest state is the one approved
+    APPROVAL_KEPT = "approval_kept"
     CONFLICT = "conflict"
     DEPENDENCY_MET = "dependency_met"  # a request named by ``after`` is executed
     SCHEDULE_OPEN = "schedule_open"  # its schedule opened (or changed): it executes again

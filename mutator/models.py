@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from mutator.diffs import StateDiff
 from mutator.external_checks import CheckRequirement
 from mutator.gates import Gate
 from mutator.overrides import OverrideRequirement
@@ -60,6 +61,7 @@ class BatchItemResult(BaseModel):
         outcome: What became of it; ``pending`` until the batch executes.
         base_version: The version the item is checked against before it applies.
         resulting_version: The state's version after the item applied.
+        applied_diff: The change the item made, once applied (``mutator.diffs``).
         reason: Why it was rejected or failed.
         compensation: ``compensated``: how it was undone; an applied item whose compensation
             was refused: why (``compensate_on_failure``).
@@ -73,6 +75,7 @@ class BatchItemResult(BaseModel):
     base_version: int | None = None
     outcome: ItemOutcome = ItemOutcome.PENDING
     resulting_version: int | None = None
+    applied_diff: StateDiff | None = None
     reason: str = ""
     compensation: str = ""
 
@@ -185,6 +188,10 @@ class MutationRequest(BaseModel):
         expected_version: The version the requester computed the change against.
         base_version: The version it is checked against before executing.
         resulting_version: The state's version after it executed.
+        planned_diff: What its handler did to the state as it was when the request was last
+            evaluated (what approvers approve; ``mutator.diffs``); None for a batch.
+        applied_diff: The change its execution made; None until it executed, and for a batch
+            (each of its items has its own).
         error: Why it failed, or a note on where it stands.
         deadline: When its approvals run out.
         batch_mode: How a batch's items apply; None for a single mutation.
@@ -229,6 +236,8 @@ class MutationRequest(BaseModel):
     expected_version: int | None = None
     base_version: int | None = None
     resulting_version: int | None = None
+    planned_diff: StateDiff | None = None
+    applied_diff: StateDiff | None = None
     error: str | None = None
     deadline: datetime | None = None
     batch_mode: BatchMode | None = None
@@ -415,6 +424,7 @@ __all__ = [
     "RejectionCode",
     "RequestStatus",
     "SignedProof",
+    "StateDiff",
     "StateView",
     "SubmitRequestInput",
     "batch_state_id",

@@ -9,10 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mutator.effects import Effects, takes_effects
 from mutator.models import OnStale
 from mutator.quotas import Quota
 
-Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+# ``(state, payload) -> new state``, or ``(state, payload, effects) -> new state`` to emit
+# side effects (mutator/effects.py).
+Handler = Callable[..., dict[str, Any]]
 Validator = Callable[[dict[str, Any], dict[str, Any]], None]
 # inverse(before, after, payload) -> the payload of a request of the same mutation that
 # corrects the change forward (mutator.compensation)
@@ -36,7 +39,8 @@ class Mutation:
 
     Attributes:
         name: The name requests use.
-        handler: ``handler(state, payload) -> new state``.
+        handler: ``handler(state, payload) -> new state``, or
+            ``handler(state, payload, effects)`` to emit side effects (``Effects``).
         on_stale: What a request does when its state moved past its base version.
         validators: Run, in order, before policies and again before executing.
         window: The name of the change window it may only execute in (``app.window``).
@@ -55,10 +59,25 @@ class Mutation:
     quota: Quota | None = None
     supersede: bool = False
     inverse_of: Inverse | None = None
+    # Whether the handler takes ``effects`` (a third parameter): only such a mutation's
+    # executions look for events to deliver.
+    emits: bool = field(init=False)
 
-    def __call__(self, state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        """Apply the handler: the new state for ``state`` and ``payload``."""
-        return self.handler(state, payload)
+    def __post_init__(self) -> None:
+        """Learn from the handler's signature whether it emits side effects."""
+        self.emits = takes_effects(self.handler)
+
+    def __call__(
+        self, state: dict[str, Any], payload: dict[str, Any], effects: Effects | None = None
+    ) -> dict[str, Any]:
+        """Apply the handler: the new state for ``state`` and ``payload``.
+
+        ``effects`` collects the events it emits; a handler that takes effects but is called
+        without them (a test, a dry-run) gets a collector of its own, thrown away.
+        """
+        if not self.emits:
+            return self.handler(state, payload)
+        return self.handler(state, payload, effects if effects is not None else Effects(self.name))
 
     def validator(self, fn: Validator) -> Validator:
         """Register ``fn(state, payload)`` as a validator of this mutation.

@@ -141,7 +141,7 @@ class WebhookEvent(BaseModel):
         data: The request, as the event describes it (docs/notifications.md).
     """
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=220)
     type: str = Field(min_length=1, max_length=100)
     timestamp: datetime
     data: dict[str, Any]

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from mutator.client_watch import watch_state
+from mutator.effects import EffectRecord
 from mutator.errors import MutatorInputError, MutatorNotFound
 from mutator.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RequestPage, decode_cursor
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
@@ -158,6 +159,18 @@ class StoreReader:
             self.store.deliveries.list, request_id=request_id, limit=limit
         )
 
+    async def effects(
+        self, *, request_id: str | None = None, limit: int = 1000
+    ) -> builtins.list[EffectRecord]:
+        """The newest ``limit`` side-effect events (of ``request_id``), in commit order.
+
+        Each comes with its handler attempts and its webhook attempts.
+
+        Raises:
+            MutatorUnavailable: The store cannot be reached.
+        """
+        return await asyncio.to_thread(effect_records, self.store, request_id, limit)
+
     async def audit(
         self, *, state_id: str | None = None, request_id: str | None = None, limit: int = 1000
     ) -> builtins.list[AuditEntry]:
@@ -214,3 +227,23 @@ class StoreReader:
         if request_id is not None and report.decisions == 0 and not report.problems:
             await self.get(request_id)
         return report
+
+
+def effect_records(store: Store, request_id: str | None, limit: int) -> list[EffectRecord]:
+    """The newest ``limit`` events (of ``request_id``), each with what became of it.
+
+    Its handler attempts, and its webhook attempts (the deliveries with the event's id).
+    """
+    events = store.outbox.events(request_id=request_id, limit=limit)
+    ids = [e.event_id for e in events]
+    attempts = store.outbox.attempts(ids)
+    requests = {e.request_id for e in events}
+    sent = [d for r in sorted(requests) for d in store.deliveries.list(request_id=r)]
+    return [
+        EffectRecord(
+            event=e,
+            attempts=[a for a in attempts if a.event_id == e.event_id],
+            webhook=[d for d in sent if d.event_id == e.event_id],
+        )
+        for e in events
+    ]

@@ -105,7 +105,7 @@ class DecisionCategory(StrEnum):
     VERSION_RESOLUTION = "version_resolution"
 
 
-OnStale = Literal["reject", "reapprove", "revalidate"]
+OnStale = Literal["reject", "reapprove", "revalidate", "reapprove_if_changed"]
 
 CompensationMode = Literal["restore", "inverse"]
 """``restore``: set the state's data back to what it was before the request; ``inverse``: a

@@ -19,10 +19,12 @@ from mutator.activities import (
     LaneActivities,
     LaneSettings,
     RequestActivities,
+    SimulationActivities,
     SupersedeActivities,
     VersionResolutionActivities,
 )
 from mutator.activities.compensation import CompensationActivities
+from mutator.activities.effects import EffectActivities
 from mutator.activities.signatures import identity_config
 from mutator.activities.webhooks import WebhookActivities
 from mutator.app import MutationApp
@@ -43,7 +45,9 @@ from mutator.notifications import WEBHOOK_QUEUE_SUFFIX, WebhookConfig
 from mutator.store import Store
 from mutator.temporal import connect_with_retry, ensure_search_attributes
 from mutator.temporal_tls import TemporalTLS
+from mutator.workflows.effects_delivery import EffectsDeliveryWorkflow
 from mutator.workflows.mutation_request import MutationRequestWorkflow
+from mutator.workflows.simulate import SimulateWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
 from mutator.workflows.webhook_delivery import WebhookDeliveryWorkflow
 
@@ -154,7 +158,13 @@ def build_workers(
     main = Worker(
         client,
         task_queue=task_queue,
-        workflows=[MutationRequestWorkflow, StateLaneWorkflow, WebhookDeliveryWorkflow],
+        workflows=[
+            MutationRequestWorkflow,
+            StateLaneWorkflow,
+            WebhookDeliveryWorkflow,
+            EffectsDeliveryWorkflow,
+            SimulateWorkflow,
+        ],
         workflow_runner=WORKFLOW_RUNNER,
         # A worker that died holds its workflows' next tasks on its sticky queue until this
         # passes: no longer than it takes to notice its lost executions.
@@ -174,7 +184,9 @@ def build_workers(
             *VersionResolutionActivities(store).all(),
             *lane_activities.all(),
             webhook_activities.configured,
+            *EffectActivities(app, store, webhooks=webhook is not None).all(),
             *SupersedeActivities(app, store).all(),
+            *SimulationActivities(app, store).all(),
             *CompensationActivities(app, store).all(),
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),

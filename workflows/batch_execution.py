@@ -203,6 +203,7 @@ async def _run_one(record: RequestRecord, item: BatchItemResult) -> None:
                 _mark(item, _outcome_for(kind), message)
             else:
                 item.resulting_version = result.versions[0]
+                item.applied_diff = result.diffs[0] if result.diffs else None
                 _mark(
                     item,
                     ItemOutcome.APPLIED,

@@ -24,6 +24,7 @@ from mutator.workflows.request_checks import RequestChecks
 from mutator.workflows.request_compensation import RequestCompensation
 from mutator.workflows.request_dependencies import RequestDependencies
 from mutator.workflows.request_overrides import RequestOverrides
+from mutator.workflows.request_plan import RequestPlan
 from mutator.workflows.request_quota import RequestQuota
 from mutator.workflows.request_schedule import RequestSchedule
 from mutator.workflows.request_supersede import RequestSupersede
@@ -69,6 +70,10 @@ EVALUATE_RETRY = RetryPolicy(
 )
 
 
+# Requests whose mutation says on_stale="reapprove_if_changed" compare the change on the
+# latest state with the approved one (histories before it have no such requests).
+REAPPROVE_IF_CHANGED_PATCH = "reapprove-if-changed"
+
 # How long the submit update waits for an allowed request to execute.
 ADMISSION_SETTLE_SECONDS = 10.0
 
@@ -84,6 +89,7 @@ class MutationRequestWorkflow(
     RequestChecks,
     RequestSupersede,
     RequestCompensation,
+    RequestPlan,
 ):
     """One request's orchestration: its timers, messages, activities and saves.
 
@@ -428,5 +434,14 @@ class MutationRequestWorkflow(
             evaluation = await self._evaluate()
             if evaluation is not None:
                 evaluation = self.admitted_policies(evaluation)
-                self.took(lifecycle.revalidated(self.request, evaluation, current, workflow.now()))
+                now = workflow.now()
+                if self.on_stale == "reapprove_if_changed" and workflow.patched(
+                    REAPPROVE_IF_CHANGED_PATCH
+                ):
+                    self.took(
+                        lifecycle.approval_kept_if_unchanged(self.request, evaluation, current, now)
+                    )
+                else:
+                    self.took(lifecycle.revalidated(self.request, evaluation, current, now))
+        await self.plan_again_if_reapproving()
         await self.save()

@@ -11,7 +11,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from mutator.workflows.lane_session import LaneSession
 
 with workflow.unsafe.imports_passed_through():
-    from mutator import gates, lifecycle, metrics
+    from mutator import diffs, gates, lifecycle, metrics
     from mutator.contracts import (
         SAVE_REQUEST_ACTIVITY,
         RequestWorkflowResult,
@@ -134,6 +134,11 @@ class RequestRecord:
             lines.append(
                 f"executed: state {req.state_id} is now at version {req.resulting_version}"
             )
+        diff = req.applied_diff or req.planned_diff
+        if diff is not None:
+            kind = "applied" if req.applied_diff is not None else "planned"
+            shown = diffs.describe(diff, limit=diffs.SHORT_DIFF_OPS)
+            lines.append(f"{kind} change:\n" + "\n".join(f"- `{line}`" for line in shown))
         workflow.set_current_details("\n\n".join(lines))
 
     async def ended_unsaved(self, outcome: str) -> RequestWorkflowResult:

@@ -29,10 +29,12 @@ from mutator.cli.connection import (
     connected_command,
 )
 from mutator.cli.deliveries import register_delivery_commands
+from mutator.cli.effects import register_effect_commands
 from mutator.cli.entry import exit_process, invoke
 from mutator.cli.overrides import register_override_command
 from mutator.cli.processes import register_process_commands
 from mutator.cli.signing import explicit_signer, vote
+from mutator.cli.submission import dry_run as run_dry
 from mutator.cli.submission import exit_for_submission
 from mutator.cli.verification import show_verification, signature_audit
 from mutator.cli.watch import register_watch_command
@@ -125,6 +127,14 @@ def submit(
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: seconds to wait.", min=0)
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Run validators, policies and the handler on the state as it is now, on a "
+            "worker, and print the outcome, the change and the data; nothing is stored.",
+        ),
+    ] = False,
 ) -> None:
     """Submit a mutation request; policies decide at once whether it runs, waits or is denied.
 
@@ -145,6 +155,18 @@ def submit(
         )
     except MutatorInputError as exc:
         raise conn.fail(exc) from None
+    if dry_run:
+        given = {
+            "--request-id": request_id is not None,
+            "--expected-version": expected_version is not None,
+            "--after": bool(after),
+            "--not-before": not_before is not None,
+            "--break-glass": break_glass,
+            "--wait": wait,
+        }
+        refused = [option for option, present in given.items() if present]
+        run_dry(conn, state_id, mutation, body, actor=actor, reason=reason, refused_with=refused)
+        return
     signer = explicit_signer(conn)
     req = conn.client(
         lambda c: c.submit(
@@ -382,6 +404,7 @@ def audit(
 register_concurrency_commands(cli)
 register_calendar_commands(cli)
 register_delivery_commands(cli)
+register_effect_commands(cli)
 register_watch_command(cli)
 register_check_command(cli)
 register_compensate_command(cli)

@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mutator import diffs
 from mutator.identity.marks import RecordedDecision, identity_marks
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, RequestStatus, StateView
+from mutator.simulate_contracts import SimulateResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -80,6 +82,7 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
     else:
         rows.insert(3, ("batch", f"{req.batch_mode.value}, {len(req.items)} items"))
         rows.extend(_item_rows(req))
+    rows.extend(_diff_rows(req))
     if req.rejection:
         rows.append(("rejection", f"{req.rejection.code.value}: {req.rejection.reason}"))
     if req.error:
@@ -135,6 +138,48 @@ def _request_rows(req: MutationRequest, ui_link: str | None) -> list[tuple[str, 
     return rows
 
 
+def _diff_rows(req: MutationRequest) -> list[tuple[str, str]]:
+    """The planned and applied diffs, one op per line (the applied one once, when the same)."""
+    rows: list[tuple[str, str]] = []
+    planned, applied = req.planned_diff, req.applied_diff
+    if planned is not None:
+        rows.append((f"planned diff (v{planned.version})", "\n".join(diffs.describe(planned))))
+    if applied is not None:
+        same = planned is not None and diffs.same_change(planned, applied)
+        text = "as planned" if same else "\n".join(diffs.describe(applied))
+        rows.append((f"applied diff (v{applied.version})", text))
+    return rows
+
+
+def show_simulation(result: SimulateResult, state_id: str, mutation: str) -> None:
+    """Print a dry-run for people: what would happen, the change, the data after it."""
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(
+        "dry-run", f"{mutation} on {state_id} at version {result.state_version} (nothing stored)"
+    )
+    outcome = str(result.outcome) + (f": {result.reason}" if result.reason else "")
+    table.add_row("outcome", outcome)
+    for r in result.requirements:
+        table.add_row("would wait for", f"{r.count} of {', '.join(r.eligible)} ({r.policy})")
+    for o in result.overrides:
+        table.add_row(
+            "would wait for override", f"{o.policy}: {o.reason} ({', '.join(o.eligible)})"
+        )
+    for w in result.warnings:
+        table.add_row("would warn", f"{w.policy}: {w.reason}")
+    for c in result.checks:
+        table.add_row(
+            "would wait for check", f"{c.name}, reported by one of {', '.join(c.eligible)}"
+        )
+    if result.diff is not None:
+        table.add_row("diff", "\n".join(diffs.describe(result.diff)))
+    if result.data is not None:
+        table.add_row("data", json.dumps(result.data))
+    console.print(table)
+
+
 def _item_rows(req: MutationRequest) -> list[tuple[str, str]]:
     rows = []
     for item in req.items:
@@ -146,6 +191,8 @@ def _item_rows(req: MutationRequest) -> list[tuple[str, str]]:
                 f"{item.outcome.value}{version}" + (f" ({item.reason})" if item.reason else ""),
             )
         )
+        if item.applied_diff is not None:
+            rows.append((f"item {item.index} diff", "\n".join(diffs.describe(item.applied_diff))))
     return rows
 
 

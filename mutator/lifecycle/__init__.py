@@ -51,6 +51,7 @@ from mutator.lifecycle.machine import (
 )
 from mutator.lifecycle.outcomes import (
     admit,
+    approval_kept_if_unchanged,
     evaluation_error,
     execution_refused,
     revalidated,
@@ -104,6 +105,7 @@ __all__ = [
     "admit",
     "admitted_by_policies",
     "adopt",
+    "approval_kept_if_unchanged",
     "approvals_complete",
     "approve",
     "approve_refusal",

@@ -73,7 +73,8 @@ def eligible_approvers(request: MutationRequest) -> list[str]:
 def request_event_data(request: MutationRequest) -> dict[str, Any]:
     """What an event says about the request (docs/notifications.md has each field).
 
-    Ids and a summary only: not the payload, which the store keeps (``mutator show``).
+    Ids and a summary only: not the payload, which the store keeps (``mutator show``); a
+    pending request's event carries its planned diff, the change approvers approve.
     """
     data: dict[str, Any] = {
         "request_id": request.request_id,
@@ -107,6 +108,9 @@ def request_event_data(request: MutationRequest) -> dict[str, Any]:
         data["approve_command"] = approve_command(request.request_id)
         data["deadline"] = request.deadline.isoformat() if request.deadline else None
         data["scheduled_for"] = request.scheduled_for.isoformat() if request.scheduled_for else None
+        # What approvers approve: the change itself (bounded: mutator.diffs).
+        planned = request.planned_diff
+        data["planned_diff"] = planned.model_dump(mode="json") if planned else None
         return data
     if request.rejection is not None:
         data["rejection"] = request.rejection.model_dump(mode="json")

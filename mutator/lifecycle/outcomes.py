@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from mutator import diffs
 from mutator.contracts import (
     ERR_UNKNOWN_MUTATION,
     ERR_VALIDATION,
@@ -135,6 +136,8 @@ def admit(request: MutationRequest, evaluation: EvaluateResult, now: datetime) -
         _refuse(recorder, evaluation)
     elif evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
         request.required_approvals = evaluation.requirements
+        # What approvers approve: the handler's change of the state as evaluated.
+        request.planned_diff = evaluation.planned_diff
         for item, version in zip(request.items, evaluation.item_versions, strict=False):
             if item.base_version is None:
                 item.base_version = version
@@ -220,6 +223,8 @@ def stale(request: MutationRequest, strategy: OnStale, current: int, now: dateti
     (approval) against ``current`` with a new deadline; a request allowed at once has nobody
     to ask again, so it is rejected. revalidate: the base becomes ``current``, and the
     effect asks for ``Reevaluate`` (then ``revalidated`` applies the evaluation).
+    reapprove_if_changed: like revalidate, then ``approval_kept_if_unchanged`` applies the
+    evaluation; allowed at once, it is rejected like reapprove.
 
     Raises:
         IllegalTransition: the request is not ``approved`` (only its turn finds it stale).
@@ -230,7 +235,7 @@ def stale(request: MutationRequest, strategy: OnStale, current: int, now: dateti
     recorder.decide(
         DecisionCategory.VERSION_RESOLUTION, DecisionCode.STALE, SystemActor.SYSTEM, reason
     )
-    if strategy == "reapprove" and not request.required_approvals:
+    if strategy in ("reapprove", "reapprove_if_changed") and not request.required_approvals:
         # Allowed at once, stale against its --expected-version: nobody to ask again.
         recorder.reject(RejectionCode.STALE, f"{reason}; no approvals to renew")
     elif strategy == "reapprove":
@@ -243,7 +248,7 @@ def stale(request: MutationRequest, strategy: OnStale, current: int, now: dateti
             f"re-approval needed against version {current}",
         )
         _await_votes(recorder, PendingReason.APPROVAL)
-    elif strategy == "revalidate":
+    elif strategy in ("revalidate", "reapprove_if_changed"):
         request.base_version = current
         return recorder.effect(Reevaluate(current))
     else:
@@ -269,9 +274,35 @@ def revalidated(
     if evaluation.outcome in _REFUSALS:
         _refuse(recorder, evaluation)
         return recorder.effect()
+    # The change on the latest state (None when allowed: its execution records it).
+    request.planned_diff = evaluation.planned_diff
+    return _evaluated_again(
+        recorder,
+        evaluation,
+        DecisionCode.REVALIDATED,
+        f"policies and validators pass on version {current}",
+        waiting=PendingReason.REVALIDATION,
+    )
+
+
+def _evaluated_again(
+    recorder: Recorder,
+    evaluation: EvaluateResult,
+    code: DecisionCode,
+    reason: str,
+    *,
+    waiting: PendingReason,
+) -> Effect:
+    """Approved again with ``code``; or ``pending`` when short of votes or overrides.
+
+    Approvals required: the (new) requirements and soft denies apply; votes short of them
+    wait again as ``pending`` (``waiting``) with a new deadline, soft denies alone as
+    ``pending`` (override).
+    """
+    request = recorder.request
     if evaluation.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
         request.required_approvals = evaluation.requirements
-        new_soft = require_overrides(request, evaluation.overrides, now)
+        new_soft = require_overrides(request, evaluation.overrides, recorder.now)
         if new_soft and not request.required_approvals:
             recorder.move(
                 RequestStatus.PENDING,
@@ -282,12 +313,57 @@ def revalidated(
             )
             return recorder.effect()
         if new_soft or not quorum_met(request):
-            _await_votes(recorder, PendingReason.REVALIDATION, new_soft)
+            _await_votes(recorder, waiting, new_soft)
             return recorder.effect()
-    recorder.decide(
-        DecisionCategory.VERSION_RESOLUTION,
-        DecisionCode.REVALIDATED,
-        SystemActor.SYSTEM,
-        f"policies and validators pass on version {current}",
-    )
+    recorder.decide(DecisionCategory.VERSION_RESOLUTION, code, SystemActor.SYSTEM, reason)
     return recorder.effect()
+
+
+def approval_kept_if_unchanged(
+    request: MutationRequest, evaluation: EvaluateResult, current: int, now: datetime
+) -> Effect:
+    """Apply the evaluation on the latest state (``on_stale="reapprove_if_changed"``).
+
+    Deny or invalid: rejected, as at admission. Approvals required and the handler's change
+    on ``current`` is the approved one (``mutator.diffs.same_change``): ``approval_kept``
+    with both versions, and the request stays ``approved`` (if the policies now require
+    more than the approvals given: ``pending`` (revalidation), as revalidate). A different
+    change: approvals cleared, ``approvals_reset``, ``pending`` (approval) against
+    ``current``, as reapprove. Allowed (the policies no longer ask for approvals):
+    ``revalidated``, as revalidate.
+
+    Raises:
+        IllegalTransition: the request is not ``approved``.
+    """
+    require(request, (RequestStatus.APPROVED,), "keep its approvals")
+    if evaluation.outcome != EvaluationOutcome.REQUIRE_APPROVALS:
+        return revalidated(request, evaluation, current, now)
+    recorder = Recorder(request, now)
+    record_warnings(recorder, evaluation.warnings)
+    approved, latest = request.planned_diff, evaluation.planned_diff
+    approved_on = f"version {approved.version}" if approved else "an unrecorded version"
+    request.planned_diff = latest
+    if diffs.same_change(approved, latest):
+        return _evaluated_again(
+            recorder,
+            evaluation,
+            DecisionCode.APPROVAL_KEPT,
+            f"the change on version {current} is the one approved on {approved_on}: "
+            "the approvals stand",
+            waiting=PendingReason.REVALIDATION,
+        )
+    request.approvals = []
+    recorder.decide(
+        DecisionCategory.APPROVAL,
+        DecisionCode.APPROVALS_RESET,
+        SystemActor.SYSTEM,
+        f"the change on version {current} differs from the one approved on {approved_on}; "
+        f"re-approval needed against version {current}",
+    )
+    return _evaluated_again(
+        recorder,
+        evaluation,
+        DecisionCode.REVALIDATED,
+        f"policies and validators pass on version {current}",
+        waiting=PendingReason.APPROVAL,
+    )

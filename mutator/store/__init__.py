@@ -11,6 +11,8 @@
 - ``catalog``: the registered mutations. ``statements``: the hot path's prebuilt SQL.
 - ``freezes``: the freezes declared with `mutator freeze` (docs/gates.md).
 - ``deliveries``: each attempt to deliver a webhook event (docs/notifications.md).
+- ``outbox``: the events handlers emit, written with their change, and each attempt to run
+  an ``@app.effect`` handler on one (docs/changes.md#side-effects).
 - ``quotas``: quota slots, taken in an execution's transaction (docs/gates.md).
 """
 

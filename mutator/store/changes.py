@@ -2,10 +2,10 @@
 
 Handlers run outside any transaction (a slow handler holds no lock). One write transaction
 then checks every state is still at the version its handler saw and every fencing token is
-not below its state's fence, and writes the new states, one history row per change and,
-when given, the request; on PostgreSQL it also NOTIFYs the watchers of each state changed
-(store/watch.py). A change already recorded (by its history key) is never applied
-again.
+not below its state's fence, and writes the new states, one history row per change, the
+events the handlers emitted (the outbox, outbox.py) and, when given, the request; on
+PostgreSQL it also NOTIFYs the watchers of each state changed (store/watch.py). A change
+already recorded (by its history key) is never applied again.
 
 A change made under a direct claim (``claim_owner``, see claims.py) consumes that claim in the
 same transaction; a claim already gone (expired, released) refuses the change as FencedOut.
@@ -21,15 +21,18 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from mutator.effects import EmittedEvent
 from mutator.models import MutationRequest
 from mutator.quotas import QuotaUse
 from mutator.store import chain
 from mutator.store import statements as sql
 from mutator.store.database import Database
 from mutator.store.fences import FencedOut, check_fence, raise_fence, read_fence
+from mutator.store.outbox import outbox_rows
 from mutator.store.quotas import take_slot
 from mutator.store.requests import write_request
 from mutator.store.schema import ClaimKind, state_history
+from mutator.store.schema import effects as outbox
 
 StateData = dict[str, Any]
 # A state as a caller read it: (version, data, head of its history chain); (0, {}, None):
@@ -90,6 +93,9 @@ class StateChange:
     lane_owner: str | None = None
     # The quota slot the change takes in its transaction (store/quotas.py); None: no quota.
     quota: QuotaUse | None = None
+    # The events the last run of ``change`` emitted (mutator/effects.py), written to the
+    # outbox with the change; None: its handler emits none.
+    events: Callable[[], Sequence[EmittedEvent]] | None = None
 
     def __post_init__(self) -> None:
         """Refuse a claim owner without its token.
@@ -230,6 +236,13 @@ def _write_changes(
         conn.execute(insert(state_history), rows)
     except IntegrityError as exc:
         raise CompareAndSetLost(f"a change of this batch was recorded: {exc.orig}") from exc
+    events = [
+        (c.key, c.state_id, version, c.events())
+        for c, (version, _) in zip(changes, results, strict=True)
+        if c.events is not None
+    ]
+    if any(emitted for *_, emitted in events):
+        conn.execute(insert(outbox), outbox_rows(events, now))
     if conn.dialect.name == "postgresql":
         # Watchers LISTEN for it (store/watch.py); it is delivered at commit, or never.
         for state_id in dict.fromkeys(c.state_id for c in changes):

@@ -190,7 +190,7 @@ deliveries = Table(
     "mutator_webhook_deliveries",
     metadata,
     Column("delivery_id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(200), nullable=False),
+    Column("event_id", String(220), nullable=False),  # 220 since 0010 (effects' ids)
     Column("event_type", String(100), nullable=False),
     Column("request_id", String(200), nullable=False),
     Column("url", Text, nullable=False),
@@ -221,4 +221,35 @@ quota_uses = Table(
     Column("request_id", String(200), nullable=False),
     Column("used_at", UTCDateTime(), nullable=False),
     Index("ix_mutator_quota_uses_key", "quota_key", "used_at"),
+)
+
+# The outbox (mutator/effects.py): the events a change's handler emitted, written in the
+# change's transaction, never changed (migration 0010). ``seq`` keeps the commit order.
+effects = Table(
+    "mutator_effects",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(220), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("request_id", String(200), nullable=False),
+    Column("state_id", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_mutator_effects_request", "request_id", "seq"),
+)
+
+# Each attempt to run an ``@app.effect`` handler on an event (migration 0010); webhook
+# attempts of the same events are in ``deliveries``.
+effect_attempts = Table(
+    "mutator_effect_attempts",
+    metadata,
+    Column("attempt_id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(220), nullable=False),
+    Column("handler", String(300), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("delivered", Integer, nullable=False),  # 1 the handler returned, 0 it raised
+    Column("error", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_mutator_effect_attempts_event", "event_id", "attempt_id"),
 )

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, select
 
 from mutator.decisions import DecisionCode
+from mutator.diffs import UNWRITTEN
+from mutator.effects import EmittedEvent
 from mutator.models import HistoryEntry, MutationRequest, StateView
 from mutator.quotas import QuotaUse
 from mutator.store import statements as sql
@@ -75,6 +77,7 @@ class States:
         lane_owner: str | None = None,
         known_state: KnownState | None = None,
         quota: QuotaUse | None = None,
+        events: Callable[[], Sequence[EmittedEvent]] | None = None,
         ends: Callable[[MutationRequest], MutationRequest] | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
@@ -91,13 +94,19 @@ class States:
         ``lane_owner``: the change is that owner's lane turn, and removes its lane row;
         ``known_state``: (version, data, history head) the caller read (see
         ``claim_direct_reading``); ``quota``: the slot the change takes in its transaction
-        (QuotaFull when every slot is taken; store/quotas.py); ``ends(final)``: another request
-        that the change ends, stored in the same transaction (a compensation's original).
+        (QuotaFull when every slot is taken; store/quotas.py); ``events``: what the last run
+        of ``change`` emitted, written to the outbox in the same transaction (outbox.py);
+        ``ends(final)``: another request that the change ends, stored in the same transaction
+        (a compensation's original).
         """
         written: list[MutationRequest] = []
 
         def finalize(versions: list[int]) -> list[MutationRequest]:
             final = request.model_copy(update={"resulting_version": versions[0]}, deep=True)
+            for diff in (final.planned_diff, final.applied_diff):
+                if diff is not None and diff.version == UNWRITTEN:
+                    # Computed by the change itself, which does not know the version it read.
+                    diff.version = versions[0] - 1
             if final.decisions and final.decisions[-1].code == DecisionCode.EXECUTED:
                 final.decisions[
                     -1
@@ -115,6 +124,7 @@ class States:
             claim_owner=claim_owner,
             lane_owner=lane_owner,
             quota=quota,
+            events=events,
         )
         known = {request.state_id: known_state} if known_state is not None else None
         [version] = apply_changes(self._db, [step], finalize, known)

@@ -5,7 +5,8 @@
 (registered mutations), ``States`` (states, history, compare-and-set changes),
 ``Requests`` (requests, decisions, listings, audit), ``Claims`` (claims and fences) and
 ``Freezes`` (freezes, reached as ``store.freezes``), ``Deliveries`` (webhook delivery
-attempts, ``store.deliveries``) and ``Quotas`` (quota uses, ``store.quotas``).
+attempts, ``store.deliveries``), ``Quotas`` (quota uses, ``store.quotas``) and ``Outbox``
+(side-effect events and their handlers' attempts, ``store.outbox``).
 
 Synchronous SQLAlchemy: activities run in the worker's thread pool, the client calls it
 through ``asyncio.to_thread``.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from mutator.effects import EmittedEvent
 from mutator.listing import RequestPage
 from mutator.models import AuditEntry, HistoryEntry, MutationRequest, OnStale, StateView
 from mutator.quotas import QuotaUse
@@ -37,6 +39,7 @@ from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine
 from mutator.store.deliveries import Deliveries
 from mutator.store.fences import FencedOut
 from mutator.store.freezes import Freezes
+from mutator.store.outbox import Outbox
 from mutator.store.quotas import Quotas
 from mutator.store.requests import ProjectionConflict, Requests
 from mutator.store.states import States
@@ -59,6 +62,7 @@ class Store:
         self.freezes = Freezes(self.database)
         self.deliveries = Deliveries(self.database)
         self.quotas = Quotas(self.database)
+        self.outbox = Outbox(self.database)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -135,6 +139,7 @@ class Store:
         lane_owner: str | None = None,
         known_state: KnownState | None = None,
         quota: QuotaUse | None = None,
+        events: Callable[[], Sequence[EmittedEvent]] | None = None,
         ends: Callable[[MutationRequest], MutationRequest] | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once; see ``States.apply``."""
@@ -147,6 +152,7 @@ class Store:
             lane_owner=lane_owner,
             known_state=known_state,
             quota=quota,
+            events=events,
             ends=ends,
         )
 

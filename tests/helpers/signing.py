@@ -66,15 +66,21 @@ def signed_app(
     identity: IdentityMode = "signed",
 ) -> MutationApp:
     """An app in ``signed`` mode: ``open.add`` runs at once; ``reviewed.add`` (on_stale
-    reject) and ``reapproved.add`` (reapprove) need 2 of alice, bob and carol.
-    Mallory holds a key but is in no directory."""
+    reject), ``reapproved.add`` (reapprove) and ``kept.set`` (reapprove_if_changed) need 2
+    of alice, bob and carol. Mallory holds a key but is in no directory."""
     app = MutationApp(directory=directory_of(signers, members), identity=identity)
     app.mutation("open.add")(_add)
     stale: dict[str, OnStale] = {"reviewed.add": "reject", "reapproved.add": "reapprove"}
     for name, on_stale in stale.items():
         app.mutation(name, on_stale=on_stale)(_add)
         app.policy(name)(two_of_three)
+    app.mutation("kept.set", on_stale="reapprove_if_changed")(_set)
+    app.policy("kept.set")(two_of_three)
     return app
+
+
+def _set(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    return {**state, payload["name"]: payload["value"]}
 
 
 def now() -> datetime:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mutator import lifecycle
+from mutator import diffs, lifecycle
 from mutator.contracts import (
     ERR_MUTATION_FAILED,
     ERR_VALIDATION,
@@ -70,6 +70,8 @@ CHECKS = [
     CheckRequirement(name="ci", eligible=["alice", "bob"], timeout_seconds=100),
     CheckRequirement(name="scan", eligible=["carol"], timeout_seconds=50),
 ]
+# The changes an evaluation may plan: one, or another (reapprove_if_changed compares them).
+DIFFS = [diffs.state_diff({"a": 1}, {"a": 2}, 0), diffs.state_diff({"a": 3}, {"a": 2}, 0)]
 OVERRIDES = [
     OverrideRequirement(
         policy="soft", reason="r", roles=["oncall"], eligible=["bob", "carol"], timeout_seconds=70
@@ -81,6 +83,7 @@ OVERRIDES = [
 WARNINGS = [PolicyWarning(policy="size", reason="large")]
 evaluations = st.builds(
     EvaluateResult,
+    planned_diff=st.sampled_from([None, DIFFS[0]]),
     outcome=st.sampled_from(list(EvaluationOutcome)),
     reason=st.sampled_from(["", "no"]),
     requirements=requirements,
@@ -150,6 +153,14 @@ def _stale(strategy: OnStale, current: int) -> Step:
 
 def _revalidated(evaluation: EvaluateResult) -> Step:
     return Step("revalidated", lambda r, t: lifecycle.revalidated(r, evaluation, 9, at(t)))
+
+
+def _approval_kept(evaluation: EvaluateResult, latest: int) -> Step:
+    found = evaluation.model_copy(update={"planned_diff": DIFFS[latest]})
+    return Step(
+        f"approval_kept_if_unchanged:{latest}:{found.outcome}",
+        lambda r, t: lifecycle.approval_kept_if_unchanged(r, found, 9, at(t)),
+    )
 
 
 def _transition(target: RequestStatus) -> Step:
@@ -231,7 +242,11 @@ SCHEDULE_OPEN = Step("schedule_open", lambda r, t: lifecycle.schedule_open(r, at
 votes = st.builds(_approve, st.sampled_from(PEOPLE), st.sampled_from([True, True, True, False]))
 QUORUM = Step("quorum", lambda r, t: lifecycle.approvals_complete(r, at(t)))
 quorum = st.just(QUORUM)
-stale = st.builds(_stale, st.sampled_from(["reject", "reapprove", "revalidate"]), st.integers(0, 9))
+stale = st.builds(
+    _stale,
+    st.sampled_from(["reject", "reapprove", "revalidate", "reapprove_if_changed"]),
+    st.integers(0, 9),
+)
 # Weighted towards votes, the quorum and the stale strategies, so that sequences get far
 # (a cancel, a rejection or a failure ends them).
 steps = st.one_of(
@@ -242,6 +257,7 @@ steps = st.one_of(
     st.just(GATES),
     *[stale] * 2,
     *[st.builds(_revalidated, evaluations)] * 2,
+    st.builds(_approval_kept, evaluations, st.sampled_from([0, 1])),
     st.builds(_reject, st.sampled_from(PEOPLE), st.sampled_from(["", "too big"])),
     st.builds(_cancel, st.sampled_from(PEOPLE)),
     st.just(Step("deadline", lambda r, t: lifecycle.deadline_passed(r, at(t)))),
@@ -265,6 +281,12 @@ steps = st.one_of(
 
 def _documented(name: str, before: MutationRequest, effect: lifecycle.Effect) -> set[int]:
     """How many decisions docs/lifecycle.md says ``name`` writes, from ``before``."""
+    if name.startswith("approval_kept_if_unchanged:"):
+        # Another change: approvals_reset and pending; else one (kept, revalidated,
+        # pending or rejected).
+        _, latest, outcome = name.split(":")
+        another = before.planned_diff != DIFFS[int(latest)]
+        return {2} if another and outcome == EvaluationOutcome.REQUIRE_APPROVALS else {1}
     if name.startswith("check:"):
         _, result, check = name.split(":")
         # A report of the recorded result again writes nothing; a failure also rejects.
@@ -280,6 +302,7 @@ def _documented(name: str, before: MutationRequest, effect: lifecycle.Effect) ->
         "stale:reject": {2},
         "stale:reapprove": {3} if before.required_approvals else {2},
         "stale:revalidate": {1},
+        "stale:reapprove_if_changed": {1} if before.required_approvals else {2},
         "revalidated": {1},
         "refused": {1} if before.refused_attempts_not_recorded == 0 else {0},
         "execution": {1, 2},  # lane_acquired when via the lane, then the outcome

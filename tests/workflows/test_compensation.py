@@ -181,6 +181,12 @@ async def test_a_compensation_is_governed_and_waits_for_its_approval(
         assert original.status == RequestStatus.EXECUTED
         comp = await client.compensate(original.request_id, actor="carol", reason="undo")
         assert (comp.status, comp.pending_reason) == (RequestStatus.PENDING, "approval")
+        # Approvers see what the restore does: from version 1 back to the data before it.
+        assert comp.planned_diff is not None
+        assert (comp.planned_diff.version, comp.planned_diff.ops) == (
+            1,
+            [{"op": "remove", "path": "/a"}],
+        )
         linked = await client.get(original.request_id)
         assert (linked.status, linked.compensated_by) == (RequestStatus.EXECUTED, comp.request_id)
         # One compensation at a time: a second is refused while the first is under way.
@@ -193,6 +199,8 @@ async def test_a_compensation_is_governed_and_waits_for_its_approval(
         await client.approve(comp.request_id, actor="bob")
         done = await client.wait(comp.request_id, timeout=30)
         assert done.status == RequestStatus.EXECUTED
+        assert done.applied_diff is not None
+        assert done.applied_diff.ops == [{"op": "remove", "path": "/a"}]
         # Restoring the data before a state's first version empties it.
         assert (await client.state(state)).data == {}
         assert (await client.get(original.request_id)).status == RequestStatus.COMPENSATED

@@ -26,6 +26,7 @@ from mutator.lane_contracts import lane_workflow_id
 from mutator.models import BatchMode, RequestStatus
 from mutator.store import Store
 from mutator.workers import WORKFLOW_RUNNER
+from mutator.workflows.effects_delivery import EffectsDeliveryWorkflow
 from mutator.workflows.mutation_request import MutationRequestWorkflow
 from mutator.workflows.state_lane import StateLaneWorkflow
 from mutator.workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -140,6 +141,9 @@ async def test_request_and_lane_histories_replay(
 # policy-override-signals (a refused override_signal, then a counted one) and
 # policy-warned-direct (an advisory deny, executed directly: its warned decision is stored by
 # the evaluation).
+# Side effects came (a new workflow, EffectsDelivery): effects-delivery-retried-webhook (two
+# events: one handler that delivered at once, one that failed twice, then delivered; both
+# sent to a webhook whose receiver failed the first attempt).
 SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
@@ -147,7 +151,12 @@ SAVED_HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 async def test_histories_recorded_by_earlier_code_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     replayer = Replayer(
-        workflows=[MutationRequestWorkflow, StateLaneWorkflow, WebhookDeliveryWorkflow],
+        workflows=[
+            MutationRequestWorkflow,
+            StateLaneWorkflow,
+            WebhookDeliveryWorkflow,
+            EffectsDeliveryWorkflow,
+        ],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )

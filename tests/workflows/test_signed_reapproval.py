@@ -29,6 +29,30 @@ from tests.helpers.signing import (
 from tests.helpers.workers import assert_eventually, new_worker
 
 
+async def test_signed_approvals_are_kept_when_the_change_on_the_new_version_is_the_same(
+    world: SignedWorld,
+) -> None:
+    """reapprove_if_changed: the signatures given against version 0 still count, and the
+    record (checked by ``running_mutator`` when the test ends) verifies."""
+    req = await world.submit("sk-1", "st-sk-1", "kept.set", {"name": "cpu", "value": 8}, "dave")
+    assert (req.status, req.base_version) == (RequestStatus.PENDING, 0)
+    moved = await world.submit("sk-move", "st-sk-1", "open.add", {"amount": 5}, "alice")
+    assert moved.status == RequestStatus.EXECUTED
+    await world.vote("sk-1", "approve", "alice")
+    await world.vote("sk-1", "approve", "bob")
+    done = await world.settled("sk-1")
+    assert done.status == RequestStatus.EXECUTED
+    assert [d.reason for d in done.decisions if d.code == "approval_kept"] == [
+        "the change on version 1 is the one approved on version 0: the approvals stand"
+    ]
+    kept = [d for d in done.decisions if d.code == "approved" and d.proof is not None]
+    assert [(d.actor, d.proof.envelope["base_version"]) for d in kept if d.proof] == [
+        ("alice", 0),
+        ("bob", 0),
+    ]
+    assert done.base_version == 1
+
+
 async def test_reapproval_needs_new_signatures_against_the_new_base_version(
     world: SignedWorld,
 ) -> None:

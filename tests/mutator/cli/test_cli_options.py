@@ -67,6 +67,7 @@ CONNECTION_OPTIONS = {
     "history": READS,
     "audit": READS,
     "deliveries": READS,
+    "effects": READS,
     "watch": READS,
     "freeze start": frozenset({"--db", "--json"}),
     "freeze end": EVERYTHING,

@@ -142,6 +142,9 @@ def test_approver_in_the_web_ui(ui_stack: CliStack, ui: TemporalUI) -> None:
     details = ui.markdown("user-metadata-current-details").locator("body")
     expect(details).to_contain_text("pending (approval)")
     expect(details).to_contain_text("two_of_three: 0 of 2 approvals (eligible: alice, bob, carol)")
+    # The change approvers approve, shortened (markdown: one code span per op).
+    expect(details).to_contain_text("planned change:")
+    expect(details).to_contain_text("add /daily 500")
     ui.shot("summary-and-current-details-0-of-2")
 
     ui.open_tab("Search Attributes")
@@ -232,6 +235,8 @@ def test_approver_in_the_web_ui(ui_stack: CliStack, ui: TemporalUI) -> None:
     details = ui.markdown("user-metadata-current-details").locator("body")
     expect(details).to_contain_text("executed")
     expect(details).to_contain_text(f"executed: state {state} is now at version {version}")
+    expect(details).to_contain_text("applied change:")
+    expect(details).to_contain_text("add /daily 500")
     ui.shot("completed-current-details-executed")
     ui.open_tab("Search Attributes")
     expect(ui.code_block("Search Attributes")).to_contain_text('"MutationStatus": "executed"')
