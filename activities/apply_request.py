@@ -15,6 +15,7 @@ from temporalio import activity
 
 from mutator import metrics
 from mutator.activities.batch_items import MAX_CAS_ATTEMPTS
+from mutator.activities.compensation import ending_original
 from mutator.activities.heartbeat import Stopwatch
 from mutator.activities.outcomes import (
     HandlerFailed,
@@ -24,6 +25,7 @@ from mutator.activities.outcomes import (
     users_bug,
 )
 from mutator.activities.planning import recording_diffs
+from mutator.activities.undo import compensation_change
 from mutator.app import MutationApp, UnknownMutationError, ValidationRefused
 from mutator.contracts import (
     ERR_FENCED_OUT,
@@ -70,12 +72,15 @@ def apply_request(
         check_schedule(app, store, req)
         quota = quota_use(app, req)
     handler_change = change_for(mutation, req.payload)
-    change = recording_diffs(handler_change, req)
+    change = recording_diffs(compensation_change(req, handler_change), req)
+    ends = ending_original(store, req)
+    # A restore runs no handler: it emits nothing.
+    events = None if req.compensation_mode == "restore" else handler_change.emitted()
     meter = activity.metric_meter()
     started = time.monotonic()
     outcome = "failed"
     try:
-        result = _apply(store, input, change, handler_change.emitted(), known_state, quota)
+        result = _apply(store, input, change, events, known_state, quota, ends)
         outcome = "applied"
         return result
     finally:
@@ -166,6 +171,7 @@ def _apply(
     events: Callable[[], list[EmittedEvent]] | None,
     known_state: KnownState | None = None,
     quota: QuotaUse | None = None,
+    ends: Callable[[MutationRequest], MutationRequest] | None = None,
 ) -> ExecuteResult:
     req = input.request
     for attempt in range(MAX_CAS_ATTEMPTS):
@@ -181,6 +187,7 @@ def _apply(
                 known_state=known_state if attempt == 0 else None,
                 quota=quota,
                 events=events,
+                ends=ends,
             )
             return ExecuteResult(request=applied)
         except QuotaFull as exc:

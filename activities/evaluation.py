@@ -34,6 +34,8 @@ def policy_context(
         state=dict(state.data) if state else {},
         version=state.version if state else 0,
         requester=req.requester,
+        compensates=req.compensates,
+        compensation_mode=req.compensation_mode,
     )
 
 

@@ -35,6 +35,7 @@ from mutator.activities.outcomes import (
 )
 from mutator.activities.planning import plan_change
 from mutator.activities.signatures import check_submission, verify_submit, verify_vote
+from mutator.activities.undo import restore_diff
 from mutator.app import MutationApp, UnknownMutationError
 from mutator.contracts import (
     CHECK_SCHEDULE_ACTIVITY,
@@ -319,7 +320,8 @@ class RequestActivities:
             overrides=evaluation.overrides,
             warnings=evaluation.warnings,
             state_version=ctx.version,
-            on_stale=mutation.on_stale,
+            # A restore applies only on the version the original made: never on a later one.
+            on_stale="reject" if req.compensation_mode == "restore" else mutation.on_stale,
         )
         if plan and result.outcome == EvaluationOutcome.REQUIRE_APPROVALS:
             result.planned_diff = self._plan(req, state)
@@ -332,7 +334,12 @@ class RequestActivities:
             raise expected(str(exc), type=ERR_UNKNOWN_MUTATION) from exc
 
     def _plan(self, req: MutationRequest, state: StateView | None) -> StateDiff:
-        """The request's handler run on ``state``, for its planned diff (nothing stored)."""
+        """The request's handler run on ``state``, for its planned diff (nothing stored).
+
+        A restore runs no handler: its diff is from ``state`` to the data it restores.
+        """
+        if req.compensation_mode == "restore":
+            return restore_diff(req.payload, state)
         return plan_change(self._mutation(req), req.payload, state)
 
     def _context(

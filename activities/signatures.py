@@ -73,6 +73,18 @@ def _submit_signature(
     )
 
 
+def submit_refusal(
+    app: MutationApp,
+    req: MutationRequest,
+    envelope: dict[str, Any] | None,
+    signature: str | None,
+    submitted_at: datetime | None,
+) -> str | None:
+    """Why the submit's signature is refused (as ``check_submission`` checks it); None: not."""
+    refusal, _ = _submit_signature(app, req, envelope, signature, submitted_at or datetime.now(UTC))
+    return refusal
+
+
 def check_submission(
     app: MutationApp, input: EvaluateInput
 ) -> tuple[EvaluateInput, EvaluateResult | None]:

@@ -373,7 +373,9 @@ class MutationApp:
         if too_large is not None:
             return Evaluation(EvaluationOutcome.INVALID, too_large, [])
         try:
-            mutation.validate(ctx.state, ctx.payload)
+            # A restore's payload is the state's earlier data, not the mutation's arguments.
+            if ctx.compensation_mode != "restore":
+                mutation.validate(ctx.state, ctx.payload)
         except ValidationRefused as exc:
             return Evaluation(EvaluationOutcome.INVALID, str(exc), [])
         combined = combine(decide(self.policies, ctx, self.policy_mode))

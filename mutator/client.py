@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from mutator.admission import ADMISSION_TIMEOUT_SECONDS, admission_timeout_from_env
 from mutator.client_checks import CheckCommands
+from mutator.client_compensate import CompensateCommands
 from mutator.client_locks import read_locks
 from mutator.client_messages import MutatorTimeout, await_result, workflow_exists
 from mutator.client_schedule import FreezeEnded, end_freeze, wake_for_schedule
@@ -44,7 +45,7 @@ from mutator.temporal_tls import TemporalTLS
 __all__ = ["MutatorClient", "MutatorTimeout", "StoreReader", "TemporalTLS", "VoteMessage"]
 
 
-class MutatorClient(VoteCommands, CheckCommands, SimulateCommands):
+class MutatorClient(VoteCommands, CheckCommands, SimulateCommands, CompensateCommands):
     """Submit, vote on, inspect and wait for governed mutation requests.
 
     Reads (``get``, ``list``, ``state``, ``history``, ``audit``) come from the SQL store, as
@@ -275,6 +276,7 @@ class MutatorClient(VoteCommands, CheckCommands, SimulateCommands):
         request_id: str | None = None,
         after: Sequence[str] = (),
         not_before: datetime | None = None,
+        compensate_on_failure: bool = False,
         wait: bool = False,
         wait_timeout: float | None = None,
     ) -> MutationRequest:
@@ -290,6 +292,9 @@ class MutatorClient(VoteCommands, CheckCommands, SimulateCommands):
             after: Requests that must be executed first (see ``submit``).
             not_before: Its earliest start (see ``submit``); every item's window and the
                 freezes hold it back too.
+            compensate_on_failure: ``sequential`` only: when an item fails, the items
+                already applied are compensated in reverse order (a saga), each recorded on
+                its item; the batch ends ``failed``, listing them (docs/changes.md).
             wait: Wait until the request reaches a final status.
             wait_timeout: With ``wait``, the most seconds to wait (None: no limit).
 
@@ -312,6 +317,7 @@ class MutatorClient(VoteCommands, CheckCommands, SimulateCommands):
             limits=self.limits,
             after=after,
             not_before=not_before,
+            compensate_on_failure=compensate_on_failure,
         )
         return await self._submit(
             submitted, wait=wait, wait_timeout=wait_timeout, new_id=request_id is None

@@ -33,6 +33,7 @@ from temporalio.service import RPCError
 
 from mutator.admission import no_worker, not_yet_evaluated, worker_last_seen
 from mutator.client_messages import workflow_exists
+from mutator.compensation_contracts import ERR_COMPENSATION_REFUSED
 from mutator.contracts import (
     ERR_BREAK_GLASS_REFUSED,
     REQUEST_WORKFLOW,
@@ -132,6 +133,7 @@ def batch_submission(
     limits: PayloadLimits,
     after: Sequence[str] = (),
     not_before: datetime | None = None,
+    compensate_on_failure: bool = False,
 ) -> SubmitRequestInput:
     """The checked input of a batch request (see ``MutatorClient.submit_batch``).
 
@@ -145,6 +147,10 @@ def batch_submission(
         raise MutatorInputError(f"mode: {mode!r} is not a batch mode (one of {allowed})") from None
     check_submitter(actor, reason, request_id)
     check_after(after, request_id)
+    if compensate_on_failure and batch_mode != BatchMode.SEQUENTIAL:
+        raise MutatorInputError(
+            f"compensate_on_failure: only a sequential batch compensates (mode is {batch_mode})"
+        )
     limits.check_item_count(len(items))
     parsed: list[BatchItem] = []
     for index, item in enumerate(items):
@@ -167,6 +173,7 @@ def batch_submission(
             items=parsed,
             after=list(after),
             not_before=check_not_before(not_before),
+            compensate_on_failure=compensate_on_failure,
         )
     except ValidationError as exc:
         raise input_error(exc) from None
@@ -307,7 +314,10 @@ async def start_request(
     except WorkflowUpdateFailedError as exc:
         # Its workflow ended (e.g. an operator terminated it) before admission answered.
         cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == ERR_BREAK_GLASS_REFUSED:
+        if isinstance(cause, ApplicationError) and cause.type in (
+            ERR_BREAK_GLASS_REFUSED,
+            ERR_COMPENSATION_REFUSED,
+        ):
             raise MutatorRefused(cause.message) from None
         why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
         raise MutatorRefused(

@@ -57,6 +57,13 @@ class DecisionCode(StrEnum):
     CHECK_FAILED = "check_failed"  # an external check was reported failed
     SUPERSEDED = "superseded"  # a newer request of the same state and mutation ended it
     SUPERSEDES = "supersedes"  # this request ended older ones (``supersede=True``)
+    # the original's side: a compensation was submitted for it (``mutator compensate``)
+    COMPENSATION_REQUESTED = "compensation_requested"
+    COMPENSATED = "compensated"  # the original's side: its compensation executed
+    COMPENSATES = "compensates"  # the compensation's side: the request it undoes
+    # a compensate_on_failure batch: one applied item undone, or its undo refused
+    ITEM_COMPENSATED = "item_compensated"
+    ITEM_NOT_COMPENSATED = "item_not_compensated"
     WARNED = "warned"  # an advisory Deny, or a policy that failed open: blocks nothing
     OVERRIDDEN = "overridden"  # a soft Deny overridden, by the actor, with their reason
 

@@ -27,6 +27,14 @@ def add(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     return {**state, "value": state.get("value", 0) + payload["amount"]}
 
 
+@add.inverse
+def _subtract(
+    before: dict[str, Any], after: dict[str, Any], payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Compensate an addition forward: add the opposite amount (``compensate --mode inverse``)."""
+    return {"amount": -payload["amount"]}
+
+
 @add.validator
 def _amount_is_integer(state: dict[str, Any], payload: dict[str, Any]) -> None:
     amount = payload.get("amount")

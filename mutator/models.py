@@ -17,11 +17,13 @@ from mutator.external_checks import CheckRequirement
 from mutator.gates import Gate
 from mutator.overrides import OverrideRequirement
 from mutator.statuses import (
+    COMPENSATION_MODES,
     IDENTITY_MODES,
     NOT_APPLIED_STATUSES,
     ON_STALE_CHOICES,
     TERMINAL_STATUSES,
     BatchMode,
+    CompensationMode,
     DecisionCategory,
     IdentityMode,
     ItemOutcome,
@@ -61,6 +63,8 @@ class BatchItemResult(BaseModel):
         resulting_version: The state's version after the item applied.
         applied_diff: The change the item made, once applied (``mutator.diffs``).
         reason: Why it was rejected or failed.
+        compensation: ``compensated``: how it was undone; an applied item whose compensation
+            was refused: why (``compensate_on_failure``).
     """
 
     index: int
@@ -73,6 +77,7 @@ class BatchItemResult(BaseModel):
     resulting_version: int | None = None
     applied_diff: StateDiff | None = None
     reason: str = ""
+    compensation: str = ""
 
 
 class SignedProof(BaseModel):
@@ -201,6 +206,13 @@ class MutationRequest(BaseModel):
             ``pending`` (quota): when its quota's next slot frees.
         superseded_by: Once ``superseded``: the newer request that ended it.
         supersedes: The older requests this one ended (``supersede=True``).
+        compensates: A compensation: the executed request it undoes (``mutator compensate``).
+        compensation_mode: A compensation's mode: ``restore`` or ``inverse``
+            (``mutator.compensation``).
+        compensated_by: The compensation that undoes (or is asked to undo) this request;
+            once that executes, this request is ``compensated``.
+        compensate_on_failure: A ``sequential`` batch that undoes its applied items, in
+            reverse order, when an item fails (a saga).
         decisions: Its record: every transition and approval attempt, oldest first.
         refused_attempts_not_recorded: Refused messages beyond those kept as decisions.
         revision: Increases with every stored change of the request.
@@ -237,6 +249,10 @@ class MutationRequest(BaseModel):
     scheduled_for: datetime | None = None
     superseded_by: str | None = None
     supersedes: list[str] = Field(default_factory=list)
+    compensates: str | None = None
+    compensation_mode: CompensationMode | None = None
+    compensated_by: str | None = None
+    compensate_on_failure: bool = False
     decisions: list[Decision] = Field(default_factory=list)
     # Refused signals beyond the ones kept as decisions (the record stays bounded).
     refused_attempts_not_recorded: int = 0
@@ -297,6 +313,14 @@ class SubmitRequestInput(BaseModel):
     not_before: AwareDatetime | None = None
     # an emergency: bypasses approvals, windows, freezes and quotas (mutator.break_glass)
     break_glass: bool = False
+    # a compensation (mutator.compensation): the executed request it undoes, and how; its
+    # payload and expected version are planned by the worker from the original's record
+    compensates: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$"
+    )
+    compensation_mode: CompensationMode | None = None
+    # a sequential batch: undo the applied items in reverse order when an item fails (saga)
+    compensate_on_failure: bool = False
     # signed mode: the requester's envelope (action "submit") and its SSHSIG signature
     envelope: dict[str, Any] | None = None
     signature: str | None = None
@@ -319,6 +343,12 @@ class SubmitRequestInput(BaseModel):
             raise ValueError("reason: a break-glass submit needs a reason")
         if self.break_glass and (self.after or self.not_before is not None):
             raise ValueError(BREAK_GLASS_WAITS)
+        if (self.compensates is None) != (self.compensation_mode is None):
+            raise ValueError("compensation_mode: a compensation needs both compensates and a mode")
+        if self.compensate_on_failure and self.batch_mode != BatchMode.SEQUENTIAL:
+            raise ValueError("compensate_on_failure: only a sequential batch compensates")
+        if self.compensates is not None and (self.items or self.break_glass):
+            raise ValueError("compensates: a compensation is a single, ordinary request")
         return self
 
 
@@ -358,6 +388,9 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
         after=list(submitted.after),
         not_before=submitted.not_before,
         break_glass=submitted.break_glass,
+        compensates=submitted.compensates,
+        compensation_mode=submitted.compensation_mode,
+        compensate_on_failure=submitted.compensate_on_failure,
         created_at=now,
         updated_at=now,
     )
@@ -365,6 +398,7 @@ def submitted_request(submitted: SubmitRequestInput, now: datetime) -> MutationR
 
 __all__ = [
     "BREAK_GLASS_WAITS",
+    "COMPENSATION_MODES",
     "IDENTITY_MODES",
     "MAX_AFTER",
     "NOT_APPLIED_STATUSES",
@@ -376,6 +410,7 @@ __all__ = [
     "BatchItem",
     "BatchItemResult",
     "BatchMode",
+    "CompensationMode",
     "Decision",
     "DecisionCategory",
     "HistoryEntry",

@@ -17,6 +17,9 @@ from mutator.quotas import Quota
 # side effects (mutator/effects.py).
 Handler = Callable[..., dict[str, Any]]
 Validator = Callable[[dict[str, Any], dict[str, Any]], None]
+# inverse(before, after, payload) -> the payload of a request of the same mutation that
+# corrects the change forward (mutator.compensation)
+Inverse = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
 class UnknownMutationError(LookupError):
@@ -44,6 +47,8 @@ class Mutation:
         quota: How many executions it may have per key and window (``Quota``).
         supersede: Whether a newer admitted request of the same state ends the older ones
             that have not started to execute (docs/gates.md#supersede).
+        inverse_of: ``inverse(before, after, payload)``, declared by ``@mutation.inverse``;
+            None: the mutation is compensated by ``restore`` only.
     """
 
     name: str
@@ -53,6 +58,7 @@ class Mutation:
     window: str | None = None
     quota: Quota | None = None
     supersede: bool = False
+    inverse_of: Inverse | None = None
     # Whether the handler takes ``effects`` (a third parameter): only such a mutation's
     # executions look for events to deliver.
     emits: bool = field(init=False)
@@ -87,6 +93,29 @@ class Mutation:
             ``fn``, unchanged.
         """
         self.validators.append(fn)
+        return fn
+
+    def inverse(self, fn: Inverse) -> Inverse:
+        """Register ``fn(before, after, payload)`` as this mutation's inverse.
+
+        Use as a decorator: ``@my_mutation.inverse``. ``before`` and ``after`` are the state's
+        data before and after an executed request of this mutation, ``payload`` that
+        request's payload; ``fn`` returns the payload of a new request of the SAME mutation
+        that corrects the change forward (``mutator compensate --mode inverse``). It runs on
+        the worker when the compensation is submitted, and must be pure.
+
+        Args:
+            fn: The inverse.
+
+        Returns:
+            ``fn``, unchanged.
+
+        Raises:
+            ValueError: The mutation has an inverse already.
+        """
+        if self.inverse_of is not None:
+            raise ValueError(f"mutation {self.name!r} declares its inverse twice")
+        self.inverse_of = fn
         return fn
 
     def validate(self, state: dict[str, Any], payload: dict[str, Any]) -> None:

@@ -212,6 +212,10 @@ class PolicyContext:
         state: The state's content now (empty before its first mutation).
         version: The state's version now (0 before its first mutation).
         requester: Who submitted the request.
+        compensates: A compensation (``mutator compensate``): the id of the executed request
+            it undoes; None for any other request.
+        compensation_mode: A compensation's mode: ``restore`` (``payload`` is then the data
+            the state returns to, and validators do not run) or ``inverse``; else None.
     """
 
     state_id: str
@@ -220,6 +224,8 @@ class PolicyContext:
     state: dict[str, Any]
     version: int
     requester: str
+    compensates: str | None = None
+    compensation_mode: str | None = None
 
 
 @dataclass(frozen=True)

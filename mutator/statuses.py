@@ -14,7 +14,8 @@ class RequestStatus(StrEnum):
     """Where a request stands; docs/lifecycle.md describes each status.
 
     ``executed``, ``rejected``, ``canceled``, ``expired``, ``failed``, ``superseded`` and
-    ``compensated`` are final: a request in one of them never changes again.
+    ``compensated`` are final: a request in one of them never changes again, except that the
+    execution of its compensation moves an ``executed`` request to ``compensated``.
     """
 
     PENDING = "pending"
@@ -106,6 +107,11 @@ class DecisionCategory(StrEnum):
 
 OnStale = Literal["reject", "reapprove", "revalidate", "reapprove_if_changed"]
 
+CompensationMode = Literal["restore", "inverse"]
+"""``restore``: set the state's data back to what it was before the request; ``inverse``: a
+forward correction, the mutation's ``@handler.inverse`` payload (``mutator.compensation``)."""
+COMPENSATION_MODES: tuple[str, ...] = get_args(CompensationMode)
+
 IdentityMode = Literal["signed", "claimed"]
 """``signed``: every submit and vote carries the actor's signature; ``claimed``: a typed name."""
 IDENTITY_MODES: tuple[str, ...] = get_args(IdentityMode)
@@ -129,3 +135,5 @@ class ItemOutcome(StrEnum):
     FAILED = "failed"  # the handler raised
     NOT_RUN = "not_run"  # sequential: an earlier item failed
     ROLLED_BACK = "rolled_back"  # atomic: another item failed, nothing was applied
+    # sequential with compensate_on_failure: applied, then undone after a later item failed
+    COMPENSATED = "compensated"

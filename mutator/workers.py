@@ -23,6 +23,7 @@ from mutator.activities import (
     SupersedeActivities,
     VersionResolutionActivities,
 )
+from mutator.activities.compensation import CompensationActivities
 from mutator.activities.effects import EffectActivities
 from mutator.activities.signatures import identity_config
 from mutator.activities.webhooks import WebhookActivities
@@ -186,6 +187,7 @@ def build_workers(
             *EffectActivities(app, store, webhooks=webhook is not None).all(),
             *SupersedeActivities(app, store).all(),
             *SimulationActivities(app, store).all(),
+            *CompensationActivities(app, store).all(),
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=24),
         max_concurrent_activities=20,

@@ -20,6 +20,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from mutator.workflows.batch_compensation import compensate_applied, compensates_on_failure
 from mutator.workflows.lane_execution import ATTEMPT_BACKSTOP, EXECUTE_RETRY, HEARTBEAT_TIMEOUT
 from mutator.workflows.lane_session import LaneSession
 from mutator.workflows.request_record import RequestRecord
@@ -170,6 +171,8 @@ async def _one_by_one(record: RequestRecord, *, stop_at_failure: bool) -> None:
         await record.save()
         if stop_at_failure and item.outcome != ItemOutcome.APPLIED:
             stopped = item.index
+    if stopped is not None and compensates_on_failure(record):
+        await compensate_applied(record)
     if all(item.outcome == ItemOutcome.APPLIED for item in items):
         record.set_status(
             RequestStatus.EXECUTED, None, DecisionCode.EXECUTED, SystemActor.SYSTEM, _summary(items)
@@ -285,9 +288,10 @@ def _mark(item: BatchItemResult, outcome: ItemOutcome, reason: str) -> None:
 def _summary(items: list[BatchItemResult]) -> str:
     applied = sum(1 for i in items if i.outcome == ItemOutcome.APPLIED)
     problems = [
-        f"item {i.index} {i.outcome.value}: {i.reason}"
+        f"item {i.index} {i.outcome.value}: {i.compensation or i.reason}"
         for i in items
         if i.outcome not in (ItemOutcome.APPLIED, ItemOutcome.ROLLED_BACK, ItemOutcome.NOT_RUN)
+        or i.compensation
     ]
     return "; ".join([f"{applied} of {len(items)} items applied", *problems])
 

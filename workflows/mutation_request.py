@@ -21,6 +21,7 @@ from mutator.workflows.batch_execution import execute_batch
 from mutator.workflows.messages import internal_message, update_message
 from mutator.workflows.request_break_glass import RequestBreakGlass
 from mutator.workflows.request_checks import RequestChecks
+from mutator.workflows.request_compensation import RequestCompensation
 from mutator.workflows.request_dependencies import RequestDependencies
 from mutator.workflows.request_overrides import RequestOverrides
 from mutator.workflows.request_plan import RequestPlan
@@ -87,6 +88,7 @@ class MutationRequestWorkflow(
     RequestBreakGlass,
     RequestChecks,
     RequestSupersede,
+    RequestCompensation,
     RequestPlan,
 ):
     """One request's orchestration: its timers, messages, activities and saves.
@@ -120,6 +122,8 @@ class MutationRequestWorkflow(
         # supersede (request_supersede.py): declared by the mutation; asked by a newer request
         self.supersede_declared = False
         self.supersede_asked: str | None = None
+        # A compensation refused by its planning: nothing is stored (request_compensation.py)
+        self.compensation_refusal = ""
 
     # -- queries, updates and signals ---------------------------------------------------
     # Every handler takes ``*args``: see workflows/messages.py for why.
@@ -153,6 +157,7 @@ class MutationRequestWorkflow(
         update_message(AdmissionInput, args)
         await workflow.wait_condition(lambda: self.admitted)
         self.raise_break_glass_refusal()
+        self.raise_compensation_refusal()
         # On timeout it is queued behind others on its state: the caller gets `approved`.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
@@ -243,6 +248,9 @@ class MutationRequestWorkflow(
     async def run(self, input: SubmitRequestInput) -> RequestWorkflowResult:
         """Evaluate the request, then take the lifecycle's next step until it is final."""
         self.took(lifecycle.submit(self.request, workflow.now()))
+        if self.is_compensation() and not await self.plan_compensation():
+            self.admitted = True
+            return await self.compensation_refused()
         if self.has_dependencies():
             await self.await_dependencies()
             # Votes are refused while the policies run (and nothing is left to cancel then).

@@ -19,7 +19,6 @@ from mutator.workflows.request_record import RequestRecord
 with workflow.unsafe.imports_passed_through():
     from mutator.contracts import ERR_BREAK_GLASS_REFUSED, EvaluateResult, RequestWorkflowResult
     from mutator.decisions import EvaluationOutcome
-    from mutator.models import RequestStatus
 
 BREAK_GLASS_PATCH = "break-glass"
 
@@ -52,10 +51,6 @@ class RequestBreakGlass(RequestRecord):
 
     async def break_glass_refused(self) -> RequestWorkflowResult:
         """The workflow's result for a refused break-glass submit (nothing stored)."""
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return RequestWorkflowResult(
-            request_id=self.request.request_id,
-            status=RequestStatus.REJECTED,
-            resulting_version=None,
-            outcome=f"{EvaluationOutcome.BREAK_GLASS_REFUSED.value}: {self.break_glass_refusal}",
+        return await self.ended_unsaved(
+            f"{EvaluationOutcome.BREAK_GLASS_REFUSED.value}: {self.break_glass_refusal}"
         )

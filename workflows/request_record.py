@@ -12,7 +12,12 @@ from mutator.workflows.lane_session import LaneSession
 
 with workflow.unsafe.imports_passed_through():
     from mutator import diffs, gates, lifecycle, metrics
-    from mutator.contracts import SAVE_REQUEST_ACTIVITY, SaveRequestInput, SaveRequestResult
+    from mutator.contracts import (
+        SAVE_REQUEST_ACTIVITY,
+        RequestWorkflowResult,
+        SaveRequestInput,
+        SaveRequestResult,
+    )
     from mutator.decisions import DecisionCode, SystemActor
     from mutator.lane_contracts import LaneGrant, LaneOutcome
     from mutator.models import (
@@ -123,6 +128,8 @@ class RequestRecord:
             lines.append(f"superseded by {req.superseded_by}")
         if req.supersedes:
             lines.append("supersedes " + ", ".join(req.supersedes))
+        if req.compensates:
+            lines.append(f"compensates {req.compensates} ({req.compensation_mode})")
         if req.resulting_version is not None:
             lines.append(
                 f"executed: state {req.state_id} is now at version {req.resulting_version}"
@@ -133,6 +140,16 @@ class RequestRecord:
             shown = diffs.describe(diff, limit=diffs.SHORT_DIFF_OPS)
             lines.append(f"{kind} change:\n" + "\n".join(f"- `{line}`" for line in shown))
         workflow.set_current_details("\n\n".join(lines))
+
+    async def ended_unsaved(self, outcome: str) -> RequestWorkflowResult:
+        """The result of a request refused before anything of it was stored (``rejected``)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return RequestWorkflowResult(
+            request_id=self.request.request_id,
+            status=RequestStatus.REJECTED,
+            resulting_version=None,
+            outcome=outcome,
+        )
 
     async def save(self) -> None:
         """Write the current request as the next revision; saves are serialized."""

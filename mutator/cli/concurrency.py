@@ -72,6 +72,14 @@ def batch(
     ] = None,
     after: After = None,
     not_before: NotBefore = None,
+    compensate_on_failure: Annotated[
+        bool,
+        typer.Option(
+            "--compensate-on-failure",
+            help="sequential only: when an item fails, undo the applied items in reverse "
+            "order (a saga).",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the batch ends.")] = False,
 ) -> None:
     """Submit several mutations, over one or more states, governed as one request.
@@ -99,6 +107,7 @@ def batch(
             request_id=request_id,
             after=after or [],
             not_before=earliest,
+            compensate_on_failure=compensate_on_failure,
             wait=wait,
         ),
         signer=signer,

@@ -19,6 +19,7 @@ from mutator.cli.common import (
     StateId,
     exit_for,
 )
+from mutator.cli.compensate import register_compensate_command
 from mutator.cli.concurrency import register_concurrency_commands
 from mutator.cli.connection import (
     READ_OPTIONS,
@@ -406,6 +407,7 @@ register_delivery_commands(cli)
 register_effect_commands(cli)
 register_watch_command(cli)
 register_check_command(cli)
+register_compensate_command(cli)
 register_override_command(cli)
 
 

@@ -30,6 +30,9 @@ def signed_payload(
     after: Sequence[str] = (),
     not_before: datetime | None = None,
     break_glass: bool = False,
+    compensates: str | None = None,
+    compensation_mode: str | None = None,
+    compensate_on_failure: bool = False,
 ) -> dict[str, Any]:
     """The object whose SHA-256 an envelope's ``payload_sha256`` is.
 
@@ -40,12 +43,21 @@ def signed_payload(
     [...], "not_before": "<UTC ISO 8601>"}`` (each key only when set), so whoever alters
     the submit in transit cannot drop or change its dependencies or its earliest start. A
     break-glass request signs ``{"change": ..., "break_glass": true}``, so a signature made
-    without the flag never authorizes break-glass (docs/security.md).
+    without the flag never authorizes break-glass (docs/security.md). A compensation signs
+    ``{"compensates": <the original's id>, "compensation_mode": "restore"|"inverse"}``: its
+    payload is planned by the worker from the original's record, after the signature is
+    made, so the signature covers what the signer chose (which request, undone how). A
+    sequential batch that compensates on failure signs ``{"change": ...,
+    "compensate_on_failure": true}``.
     """
+    if compensates is not None:
+        return {"compensates": compensates, "compensation_mode": compensation_mode}
     change = _signed_change(mutation, payload, items)
-    if not after and not_before is None and not break_glass:
+    if not after and not_before is None and not break_glass and not compensate_on_failure:
         return change
     signed: dict[str, Any] = {"change": change}
+    if compensate_on_failure:
+        signed["compensate_on_failure"] = True
     if break_glass:
         signed["break_glass"] = True
     if after:
@@ -84,6 +96,9 @@ def request_signed_payload(request: MutationRequest) -> dict[str, Any]:
         after=request.after,
         not_before=request.not_before,
         break_glass=request.break_glass,
+        compensates=request.compensates,
+        compensation_mode=request.compensation_mode,
+        compensate_on_failure=request.compensate_on_failure,
     )
 
 

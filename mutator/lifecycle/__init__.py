@@ -12,6 +12,13 @@ from __future__ import annotations
 
 from mutator.lifecycle.check_state import checks_passed, gate_deadline, gates_met
 from mutator.lifecycle.checks import gates_complete, report_check, report_refusal
+from mutator.lifecycle.compensation import (
+    compensated,
+    compensation_refusal,
+    later_versions,
+    link_compensation,
+    record_compensates,
+)
 from mutator.lifecycle.dependencies import (
     await_dependencies,
     dependencies_met,
@@ -108,6 +115,8 @@ __all__ = [
     "cancel",
     "cancel_refusal",
     "checks_passed",
+    "compensated",
+    "compensation_refusal",
     "deadline_passed",
     "decide",
     "dependencies_met",
@@ -118,12 +127,15 @@ __all__ = [
     "gate_deadline",
     "gates_complete",
     "gates_met",
+    "later_versions",
+    "link_compensation",
     "next_step",
     "override",
     "override_refusal",
     "progress",
     "quorum_met",
     "quota_free",
+    "record_compensates",
     "record_supersedes",
     "refused_attempt",
     "reject",

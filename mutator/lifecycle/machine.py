@@ -56,6 +56,9 @@ TRANSITIONS: Mapping[RequestStatus, frozenset[RequestStatus]] = {
     ),
     _S.EXECUTING: frozenset({_S.EXECUTED, _S.REJECTED, _S.FAILED}),
     **{status: frozenset() for status in TERMINAL_STATUSES},
+    # Final, but undone later: only the execution of its compensation takes this arrow
+    # (lifecycle.compensation.compensated), never the request's own workflow.
+    _S.EXECUTED: frozenset({_S.COMPENSATED}),
 }
 
 
@@ -100,9 +103,13 @@ def require(request: MutationRequest, allowed: Collection[RequestStatus], step: 
 _GATED_BY_CHECKS = frozenset({_S.APPROVED, _S.EXECUTED})
 
 
-def _check_move(request: MutationRequest, target: RequestStatus) -> None:
+def _check_move(
+    request: MutationRequest, target: RequestStatus, *, by_compensation: bool = False
+) -> None:
     if not can_transition(request.status, target):
         raise IllegalTransition(request, f"go to {target.value}")
+    if target == _S.COMPENSATED and not by_compensation:
+        raise IllegalTransition(request, "go to compensated (only its compensation executing)")
     gated = request.status == _S.PENDING and target in _GATED_BY_CHECKS
     if gated and not checks_passed(request):
         outstanding = ", ".join(c.name for c in waiting_checks(request)) or "a failed check"
@@ -234,9 +241,14 @@ class Recorder:
         reason: str,
         *,
         proof: SignedProof | None = None,
+        by_compensation: bool = False,
     ) -> None:
-        """Change the status and write its lifecycle decision; one per step at most."""
-        _check_move(self.request, target)
+        """Change the status and write its lifecycle decision; one per step at most.
+
+        ``by_compensation``: the step is a compensation's execution, the only one that may
+        move a request to ``compensated`` (lifecycle.compensation.compensated).
+        """
+        _check_move(self.request, target, by_compensation=by_compensation)
         if self.transition is not None:
             raise LifecycleError("one step changes the status once")
         source = self.request.status

@@ -130,15 +130,21 @@ def recorded_version(conn: Connection, key: str, state_id: str) -> int | None:
     return version
 
 
+# What ``finalize`` stores with the changes: the request, and any request it ends with them
+# (a compensation's original, mutator.lifecycle.compensation); None: nothing.
+Finalized = MutationRequest | Sequence[MutationRequest] | None
+
+
 def apply_changes(
     db: Database,
     changes: Sequence[StateChange],
-    finalize: Callable[[list[int]], MutationRequest | None],
+    finalize: Callable[[list[int]], Finalized],
     known: dict[str, KnownState] | None = None,
 ) -> list[int]:
     """Apply ``changes`` in order, all or none; returns each change's resulting version.
 
-    ``finalize(versions)`` returns the request to store in the same transaction (or None).
+    ``finalize(versions)`` returns the request (or requests) to store in the same
+    transaction, or None.
     If every change is already recorded, returns the recorded versions and writes nothing.
     ``known``: (version, data, history head) of every state, read by the caller (version 0:
     no state); saves the read transaction. The write transaction checks them like its own reads; a
@@ -162,8 +168,9 @@ def apply_changes(
             if c.quota is not None:
                 take_slot(conn, c.quota, c.key)
         _write_changes(conn, changes, slots, results)
-        request = finalize(versions)
-        if request is not None:
+        finalized = finalize(versions)
+        written = [finalized] if isinstance(finalized, MutationRequest) else finalized or []
+        for request in written:
             write_request(conn, request)
         _consume_claims(conn, changes)
     return versions

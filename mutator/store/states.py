@@ -13,7 +13,7 @@ from mutator.effects import EmittedEvent
 from mutator.models import HistoryEntry, MutationRequest, StateView
 from mutator.quotas import QuotaUse
 from mutator.store import statements as sql
-from mutator.store.changes import KnownState, StateChange, apply_changes
+from mutator.store.changes import Finalized, KnownState, StateChange, apply_changes
 from mutator.store.database import Database
 from mutator.store.requests import read_request
 from mutator.store.schema import state_history
@@ -78,6 +78,7 @@ class States:
         known_state: KnownState | None = None,
         quota: QuotaUse | None = None,
         events: Callable[[], Sequence[EmittedEvent]] | None = None,
+        ends: Callable[[MutationRequest], MutationRequest] | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once, by compare-and-set.
 
@@ -94,11 +95,13 @@ class States:
         ``known_state``: (version, data, history head) the caller read (see
         ``claim_direct_reading``); ``quota``: the slot the change takes in its transaction
         (QuotaFull when every slot is taken; store/quotas.py); ``events``: what the last run
-        of ``change`` emitted, written to the outbox in the same transaction (outbox.py).
+        of ``change`` emitted, written to the outbox in the same transaction (outbox.py);
+        ``ends(final)``: another request that the change ends, stored in the same transaction
+        (a compensation's original).
         """
         written: list[MutationRequest] = []
 
-        def finalize(versions: list[int]) -> MutationRequest:
+        def finalize(versions: list[int]) -> list[MutationRequest]:
             final = request.model_copy(update={"resulting_version": versions[0]}, deep=True)
             for diff in (final.planned_diff, final.applied_diff):
                 if diff is not None and diff.version == UNWRITTEN:
@@ -109,7 +112,7 @@ class States:
                     -1
                 ].reason = f"state {request.state_id} is now at version {versions[0]}"
             written.append(final)
-            return final
+            return [final] if ends is None else [final, ends(final)]
 
         step = StateChange(
             key=request.request_id,
@@ -137,7 +140,7 @@ class States:
     def apply_changes(
         self,
         changes: Sequence[StateChange],
-        finalize: Callable[[list[int]], MutationRequest | None],
+        finalize: Callable[[list[int]], Finalized],
     ) -> list[int]:
         """All of ``changes`` or none, in one transaction (batch items); see changes.py."""
         return apply_changes(self._db, changes, finalize)

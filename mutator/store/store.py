@@ -27,7 +27,13 @@ from mutator.models import AuditEntry, HistoryEntry, MutationRequest, OnStale, S
 from mutator.quotas import QuotaUse
 from mutator.record import RecordVerification
 from mutator.store.catalog import Catalog
-from mutator.store.changes import CompareAndSetLost, KnownState, StateChange, VersionConflict
+from mutator.store.changes import (
+    CompareAndSetLost,
+    Finalized,
+    KnownState,
+    StateChange,
+    VersionConflict,
+)
 from mutator.store.claims import Claims, DirectClaim, StateClaim
 from mutator.store.database import MIGRATIONS_DIR, SCHEMA_HEAD, Database, engine_from_url
 from mutator.store.deliveries import Deliveries
@@ -134,6 +140,7 @@ class Store:
         known_state: KnownState | None = None,
         quota: QuotaUse | None = None,
         events: Callable[[], Sequence[EmittedEvent]] | None = None,
+        ends: Callable[[MutationRequest], MutationRequest] | None = None,
     ) -> MutationRequest:
         """Apply ``change`` to the request's state exactly once; see ``States.apply``."""
         return self.states.apply(
@@ -146,12 +153,13 @@ class Store:
             known_state=known_state,
             quota=quota,
             events=events,
+            ends=ends,
         )
 
     def apply_changes(
         self,
         changes: Sequence[StateChange],
-        finalize: Callable[[list[int]], MutationRequest | None],
+        finalize: Callable[[list[int]], Finalized],
     ) -> list[int]:
         """All of ``changes`` or none, in one transaction (batch items); see changes.py."""
         return self.states.apply_changes(changes, finalize)

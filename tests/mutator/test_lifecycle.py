@@ -382,7 +382,9 @@ def test_adopting_cannot_revive_a_final_request() -> None:
 
 def test_every_status_has_its_transitions() -> None:
     assert set(lifecycle.TRANSITIONS) == set(RequestStatus)
-    for status in TERMINAL_STATUSES:
+    for status in TERMINAL_STATUSES - {RequestStatus.EXECUTED}:
         assert lifecycle.TRANSITIONS[status] == frozenset()
+    # The one arrow out of a final status: its compensation's execution undoes it.
+    assert lifecycle.TRANSITIONS[RequestStatus.EXECUTED] == {RequestStatus.COMPENSATED}
     assert lifecycle.can_transition(RequestStatus.APPROVED, RequestStatus.PENDING)
     assert not lifecycle.can_transition(RequestStatus.EXECUTING, RequestStatus.PENDING)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -448,8 +449,64 @@ def test_a_final_status_never_changes(final: RequestStatus, sequence: list[Step]
         lifecycle.transition(
             request, final, None, DecisionCode.EXECUTED, SystemActor.SYSTEM, "", at(5)
         )
-    else:  # compensated is reserved: nothing sets it yet
+    else:  # only a compensation's execution sets compensated (tested below)
         request.status = final
     for time, step in enumerate(sequence, start=10):
         _check_step(step, request, time)
         assert request.status == final, f"{step.name} changed a final {final.value} request"
+
+
+def _compensation(original: MutationRequest) -> MutationRequest:
+    return submitted().model_copy(
+        update={
+            "request_id": "comp-1",
+            "compensates": original.request_id,
+            "compensation_mode": "restore",
+            "status": RequestStatus.EXECUTED,
+            "resulting_version": 3,
+        }
+    )
+
+
+@SETTINGS
+@given(sequence=st.lists(st.one_of(steps, turn_steps), max_size=20))
+def test_only_a_compensation_executing_moves_a_request_to_compensated(
+    sequence: list[Step],
+) -> None:
+    """No other step sets ``compensated``; the compensation's takes only executed to it."""
+    request = approved_by_votes()
+    for time, step in enumerate(sequence, start=10):
+        _check_step(step, request, time)
+        assert request.status != RequestStatus.COMPENSATED, step.name
+        before = request.model_copy(deep=True)
+        with pytest.raises(lifecycle.IllegalTransition):
+            lifecycle.transition(
+                request,
+                RequestStatus.COMPENSATED,
+                None,
+                DecisionCode.COMPENSATED,
+                "x",
+                "",
+                at(time),
+            )
+        assert request == before
+    before = request.model_copy(deep=True)
+    if request.status != RequestStatus.EXECUTED:
+        with pytest.raises(lifecycle.IllegalTransition):
+            lifecycle.compensated(request, _compensation(request), at(99))
+        assert request == before
+        request.status = RequestStatus.EXECUTED
+        request.resulting_version = 2
+    effect = lifecycle.compensated(request, _compensation(request), at(99))
+    assert effect.transition is not None
+    assert (effect.transition.source, effect.transition.target) == (
+        RequestStatus.EXECUTED,
+        RequestStatus.COMPENSATED,
+    )
+    assert (request.compensated_by, request.decisions[-1].code) == ("comp-1", "compensated")
+    # compensated is final: neither another compensation nor any step changes it.
+    with pytest.raises(lifecycle.IllegalTransition):
+        lifecycle.compensated(request, _compensation(request), at(100))
+    for time, step in enumerate(sequence, start=101):
+        _check_step(step, request, time)
+        assert request.status == RequestStatus.COMPENSATED

@@ -56,6 +56,7 @@ CONNECTION_OPTIONS = {
     "reject": EVERYTHING,
     "cancel": EVERYTHING,
     "check": EVERYTHING,
+    "compensate": EVERYTHING,
     "override": EVERYTHING,
     "wait": EVERYTHING,
     "batch": EVERYTHING,
