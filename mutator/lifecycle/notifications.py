@@ -88,6 +88,10 @@ def request_event_data(request: MutationRequest) -> dict[str, Any]:
         "created_at": request.created_at.isoformat(),
         "updated_at": request.updated_at.isoformat(),
     }
+    if request.compensates is not None:
+        # The compensated request's workflow has ended: its compensation's events say it.
+        data["compensates"] = request.compensates
+        data["compensation_mode"] = request.compensation_mode
     if request.status == RequestStatus.PENDING:
         data["gates"] = [g.model_dump(mode="json") for g in gates.outstanding(request.gates)]
         data["required_approvals"] = [

@@ -193,6 +193,14 @@ def test_a_final_event_says_how_it_ended() -> None:
     assert failed["error"] == "boom"
 
 
+def test_a_compensations_events_name_the_request_it_compensates() -> None:
+    plain = request_event_data(request(RequestStatus.EXECUTED, resulting_version=3))
+    assert "compensates" not in plain
+    for status in (RequestStatus.PENDING, RequestStatus.EXECUTED):
+        data = request_event_data(request(status, compensates="req-0", compensation_mode="restore"))
+        assert (data["compensates"], data["compensation_mode"]) == ("req-0", "restore")
+
+
 def test_a_pending_event_names_the_soft_denies_to_override() -> None:
     pending = _pending()
     assert request_event_data(pending)["required_overrides"] == []
