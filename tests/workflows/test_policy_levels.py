@@ -9,7 +9,16 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from mutator import Allow, Deny, MutationApp, PolicyContext, PolicyDecision
+from mutator import (
+    Allow,
+    Deny,
+    MutationApp,
+    PolicyContext,
+    PolicyDecision,
+    RequireApprovals,
+    all_of,
+    any_of,
+)
 from mutator.client import MutatorClient
 from mutator.contracts import request_workflow_id
 from mutator.decisions import DecisionCode
@@ -208,6 +217,48 @@ async def test_the_first_decisive_policy_by_priority_wins_only_in_first_decisive
         if status == RequestStatus.REJECTED:
             assert done.rejection is not None
             assert re.fullmatch("frozen: the quarter is frozen", done.rejection.reason)
+
+
+def _combined() -> MutationApp:
+    """The owner may change their own state at once; anyone else needs an SRE, and no
+    change may exceed 100, whoever asks."""
+    app = MutationApp(directory=DIRECTORY)
+    app.mutation("combined.add")(lambda state, payload: {"value": payload["amount"]})
+
+    def owner(ctx: PolicyContext) -> PolicyDecision:
+        return Allow() if ctx.state_id.startswith(ctx.requester) else Deny("not the owner")
+
+    def one_sre(ctx: PolicyContext) -> PolicyDecision:
+        return RequireApprovals(1, roles={"sre"})
+
+    def at_most_100(ctx: PolicyContext) -> PolicyDecision:
+        return Deny("over 100") if ctx.payload["amount"] > 100 else Allow()
+
+    app.policy("combined.*")(all_of(any_of(owner, one_sre), at_most_100))
+    return app
+
+
+async def test_all_of_and_any_of_combine_policies_end_to_end(
+    dev_env: WorkflowEnvironment, sqlite_store: Store
+) -> None:
+    async with running_mutator(dev_env, sqlite_store, _combined()) as client:
+        tag = uuid.uuid4().hex[:8]
+        # any_of: the owner passes, so the most lenient decision (allow) applies.
+        own = await client.submit(f"dave-{tag}", "combined.add", {"amount": 5}, actor="dave")
+        await _settles(client, own.request_id, RequestStatus.EXECUTED)
+        # Not the owner: the most lenient is one SRE's approval.
+        other = await client.submit(f"erin-{tag}", "combined.add", {"amount": 5}, actor="dave")
+        assert (other.status, other.pending_reason) == (
+            RequestStatus.PENDING,
+            PendingReason.APPROVAL,
+        )
+        await client.approve(other.request_id, actor="alice")
+        await _settles(client, other.request_id, RequestStatus.EXECUTED)
+        # all_of: the hard deny of one member rejects, even for the owner.
+        big = await client.submit(f"dave-{tag}-2", "combined.add", {"amount": 500}, actor="dave")
+        assert big.status == RequestStatus.REJECTED
+        assert big.rejection is not None
+        assert "over 100" in big.rejection.reason
 
 
 async def test_a_soft_deny_not_overridden_in_time_expires(
