@@ -85,6 +85,15 @@ def with_gate(gates: Sequence[Gate], gate: Gate) -> list[Gate]:
     return ordered([*kept, gate])
 
 
+def replaced_in_place(gates: Sequence[Gate], gate: Gate) -> list[Gate]:
+    """``gates`` with the gate of ``gate``'s kind and name replaced where it stands.
+
+    Unlike ``with_gate``, the gates of one kind keep the order they were given in (e.g.
+    the order the policies asked for their checks).
+    """
+    return [gate if (g.kind, g.name) == (gate.kind, gate.name) else g for g in gates]
+
+
 def with_kind(gates: Sequence[Gate], kind: GateKind, replacement: Sequence[Gate]) -> list[Gate]:
     """``gates`` with every gate of ``kind`` replaced by ``replacement``."""
     return ordered([*(g for g in gates if g.kind != kind), *replacement])

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from mutator.decisions import DecisionCode, SystemActor
 from mutator.external_checks import CheckReport, CheckRequirement, check_comment
-from mutator.gates import Gate, GateKind, GateStatus, with_gate
+from mutator.gates import Gate, GateKind, GateStatus, replaced_in_place, with_gate
 from mutator.lifecycle.check_state import check_status, gates_met
 from mutator.lifecycle.machine import Effect, IllegalTransition, Recorder, VoteRefused
 from mutator.lifecycle.votes import (
@@ -160,10 +160,7 @@ def report_check(
         status=GateStatus.PASSED if passed else GateStatus.FAILED,
         detail=f"{report.result}, reported by {report.actor}{said}",
     )
-    # In place: the check gates keep the order the policies asked for them in.
-    request.gates = [
-        reported if (g.kind, g.name) == (reported.kind, reported.name) else g for g in request.gates
-    ]
+    request.gates = replaced_in_place(request.gates, reported)
     recorder.decide(
         DecisionCategory.LIFECYCLE,
         DecisionCode.CHECK_PASSED if passed else DecisionCode.CHECK_FAILED,

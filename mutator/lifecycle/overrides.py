@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from mutator.decisions import DecisionCode, SystemActor
-from mutator.gates import Gate, GateKind, GateStatus, with_gate
+from mutator.gates import Gate, GateKind, GateStatus, replaced_in_place, with_gate
 from mutator.lifecycle.check_state import override_status, waiting_overrides
 from mutator.lifecycle.machine import Effect, Recorder, VoteRefused
 from mutator.lifecycle.votes import STILL_EVALUATING, signed_vote_refusal
@@ -132,10 +132,7 @@ def override(
             status=GateStatus.PASSED,
             detail=f"soft deny ({soft.reason}) overridden by {given.actor}: {given.reason}",
         )
-        # In place: the override gates keep the order the policies gave them in.
-        request.gates = [
-            passed if (g.kind, g.name) == (passed.kind, passed.name) else g for g in request.gates
-        ]
+        request.gates = replaced_in_place(request.gates, passed)
     recorder.decide(
         DecisionCategory.APPROVAL, DecisionCode.OVERRIDDEN, given.actor, given.reason, proof=proof
     )
